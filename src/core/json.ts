@@ -1,0 +1,199 @@
+/**
+ * Turning a session into storable JSON and back, safely.
+ *
+ * The store never hands user values to `JSON.stringify` blindly: a cycle or a
+ * BigInt must become a clear error before anything is written, and a key such
+ * as `__proto__` must never reach an object's prototype, neither here nor in
+ * the merge.
+ */
+import { SessionStoreError } from '../errors.js';
+
+/** A value JSON can hold. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+/** A JSON object. */
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** Keys that could reach a prototype when an object is walked or merged by path. */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+/** Fast pre-check on stored text: only rows containing one of these need sanitising. */
+const FORBIDDEN_KEY_IN_TEXT = /"(?:__proto__|constructor|prototype)"/;
+
+/** True for a key that must never be used as a path segment. */
+export function isForbiddenKey(key: string): boolean {
+  return FORBIDDEN_KEYS.has(key);
+}
+
+/** True for a JSON object (not null, not an array). */
+export function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// eslint-disable-next-line no-control-regex
+const NUL = /\u0000/;
+
+function describePath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return 'the session';
+  let text = 'session';
+  for (const segment of path) text += typeof segment === 'number' ? `[${segment}]` : `.${segment}`;
+  return text;
+}
+
+function notStorable(path: readonly (string | number)[], why: string): SessionStoreError {
+  return new SessionStoreError('ERR_VALUE_NOT_STORABLE', `${describePath(path)} cannot be stored: ${why}`);
+}
+
+function checkString(value: string, path: readonly (string | number)[], what: string): void {
+  // Every backend must hold the same thing: PostgreSQL's jsonb refuses NUL and lone surrogates.
+  if (NUL.test(value)) throw notStorable(path, `${what} contains a NUL character`);
+  if (!value.isWellFormed()) throw notStorable(path, `${what} contains a lone surrogate (ill-formed UTF-16)`);
+}
+
+/**
+ * Converts a session (or any value in it) into a plain JSON value, exactly as
+ * it will be stored, refusing what JSON cannot hold faithfully.
+ *
+ * Follows `JSON.stringify` where that is lossless (`toJSON` is honoured, so a
+ * `Date` becomes its ISO string; `undefined` properties are omitted and
+ * `undefined` array items become `null`) and refuses where it would silently
+ * lose or fail: cycles, BigInt, functions, symbols, Map, Set, typed arrays,
+ * NaN and Infinity, strings with NUL or lone surrogates, and the keys
+ * `__proto__`, `constructor`, `prototype`.
+ *
+ * @throws {SessionStoreError} `ERR_VALUE_NOT_STORABLE` or `ERR_FORBIDDEN_KEY`, naming the path.
+ */
+export function toJsonValue(value: unknown): JsonValue {
+  const ancestors = new Set<object>();
+  const path: (string | number)[] = [];
+
+  const convert = (input: unknown, key: string): JsonValue | undefined => {
+    let current = input;
+    if (
+      (typeof current === 'object' && current !== null) ||
+      typeof current === 'bigint'
+    ) {
+      const toJSON = (current as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') current = toJSON.call(current, key);
+    }
+    switch (typeof current) {
+      case 'string':
+        checkString(current, path, 'a string');
+        return current;
+      case 'boolean':
+        return current;
+      case 'number':
+        if (!Number.isFinite(current)) throw notStorable(path, `${current} is not a finite number`);
+        return current;
+      case 'undefined':
+        return undefined;
+      case 'bigint':
+        throw notStorable(path, 'BigInt values have no JSON form (store a string instead)');
+      case 'function':
+        throw notStorable(path, 'functions cannot be stored');
+      case 'symbol':
+        throw notStorable(path, 'symbols cannot be stored');
+      default:
+        break;
+    }
+    if (current === null) return null;
+    const object = current as object;
+    if (ancestors.has(object)) throw notStorable(path, 'it refers to itself (a cycle)');
+    if (object instanceof Map || object instanceof Set || object instanceof WeakMap || object instanceof WeakSet) {
+      throw notStorable(path, `a ${object.constructor.name} has no JSON form (store an array or object instead)`);
+    }
+    if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) {
+      throw notStorable(path, 'binary data has no JSON form (store a base64 string instead)');
+    }
+    ancestors.add(object);
+    try {
+      if (Array.isArray(object)) {
+        const items: JsonValue[] = new Array<JsonValue>(object.length);
+        for (let index = 0; index < object.length; index++) {
+          path.push(index);
+          items[index] = convert(object[index], String(index)) ?? null;
+          path.pop();
+        }
+        return items;
+      }
+      const result: JsonObject = {};
+      for (const name of Object.keys(object)) {
+        path.push(name);
+        if (FORBIDDEN_KEYS.has(name)) {
+          throw new SessionStoreError(
+            'ERR_FORBIDDEN_KEY',
+            `${describePath(path)} uses the key "${name}", which is refused to rule out prototype pollution`,
+          );
+        }
+        checkString(name, path, 'the key');
+        const converted = convert((object as Record<string, unknown>)[name], name);
+        if (converted !== undefined) result[name] = converted;
+        path.pop();
+      }
+      return result;
+    } finally {
+      ancestors.delete(object);
+    }
+  };
+
+  return convert(value, '') ?? null;
+}
+
+/** Removes forbidden keys, at any depth, from a freshly parsed value. */
+function dropForbiddenKeys(value: JsonValue): void {
+  if (Array.isArray(value)) {
+    for (const item of value) dropForbiddenKeys(item);
+  } else if (isJsonObject(value)) {
+    for (const key of Object.keys(value)) {
+      // JSON.parse makes "__proto__" an own data property, so delete is safe here.
+      if (FORBIDDEN_KEYS.has(key)) delete value[key];
+      else dropForbiddenKeys(value[key] as JsonValue);
+    }
+  }
+}
+
+/**
+ * Parses a stored row's text into a session object.
+ *
+ * Keys `__proto__`, `constructor` and `prototype` in a stored row (written by
+ * some other program, or tampered with) are dropped, so they never reach code
+ * that merges by path.
+ *
+ * @throws {SessionStoreError} `ERR_CORRUPT_ROW` when the text is not a JSON object.
+ */
+export function parseStoredSession(text: unknown): JsonObject {
+  if (typeof text !== 'string') {
+    throw new SessionStoreError('ERR_CORRUPT_ROW', `stored session data is ${text === null ? 'NULL' : typeof text}, not JSON text`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new SessionStoreError('ERR_CORRUPT_ROW', 'stored session data is not valid JSON', { cause: error });
+  }
+  if (!isJsonObject(parsed)) {
+    throw new SessionStoreError('ERR_CORRUPT_ROW', `stored session data is ${Array.isArray(parsed) ? 'an array' : String(parsed === null ? 'null' : typeof parsed)}, not an object`);
+  }
+  if (FORBIDDEN_KEY_IN_TEXT.test(text)) dropForbiddenKeys(parsed);
+  return parsed;
+}
+
+/** Structural equality of two JSON values. */
+export function jsonEqual(left: JsonValue | undefined, right: JsonValue | undefined): boolean {
+  if (left === right) return true;
+  if (typeof left !== 'object' || typeof right !== 'object' || left === null || right === null) return false;
+  if (Array.isArray(left)) {
+    if (!Array.isArray(right) || left.length !== right.length) return false;
+    for (let index = 0; index < left.length; index++) {
+      if (!jsonEqual(left[index], right[index])) return false;
+    }
+    return true;
+  }
+  if (Array.isArray(right)) return false;
+  const leftKeys = Object.keys(left);
+  if (leftKeys.length !== Object.keys(right).length) return false;
+  for (const key of leftKeys) {
+    if (!Object.hasOwn(right, key) || !jsonEqual(left[key], right[key])) return false;
+  }
+  return true;
+}

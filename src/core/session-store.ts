@@ -1,0 +1,404 @@
+/**
+ * The store itself, free of any SQL dialect and of any web framework:
+ * snapshot, delta, merge, expiry and the three locking modes. Adapters (such
+ * as `smart-session-store/express`) remember what each request loaded and hand
+ * it back on save.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SessionStoreError, toStoreError } from '../errors.js';
+import { openSessionTable } from '../dialects/open.js';
+import type { SessionTable, StoredSessionRow } from '../dialects/dialect.js';
+import { applyDelta, computeDelta, isEmptyDelta, type SessionDelta } from './delta.js';
+import { expiryOf } from './expiry.js';
+import { isJsonObject, jsonEqual, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
+import { resolveOptions, type LockingMode, type ResolvedOptions, type SessionStoreOptions } from './options.js';
+import { assertSessionId, hashSessionId } from './session-id.js';
+
+/**
+ * What a request loaded (or last saved): the base its next save is diffed
+ * against. Opaque to users; adapters keep it per request and pass it back.
+ */
+export interface LoadedState {
+  /** The session as this request saw it or last saved it, as JSON text: the delta is taken against it. */
+  readonly viewText: string;
+  /** The stored document at `version` (differs from `viewText` after a merged save): the optimistic merge base. */
+  readonly baseText: string;
+  /** `lock_version` of `baseText`, `null` when unknown. */
+  readonly version: number | null;
+  /** Stored expiry, epoch milliseconds. */
+  readonly expiresAt: number;
+}
+
+/** A session read from the store, with the state to hand back when saving it. */
+export interface LoadedSession {
+  /** The session data (including express-session's `cookie`). */
+  readonly session: JsonObject;
+  /** Hand this back to {@link SessionStore.save} so only this request's change is written. */
+  readonly state: LoadedState;
+}
+
+/** Attempts of compare-and-swap before an optimistic save takes the row lock instead. */
+const OPTIMISTIC_ATTEMPTS = 8;
+/** Columns every sessions table must have. */
+const REQUIRED_COLUMNS = ['id', 'data', 'expires_at'] as const;
+
+interface PreparedTable {
+  readonly table: SessionTable;
+  readonly locking: LockingMode;
+}
+
+/** Compares two cookies, ignoring `expires`, which express-session rolls forward on every request. */
+function sameCookie(loaded: JsonValue | undefined, current: JsonValue | undefined): boolean {
+  if (!isJsonObject(loaded) || !isJsonObject(current)) return jsonEqual(loaded, current);
+  const { expires: _loadedExpires, ...loadedRest } = loaded;
+  const { expires: _currentExpires, ...currentRest } = current;
+  return jsonEqual(loadedRest, currentRest);
+}
+
+/**
+ * A session store over PostgreSQL, MySQL/MariaDB or SQLite that saves each
+ * request's delta into the latest stored session, so overlapping requests
+ * never erase each other's changes.
+ *
+ * Promise-based and framework-neutral; `smart-session-store/express` wraps it
+ * as an express-session store.
+ *
+ * @example
+ * ```ts
+ * const store = new SessionStore({ url: 'sqlite:./sessions.db', createTable: true });
+ * const loaded = await store.load(sid);
+ * const session = loaded?.session ?? {};
+ * session.visits = Number(session.visits ?? 0) + 1;
+ * await store.save(sid, session, loaded?.state);
+ * ```
+ */
+export class SessionStore {
+  /** The options as validated, with defaults filled in. */
+  readonly options: ResolvedOptions;
+  #table: Promise<SessionTable> | undefined;
+  #prepared: Promise<PreparedTable> | undefined;
+  #closed = false;
+
+  /** @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option. */
+  constructor(options: SessionStoreOptions) {
+    this.options = resolveOptions(options);
+  }
+
+  /** The dialect in use, from the URL. */
+  get dialect(): SessionTable['dialect'] {
+    return this.options.target.dialect;
+  }
+
+  /** The locking mode in force, once the table has been inspected (see {@link SessionStore.ready}). */
+  async lockingMode(): Promise<LockingMode> {
+    return (await this.#ready()).locking;
+  }
+
+  /** Connects and inspects the table; calls do this on their own, this only surfaces problems early. */
+  async ready(): Promise<void> {
+    await this.#ready();
+  }
+
+  #open(): Promise<SessionTable> {
+    if (this.#closed) return Promise.reject(new SessionStoreError('ERR_STORE_CLOSED', 'the session store is closed'));
+    this.#table ??= openSessionTable(this.options).catch((error: unknown) => {
+      this.#table = undefined;
+      throw error;
+    });
+    return this.#table;
+  }
+
+  #ready(): Promise<PreparedTable> {
+    if (this.#closed) return Promise.reject(new SessionStoreError('ERR_STORE_CLOSED', 'the session store is closed'));
+    this.#prepared ??= this.#prepare().catch((error: unknown) => {
+      // Retry on the next call: the database may only have been down for a moment.
+      this.#prepared = undefined;
+      throw toStoreError(error, 'preparing the sessions table');
+    });
+    return this.#prepared;
+  }
+
+  async #prepare(): Promise<PreparedTable> {
+    const table = await this.#open();
+    let info = await table.inspect();
+    if (info === null && this.options.createTable) {
+      await table.create(this.options.locking === 'optimistic');
+      info = await table.inspect();
+    }
+    const tableName = this.#tableName();
+    if (info === null) {
+      throw new SessionStoreError(
+        'ERR_TABLE_MISSING',
+        `table ${tableName} does not exist: create it with store.createTable(), ` +
+          `"npx smart-session-store create-table --url <url>${this.options.table.name === 'sessions' && this.options.table.schema === undefined ? '' : ` --table ${tableName}`}", or the option createTable: true`,
+      );
+    }
+    const missing = REQUIRED_COLUMNS.filter((column) => !info.columns.has(column));
+    if (missing.length > 0) {
+      throw new SessionStoreError('ERR_SCHEMA', `table ${tableName} lacks the column(s) ${missing.join(', ')}`);
+    }
+    const locking = this.options.locking ?? (info.hasLockVersion ? 'optimistic' : 'atomic');
+    if (locking === 'optimistic' && !info.hasLockVersion) {
+      throw new SessionStoreError(
+        'ERR_SCHEMA',
+        `locking "optimistic" needs an integer lock_version column: ALTER TABLE ${tableName} ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0`,
+      );
+    }
+    table.use(info);
+    return { table, locking };
+  }
+
+  #tableName(): string {
+    const { schema, name } = this.options.table;
+    return schema === undefined ? name : `${schema}.${name}`;
+  }
+
+  #key(sid: unknown): string {
+    assertSessionId(sid);
+    return this.options.hashSessionIds ? hashSessionId(sid) : sid;
+  }
+
+  /** Serialises a session, refusing what cannot be stored or is too large. */
+  #serialise(session: unknown): { data: JsonObject; text: string } {
+    const data = toJsonValue(session);
+    if (!isJsonObject(data)) {
+      throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(data) ? 'an array' : typeof data}`);
+    }
+    const text = JSON.stringify(data);
+    this.#checkSize(text);
+    return { data, text };
+  }
+
+  #checkSize(text: string): void {
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > this.options.maxSize) {
+      throw new SessionStoreError('ERR_SESSION_TOO_LARGE', `the session is ${size} bytes as JSON, over maxSize (${this.options.maxSize})`);
+    }
+  }
+
+  /**
+   * Creates the table and its expiry index if they do not exist (with a
+   * `lock_version` column when `locking` is `optimistic`).
+   */
+  async createTable(): Promise<void> {
+    try {
+      const table = await this.#open();
+      await table.create(this.options.locking === 'optimistic');
+      this.#prepared = undefined;
+      await this.#ready();
+    } catch (error) {
+      throw toStoreError(error, 'creating the sessions table');
+    }
+  }
+
+  /**
+   * Reads a live session; `null` when there is none or it has expired.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_CORRUPT_ROW`, `ERR_DATABASE`
+   */
+  async load(sid: string): Promise<LoadedSession | null> {
+    const key = this.#key(sid);
+    try {
+      const { table } = await this.#ready();
+      const row = await table.load(key, Date.now());
+      if (row === null) return null;
+      const session = parseStoredSession(row.text);
+      const text = row.text as string;
+      return { session, state: { viewText: text, baseText: text, version: row.version, expiresAt: row.expiresAt } };
+    } catch (error) {
+      throw toStoreError(error, 'loading the session');
+    }
+  }
+
+  /**
+   * Saves a session.
+   *
+   * With the `state` its request loaded, only that request's delta is written,
+   * merged into the latest stored session; if the session was destroyed in
+   * the meantime nothing is written (a logout sticks). A session whose data
+   * did not change writes at most its expiry. Without `state` the session is
+   * stored as given.
+   *
+   * Resolves to the state for a further save of the same request.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_VALUE_NOT_STORABLE`, `ERR_FORBIDDEN_KEY`,
+   *   `ERR_SESSION_TOO_LARGE` (nothing written in each case), `ERR_DATABASE`
+   */
+  async save(sid: string, session: object, state?: LoadedState): Promise<LoadedState> {
+    const key = this.#key(sid);
+    const current = this.#serialise(session);
+    const now = Date.now();
+    const expiresAt = expiryOf(current.data, this.options.ttlSeconds, now);
+    try {
+      const { table, locking } = await this.#ready();
+      if (state === undefined) {
+        await table.upsert(key, current.text, expiresAt);
+        return { viewText: current.text, baseText: current.text, version: null, expiresAt };
+      }
+      const delta = this.#deltaOf(parseStoredSession(state.viewText), current.data);
+      if (delta === null) return (await this.#touch(table, key, expiresAt, now, state)) ?? state;
+      const saved = await this.#saveDelta(table, locking, key, delta, expiresAt, now, state);
+      return saved === null ? state : { viewText: current.text, baseText: saved.baseText, version: saved.version, expiresAt };
+    } catch (error) {
+      throw toStoreError(error, 'saving the session');
+    }
+  }
+
+  /**
+   * The change from `loaded` to `current`, or `null` when the data did not
+   * change. The cookie's `expires` alone is no change (express-session rolls
+   * it on every request); any real change carries the whole current cookie.
+   */
+  #deltaOf(loaded: JsonObject, current: JsonObject): SessionDelta | null {
+    const { cookie: loadedCookie, ...loadedData } = loaded;
+    const { cookie: currentCookie, ...currentData } = current;
+    const delta = computeDelta(loadedData, currentData);
+    if (isEmptyDelta(delta) && sameCookie(loadedCookie, currentCookie)) return null;
+    if (currentCookie !== undefined) delta.set.set('cookie', { kind: 'value', value: currentCookie });
+    else if (loadedCookie !== undefined) delta.unset.push('cookie');
+    return delta;
+  }
+
+  /** Merges the delta into the stored text, refusing a result over `maxSize`. */
+  #merged(storedText: string | null, delta: SessionDelta): string {
+    const text = JSON.stringify(applyDelta(parseStoredSession(storedText), delta));
+    this.#checkSize(text);
+    return text;
+  }
+
+  /** Writes a delta in the configured mode; `null` when the row is gone (destroyed or expired). */
+  async #saveDelta(
+    table: SessionTable,
+    locking: LockingMode,
+    key: string,
+    delta: SessionDelta,
+    expiresAt: number,
+    now: number,
+    state: LoadedState,
+  ): Promise<{ baseText: string; version: number | null } | null> {
+    if (locking === 'atomic') {
+      // One round trip: the delta is applied inside the database, so no lock is held between statements.
+      return (await table.applyDelta(key, delta, expiresAt, now)) ? { baseText: '', version: null } : null;
+    }
+    if (locking === 'optimistic') {
+      let baseText: string | null = state.baseText;
+      let version = state.version;
+      for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+        if (version === null) {
+          const row: StoredSessionRow | null = await table.load(key, Date.now());
+          if (row === null) return null;
+          baseText = row.text;
+          version = row.version;
+          if (version === null) break;
+        }
+        const mergedText = this.#merged(baseText, delta);
+        if (await table.compareAndSwap(key, mergedText, expiresAt, version, Date.now())) {
+          return { baseText: mergedText, version: version + 1 };
+        }
+        // Someone saved in between: reload and merge again, after a short random pause once it repeats.
+        version = null;
+        if (attempt > 0) await sleep(Math.random() * Math.min(50, 2 ** attempt));
+      }
+      // Heavy contention: stop retrying and take the row lock, which always makes progress.
+    }
+    let mergedText = '';
+    const written = await table.updateLocked(
+      key,
+      now,
+      (row) => {
+        mergedText = this.#merged(row.text, delta);
+        return mergedText;
+      },
+      expiresAt,
+    );
+    return written ? { baseText: mergedText, version: null } : null;
+  }
+
+  async #touch(table: SessionTable, key: string, expiresAt: number, now: number, state?: LoadedState): Promise<LoadedState | undefined> {
+    const { touchAfterMs } = this.options;
+    // What the request loaded tells the stored expiry: no statement at all when it would barely move.
+    if (state !== undefined && expiresAt - state.expiresAt <= touchAfterMs) return state;
+    await table.extendExpiry(key, expiresAt, expiresAt - touchAfterMs, now);
+    return state === undefined ? undefined : { ...state, expiresAt };
+  }
+
+  /**
+   * Keeps a session alive: moves its stored expiry, but only when it would
+   * move by more than `touchAfter`. Never creates a session.
+   */
+  async touch(sid: string, session: object, state?: LoadedState): Promise<LoadedState | undefined> {
+    const key = this.#key(sid);
+    const now = Date.now();
+    const expiresAt = expiryOf(session, this.options.ttlSeconds, now);
+    try {
+      const { table } = await this.#ready();
+      return await this.#touch(table, key, expiresAt, now, state);
+    } catch (error) {
+      throw toStoreError(error, 'touching the session');
+    }
+  }
+
+  /** Deletes a session. Concurrent saves of it will not bring it back. */
+  async destroy(sid: string): Promise<void> {
+    const key = this.#key(sid);
+    try {
+      const { table } = await this.#ready();
+      await table.destroy(key);
+    } catch (error) {
+      throw toStoreError(error, 'destroying the session');
+    }
+  }
+
+  /** Every live session. Rows that cannot be read as a session are skipped. */
+  async all(): Promise<JsonObject[]> {
+    try {
+      const { table } = await this.#ready();
+      const sessions: JsonObject[] = [];
+      for (const text of await table.all(Date.now())) {
+        try {
+          sessions.push(parseStoredSession(text));
+        } catch {
+          // A corrupt row must not hide every other session.
+        }
+      }
+      return sessions;
+    } catch (error) {
+      throw toStoreError(error, 'listing sessions');
+    }
+  }
+
+  /** Number of live sessions. */
+  async length(): Promise<number> {
+    try {
+      const { table } = await this.#ready();
+      return await table.count(Date.now());
+    } catch (error) {
+      throw toStoreError(error, 'counting sessions');
+    }
+  }
+
+  /** Deletes every session. */
+  async clear(): Promise<void> {
+    try {
+      const { table } = await this.#ready();
+      await table.clear();
+    } catch (error) {
+      throw toStoreError(error, 'clearing sessions');
+    }
+  }
+
+  /** Closes the connections the store opened. Calls after this fail with `ERR_STORE_CLOSED`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const opened = this.#table;
+    this.#table = undefined;
+    this.#prepared = undefined;
+    if (opened === undefined) return;
+    try {
+      await (await opened).close();
+    } catch (error) {
+      throw toStoreError(error, 'closing the store');
+    }
+  }
+}

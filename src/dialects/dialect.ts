@@ -1,0 +1,76 @@
+/**
+ * What the store asks of a database: a handful of row operations. Each dialect
+ * folder implements them over a structural subset of its driver; the core
+ * never sees SQL.
+ */
+import type { SessionDelta } from '../core/delta.js';
+
+/** The dialects the store speaks. */
+export type DialectName = 'postgres' | 'mysql' | 'sqlite';
+
+/** A session row as read back from the table. */
+export interface StoredSessionRow {
+  /** The stored JSON text, or `null` when the data column is NULL (a corrupt row). */
+  readonly text: string | null;
+  /** Expiry, epoch milliseconds. */
+  readonly expiresAt: number;
+  /** `lock_version`, or `null` when the table has none. */
+  readonly version: number | null;
+}
+
+/** What the store learns about its table at start-up. */
+export interface TableInfo {
+  /** Column names, lower case. */
+  readonly columns: ReadonlySet<string>;
+  /** The table has an integer `lock_version` column (optimistic locking becomes the default). */
+  readonly hasLockVersion: boolean;
+  /** Declared type of the `data` column, lower case (`jsonb`, `text`, `longtext`, ...). */
+  readonly dataType: string;
+}
+
+/** A schema-qualified table name, already validated. */
+export interface TableName {
+  readonly schema: string | undefined;
+  readonly name: string;
+}
+
+/** The row operations of one dialect. Keys are the stored ids (hashes by default). */
+export interface SessionTable {
+  readonly dialect: DialectName;
+  /** Reads the table's columns; `null` when the table does not exist. */
+  inspect(): Promise<TableInfo | null>;
+  /** Creates the table and its expiry index if missing. */
+  create(withLockVersion: boolean): Promise<void>;
+  /** Fixes the statements to the table's shape, once, after {@link inspect}. */
+  use(info: TableInfo): void;
+  /** One statement: the live row, or `null` when missing or expired. */
+  load(key: string, now: number): Promise<StoredSessionRow | null>;
+  /** Stores the whole session as given, replacing any row with that key. */
+  upsert(key: string, text: string, expiresAt: number): Promise<void>;
+  /**
+   * One statement applies the delta to the latest stored data inside the
+   * database. Resolves `false` when the row is gone (destroyed or expired):
+   * a save must never bring a destroyed session back.
+   */
+  applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number): Promise<boolean>;
+  /** Writes `text` only if the row still has `version`; `false` on a miss or when the row is gone. */
+  compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number): Promise<boolean>;
+  /**
+   * In one transaction: locks the live row, hands it to `merge`, writes what
+   * `merge` returns. Resolves `false` (and writes nothing) when the row is
+   * gone. When `merge` throws, nothing is written and the error propagates.
+   */
+  updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => string, expiresAt: number): Promise<boolean>;
+  /** Moves the expiry of a live row to `expiresAt` if it is currently before `movedBefore`. */
+  extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void>;
+  /** Deletes the row. */
+  destroy(key: string): Promise<void>;
+  /** Data of every live row. */
+  all(now: number): Promise<(string | null)[]>;
+  /** Number of live rows. */
+  count(now: number): Promise<number>;
+  /** Deletes every row. */
+  clear(): Promise<void>;
+  /** Ends what the store opened. */
+  close(): Promise<void>;
+}

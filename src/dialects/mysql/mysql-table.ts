@@ -1,0 +1,254 @@
+/**
+ * MySQL and MariaDB over `mysql2/promise`: a structural subset of its pool, so
+ * the library has no hard dependency on the driver.
+ */
+import { applyDelta, type SessionDelta } from '../../core/delta.js';
+import { parseStoredSession } from '../../core/json.js';
+import type { ResolvedOptions } from '../../core/options.js';
+import type { SessionTable, StoredSessionRow, TableInfo, TableName } from '../dialect.js';
+import { importDriver } from '../driver.js';
+import { planMysqlDelta } from './delta-sql.js';
+
+/** What `query` resolves to in `mysql2/promise`: rows for a SELECT, a header with `affectedRows` otherwise. */
+export type MysqlQueryResult = [unknown, unknown];
+
+/** The part of a `mysql2/promise` connection or pool the store uses. */
+export interface MysqlQueryable {
+  query(sql: string, values?: unknown[]): Promise<MysqlQueryResult>;
+}
+
+/** A connection checked out of a `mysql2/promise` pool. */
+export interface MysqlPoolConnectionLike extends MysqlQueryable {
+  beginTransaction(): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  release(): void;
+  destroy(): void;
+}
+
+/** The part of a `mysql2/promise` pool the store uses. */
+export interface MysqlPoolLike extends MysqlQueryable {
+  getConnection(): Promise<MysqlPoolConnectionLike>;
+  end(): Promise<void>;
+}
+
+interface Mysql2PromiseModule {
+  createPool(config: {
+    uri: string;
+    connectionLimit: number;
+    charset: string;
+    supportBigNumbers: boolean;
+    enableKeepAlive: boolean;
+  }): MysqlPoolLike;
+}
+
+/** Opens a pool of the store's own, in utf8mb4 so 4-byte characters round-trip. */
+export async function openMysqlTable(url: string, options: ResolvedOptions): Promise<SessionTable> {
+  const mysql = (await importDriver('mysql2/promise')) as Mysql2PromiseModule;
+  const pool = mysql.createPool({
+    uri: url,
+    connectionLimit: options.poolSize,
+    charset: 'utf8mb4_unicode_ci',
+    supportBigNumbers: true,
+    enableKeepAlive: true,
+  });
+  return new MysqlSessionTable(pool, options.table, true);
+}
+
+function quote(name: string): string {
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+function affectedRows(result: MysqlQueryResult): number {
+  const header = result[0] as { affectedRows?: unknown };
+  return typeof header.affectedRows === 'number' ? header.affectedRows : 0;
+}
+
+function rowsOf(result: MysqlQueryResult): Record<string, unknown>[] {
+  return Array.isArray(result[0]) ? (result[0] as Record<string, unknown>[]) : [];
+}
+
+/** The data column as text, whatever the driver made of it (MySQL's JSON type arrives parsed). */
+function dataText(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (value === null || value === undefined) return null;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  return JSON.stringify(value);
+}
+
+function toRow(row: Record<string, unknown>): StoredSessionRow {
+  const version = row['lock_version'];
+  return {
+    text: dataText(row['data']),
+    expiresAt: Number(row['expires_at']),
+    version: version === null || version === undefined ? null : Number(version),
+  };
+}
+
+interface Statements {
+  readonly load: string;
+  readonly upsert: string;
+  readonly compareAndSwap: string;
+  readonly lockRow: string;
+  readonly writeLocked: string;
+  readonly bumpVersion: string;
+}
+
+/** The session table on MySQL or MariaDB. Expiry is stored as epoch milliseconds (BIGINT): no time zone to get wrong. */
+export class MysqlSessionTable implements SessionTable {
+  readonly dialect = 'mysql' as const;
+  readonly #pool: MysqlPoolLike;
+  readonly #name: TableName;
+  readonly #table: string;
+  readonly #ownsPool: boolean;
+  #statements: Statements | undefined;
+
+  constructor(pool: MysqlPoolLike, table: TableName, ownsPool: boolean) {
+    this.#pool = pool;
+    this.#name = table;
+    this.#table = table.schema === undefined ? quote(table.name) : `${quote(table.schema)}.${quote(table.name)}`;
+    this.#ownsPool = ownsPool;
+  }
+
+  get #sql(): Statements {
+    if (this.#statements === undefined) throw new Error('the table was not inspected');
+    return this.#statements;
+  }
+
+  async inspect(): Promise<TableInfo | null> {
+    const rows = rowsOf(
+      await this.#pool.query(
+        `SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS
+          WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`,
+        [this.#name.schema ?? null, this.#name.name],
+      ),
+    );
+    if (rows.length === 0) return null;
+    const types = new Map(rows.map((row) => [String(row['name']).toLowerCase(), String(row['type']).toLowerCase()]));
+    return {
+      columns: new Set(types.keys()),
+      hasLockVersion: ['int', 'bigint', 'smallint', 'mediumint', 'tinyint'].includes(types.get('lock_version') ?? ''),
+      dataType: types.get('data') ?? 'longtext',
+    };
+  }
+
+  async create(withLockVersion: boolean): Promise<void> {
+    // Binary collation on id: session ids (and their hashes) are case-sensitive.
+    await this.#pool.query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
+      id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+      data LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+      expires_at BIGINT NOT NULL,
+      created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+      updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),${withLockVersion ? '\n      lock_version INT NOT NULL DEFAULT 0,' : ''}
+      PRIMARY KEY (id),
+      KEY ${quote(`${this.#name.name}_expires_at_idx`)} (expires_at)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
+  }
+
+  use(info: TableInfo): void {
+    const t = this.#table;
+    const version = info.hasLockVersion ? 'lock_version' : 'NULL AS lock_version';
+    const bumpVersion = info.hasLockVersion ? ', lock_version = lock_version + 1' : '';
+    this.#statements = {
+      load: `SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ?`,
+      upsert: `INSERT INTO ${t} (id, data, expires_at) VALUES (?, ?, ?)
+        ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at)${bumpVersion}`,
+      compareAndSwap: `UPDATE ${t} SET data = ?, expires_at = ?, lock_version = lock_version + 1
+        WHERE id = ? AND lock_version = ? AND expires_at > ?`,
+      lockRow: `SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ? FOR UPDATE`,
+      writeLocked: `UPDATE ${t} SET data = ?, expires_at = ?${bumpVersion} WHERE id = ?`,
+      bumpVersion,
+    };
+  }
+
+  async load(key: string, now: number): Promise<StoredSessionRow | null> {
+    const row = rowsOf(await this.#pool.query(this.#sql.load, [key, now]))[0];
+    return row === undefined ? null : toRow(row);
+  }
+
+  async upsert(key: string, text: string, expiresAt: number): Promise<void> {
+    await this.#pool.query(this.#sql.upsert, [key, text, expiresAt]);
+  }
+
+  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number): Promise<boolean> {
+    const plan = planMysqlDelta(delta);
+    if (plan === null) {
+      // A key the path syntax cannot carry: same result, reached under the row lock instead.
+      return this.updateLocked(key, now, (row) => JSON.stringify(applyDelta(parseStoredSession(row.text), delta)), expiresAt);
+    }
+    const params: unknown[] = [plan.mergePatch];
+    let merged = 'JSON_MERGE_PATCH(data, ?)';
+    if (plan.replacements.length > 0) {
+      merged = `JSON_SET(${merged}${plan.replacements.map(() => ", ?, JSON_EXTRACT(?, '$')").join('')})`;
+      for (const { path, json } of plan.replacements) params.push(path, json);
+    }
+    params.push(expiresAt, key, now);
+    const result = await this.#pool.query(
+      `UPDATE ${this.#table} SET data = ${merged}, expires_at = ?${this.#sql.bumpVersion} WHERE id = ? AND expires_at > ?`,
+      params,
+    );
+    return affectedRows(result) > 0;
+  }
+
+  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number): Promise<boolean> {
+    return affectedRows(await this.#pool.query(this.#sql.compareAndSwap, [text, expiresAt, key, version, now])) > 0;
+  }
+
+  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => string, expiresAt: number): Promise<boolean> {
+    const connection = await this.#pool.getConnection();
+    let broken = false;
+    try {
+      await connection.beginTransaction();
+      try {
+        const row = rowsOf(await connection.query(this.#sql.lockRow, [key, now]))[0];
+        if (row === undefined) {
+          await connection.rollback();
+          return false;
+        }
+        const text = merge(toRow(row));
+        await connection.query(this.#sql.writeLocked, [text, expiresAt, key]);
+        await connection.commit();
+        return true;
+      } catch (error) {
+        await connection.rollback().catch(() => {
+          broken = true;
+        });
+        throw error;
+      }
+    } finally {
+      // A connection that cannot roll back is not returned to the pool.
+      if (broken) connection.destroy();
+      else connection.release();
+    }
+  }
+
+  async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
+    await this.#pool.query(`UPDATE ${this.#table} SET expires_at = ? WHERE id = ? AND expires_at > ? AND expires_at < ?`, [
+      expiresAt,
+      key,
+      now,
+      movedBefore,
+    ]);
+  }
+
+  async destroy(key: string): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${this.#table} WHERE id = ?`, [key]);
+  }
+
+  async all(now: number): Promise<(string | null)[]> {
+    return rowsOf(await this.#pool.query(`SELECT data FROM ${this.#table} WHERE expires_at > ?`, [now])).map((row) => dataText(row['data']));
+  }
+
+  async count(now: number): Promise<number> {
+    const row = rowsOf(await this.#pool.query(`SELECT COUNT(*) AS n FROM ${this.#table} WHERE expires_at > ?`, [now]))[0];
+    return Number(row?.['n'] ?? 0);
+  }
+
+  async clear(): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${this.#table}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.#pool.end();
+  }
+}

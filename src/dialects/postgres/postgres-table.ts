@@ -1,0 +1,229 @@
+/**
+ * PostgreSQL over `pg`: a structural subset of its Pool, so the library has no
+ * hard dependency on the driver.
+ */
+import type { ResolvedOptions } from '../../core/options.js';
+import type { SessionDelta } from '../../core/delta.js';
+import type { SessionTable, StoredSessionRow, TableInfo, TableName } from '../dialect.js';
+import { importDriver, quoteIdentifier } from '../driver.js';
+import { deltaExpression } from './delta-sql.js';
+
+/** What the store reads from a `pg` query result. */
+export interface PgQueryResultLike {
+  rows: Record<string, unknown>[];
+  rowCount: number | null;
+}
+
+/** The part of a `pg` client the store uses. */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
+}
+
+/** A client checked out of a `pg` pool. */
+export interface PgPoolClientLike extends PgQueryable {
+  release(destroy?: boolean | Error): void;
+}
+
+/** The part of a `pg` Pool the store uses. */
+export interface PgPoolLike extends PgQueryable {
+  connect(): Promise<PgPoolClientLike>;
+  end(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+interface PgModule {
+  Pool: new (config: { connectionString: string; max: number }) => PgPoolLike;
+}
+
+/** Opens a pool of the store's own. */
+export async function openPostgresTable(url: string, options: ResolvedOptions): Promise<SessionTable> {
+  const pg = (await importDriver('pg')) as PgModule;
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize });
+  // A pooled connection that dies while idle is reported here; without a listener it would crash the process.
+  pool.on('error', () => undefined);
+  return new PostgresSessionTable(pool, options.table, true);
+}
+
+function qualified(table: TableName): string {
+  return table.schema === undefined ? quoteIdentifier(table.name) : `${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)}`;
+}
+
+/** Statements fixed once the table's shape is known. */
+interface Statements {
+  readonly load: string;
+  readonly upsert: string;
+  readonly compareAndSwap: string;
+  readonly lockRow: string;
+  readonly writeLocked: string;
+  /** How the data column is read as jsonb, and how a jsonb expression is written back to it. */
+  readonly dataAsJsonb: string;
+  readonly jsonbAsData: (expression: string) => string;
+  readonly bumpVersion: string;
+}
+
+/** The session table on PostgreSQL. */
+export class PostgresSessionTable implements SessionTable {
+  readonly dialect = 'postgres' as const;
+  readonly #pool: PgPoolLike;
+  readonly #table: string;
+  readonly #name: TableName;
+  readonly #ownsPool: boolean;
+  #statements: Statements | undefined;
+
+  constructor(pool: PgPoolLike, table: TableName, ownsPool: boolean) {
+    this.#pool = pool;
+    this.#name = table;
+    this.#table = qualified(table);
+    this.#ownsPool = ownsPool;
+  }
+
+  get #sql(): Statements {
+    if (this.#statements === undefined) throw new Error('the table was not inspected');
+    return this.#statements;
+  }
+
+  async inspect(): Promise<TableInfo | null> {
+    const result = await this.#pool.query(
+      `SELECT column_name, data_type FROM information_schema.columns
+        WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2`,
+      [this.#name.schema ?? null, this.#name.name],
+    );
+    if (result.rows.length === 0) return null;
+    const types = new Map(result.rows.map((row) => [String(row['column_name']).toLowerCase(), String(row['data_type'])]));
+    return {
+      columns: new Set(types.keys()),
+      hasLockVersion: ['integer', 'bigint', 'smallint'].includes(types.get('lock_version') ?? ''),
+      dataType: types.get('data') ?? 'jsonb',
+    };
+  }
+
+  async create(withLockVersion: boolean): Promise<void> {
+    await this.#pool.query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
+      id text PRIMARY KEY,
+      data jsonb NOT NULL,
+      expires_at timestamptz NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()${withLockVersion ? ',\n      lock_version integer NOT NULL DEFAULT 0' : ''}
+    )`);
+    await this.#pool.query(`CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${this.#name.name}_expires_at_idx`)} ON ${this.#table} (expires_at)`);
+  }
+
+  use(info: TableInfo): void {
+    const { dataType } = info;
+    const t = this.#table;
+    const version = info.hasLockVersion ? 'lock_version' : 'NULL::integer AS lock_version';
+    const bumpVersion = info.hasLockVersion ? ', lock_version = lock_version + 1' : '';
+    // jsonb is the native shape; json and text columns (tables shared with other readers) are converted on the way.
+    const cast = dataType === 'jsonb' ? '' : dataType === 'json' ? '::json' : '::text';
+    const dataAsJsonb = dataType === 'jsonb' ? 'data' : 'data::jsonb';
+    this.#statements = {
+      load: `SELECT data::text AS data, expires_at, ${version} FROM ${t} WHERE id = $1 AND expires_at > $2`,
+      upsert:
+        `INSERT INTO ${t} AS s (id, data, expires_at) VALUES ($1, $2::jsonb${cast}, $3)
+         ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at, updated_at = now()` +
+        (info.hasLockVersion ? ', lock_version = s.lock_version + 1' : ''),
+      compareAndSwap: `UPDATE ${t} SET data = $2::jsonb${cast}, expires_at = $3, updated_at = now(), lock_version = lock_version + 1
+         WHERE id = $1 AND lock_version = $4 AND expires_at > $5`,
+      lockRow: `SELECT data::text AS data, expires_at, ${version} FROM ${t} WHERE id = $1 AND expires_at > $2 FOR UPDATE`,
+      writeLocked: `UPDATE ${t} SET data = $2::jsonb${cast}, expires_at = $3, updated_at = now()${bumpVersion} WHERE id = $1`,
+      dataAsJsonb,
+      jsonbAsData: (expression) => (cast === '' ? expression : `(${expression})${cast}`),
+      bumpVersion,
+    };
+  }
+
+  async load(key: string, now: number): Promise<StoredSessionRow | null> {
+    const result = await this.#pool.query(this.#sql.load, [key, new Date(now)]);
+    const row = result.rows[0];
+    return row === undefined ? null : toRow(row);
+  }
+
+  async upsert(key: string, text: string, expiresAt: number): Promise<void> {
+    await this.#pool.query(this.#sql.upsert, [key, text, new Date(expiresAt)]);
+  }
+
+  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number): Promise<boolean> {
+    const sql = this.#sql;
+    const params: unknown[] = [key, new Date(expiresAt), new Date(now)];
+    const merged = sql.jsonbAsData(deltaExpression(delta, sql.dataAsJsonb, params));
+    const result = await this.#pool.query(
+      `UPDATE ${this.#table} SET data = ${merged}, expires_at = $2, updated_at = now()${sql.bumpVersion} WHERE id = $1 AND expires_at > $3`,
+      params,
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number): Promise<boolean> {
+    const result = await this.#pool.query(this.#sql.compareAndSwap, [key, text, new Date(expiresAt), version, new Date(now)]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => string, expiresAt: number): Promise<boolean> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      try {
+        const locked = await client.query(this.#sql.lockRow, [key, new Date(now)]);
+        const row = locked.rows[0];
+        if (row === undefined) {
+          await client.query('ROLLBACK');
+          return false;
+        }
+        const text = merge(toRow(row));
+        await client.query(this.#sql.writeLocked, [key, text, new Date(expiresAt)]);
+        await client.query('COMMIT');
+        return true;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+          // A connection that cannot roll back is not returned to the pool.
+          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        });
+        throw error;
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
+    await this.#pool.query(`UPDATE ${this.#table} SET expires_at = $2 WHERE id = $1 AND expires_at > $3 AND expires_at < $4`, [
+      key,
+      new Date(expiresAt),
+      new Date(now),
+      new Date(movedBefore),
+    ]);
+  }
+
+  async destroy(key: string): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${this.#table} WHERE id = $1`, [key]);
+  }
+
+  async all(now: number): Promise<(string | null)[]> {
+    const result = await this.#pool.query(`SELECT data::text AS data FROM ${this.#table} WHERE expires_at > $1`, [new Date(now)]);
+    return result.rows.map((row) => (typeof row['data'] === 'string' ? row['data'] : null));
+  }
+
+  async count(now: number): Promise<number> {
+    const result = await this.#pool.query(`SELECT count(*)::int AS n FROM ${this.#table} WHERE expires_at > $1`, [new Date(now)]);
+    return Number(result.rows[0]?.['n'] ?? 0);
+  }
+
+  async clear(): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${this.#table}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.#pool.end();
+  }
+}
+
+function toRow(row: Record<string, unknown>): StoredSessionRow {
+  const expires = row['expires_at'];
+  const version = row['lock_version'];
+  return {
+    text: typeof row['data'] === 'string' ? row['data'] : null,
+    expiresAt: expires instanceof Date ? expires.getTime() : Number(expires),
+    version: version === null || version === undefined ? null : Number(version),
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * SQLite over `better-sqlite3` (a file or `:memory:`): a structural subset of
+ * its Database, so the library has no hard dependency on the driver.
+ *
+ * better-sqlite3 is synchronous: a statement runs to completion before the
+ * event loop moves on, and SQLite's write lock (WAL, busy timeout)
+ * serialises the processes that share one file.
+ */
+import { applyDelta, deltaFromJson, deltaToJson, type SessionDelta } from '../../core/delta.js';
+import { parseStoredSession, type JsonObject } from '../../core/json.js';
+import type { ResolvedOptions } from '../../core/options.js';
+import type { SessionTable, StoredSessionRow, TableInfo, TableName } from '../dialect.js';
+import { importDriver, quoteIdentifier } from '../driver.js';
+
+/** The part of a better-sqlite3 statement the store uses. */
+export interface SqliteStatementLike {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+/** The part of a better-sqlite3 Database the store uses. */
+export interface SqliteDatabaseLike {
+  prepare(sql: string): SqliteStatementLike;
+  exec(sql: string): unknown;
+  pragma(source: string): unknown;
+  function(name: string, options: { deterministic: boolean }, implementation: (...args: unknown[]) => unknown): unknown;
+  transaction<T>(fn: () => T): { immediate(): T };
+  close(): unknown;
+  readonly memory: boolean;
+}
+
+type SqliteDatabaseConstructor = new (filename: string) => SqliteDatabaseLike;
+
+/** The SQL function through which one UPDATE applies a delta with the store's own merge rule. */
+const APPLY_DELTA_FUNCTION = 'smart_session_apply_delta';
+/** How long a writer waits for another process's write lock before failing, in ms. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/** Opens the file (WAL, busy timeout) as the store's own connection. */
+export async function openSqliteTable(filename: string, options: ResolvedOptions): Promise<SessionTable> {
+  const Database = (await importDriver('better-sqlite3')) as SqliteDatabaseConstructor;
+  const db = new Database(filename);
+  // WAL lets readers in other processes proceed while one writes; the busy timeout makes writers queue instead of failing.
+  if (!db.memory) db.pragma('journal_mode = WAL');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  return new SqliteSessionTable(db, options.table, true);
+}
+
+interface Statements {
+  readonly load: SqliteStatementLike;
+  readonly upsert: SqliteStatementLike;
+  readonly applyDelta: SqliteStatementLike;
+  readonly compareAndSwap: SqliteStatementLike | undefined;
+  readonly write: SqliteStatementLike;
+  readonly extendExpiry: SqliteStatementLike;
+  readonly destroy: SqliteStatementLike;
+  readonly all: SqliteStatementLike;
+  readonly count: SqliteStatementLike;
+  readonly clear: SqliteStatementLike;
+}
+
+function toRow(row: Record<string, unknown>): StoredSessionRow {
+  const version = row['lock_version'];
+  return {
+    text: typeof row['data'] === 'string' ? row['data'] : null,
+    expiresAt: Number(row['expires_at']),
+    version: version === null || version === undefined ? null : Number(version),
+  };
+}
+
+/** The session table on SQLite. Times are epoch milliseconds (INTEGER). */
+export class SqliteSessionTable implements SessionTable {
+  readonly dialect = 'sqlite' as const;
+  readonly #db: SqliteDatabaseLike;
+  readonly #name: TableName;
+  readonly #table: string;
+  readonly #ownsDatabase: boolean;
+  #statements: Statements | undefined;
+
+  constructor(db: SqliteDatabaseLike, table: TableName, ownsDatabase: boolean) {
+    this.#db = db;
+    this.#name = table;
+    this.#table = table.schema === undefined ? quoteIdentifier(table.name) : `${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)}`;
+    this.#ownsDatabase = ownsDatabase;
+    db.function(APPLY_DELTA_FUNCTION, { deterministic: true }, (stored, encodedDelta) => {
+      const delta = deltaFromJson(JSON.parse(String(encodedDelta)) as JsonObject);
+      return JSON.stringify(applyDelta(parseStoredSession(stored), delta));
+    });
+  }
+
+  get #sql(): Statements {
+    if (this.#statements === undefined) throw new Error('the table was not inspected');
+    return this.#statements;
+  }
+
+  async inspect(): Promise<TableInfo | null> {
+    const rows = this.#db
+      .prepare('SELECT name, type FROM pragma_table_info(?, ?)')
+      .all(this.#name.name, this.#name.schema ?? 'main') as Record<string, unknown>[];
+    if (rows.length === 0) return null;
+    const types = new Map(rows.map((row) => [String(row['name']).toLowerCase(), String(row['type']).toLowerCase()]));
+    return {
+      columns: new Set(types.keys()),
+      hasLockVersion: (types.get('lock_version') ?? '').includes('int'),
+      dataType: types.get('data') ?? 'text',
+    };
+  }
+
+  async create(withLockVersion: boolean): Promise<void> {
+    const index = this.#name.schema === undefined
+      ? quoteIdentifier(`${this.#name.name}_expires_at_idx`)
+      : `${quoteIdentifier(this.#name.schema)}.${quoteIdentifier(`${this.#name.name}_expires_at_idx`)}`;
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS ${this.#table} (
+      id TEXT NOT NULL PRIMARY KEY,
+      data TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      created_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+      updated_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))${withLockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}
+    );
+    CREATE INDEX IF NOT EXISTS ${index} ON ${quoteIdentifier(this.#name.name)} (expires_at);`);
+  }
+
+  use(info: TableInfo): void {
+    const t = this.#table;
+    const version = info.hasLockVersion ? 'lock_version' : 'NULL AS lock_version';
+    const bump = info.hasLockVersion ? ', lock_version = lock_version + 1' : '';
+    const db = this.#db;
+    this.#statements = {
+      load: db.prepare(`SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ?`),
+      upsert: db.prepare(`INSERT INTO ${t} (id, data, expires_at, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, updated_at = excluded.updated_at${bump}`),
+      applyDelta: db.prepare(`UPDATE ${t} SET data = ${APPLY_DELTA_FUNCTION}(data, ?), expires_at = ?, updated_at = ?${bump}
+        WHERE id = ? AND expires_at > ?`),
+      compareAndSwap: info.hasLockVersion
+        ? db.prepare(`UPDATE ${t} SET data = ?, expires_at = ?, updated_at = ?, lock_version = lock_version + 1
+            WHERE id = ? AND lock_version = ? AND expires_at > ?`)
+        : undefined,
+      write: db.prepare(`UPDATE ${t} SET data = ?, expires_at = ?, updated_at = ?${bump} WHERE id = ?`),
+      extendExpiry: db.prepare(`UPDATE ${t} SET expires_at = ? WHERE id = ? AND expires_at > ? AND expires_at < ?`),
+      destroy: db.prepare(`DELETE FROM ${t} WHERE id = ?`),
+      all: db.prepare(`SELECT data FROM ${t} WHERE expires_at > ?`),
+      count: db.prepare(`SELECT COUNT(*) AS n FROM ${t} WHERE expires_at > ?`),
+      clear: db.prepare(`DELETE FROM ${t}`),
+    };
+  }
+
+  async load(key: string, now: number): Promise<StoredSessionRow | null> {
+    const row = this.#sql.load.get(key, now) as Record<string, unknown> | undefined;
+    return row === undefined ? null : toRow(row);
+  }
+
+  async upsert(key: string, text: string, expiresAt: number): Promise<void> {
+    this.#sql.upsert.run(key, text, expiresAt, Date.now());
+  }
+
+  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number): Promise<boolean> {
+    // One UPDATE: the merge runs inside SQLite (our SQL function) against the row as it is under the write lock.
+    return this.#sql.applyDelta.run(JSON.stringify(deltaToJson(delta)), expiresAt, Date.now(), key, now).changes > 0;
+  }
+
+  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number): Promise<boolean> {
+    const statement = this.#sql.compareAndSwap;
+    if (statement === undefined) throw new Error('compare-and-swap needs a lock_version column');
+    return statement.run(text, expiresAt, Date.now(), key, version, now).changes > 0;
+  }
+
+  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => string, expiresAt: number): Promise<boolean> {
+    const sql = this.#sql;
+    // BEGIN IMMEDIATE takes the write lock up front, so the row cannot change between read and write.
+    return this.#db
+      .transaction(() => {
+        const row = sql.load.get(key, now) as Record<string, unknown> | undefined;
+        if (row === undefined) return false;
+        sql.write.run(merge(toRow(row)), expiresAt, Date.now(), key);
+        return true;
+      })
+      .immediate();
+  }
+
+  async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
+    this.#sql.extendExpiry.run(expiresAt, key, now, movedBefore);
+  }
+
+  async destroy(key: string): Promise<void> {
+    this.#sql.destroy.run(key);
+  }
+
+  async all(now: number): Promise<(string | null)[]> {
+    return (this.#sql.all.all(now) as Record<string, unknown>[]).map((row) => (typeof row['data'] === 'string' ? row['data'] : null));
+  }
+
+  async count(now: number): Promise<number> {
+    const row = this.#sql.count.get(now) as Record<string, unknown> | undefined;
+    return Number(row?.['n'] ?? 0);
+  }
+
+  async clear(): Promise<void> {
+    this.#sql.clear.run();
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsDatabase) this.#db.close();
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Which databases the suite runs against, narrowed by `DATABASE`
+ * (postgres|mysql|sqlite, comma-separated), as the SmartSessionStore seed's
+ * `rake test DATABASE=postgresql`.
+ *
+ * A server that cannot be reached is a skip on a developer machine and a
+ * failure when `CI=true`.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import type { LockingMode } from '../../src/index.js';
+
+export type BackendName = 'postgres' | 'mysql' | 'sqlite';
+export const LOCKING_MODES: readonly LockingMode[] = ['atomic', 'optimistic', 'pessimistic'];
+
+export interface Backend {
+  readonly name: BackendName;
+  readonly url: string;
+  /** Runs raw SQL against the backend, bypassing the store (to inspect or tamper with rows). */
+  query(sql: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+const ALIASES: Record<string, BackendName> = {
+  postgres: 'postgres', postgresql: 'postgres', pg: 'postgres',
+  mysql: 'mysql', mariadb: 'mysql', mysql2: 'mysql',
+  sqlite: 'sqlite', sqlite3: 'sqlite',
+};
+
+function selectedNames(): BackendName[] {
+  const wanted = process.env['DATABASE'];
+  if (wanted === undefined || wanted.trim() === '') return ['postgres', 'mysql', 'sqlite'];
+  return wanted.split(',').map((name) => {
+    const backend = ALIASES[name.trim().toLowerCase()];
+    if (backend === undefined) throw new Error(`DATABASE=${wanted}: unknown backend "${name}" (postgres, mysql, sqlite)`);
+    return backend;
+  });
+}
+
+let sqliteDirectory: string | undefined;
+
+async function connect(name: BackendName): Promise<Backend> {
+  if (name === 'postgres') {
+    const url = process.env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+    const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 3000 });
+    pool.on('error', () => undefined);
+    await pool.query('SELECT 1');
+    return {
+      name, url,
+      query: async (sql, params) => (await pool.query(sql, params)).rows,
+      close: () => pool.end(),
+    };
+  }
+  if (name === 'mysql') {
+    const url = process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test';
+    const pool = mysql.createPool({ uri: url, connectionLimit: 2, connectTimeout: 3000, charset: 'utf8mb4_unicode_ci' });
+    await pool.query('SELECT 1');
+    return {
+      name, url,
+      query: async (sql, params) => {
+        const [rows] = await pool.query(sql, params);
+        return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : [];
+      },
+      close: () => pool.end(),
+    };
+  }
+  sqliteDirectory ??= mkdtempSync(join(tmpdir(), 'smart-session-store-'));
+  const filename = join(sqliteDirectory, 'sessions.db');
+  const db = new Database(filename);
+  db.pragma('busy_timeout = 5000');
+  return {
+    name, url: `sqlite:${filename}`,
+    query: async (sql, params = []) => {
+      const statement = db.prepare(sql);
+      return statement.reader ? (statement.all(...params) as Record<string, unknown>[]) : (statement.run(...params), []);
+    },
+    close: async () => { db.close(); },
+  };
+}
+
+/**
+ * The backends to test, connected. Each unreachable one registers a test that
+ * is skipped, or fails under `CI=true`.
+ */
+export async function availableBackends(): Promise<Backend[]> {
+  const backends: Backend[] = [];
+  for (const name of selectedNames()) {
+    try {
+      backends.push(await connect(name));
+    } catch (error) {
+      const reason = `${name} is not reachable: ${error instanceof Error ? error.message : String(error)}`;
+      if (process.env['CI'] === 'true') {
+        test(`${name} backend`, () => { throw new Error(`${reason} (CI requires every backend)`); });
+      } else {
+        test(`${name} backend`, { skip: reason }, () => undefined);
+      }
+    }
+  }
+  return backends;
+}
+
+/** Drops a test table (and nothing else). */
+export async function dropTable(backend: Backend, table: string): Promise<void> {
+  await backend.query(`DROP TABLE IF EXISTS ${table}`);
+}
+
+/** A pause of `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
