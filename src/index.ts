@@ -8,7 +8,7 @@
  *
  * @module
  */
-export { SessionStore, type LoadedSession, type LoadedState } from './core/session-store.js';
+export { SessionStore, type LoadedSession, type LoadedState, type UserSession } from './core/session-store.js';
 export type { SessionStoreOptions, LockingMode, ResolvedOptions, ConnectionTarget } from './core/options.js';
 export { SessionStoreError, type SessionStoreErrorCode, type SessionStoreErrorOptions } from './errors.js';
 export { computeDelta, applyDelta, isEmptyDelta, type SessionDelta, type Patch, type ObjectPatch, type ValuePatch } from './core/delta.js';

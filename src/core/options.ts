@@ -61,6 +61,14 @@ export interface SessionStoreOptions {
    * @default true
    */
   hashSessionIds?: boolean;
+  /**
+   * Session key holding the user id, as a dotted path (`'userId'`,
+   * `'passport.user'`). When set, the table gets an indexed `user_id` column
+   * filled from it on every save, and `destroyByUser` / `listByUser` log a
+   * user out everywhere or list their sessions.
+   * @default undefined (no user-id column)
+   */
+  userIdKey?: string;
 }
 
 /** Where the store connects to. */
@@ -81,10 +89,12 @@ export interface ResolvedOptions {
   readonly poolSize: number;
   readonly createTable: boolean;
   readonly hashSessionIds: boolean;
+  /** Path of the user id in the session, from `userIdKey`. */
+  readonly userIdPath: readonly string[] | undefined;
 }
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
-  'url', 'table', 'locking', 'ttl', 'touchAfter', 'maxSize', 'poolSize', 'createTable', 'hashSessionIds',
+  'url', 'table', 'locking', 'ttl', 'touchAfter', 'maxSize', 'poolSize', 'createTable', 'hashSessionIds', 'userIdKey',
 ]);
 const LOCKING_MODES: readonly LockingMode[] = ['atomic', 'optimistic', 'pessimistic'];
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -143,6 +153,15 @@ function booleanOption(options: Record<string, unknown>, name: string, fallback:
   return value;
 }
 
+function userIdPath(value: unknown): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  const path = typeof value === 'string' ? value.split('.') : [];
+  if (path.length === 0 || path.some((segment) => segment === '' || ['__proto__', 'constructor', 'prototype'].includes(segment))) {
+    throw invalid('userIdKey', `must be a session key or dotted path such as "userId" or "passport.user", got ${JSON.stringify(value)}`);
+  }
+  return path;
+}
+
 /**
  * Validates options and fills in defaults. Every problem is refused here, at
  * construction, with an error that names the option.
@@ -174,5 +193,6 @@ export function resolveOptions(input: SessionStoreOptions): ResolvedOptions {
     poolSize: positiveNumber(options, 'poolSize', 10, { integer: true }),
     createTable: booleanOption(options, 'createTable', false),
     hashSessionIds: booleanOption(options, 'hashSessionIds', true),
+    userIdPath: userIdPath(options['userIdKey']),
   };
 }

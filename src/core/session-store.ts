@@ -7,12 +7,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionStoreError, toStoreError } from '../errors.js';
 import { openSessionTable } from '../dialects/open.js';
-import type { SessionTable, StoredSessionRow } from '../dialects/dialect.js';
+import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, UserIdWrite } from '../dialects/dialect.js';
 import { applyDelta, computeDelta, isEmptyDelta, type SessionDelta } from './delta.js';
 import { expiryOf } from './expiry.js';
 import { isJsonObject, jsonEqual, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
 import { resolveOptions, type LockingMode, type ResolvedOptions, type SessionStoreOptions } from './options.js';
 import { assertSessionId, hashSessionId } from './session-id.js';
+import { userIdAfterDelta, userIdOf } from './user-id.js';
 
 /**
  * What a request loaded (or last saved): the base its next save is diffed
@@ -35,6 +36,14 @@ export interface LoadedSession {
   readonly session: JsonObject;
   /** Hand this back to {@link SessionStore.save} so only this request's change is written. */
   readonly state: LoadedState;
+}
+
+/** A session of one user, from {@link SessionStore.listByUser}. */
+export interface UserSession {
+  /** The session data. */
+  readonly session: JsonObject;
+  /** When it expires. */
+  readonly expiresAt: Date;
 }
 
 /** Attempts of compare-and-swap before an optimistic save takes the row lock instead. */
@@ -122,7 +131,7 @@ export class SessionStore {
     const table = await this.#open();
     let info = await table.inspect();
     if (info === null && this.options.createTable) {
-      await table.create(this.options.locking === 'optimistic');
+      await table.create(this.#createTableOptions());
       info = await table.inspect();
     }
     const tableName = this.#tableName();
@@ -137,6 +146,12 @@ export class SessionStore {
     if (missing.length > 0) {
       throw new SessionStoreError('ERR_SCHEMA', `table ${tableName} lacks the column(s) ${missing.join(', ')}`);
     }
+    if (this.options.userIdPath !== undefined && !info.columns.has('user_id')) {
+      throw new SessionStoreError(
+        'ERR_SCHEMA',
+        `userIdKey needs a user_id column: ALTER TABLE ${tableName} ADD COLUMN user_id VARCHAR(255), then index it`,
+      );
+    }
     const locking = this.options.locking ?? (info.hasLockVersion ? 'optimistic' : 'atomic');
     if (locking === 'optimistic' && !info.hasLockVersion) {
       throw new SessionStoreError(
@@ -146,6 +161,15 @@ export class SessionStore {
     }
     table.use(info);
     return { table, locking };
+  }
+
+  #createTableOptions(): CreateTableOptions {
+    return { lockVersion: this.options.locking === 'optimistic', userId: this.options.userIdPath !== undefined };
+  }
+
+  /** The user id to write for a whole session; `undefined` when there is no user-id column. */
+  #userIdOf(data: JsonObject): UserIdWrite {
+    return this.options.userIdPath === undefined ? undefined : userIdOf(data, this.options.userIdPath);
   }
 
   #tableName(): string {
@@ -183,7 +207,7 @@ export class SessionStore {
   async createTable(): Promise<void> {
     try {
       const table = await this.#open();
-      await table.create(this.options.locking === 'optimistic');
+      await table.create(this.#createTableOptions());
       this.#prepared = undefined;
       await this.#ready();
     } catch (error) {
@@ -232,7 +256,7 @@ export class SessionStore {
     try {
       const { table, locking } = await this.#ready();
       if (state === undefined) {
-        await table.upsert(key, current.text, expiresAt);
+        await table.upsert(key, current.text, expiresAt, this.#userIdOf(current.data));
         return { viewText: current.text, baseText: current.text, version: null, expiresAt };
       }
       const delta = this.#deltaOf(parseStoredSession(state.viewText), current.data);
@@ -260,10 +284,11 @@ export class SessionStore {
   }
 
   /** Merges the delta into the stored text, refusing a result over `maxSize`. */
-  #merged(storedText: string | null, delta: SessionDelta): string {
-    const text = JSON.stringify(applyDelta(parseStoredSession(storedText), delta));
+  #merged(storedText: string | null, delta: SessionDelta): LockedWrite {
+    const merged = applyDelta(parseStoredSession(storedText), delta);
+    const text = JSON.stringify(merged);
     this.#checkSize(text);
-    return text;
+    return { text, userId: this.#userIdOf(merged) };
   }
 
   /** Writes a delta in the configured mode; `null` when the row is gone (destroyed or expired). */
@@ -278,7 +303,9 @@ export class SessionStore {
   ): Promise<{ baseText: string; version: number | null } | null> {
     if (locking === 'atomic') {
       // One round trip: the delta is applied inside the database, so no lock is held between statements.
-      return (await table.applyDelta(key, delta, expiresAt, now)) ? { baseText: '', version: null } : null;
+      const path = this.options.userIdPath;
+      const userId = path === undefined ? undefined : userIdAfterDelta(delta, path)?.userId;
+      return (await table.applyDelta(key, delta, expiresAt, now, userId)) ? { baseText: '', version: null } : null;
     }
     if (locking === 'optimistic') {
       let baseText: string | null = state.baseText;
@@ -291,9 +318,9 @@ export class SessionStore {
           version = row.version;
           if (version === null) break;
         }
-        const mergedText = this.#merged(baseText, delta);
-        if (await table.compareAndSwap(key, mergedText, expiresAt, version, Date.now())) {
-          return { baseText: mergedText, version: version + 1 };
+        const merged = this.#merged(baseText, delta);
+        if (await table.compareAndSwap(key, merged.text, expiresAt, version, Date.now(), merged.userId)) {
+          return { baseText: merged.text, version: version + 1 };
         }
         // Someone saved in between: reload and merge again, after a short random pause once it repeats.
         version = null;
@@ -306,8 +333,9 @@ export class SessionStore {
       key,
       now,
       (row) => {
-        mergedText = this.#merged(row.text, delta);
-        return mergedText;
+        const merged = this.#merged(row.text, delta);
+        mergedText = merged.text;
+        return merged;
       },
       expiresAt,
     );
@@ -346,6 +374,46 @@ export class SessionStore {
       await table.destroy(key);
     } catch (error) {
       throw toStoreError(error, 'destroying the session');
+    }
+  }
+
+  #assertUserIdColumn(): void {
+    if (this.options.userIdPath === undefined) {
+      throw new SessionStoreError('ERR_INVALID_OPTION', 'option "userIdKey" must be set to find sessions by user');
+    }
+  }
+
+  /**
+   * Logs a user out everywhere: deletes every session whose `userIdKey` holds
+   * `userId`. Concurrent saves of those sessions will not bring them back.
+   * Resolves to the number of sessions deleted.
+   */
+  async destroyByUser(userId: string | number): Promise<number> {
+    this.#assertUserIdColumn();
+    try {
+      const { table } = await this.#ready();
+      return await table.destroyByUser(String(userId));
+    } catch (error) {
+      throw toStoreError(error, "destroying the user's sessions");
+    }
+  }
+
+  /** The live sessions of a user (rows that cannot be read as a session are skipped). */
+  async listByUser(userId: string | number): Promise<UserSession[]> {
+    this.#assertUserIdColumn();
+    try {
+      const { table } = await this.#ready();
+      const sessions: UserSession[] = [];
+      for (const row of await table.listByUser(String(userId), Date.now())) {
+        try {
+          sessions.push({ session: parseStoredSession(row.text), expiresAt: new Date(row.expiresAt) });
+        } catch {
+          // A corrupt row must not hide the user's other sessions.
+        }
+      }
+      return sessions;
+    } catch (error) {
+      throw toStoreError(error, "listing the user's sessions");
     }
   }
 

@@ -34,37 +34,58 @@ export interface TableName {
   readonly name: string;
 }
 
+/** A new value for the `user_id` column; `undefined` leaves it as it is. */
+export type UserIdWrite = string | null | undefined;
+
+/** What to create besides the standard columns. */
+export interface CreateTableOptions {
+  /** Add an integer `lock_version` column (optimistic locking). */
+  readonly lockVersion: boolean;
+  /** Add an indexed `user_id` column (`userIdKey`). */
+  readonly userId: boolean;
+}
+
+/** What a locked merge writes. */
+export interface LockedWrite {
+  readonly text: string;
+  readonly userId: UserIdWrite;
+}
+
 /** The row operations of one dialect. Keys are the stored ids (hashes by default). */
 export interface SessionTable {
   readonly dialect: DialectName;
   /** Reads the table's columns; `null` when the table does not exist. */
   inspect(): Promise<TableInfo | null>;
   /** Creates the table and its expiry index if missing. */
-  create(withLockVersion: boolean): Promise<void>;
+  create(options: CreateTableOptions): Promise<void>;
   /** Fixes the statements to the table's shape, once, after {@link inspect}. */
   use(info: TableInfo): void;
   /** One statement: the live row, or `null` when missing or expired. */
   load(key: string, now: number): Promise<StoredSessionRow | null>;
   /** Stores the whole session as given, replacing any row with that key. */
-  upsert(key: string, text: string, expiresAt: number): Promise<void>;
+  upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void>;
   /**
    * One statement applies the delta to the latest stored data inside the
    * database. Resolves `false` when the row is gone (destroyed or expired):
    * a save must never bring a destroyed session back.
    */
-  applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number): Promise<boolean>;
+  applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number, userId: UserIdWrite): Promise<boolean>;
   /** Writes `text` only if the row still has `version`; `false` on a miss or when the row is gone. */
-  compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number): Promise<boolean>;
+  compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean>;
   /**
    * In one transaction: locks the live row, hands it to `merge`, writes what
    * `merge` returns. Resolves `false` (and writes nothing) when the row is
    * gone. When `merge` throws, nothing is written and the error propagates.
    */
-  updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => string, expiresAt: number): Promise<boolean>;
+  updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => LockedWrite, expiresAt: number): Promise<boolean>;
   /** Moves the expiry of a live row to `expiresAt` if it is currently before `movedBefore`. */
   extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void>;
   /** Deletes the row. */
   destroy(key: string): Promise<void>;
+  /** Deletes every session of a user; resolves to how many. */
+  destroyByUser(userId: string): Promise<number>;
+  /** The live rows of a user. */
+  listByUser(userId: string, now: number): Promise<StoredSessionRow[]>;
   /** Data of every live row. */
   all(now: number): Promise<(string | null)[]>;
   /** Number of live rows. */

@@ -24,3 +24,13 @@ export async function importDriver(name: 'pg' | 'mysql2/promise' | 'better-sqlit
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
+
+/**
+ * `, user_id = <placeholder>` with its parameter appended, or nothing when
+ * the user id is left alone. `placeholder` gets the parameter's 1-based index.
+ */
+export function assignUserId(params: unknown[], userId: string | null | undefined, placeholder: (index: number) => string): string {
+  if (userId === undefined) return '';
+  params.push(userId);
+  return `, user_id = ${placeholder(params.length)}`;
+}

@@ -17,12 +17,16 @@
  */
 import type { Request } from 'express';
 import session from 'express-session';
-import { SessionStore, type LoadedState } from '../core/session-store.js';
+import { SessionStore, type LoadedState, type UserSession } from '../core/session-store.js';
+import { isJsonObject } from '../core/json.js';
+import { SessionStoreError } from '../errors.js';
 import type { LockingMode, SessionStoreOptions } from '../core/options.js';
 import type { JsonObject } from '../core/json.js';
 
 export type { SessionStoreOptions, LockingMode } from '../core/options.js';
-export { SessionStoreError, type SessionStoreErrorCode } from '../errors.js';
+export type { UserSession } from '../core/session-store.js';
+export { SessionStoreError };
+export type { SessionStoreErrorCode } from '../errors.js';
 
 /** Options of {@link SmartSessionStore}: the store's options (see the README). */
 export type SmartSessionStoreOptions = SessionStoreOptions;
@@ -71,6 +75,10 @@ export class SmartSessionStore extends session.Store {
     settle(
       this.store.load(sid).then((loaded) => {
         if (loaded === null) return null;
+        const { cookie } = loaded.session;
+        // express-session rebuilds its Cookie from this; anything but an object would throw in there.
+        if (cookie === undefined) loaded.session['cookie'] = { originalMaxAge: null, expires: null, httpOnly: true, path: '/' };
+        else if (!isJsonObject(cookie)) throw new SessionStoreError('ERR_CORRUPT_ROW', 'stored session has a cookie that is not an object');
         this.#loaded.set(loaded.session, loaded.state);
         return loaded.session as unknown as session.SessionData;
       }),
@@ -127,6 +135,16 @@ export class SmartSessionStore extends session.Store {
   /** Deletes every session. */
   override clear(callback?: Callback): void {
     settle(this.store.clear(), callback);
+  }
+
+  /** Logs a user out everywhere (needs `userIdKey`); resolves to the number of sessions deleted. */
+  destroyByUser(userId: string | number): Promise<number> {
+    return this.store.destroyByUser(userId);
+  }
+
+  /** The live sessions of a user (needs `userIdKey`). */
+  listByUser(userId: string | number): Promise<UserSession[]> {
+    return this.store.listByUser(userId);
   }
 
   /** Creates the table and its expiry index if missing. */

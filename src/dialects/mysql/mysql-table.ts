@@ -5,8 +5,8 @@
 import { applyDelta, type SessionDelta } from '../../core/delta.js';
 import { parseStoredSession } from '../../core/json.js';
 import type { ResolvedOptions } from '../../core/options.js';
-import type { SessionTable, StoredSessionRow, TableInfo, TableName } from '../dialect.js';
-import { importDriver } from '../driver.js';
+import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, TableInfo, TableName, UserIdWrite } from '../dialect.js';
+import { assignUserId, importDriver } from '../driver.js';
 import { planMysqlDelta } from './delta-sql.js';
 
 /** What `query` resolves to in `mysql2/promise`: rows for a SELECT, a header with `affectedRows` otherwise. */
@@ -76,6 +76,9 @@ function dataText(value: unknown): string | null {
   return JSON.stringify(value);
 }
 
+/** How this dialect writes the n-th parameter. */
+const placeholder = (): string => '?';
+
 function toRow(row: Record<string, unknown>): StoredSessionRow {
   const version = row['lock_version'];
   return {
@@ -87,10 +90,8 @@ function toRow(row: Record<string, unknown>): StoredSessionRow {
 
 interface Statements {
   readonly load: string;
-  readonly upsert: string;
-  readonly compareAndSwap: string;
   readonly lockRow: string;
-  readonly writeLocked: string;
+  readonly version: string;
   readonly bumpVersion: string;
 }
 
@@ -132,16 +133,16 @@ export class MysqlSessionTable implements SessionTable {
     };
   }
 
-  async create(withLockVersion: boolean): Promise<void> {
+  async create(options: CreateTableOptions): Promise<void> {
     // Binary collation on id: session ids (and their hashes) are case-sensitive.
     await this.#pool.query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
       id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
       data LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
       expires_at BIGINT NOT NULL,
       created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
-      updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),${withLockVersion ? '\n      lock_version INT NOT NULL DEFAULT 0,' : ''}
+      updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),${options.lockVersion ? '\n      lock_version INT NOT NULL DEFAULT 0,' : ''}${options.userId ? '\n      user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,' : ''}
       PRIMARY KEY (id),
-      KEY ${quote(`${this.#name.name}_expires_at_idx`)} (expires_at)
+      KEY ${quote(`${this.#name.name}_expires_at_idx`)} (expires_at)${options.userId ? `,\n      KEY ${quote(`${this.#name.name}_user_id_idx`)} (user_id)` : ''}
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
   }
 
@@ -151,12 +152,8 @@ export class MysqlSessionTable implements SessionTable {
     const bumpVersion = info.hasLockVersion ? ', lock_version = lock_version + 1' : '';
     this.#statements = {
       load: `SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ?`,
-      upsert: `INSERT INTO ${t} (id, data, expires_at) VALUES (?, ?, ?)
-        ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at)${bumpVersion}`,
-      compareAndSwap: `UPDATE ${t} SET data = ?, expires_at = ?, lock_version = lock_version + 1
-        WHERE id = ? AND lock_version = ? AND expires_at > ?`,
       lockRow: `SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ? FOR UPDATE`,
-      writeLocked: `UPDATE ${t} SET data = ?, expires_at = ?${bumpVersion} WHERE id = ?`,
+      version,
       bumpVersion,
     };
   }
@@ -166,15 +163,20 @@ export class MysqlSessionTable implements SessionTable {
     return row === undefined ? null : toRow(row);
   }
 
-  async upsert(key: string, text: string, expiresAt: number): Promise<void> {
-    await this.#pool.query(this.#sql.upsert, [key, text, expiresAt]);
+  async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
+    const withUser = userId !== undefined;
+    await this.#pool.query(
+      `INSERT INTO ${this.#table} (id, data, expires_at${withUser ? ', user_id' : ''}) VALUES (?, ?, ?${withUser ? ', ?' : ''})
+        ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at)${withUser ? ', user_id = VALUES(user_id)' : ''}${this.#sql.bumpVersion}`,
+      withUser ? [key, text, expiresAt, userId] : [key, text, expiresAt],
+    );
   }
 
-  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number): Promise<boolean> {
+  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number, userId: UserIdWrite): Promise<boolean> {
     const plan = planMysqlDelta(delta);
     if (plan === null) {
       // A key the path syntax cannot carry: same result, reached under the row lock instead.
-      return this.updateLocked(key, now, (row) => JSON.stringify(applyDelta(parseStoredSession(row.text), delta)), expiresAt);
+      return this.updateLocked(key, now, (row) => ({ text: JSON.stringify(applyDelta(parseStoredSession(row.text), delta)), userId }), expiresAt);
     }
     const params: unknown[] = [plan.mergePatch];
     let merged = 'JSON_MERGE_PATCH(data, ?)';
@@ -182,19 +184,29 @@ export class MysqlSessionTable implements SessionTable {
       merged = `JSON_SET(${merged}${plan.replacements.map(() => ", ?, JSON_EXTRACT(?, '$')").join('')})`;
       for (const { path, json } of plan.replacements) params.push(path, json);
     }
-    params.push(expiresAt, key, now);
+    params.push(expiresAt);
+    const setUser = assignUserId(params, userId, placeholder);
+    params.push(key, now);
     const result = await this.#pool.query(
-      `UPDATE ${this.#table} SET data = ${merged}, expires_at = ?${this.#sql.bumpVersion} WHERE id = ? AND expires_at > ?`,
+      `UPDATE ${this.#table} SET data = ${merged}, expires_at = ?${setUser}${this.#sql.bumpVersion} WHERE id = ? AND expires_at > ?`,
       params,
     );
     return affectedRows(result) > 0;
   }
 
-  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number): Promise<boolean> {
-    return affectedRows(await this.#pool.query(this.#sql.compareAndSwap, [text, expiresAt, key, version, now])) > 0;
+  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean> {
+    const params: unknown[] = [text, expiresAt];
+    const setUser = assignUserId(params, userId, placeholder);
+    params.push(key, version, now);
+    const result = await this.#pool.query(
+      `UPDATE ${this.#table} SET data = ?, expires_at = ?${setUser}, lock_version = lock_version + 1
+        WHERE id = ? AND lock_version = ? AND expires_at > ?`,
+      params,
+    );
+    return affectedRows(result) > 0;
   }
 
-  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => string, expiresAt: number): Promise<boolean> {
+  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => LockedWrite, expiresAt: number): Promise<boolean> {
     const connection = await this.#pool.getConnection();
     let broken = false;
     try {
@@ -205,8 +217,11 @@ export class MysqlSessionTable implements SessionTable {
           await connection.rollback();
           return false;
         }
-        const text = merge(toRow(row));
-        await connection.query(this.#sql.writeLocked, [text, expiresAt, key]);
+        const write = merge(toRow(row));
+        const params: unknown[] = [write.text, expiresAt];
+        const setUser = assignUserId(params, write.userId, placeholder);
+        params.push(key);
+        await connection.query(`UPDATE ${this.#table} SET data = ?, expires_at = ?${setUser}${this.#sql.bumpVersion} WHERE id = ?`, params);
         await connection.commit();
         return true;
       } catch (error) {
@@ -220,6 +235,17 @@ export class MysqlSessionTable implements SessionTable {
       if (broken) connection.destroy();
       else connection.release();
     }
+  }
+
+  async destroyByUser(userId: string): Promise<number> {
+    return affectedRows(await this.#pool.query(`DELETE FROM ${this.#table} WHERE user_id = ?`, [userId]));
+  }
+
+  async listByUser(userId: string, now: number): Promise<StoredSessionRow[]> {
+    const rows = rowsOf(
+      await this.#pool.query(`SELECT data, expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = ? AND expires_at > ?`, [userId, now]),
+    );
+    return rows.map(toRow);
   }
 
   async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {

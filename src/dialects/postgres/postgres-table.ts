@@ -4,8 +4,8 @@
  */
 import type { ResolvedOptions } from '../../core/options.js';
 import type { SessionDelta } from '../../core/delta.js';
-import type { SessionTable, StoredSessionRow, TableInfo, TableName } from '../dialect.js';
-import { importDriver, quoteIdentifier } from '../driver.js';
+import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, TableInfo, TableName, UserIdWrite } from '../dialect.js';
+import { assignUserId, importDriver, quoteIdentifier } from '../driver.js';
 import { deltaExpression } from './delta-sql.js';
 
 /** What the store reads from a `pg` query result. */
@@ -51,14 +51,15 @@ function qualified(table: TableName): string {
 /** Statements fixed once the table's shape is known. */
 interface Statements {
   readonly load: string;
-  readonly upsert: string;
-  readonly compareAndSwap: string;
   readonly lockRow: string;
-  readonly writeLocked: string;
+  readonly version: string;
+  readonly cast: string;
   /** How the data column is read as jsonb, and how a jsonb expression is written back to it. */
   readonly dataAsJsonb: string;
   readonly jsonbAsData: (expression: string) => string;
   readonly bumpVersion: string;
+  /** The same inside ON CONFLICT, where the existing row goes by its alias. */
+  readonly bumpVersionOnConflict: string;
 }
 
 /** The session table on PostgreSQL. */
@@ -97,15 +98,18 @@ export class PostgresSessionTable implements SessionTable {
     };
   }
 
-  async create(withLockVersion: boolean): Promise<void> {
+  async create(options: CreateTableOptions): Promise<void> {
     await this.#pool.query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
       id text PRIMARY KEY,
       data jsonb NOT NULL,
       expires_at timestamptz NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now(),
-      updated_at timestamptz NOT NULL DEFAULT now()${withLockVersion ? ',\n      lock_version integer NOT NULL DEFAULT 0' : ''}
+      updated_at timestamptz NOT NULL DEFAULT now()${options.lockVersion ? ',\n      lock_version integer NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id text' : ''}
     )`);
     await this.#pool.query(`CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${this.#name.name}_expires_at_idx`)} ON ${this.#table} (expires_at)`);
+    if (options.userId) {
+      await this.#pool.query(`CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${this.#name.name}_user_id_idx`)} ON ${this.#table} (user_id)`);
+    }
   }
 
   use(info: TableInfo): void {
@@ -118,17 +122,13 @@ export class PostgresSessionTable implements SessionTable {
     const dataAsJsonb = dataType === 'jsonb' ? 'data' : 'data::jsonb';
     this.#statements = {
       load: `SELECT data::text AS data, expires_at, ${version} FROM ${t} WHERE id = $1 AND expires_at > $2`,
-      upsert:
-        `INSERT INTO ${t} AS s (id, data, expires_at) VALUES ($1, $2::jsonb${cast}, $3)
-         ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at, updated_at = now()` +
-        (info.hasLockVersion ? ', lock_version = s.lock_version + 1' : ''),
-      compareAndSwap: `UPDATE ${t} SET data = $2::jsonb${cast}, expires_at = $3, updated_at = now(), lock_version = lock_version + 1
-         WHERE id = $1 AND lock_version = $4 AND expires_at > $5`,
       lockRow: `SELECT data::text AS data, expires_at, ${version} FROM ${t} WHERE id = $1 AND expires_at > $2 FOR UPDATE`,
-      writeLocked: `UPDATE ${t} SET data = $2::jsonb${cast}, expires_at = $3, updated_at = now()${bumpVersion} WHERE id = $1`,
+      version,
+      cast,
       dataAsJsonb,
       jsonbAsData: (expression) => (cast === '' ? expression : `(${expression})${cast}`),
       bumpVersion,
+      bumpVersionOnConflict: info.hasLockVersion ? ', lock_version = s.lock_version + 1' : '',
     };
   }
 
@@ -138,27 +138,43 @@ export class PostgresSessionTable implements SessionTable {
     return row === undefined ? null : toRow(row);
   }
 
-  async upsert(key: string, text: string, expiresAt: number): Promise<void> {
-    await this.#pool.query(this.#sql.upsert, [key, text, new Date(expiresAt)]);
+  async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
+    const { cast, bumpVersionOnConflict } = this.#sql;
+    const params: unknown[] = [key, text, new Date(expiresAt)];
+    const withUser = userId !== undefined;
+    if (withUser) params.push(userId);
+    await this.#pool.query(
+      `INSERT INTO ${this.#table} AS s (id, data, expires_at${withUser ? ', user_id' : ''}) VALUES ($1, $2::jsonb${cast}, $3${withUser ? ', $4' : ''})
+       ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at, updated_at = now()` +
+        `${withUser ? ', user_id = EXCLUDED.user_id' : ''}${bumpVersionOnConflict}`,
+      params,
+    );
   }
 
-  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number): Promise<boolean> {
+  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number, userId: UserIdWrite): Promise<boolean> {
     const sql = this.#sql;
     const params: unknown[] = [key, new Date(expiresAt), new Date(now)];
+    const setUser = assignUserId(params, userId, placeholder);
     const merged = sql.jsonbAsData(deltaExpression(delta, sql.dataAsJsonb, params));
     const result = await this.#pool.query(
-      `UPDATE ${this.#table} SET data = ${merged}, expires_at = $2, updated_at = now()${sql.bumpVersion} WHERE id = $1 AND expires_at > $3`,
+      `UPDATE ${this.#table} SET data = ${merged}, expires_at = $2, updated_at = now()${setUser}${sql.bumpVersion} WHERE id = $1 AND expires_at > $3`,
       params,
     );
     return (result.rowCount ?? 0) > 0;
   }
 
-  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number): Promise<boolean> {
-    const result = await this.#pool.query(this.#sql.compareAndSwap, [key, text, new Date(expiresAt), version, new Date(now)]);
+  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean> {
+    const params: unknown[] = [key, text, new Date(expiresAt), version, new Date(now)];
+    const setUser = assignUserId(params, userId, placeholder);
+    const result = await this.#pool.query(
+      `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, expires_at = $3, updated_at = now()${setUser}, lock_version = lock_version + 1
+        WHERE id = $1 AND lock_version = $4 AND expires_at > $5`,
+      params,
+    );
     return (result.rowCount ?? 0) > 0;
   }
 
-  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => string, expiresAt: number): Promise<boolean> {
+  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => LockedWrite, expiresAt: number): Promise<boolean> {
     const client = await this.#pool.connect();
     let broken: Error | undefined;
     try {
@@ -170,8 +186,13 @@ export class PostgresSessionTable implements SessionTable {
           await client.query('ROLLBACK');
           return false;
         }
-        const text = merge(toRow(row));
-        await client.query(this.#sql.writeLocked, [key, text, new Date(expiresAt)]);
+        const write = merge(toRow(row));
+        const params: unknown[] = [key, write.text, new Date(expiresAt)];
+        const setUser = assignUserId(params, write.userId, placeholder);
+        await client.query(
+          `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, expires_at = $3, updated_at = now()${setUser}${this.#sql.bumpVersion} WHERE id = $1`,
+          params,
+        );
         await client.query('COMMIT');
         return true;
       } catch (error) {
@@ -184,6 +205,19 @@ export class PostgresSessionTable implements SessionTable {
     } finally {
       client.release(broken);
     }
+  }
+
+  async destroyByUser(userId: string): Promise<number> {
+    const result = await this.#pool.query(`DELETE FROM ${this.#table} WHERE user_id = $1`, [userId]);
+    return result.rowCount ?? 0;
+  }
+
+  async listByUser(userId: string, now: number): Promise<StoredSessionRow[]> {
+    const result = await this.#pool.query(
+      `SELECT data::text AS data, expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = $1 AND expires_at > $2`,
+      [userId, new Date(now)],
+    );
+    return result.rows.map(toRow);
   }
 
   async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
@@ -217,6 +251,9 @@ export class PostgresSessionTable implements SessionTable {
     if (this.#ownsPool) await this.#pool.end();
   }
 }
+
+/** How this dialect writes the n-th parameter. */
+const placeholder = (index: number): string => `$${index}`;
 
 function toRow(row: Record<string, unknown>): StoredSessionRow {
   const expires = row['expires_at'];

@@ -9,8 +9,8 @@
 import { applyDelta, deltaFromJson, deltaToJson, type SessionDelta } from '../../core/delta.js';
 import { parseStoredSession, type JsonObject } from '../../core/json.js';
 import type { ResolvedOptions } from '../../core/options.js';
-import type { SessionTable, StoredSessionRow, TableInfo, TableName } from '../dialect.js';
-import { importDriver, quoteIdentifier } from '../driver.js';
+import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, TableInfo, TableName, UserIdWrite } from '../dialect.js';
+import { assignUserId, importDriver, quoteIdentifier } from '../driver.js';
 
 /** The part of a better-sqlite3 statement the store uses. */
 export interface SqliteStatementLike {
@@ -49,16 +49,17 @@ export async function openSqliteTable(filename: string, options: ResolvedOptions
 
 interface Statements {
   readonly load: SqliteStatementLike;
-  readonly upsert: SqliteStatementLike;
-  readonly applyDelta: SqliteStatementLike;
-  readonly compareAndSwap: SqliteStatementLike | undefined;
-  readonly write: SqliteStatementLike;
+  readonly version: string;
+  readonly bump: string;
   readonly extendExpiry: SqliteStatementLike;
   readonly destroy: SqliteStatementLike;
   readonly all: SqliteStatementLike;
   readonly count: SqliteStatementLike;
   readonly clear: SqliteStatementLike;
 }
+
+/** How this dialect writes the n-th parameter. */
+const placeholder = (): string => '?';
 
 function toRow(row: Record<string, unknown>): StoredSessionRow {
   const version = row['lock_version'];
@@ -77,6 +78,7 @@ export class SqliteSessionTable implements SessionTable {
   readonly #table: string;
   readonly #ownsDatabase: boolean;
   #statements: Statements | undefined;
+  readonly #cache = new Map<string, SqliteStatementLike>();
 
   constructor(db: SqliteDatabaseLike, table: TableName, ownsDatabase: boolean) {
     this.#db = db;
@@ -107,18 +109,21 @@ export class SqliteSessionTable implements SessionTable {
     };
   }
 
-  async create(withLockVersion: boolean): Promise<void> {
-    const index = this.#name.schema === undefined
-      ? quoteIdentifier(`${this.#name.name}_expires_at_idx`)
-      : `${quoteIdentifier(this.#name.schema)}.${quoteIdentifier(`${this.#name.name}_expires_at_idx`)}`;
+  async create(options: CreateTableOptions): Promise<void> {
+    const indexName = (suffix: string): string =>
+      this.#name.schema === undefined
+        ? quoteIdentifier(`${this.#name.name}_${suffix}`)
+        : `${quoteIdentifier(this.#name.schema)}.${quoteIdentifier(`${this.#name.name}_${suffix}`)}`;
+    const bare = quoteIdentifier(this.#name.name);
     this.#db.exec(`CREATE TABLE IF NOT EXISTS ${this.#table} (
       id TEXT NOT NULL PRIMARY KEY,
       data TEXT NOT NULL,
       expires_at INTEGER NOT NULL,
       created_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-      updated_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))${withLockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}
+      updated_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))${options.lockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id TEXT' : ''}
     );
-    CREATE INDEX IF NOT EXISTS ${index} ON ${quoteIdentifier(this.#name.name)} (expires_at);`);
+    CREATE INDEX IF NOT EXISTS ${indexName('expires_at_idx')} ON ${bare} (expires_at);
+    ${options.userId ? `CREATE INDEX IF NOT EXISTS ${indexName('user_id_idx')} ON ${bare} (user_id);` : ''}`);
   }
 
   use(info: TableInfo): void {
@@ -128,15 +133,8 @@ export class SqliteSessionTable implements SessionTable {
     const db = this.#db;
     this.#statements = {
       load: db.prepare(`SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ?`),
-      upsert: db.prepare(`INSERT INTO ${t} (id, data, expires_at, updated_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, updated_at = excluded.updated_at${bump}`),
-      applyDelta: db.prepare(`UPDATE ${t} SET data = ${APPLY_DELTA_FUNCTION}(data, ?), expires_at = ?, updated_at = ?${bump}
-        WHERE id = ? AND expires_at > ?`),
-      compareAndSwap: info.hasLockVersion
-        ? db.prepare(`UPDATE ${t} SET data = ?, expires_at = ?, updated_at = ?, lock_version = lock_version + 1
-            WHERE id = ? AND lock_version = ? AND expires_at > ?`)
-        : undefined,
-      write: db.prepare(`UPDATE ${t} SET data = ?, expires_at = ?, updated_at = ?${bump} WHERE id = ?`),
+      version,
+      bump,
       extendExpiry: db.prepare(`UPDATE ${t} SET expires_at = ? WHERE id = ? AND expires_at > ? AND expires_at < ?`),
       destroy: db.prepare(`DELETE FROM ${t} WHERE id = ?`),
       all: db.prepare(`SELECT data FROM ${t} WHERE expires_at > ?`),
@@ -150,32 +148,68 @@ export class SqliteSessionTable implements SessionTable {
     return row === undefined ? null : toRow(row);
   }
 
-  async upsert(key: string, text: string, expiresAt: number): Promise<void> {
-    this.#sql.upsert.run(key, text, expiresAt, Date.now());
+  /** Prepares a statement once and keeps it: the variants (with or without user_id) are few. */
+  #prepared(sql: string): SqliteStatementLike {
+    let statement = this.#cache.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#cache.set(sql, statement);
+    }
+    return statement;
   }
 
-  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number): Promise<boolean> {
+  async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
+    const withUser = userId !== undefined;
+    const statement = this.#prepared(`INSERT INTO ${this.#table} (id, data, expires_at, updated_at${withUser ? ', user_id' : ''})
+      VALUES (?, ?, ?, ?${withUser ? ', ?' : ''})
+      ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, updated_at = excluded.updated_at${withUser ? ', user_id = excluded.user_id' : ''}${this.#sql.bump}`);
+    if (withUser) statement.run(key, text, expiresAt, Date.now(), userId);
+    else statement.run(key, text, expiresAt, Date.now());
+  }
+
+  async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number, userId: UserIdWrite): Promise<boolean> {
     // One UPDATE: the merge runs inside SQLite (our SQL function) against the row as it is under the write lock.
-    return this.#sql.applyDelta.run(JSON.stringify(deltaToJson(delta)), expiresAt, Date.now(), key, now).changes > 0;
+    const params: unknown[] = [JSON.stringify(deltaToJson(delta)), expiresAt, Date.now()];
+    const setUser = assignUserId(params, userId, placeholder);
+    params.push(key, now);
+    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ${APPLY_DELTA_FUNCTION}(data, ?), expires_at = ?, updated_at = ?${setUser}${this.#sql.bump}
+      WHERE id = ? AND expires_at > ?`);
+    return statement.run(...params).changes > 0;
   }
 
-  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number): Promise<boolean> {
-    const statement = this.#sql.compareAndSwap;
-    if (statement === undefined) throw new Error('compare-and-swap needs a lock_version column');
-    return statement.run(text, expiresAt, Date.now(), key, version, now).changes > 0;
+  async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean> {
+    const params: unknown[] = [text, expiresAt, Date.now()];
+    const setUser = assignUserId(params, userId, placeholder);
+    params.push(key, version, now);
+    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ?, expires_at = ?, updated_at = ?${setUser}, lock_version = lock_version + 1
+      WHERE id = ? AND lock_version = ? AND expires_at > ?`);
+    return statement.run(...params).changes > 0;
   }
 
-  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => string, expiresAt: number): Promise<boolean> {
+  async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => LockedWrite, expiresAt: number): Promise<boolean> {
     const sql = this.#sql;
     // BEGIN IMMEDIATE takes the write lock up front, so the row cannot change between read and write.
     return this.#db
       .transaction(() => {
         const row = sql.load.get(key, now) as Record<string, unknown> | undefined;
         if (row === undefined) return false;
-        sql.write.run(merge(toRow(row)), expiresAt, Date.now(), key);
+        const write = merge(toRow(row));
+        const params: unknown[] = [write.text, expiresAt, Date.now()];
+        const setUser = assignUserId(params, write.userId, placeholder);
+        params.push(key);
+        this.#prepared(`UPDATE ${this.#table} SET data = ?, expires_at = ?, updated_at = ?${setUser}${sql.bump} WHERE id = ?`).run(...params);
         return true;
       })
       .immediate();
+  }
+
+  async destroyByUser(userId: string): Promise<number> {
+    return this.#prepared(`DELETE FROM ${this.#table} WHERE user_id = ?`).run(userId).changes;
+  }
+
+  async listByUser(userId: string, now: number): Promise<StoredSessionRow[]> {
+    const rows = this.#prepared(`SELECT data, expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = ? AND expires_at > ?`).all(userId, now);
+    return (rows as Record<string, unknown>[]).map(toRow);
   }
 
   async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
