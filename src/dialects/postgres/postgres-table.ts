@@ -58,6 +58,8 @@ interface Statements {
   readonly dataAsJsonb: string;
   readonly jsonbAsData: (expression: string) => string;
   readonly bumpVersion: string;
+  /** `, updated_at = now()` when the table has that column. */
+  readonly touchUpdatedAt: string;
   /** The same inside ON CONFLICT, where the existing row goes by its alias. */
   readonly bumpVersionOnConflict: string;
 }
@@ -117,6 +119,8 @@ export class PostgresSessionTable implements SessionTable {
     const t = this.#table;
     const version = info.hasLockVersion ? 'lock_version' : 'NULL::integer AS lock_version';
     const bumpVersion = info.hasLockVersion ? ', lock_version = lock_version + 1' : '';
+    // Tables shared with other programs may lack updated_at; it is kept only where it exists.
+    const touchUpdatedAt = info.columns.has('updated_at') ? ', updated_at = now()' : '';
     // jsonb is the native shape; json and text columns (tables shared with other readers) are converted on the way.
     const cast = dataType === 'jsonb' ? '' : dataType === 'json' ? '::json' : '::text';
     const dataAsJsonb = dataType === 'jsonb' ? 'data' : 'data::jsonb';
@@ -128,6 +132,7 @@ export class PostgresSessionTable implements SessionTable {
       dataAsJsonb,
       jsonbAsData: (expression) => (cast === '' ? expression : `(${expression})${cast}`),
       bumpVersion,
+      touchUpdatedAt,
       bumpVersionOnConflict: info.hasLockVersion ? ', lock_version = s.lock_version + 1' : '',
     };
   }
@@ -139,13 +144,13 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
-    const { cast, bumpVersionOnConflict } = this.#sql;
+    const { cast, bumpVersionOnConflict, touchUpdatedAt } = this.#sql;
     const params: unknown[] = [key, text, new Date(expiresAt)];
     const withUser = userId !== undefined;
     if (withUser) params.push(userId);
     await this.#pool.query(
       `INSERT INTO ${this.#table} AS s (id, data, expires_at${withUser ? ', user_id' : ''}) VALUES ($1, $2::jsonb${cast}, $3${withUser ? ', $4' : ''})
-       ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at, updated_at = now()` +
+       ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at${touchUpdatedAt}` +
         `${withUser ? ', user_id = EXCLUDED.user_id' : ''}${bumpVersionOnConflict}`,
       params,
     );
@@ -157,7 +162,7 @@ export class PostgresSessionTable implements SessionTable {
     const setUser = assignUserId(params, userId, placeholder);
     const merged = sql.jsonbAsData(deltaExpression(delta, sql.dataAsJsonb, params));
     const result = await this.#pool.query(
-      `UPDATE ${this.#table} SET data = ${merged}, expires_at = $2, updated_at = now()${setUser}${sql.bumpVersion} WHERE id = $1 AND expires_at > $3`,
+      `UPDATE ${this.#table} SET data = ${merged}, expires_at = $2${sql.touchUpdatedAt}${setUser}${sql.bumpVersion} WHERE id = $1 AND expires_at > $3`,
       params,
     );
     return (result.rowCount ?? 0) > 0;
@@ -167,7 +172,7 @@ export class PostgresSessionTable implements SessionTable {
     const params: unknown[] = [key, text, new Date(expiresAt), version, new Date(now)];
     const setUser = assignUserId(params, userId, placeholder);
     const result = await this.#pool.query(
-      `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, expires_at = $3, updated_at = now()${setUser}, lock_version = lock_version + 1
+      `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, expires_at = $3${this.#sql.touchUpdatedAt}${setUser}, lock_version = lock_version + 1
         WHERE id = $1 AND lock_version = $4 AND expires_at > $5`,
       params,
     );
@@ -190,7 +195,7 @@ export class PostgresSessionTable implements SessionTable {
         const params: unknown[] = [key, write.text, new Date(expiresAt)];
         const setUser = assignUserId(params, write.userId, placeholder);
         await client.query(
-          `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, expires_at = $3, updated_at = now()${setUser}${this.#sql.bumpVersion} WHERE id = $1`,
+          `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, expires_at = $3${this.#sql.touchUpdatedAt}${setUser}${this.#sql.bumpVersion} WHERE id = $1`,
           params,
         );
         await client.query('COMMIT');

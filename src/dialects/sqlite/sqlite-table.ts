@@ -34,6 +34,8 @@ type SqliteDatabaseConstructor = new (filename: string) => SqliteDatabaseLike;
 
 /** The SQL function through which one UPDATE applies a delta with the store's own merge rule. */
 const APPLY_DELTA_FUNCTION = 'smart_session_apply_delta';
+/** The current time in epoch milliseconds, computed by SQLite. */
+const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 /** How long a writer waits for another process's write lock before failing, in ms. */
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -51,6 +53,8 @@ interface Statements {
   readonly load: SqliteStatementLike;
   readonly version: string;
   readonly bump: string;
+  /** `, updated_at = <now>` when the table has that column (tables shared with other programs may not). */
+  readonly touchUpdatedAt: string;
   readonly extendExpiry: SqliteStatementLike;
   readonly destroy: SqliteStatementLike;
   readonly all: SqliteStatementLike;
@@ -119,8 +123,8 @@ export class SqliteSessionTable implements SessionTable {
       id TEXT NOT NULL PRIMARY KEY,
       data TEXT NOT NULL,
       expires_at INTEGER NOT NULL,
-      created_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
-      updated_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))${options.lockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id TEXT' : ''}
+      created_at INTEGER NOT NULL DEFAULT (${NOW_MS}),
+      updated_at INTEGER NOT NULL DEFAULT (${NOW_MS})${options.lockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id TEXT' : ''}
     );
     CREATE INDEX IF NOT EXISTS ${indexName('expires_at_idx')} ON ${bare} (expires_at);
     ${options.userId ? `CREATE INDEX IF NOT EXISTS ${indexName('user_id_idx')} ON ${bare} (user_id);` : ''}`);
@@ -135,6 +139,7 @@ export class SqliteSessionTable implements SessionTable {
       load: db.prepare(`SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ?`),
       version,
       bump,
+      touchUpdatedAt: info.columns.has('updated_at') ? `, updated_at = ${NOW_MS}` : '',
       extendExpiry: db.prepare(`UPDATE ${t} SET expires_at = ? WHERE id = ? AND expires_at > ? AND expires_at < ?`),
       destroy: db.prepare(`DELETE FROM ${t} WHERE id = ?`),
       all: db.prepare(`SELECT data FROM ${t} WHERE expires_at > ?`),
@@ -160,28 +165,28 @@ export class SqliteSessionTable implements SessionTable {
 
   async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
     const withUser = userId !== undefined;
-    const statement = this.#prepared(`INSERT INTO ${this.#table} (id, data, expires_at, updated_at${withUser ? ', user_id' : ''})
-      VALUES (?, ?, ?, ?${withUser ? ', ?' : ''})
-      ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at, updated_at = excluded.updated_at${withUser ? ', user_id = excluded.user_id' : ''}${this.#sql.bump}`);
-    if (withUser) statement.run(key, text, expiresAt, Date.now(), userId);
-    else statement.run(key, text, expiresAt, Date.now());
+    const statement = this.#prepared(`INSERT INTO ${this.#table} (id, data, expires_at${withUser ? ', user_id' : ''})
+      VALUES (?, ?, ?${withUser ? ', ?' : ''})
+      ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at${this.#sql.touchUpdatedAt}${withUser ? ', user_id = excluded.user_id' : ''}${this.#sql.bump}`);
+    if (withUser) statement.run(key, text, expiresAt, userId);
+    else statement.run(key, text, expiresAt);
   }
 
   async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number, userId: UserIdWrite): Promise<boolean> {
     // One UPDATE: the merge runs inside SQLite (our SQL function) against the row as it is under the write lock.
-    const params: unknown[] = [JSON.stringify(deltaToJson(delta)), expiresAt, Date.now()];
+    const params: unknown[] = [JSON.stringify(deltaToJson(delta)), expiresAt];
     const setUser = assignUserId(params, userId, placeholder);
     params.push(key, now);
-    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ${APPLY_DELTA_FUNCTION}(data, ?), expires_at = ?, updated_at = ?${setUser}${this.#sql.bump}
+    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ${APPLY_DELTA_FUNCTION}(data, ?), expires_at = ?${this.#sql.touchUpdatedAt}${setUser}${this.#sql.bump}
       WHERE id = ? AND expires_at > ?`);
     return statement.run(...params).changes > 0;
   }
 
   async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean> {
-    const params: unknown[] = [text, expiresAt, Date.now()];
+    const params: unknown[] = [text, expiresAt];
     const setUser = assignUserId(params, userId, placeholder);
     params.push(key, version, now);
-    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ?, expires_at = ?, updated_at = ?${setUser}, lock_version = lock_version + 1
+    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ?, expires_at = ?${this.#sql.touchUpdatedAt}${setUser}, lock_version = lock_version + 1
       WHERE id = ? AND lock_version = ? AND expires_at > ?`);
     return statement.run(...params).changes > 0;
   }
@@ -194,10 +199,10 @@ export class SqliteSessionTable implements SessionTable {
         const row = sql.load.get(key, now) as Record<string, unknown> | undefined;
         if (row === undefined) return false;
         const write = merge(toRow(row));
-        const params: unknown[] = [write.text, expiresAt, Date.now()];
+        const params: unknown[] = [write.text, expiresAt];
         const setUser = assignUserId(params, write.userId, placeholder);
         params.push(key);
-        this.#prepared(`UPDATE ${this.#table} SET data = ?, expires_at = ?, updated_at = ?${setUser}${sql.bump} WHERE id = ?`).run(...params);
+        this.#prepared(`UPDATE ${this.#table} SET data = ?, expires_at = ?${sql.touchUpdatedAt}${setUser}${sql.bump} WHERE id = ?`).run(...params);
         return true;
       })
       .immediate();
