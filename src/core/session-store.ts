@@ -48,12 +48,14 @@ export interface UserSession {
 
 /** Attempts of compare-and-swap before an optimistic save takes the row lock instead. */
 const OPTIMISTIC_ATTEMPTS = 8;
-/** Columns every sessions table must have. */
-const REQUIRED_COLUMNS = ['id', 'data', 'expires_at'] as const;
+/** Columns every sessions table must have (besides an expiry column). */
+const REQUIRED_COLUMNS = ['id', 'data'] as const;
 
 interface PreparedTable {
   readonly table: SessionTable;
   readonly locking: LockingMode;
+  /** Largest JSON text accepted: `maxSize`, or less when the data column holds less. */
+  readonly sizeLimit: number;
 }
 
 /** Compares two cookies, ignoring `expires`, which express-session rolls forward on every request. */
@@ -146,6 +148,12 @@ export class SessionStore {
     if (missing.length > 0) {
       throw new SessionStoreError('ERR_SCHEMA', `table ${tableName} lacks the column(s) ${missing.join(', ')}`);
     }
+    if (info.expiry === undefined) {
+      throw new SessionStoreError(
+        'ERR_SCHEMA',
+        `table ${tableName} has no expiry column the store understands: expires_at (a timestamp, or epoch milliseconds) or timeout (epoch seconds)`,
+      );
+    }
     if (this.options.userIdPath !== undefined && !info.columns.has('user_id')) {
       throw new SessionStoreError(
         'ERR_SCHEMA',
@@ -160,7 +168,7 @@ export class SessionStore {
       );
     }
     table.use(info);
-    return { table, locking };
+    return { table, locking, sizeLimit: Math.min(this.options.maxSize, info.dataCapacity ?? Number.POSITIVE_INFINITY) };
   }
 
   #createTableOptions(): CreateTableOptions {
@@ -189,14 +197,18 @@ export class SessionStore {
       throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(data) ? 'an array' : typeof data}`);
     }
     const text = JSON.stringify(data);
-    this.#checkSize(text);
+    this.#checkSize(text, this.options.maxSize);
     return { data, text };
   }
 
-  #checkSize(text: string): void {
+  /** Refuses text over `limit` bytes: the session stays as stored, never cut short by a column. */
+  #checkSize(text: string, limit: number): void {
+    // Only a text that could be over the limit is measured: a UTF-8 byte is at most 3 per UTF-16 unit.
+    if (text.length * 3 <= limit) return;
     const size = Buffer.byteLength(text, 'utf8');
-    if (size > this.options.maxSize) {
-      throw new SessionStoreError('ERR_SESSION_TOO_LARGE', `the session is ${size} bytes as JSON, over maxSize (${this.options.maxSize})`);
+    if (size > limit) {
+      const why = limit < this.options.maxSize ? `over what the data column holds (${limit} bytes)` : `over maxSize (${limit})`;
+      throw new SessionStoreError('ERR_SESSION_TOO_LARGE', `the session is ${size} bytes as JSON, ${why}`);
     }
   }
 
@@ -254,14 +266,15 @@ export class SessionStore {
     const now = Date.now();
     const expiresAt = expiryOf(current.data, this.options.ttlSeconds, now);
     try {
-      const { table, locking } = await this.#ready();
+      const { table, locking, sizeLimit } = await this.#ready();
+      this.#checkSize(current.text, sizeLimit);
       if (state === undefined) {
         await table.upsert(key, current.text, expiresAt, this.#userIdOf(current.data));
         return { viewText: current.text, baseText: current.text, version: null, expiresAt };
       }
       const delta = this.#deltaOf(parseStoredSession(state.viewText), current.data);
       if (delta === null) return (await this.#touch(table, key, expiresAt, now, state)) ?? state;
-      const saved = await this.#saveDelta(table, locking, key, delta, expiresAt, now, state);
+      const saved = await this.#saveDelta(table, locking, sizeLimit, key, delta, expiresAt, now, state);
       return saved === null ? state : { viewText: current.text, baseText: saved.baseText, version: saved.version, expiresAt };
     } catch (error) {
       throw toStoreError(error, 'saving the session');
@@ -283,11 +296,11 @@ export class SessionStore {
     return delta;
   }
 
-  /** Merges the delta into the stored text, refusing a result over `maxSize`. */
-  #merged(storedText: string | null, delta: SessionDelta): LockedWrite {
+  /** Merges the delta into the stored text, refusing a result over the size limit. */
+  #merged(storedText: string | null, delta: SessionDelta, sizeLimit: number): LockedWrite {
     const merged = applyDelta(parseStoredSession(storedText), delta);
     const text = JSON.stringify(merged);
-    this.#checkSize(text);
+    this.#checkSize(text, sizeLimit);
     return { text, userId: this.#userIdOf(merged) };
   }
 
@@ -295,6 +308,7 @@ export class SessionStore {
   async #saveDelta(
     table: SessionTable,
     locking: LockingMode,
+    sizeLimit: number,
     key: string,
     delta: SessionDelta,
     expiresAt: number,
@@ -318,7 +332,7 @@ export class SessionStore {
           version = row.version;
           if (version === null) break;
         }
-        const merged = this.#merged(baseText, delta);
+        const merged = this.#merged(baseText, delta, sizeLimit);
         if (await table.compareAndSwap(key, merged.text, expiresAt, version, Date.now(), merged.userId)) {
           return { baseText: merged.text, version: version + 1 };
         }
@@ -333,7 +347,7 @@ export class SessionStore {
       key,
       now,
       (row) => {
-        const merged = this.#merged(row.text, delta);
+        const merged = this.#merged(row.text, delta, sizeLimit);
         mergedText = merged.text;
         return merged;
       },

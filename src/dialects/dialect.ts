@@ -26,6 +26,50 @@ export interface TableInfo {
   readonly hasLockVersion: boolean;
   /** Declared type of the `data` column, lower case (`jsonb`, `text`, `longtext`, ...). */
   readonly dataType: string;
+  /** The expiry column, `undefined` when the table has none the store understands. */
+  readonly expiry: ExpiryColumn | undefined;
+  /** Bytes the data column can hold, when it holds fewer than the store could send (MySQL `TEXT`: 65535). */
+  readonly dataCapacity?: number;
+}
+
+/** How an expiry column holds time: a timestamp type, or an integer of epoch milliseconds or seconds. */
+export type ExpiryUnit = 'timestamp' | 'ms' | 's';
+
+/**
+ * The expiry column: the store's own `expires_at`, or `timeout` in epoch
+ * seconds as in the Prancer seed's table.
+ */
+export interface ExpiryColumn {
+  readonly name: 'expires_at' | 'timeout';
+  readonly unit: ExpiryUnit;
+}
+
+/**
+ * Finds the expiry column among the table's columns (name to lower-case
+ * type): `expires_at` (integers are epoch ms) or else `timeout` (integers are
+ * epoch seconds, the Prancer table).
+ */
+export function findExpiryColumn(types: ReadonlyMap<string, string>, isTimestamp: (type: string) => boolean, isInteger: (type: string) => boolean): ExpiryColumn | undefined {
+  for (const [name, integerUnit] of [['expires_at', 'ms'], ['timeout', 's']] as const) {
+    const type = types.get(name);
+    if (type === undefined) continue;
+    if (isTimestamp(type)) return { name, unit: 'timestamp' };
+    if (isInteger(type)) return { name, unit: integerUnit };
+  }
+  return undefined;
+}
+
+/** An epoch-ms instant as the expiry column takes it. */
+export function expiryToDatabase(ms: number, unit: ExpiryUnit): Date | number {
+  if (unit === 'timestamp') return new Date(ms);
+  return unit === 's' ? Math.floor(ms / 1000) : Math.round(ms);
+}
+
+/** An expiry column value as epoch ms. */
+export function expiryFromDatabase(value: unknown, unit: ExpiryUnit): number {
+  if (value instanceof Date) return value.getTime();
+  const number = Number(value);
+  return unit === 's' ? number * 1000 : number;
 }
 
 /** A schema-qualified table name, already validated. */

@@ -5,7 +5,19 @@
 import { applyDelta, type SessionDelta } from '../../core/delta.js';
 import { parseStoredSession } from '../../core/json.js';
 import type { ResolvedOptions } from '../../core/options.js';
-import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, TableInfo, TableName, UserIdWrite } from '../dialect.js';
+import {
+  expiryFromDatabase,
+  expiryToDatabase,
+  findExpiryColumn,
+  type CreateTableOptions,
+  type ExpiryUnit,
+  type LockedWrite,
+  type SessionTable,
+  type StoredSessionRow,
+  type TableInfo,
+  type TableName,
+  type UserIdWrite,
+} from '../dialect.js';
 import { assignUserId, importDriver } from '../driver.js';
 import { planMysqlDelta } from './delta-sql.js';
 
@@ -79,16 +91,11 @@ function dataText(value: unknown): string | null {
 /** How this dialect writes the n-th parameter. */
 const placeholder = (): string => '?';
 
-function toRow(row: Record<string, unknown>): StoredSessionRow {
-  const version = row['lock_version'];
-  return {
-    text: dataText(row['data']),
-    expiresAt: Number(row['expires_at']),
-    version: version === null || version === undefined ? null : Number(version),
-  };
-}
 
 interface Statements {
+  /** The quoted expiry column and how it holds time. */
+  readonly expires: string;
+  readonly unit: ExpiryUnit;
   readonly load: string;
   readonly lockRow: string;
   readonly version: string;
@@ -119,17 +126,22 @@ export class MysqlSessionTable implements SessionTable {
   async inspect(): Promise<TableInfo | null> {
     const rows = rowsOf(
       await this.#pool.query(
-        `SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS
+        `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, CHARACTER_OCTET_LENGTH AS capacity FROM information_schema.COLUMNS
           WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`,
         [this.#name.schema ?? null, this.#name.name],
       ),
     );
     if (rows.length === 0) return null;
     const types = new Map(rows.map((row) => [String(row['name']).toLowerCase(), String(row['type']).toLowerCase()]));
+    const capacity = Number(rows.find((row) => String(row['name']).toLowerCase() === 'data')?.['capacity']);
     return {
+      // A TEXT column holds 64 KiB: the store refuses larger sessions rather than let the server cut them short.
+      ...(Number.isFinite(capacity) && capacity > 0 ? { dataCapacity: capacity } : {}),
       columns: new Set(types.keys()),
       hasLockVersion: ['int', 'bigint', 'smallint', 'mediumint', 'tinyint'].includes(types.get('lock_version') ?? ''),
       dataType: types.get('data') ?? 'longtext',
+      // DATETIME and TIMESTAMP depend on the session time zone: only integer expiry columns are understood.
+      expiry: findExpiryColumn(types, () => false, (type) => ['int', 'bigint', 'mediumint', 'decimal'].includes(type)),
     };
   }
 
@@ -148,27 +160,31 @@ export class MysqlSessionTable implements SessionTable {
 
   use(info: TableInfo): void {
     const t = this.#table;
+    if (info.expiry === undefined) throw new Error('the table has no expiry column');
+    const expires = quote(info.expiry.name);
     const version = info.hasLockVersion ? 'lock_version' : 'NULL AS lock_version';
     const bumpVersion = info.hasLockVersion ? ', lock_version = lock_version + 1' : '';
     this.#statements = {
-      load: `SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ?`,
-      lockRow: `SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ? FOR UPDATE`,
+      expires,
+      unit: info.expiry.unit,
+      load: `SELECT data, ${expires} AS expires_at, ${version} FROM ${t} WHERE id = ? AND ${expires} > ?`,
+      lockRow: `SELECT data, ${expires} AS expires_at, ${version} FROM ${t} WHERE id = ? AND ${expires} > ? FOR UPDATE`,
       version,
       bumpVersion,
     };
   }
 
   async load(key: string, now: number): Promise<StoredSessionRow | null> {
-    const row = rowsOf(await this.#pool.query(this.#sql.load, [key, now]))[0];
-    return row === undefined ? null : toRow(row);
+    const row = rowsOf(await this.#pool.query(this.#sql.load, [key, this.#at(now)]))[0];
+    return row === undefined ? null : this.#row(row);
   }
 
   async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
     const withUser = userId !== undefined;
     await this.#pool.query(
-      `INSERT INTO ${this.#table} (id, data, expires_at${withUser ? ', user_id' : ''}) VALUES (?, ?, ?${withUser ? ', ?' : ''})
-        ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = VALUES(expires_at)${withUser ? ', user_id = VALUES(user_id)' : ''}${this.#sql.bumpVersion}`,
-      withUser ? [key, text, expiresAt, userId] : [key, text, expiresAt],
+      `INSERT INTO ${this.#table} (id, data, ${this.#sql.expires}${withUser ? ', user_id' : ''}) VALUES (?, ?, ?${withUser ? ', ?' : ''})
+        ON DUPLICATE KEY UPDATE data = VALUES(data), ${this.#sql.expires} = VALUES(${this.#sql.expires})${withUser ? ', user_id = VALUES(user_id)' : ''}${this.#sql.bumpVersion}`,
+      withUser ? [key, text, this.#at(expiresAt), userId] : [key, text, this.#at(expiresAt)],
     );
   }
 
@@ -184,23 +200,23 @@ export class MysqlSessionTable implements SessionTable {
       merged = `JSON_SET(${merged}${plan.replacements.map(() => ", ?, JSON_EXTRACT(?, '$')").join('')})`;
       for (const { path, json } of plan.replacements) params.push(path, json);
     }
-    params.push(expiresAt);
+    params.push(this.#at(expiresAt));
     const setUser = assignUserId(params, userId, placeholder);
-    params.push(key, now);
+    params.push(key, this.#at(now));
     const result = await this.#pool.query(
-      `UPDATE ${this.#table} SET data = ${merged}, expires_at = ?${setUser}${this.#sql.bumpVersion} WHERE id = ? AND expires_at > ?`,
+      `UPDATE ${this.#table} SET data = ${merged}, ${this.#sql.expires} = ?${setUser}${this.#sql.bumpVersion} WHERE id = ? AND ${this.#sql.expires} > ?`,
       params,
     );
     return affectedRows(result) > 0;
   }
 
   async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean> {
-    const params: unknown[] = [text, expiresAt];
+    const params: unknown[] = [text, this.#at(expiresAt)];
     const setUser = assignUserId(params, userId, placeholder);
-    params.push(key, version, now);
+    params.push(key, version, this.#at(now));
     const result = await this.#pool.query(
-      `UPDATE ${this.#table} SET data = ?, expires_at = ?${setUser}, lock_version = lock_version + 1
-        WHERE id = ? AND lock_version = ? AND expires_at > ?`,
+      `UPDATE ${this.#table} SET data = ?, ${this.#sql.expires} = ?${setUser}, lock_version = lock_version + 1
+        WHERE id = ? AND lock_version = ? AND ${this.#sql.expires} > ?`,
       params,
     );
     return affectedRows(result) > 0;
@@ -212,16 +228,16 @@ export class MysqlSessionTable implements SessionTable {
     try {
       await connection.beginTransaction();
       try {
-        const row = rowsOf(await connection.query(this.#sql.lockRow, [key, now]))[0];
+        const row = rowsOf(await connection.query(this.#sql.lockRow, [key, this.#at(now)]))[0];
         if (row === undefined) {
           await connection.rollback();
           return false;
         }
-        const write = merge(toRow(row));
-        const params: unknown[] = [write.text, expiresAt];
+        const write = merge(this.#row(row));
+        const params: unknown[] = [write.text, this.#at(expiresAt)];
         const setUser = assignUserId(params, write.userId, placeholder);
         params.push(key);
-        await connection.query(`UPDATE ${this.#table} SET data = ?, expires_at = ?${setUser}${this.#sql.bumpVersion} WHERE id = ?`, params);
+        await connection.query(`UPDATE ${this.#table} SET data = ?, ${this.#sql.expires} = ?${setUser}${this.#sql.bumpVersion} WHERE id = ?`, params);
         await connection.commit();
         return true;
       } catch (error) {
@@ -243,17 +259,21 @@ export class MysqlSessionTable implements SessionTable {
 
   async listByUser(userId: string, now: number): Promise<StoredSessionRow[]> {
     const rows = rowsOf(
-      await this.#pool.query(`SELECT data, expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = ? AND expires_at > ?`, [userId, now]),
+      await this.#pool.query(
+        `SELECT data, ${this.#sql.expires} AS expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = ? AND ${this.#sql.expires} > ?`,
+        [userId, this.#at(now)],
+      ),
     );
-    return rows.map(toRow);
+    return rows.map((row) => this.#row(row));
   }
 
   async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
-    await this.#pool.query(`UPDATE ${this.#table} SET expires_at = ? WHERE id = ? AND expires_at > ? AND expires_at < ?`, [
-      expiresAt,
+    const expires = this.#sql.expires;
+    await this.#pool.query(`UPDATE ${this.#table} SET ${expires} = ? WHERE id = ? AND ${expires} > ? AND ${expires} < ?`, [
+      this.#at(expiresAt),
       key,
-      now,
-      movedBefore,
+      this.#at(now),
+      this.#at(movedBefore),
     ]);
   }
 
@@ -262,12 +282,27 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   async all(now: number): Promise<(string | null)[]> {
-    return rowsOf(await this.#pool.query(`SELECT data FROM ${this.#table} WHERE expires_at > ?`, [now])).map((row) => dataText(row['data']));
+    const rows = rowsOf(await this.#pool.query(`SELECT data FROM ${this.#table} WHERE ${this.#sql.expires} > ?`, [this.#at(now)]));
+    return rows.map((row) => dataText(row['data']));
   }
 
   async count(now: number): Promise<number> {
-    const row = rowsOf(await this.#pool.query(`SELECT COUNT(*) AS n FROM ${this.#table} WHERE expires_at > ?`, [now]))[0];
+    const row = rowsOf(await this.#pool.query(`SELECT COUNT(*) AS n FROM ${this.#table} WHERE ${this.#sql.expires} > ?`, [this.#at(now)]))[0];
     return Number(row?.['n'] ?? 0);
+  }
+
+  /** An epoch-ms instant as the expiry column takes it. */
+  #at(ms: number): Date | number {
+    return expiryToDatabase(ms, this.#sql.unit);
+  }
+
+  #row(row: Record<string, unknown>): StoredSessionRow {
+    const version = row['lock_version'];
+    return {
+      text: dataText(row['data']),
+      expiresAt: expiryFromDatabase(row['expires_at'], this.#sql.unit),
+      version: version === null || version === undefined ? null : Number(version),
+    };
   }
 
   async clear(): Promise<void> {

@@ -4,7 +4,19 @@
  */
 import type { ResolvedOptions } from '../../core/options.js';
 import type { SessionDelta } from '../../core/delta.js';
-import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, TableInfo, TableName, UserIdWrite } from '../dialect.js';
+import {
+  expiryFromDatabase,
+  expiryToDatabase,
+  findExpiryColumn,
+  type CreateTableOptions,
+  type ExpiryUnit,
+  type LockedWrite,
+  type SessionTable,
+  type StoredSessionRow,
+  type TableInfo,
+  type TableName,
+  type UserIdWrite,
+} from '../dialect.js';
 import { assignUserId, importDriver, quoteIdentifier } from '../driver.js';
 import { deltaExpression } from './delta-sql.js';
 
@@ -50,6 +62,9 @@ function qualified(table: TableName): string {
 
 /** Statements fixed once the table's shape is known. */
 interface Statements {
+  /** The quoted expiry column and how it holds time. */
+  readonly expires: string;
+  readonly unit: ExpiryUnit;
   readonly load: string;
   readonly lockRow: string;
   readonly version: string;
@@ -97,6 +112,7 @@ export class PostgresSessionTable implements SessionTable {
       columns: new Set(types.keys()),
       hasLockVersion: ['integer', 'bigint', 'smallint'].includes(types.get('lock_version') ?? ''),
       dataType: types.get('data') ?? 'jsonb',
+      expiry: findExpiryColumn(types, (type) => type.startsWith('timestamp'), (type) => ['integer', 'bigint', 'smallint', 'numeric'].includes(type)),
     };
   }
 
@@ -117,6 +133,8 @@ export class PostgresSessionTable implements SessionTable {
   use(info: TableInfo): void {
     const { dataType } = info;
     const t = this.#table;
+    if (info.expiry === undefined) throw new Error('the table has no expiry column');
+    const expires = quoteIdentifier(info.expiry.name);
     const version = info.hasLockVersion ? 'lock_version' : 'NULL::integer AS lock_version';
     const bumpVersion = info.hasLockVersion ? ', lock_version = lock_version + 1' : '';
     // Tables shared with other programs may lack updated_at; it is kept only where it exists.
@@ -125,8 +143,10 @@ export class PostgresSessionTable implements SessionTable {
     const cast = dataType === 'jsonb' ? '' : dataType === 'json' ? '::json' : '::text';
     const dataAsJsonb = dataType === 'jsonb' ? 'data' : 'data::jsonb';
     this.#statements = {
-      load: `SELECT data::text AS data, expires_at, ${version} FROM ${t} WHERE id = $1 AND expires_at > $2`,
-      lockRow: `SELECT data::text AS data, expires_at, ${version} FROM ${t} WHERE id = $1 AND expires_at > $2 FOR UPDATE`,
+      expires,
+      unit: info.expiry.unit,
+      load: `SELECT data::text AS data, ${expires} AS expires_at, ${version} FROM ${t} WHERE id = $1 AND ${expires} > $2`,
+      lockRow: `SELECT data::text AS data, ${expires} AS expires_at, ${version} FROM ${t} WHERE id = $1 AND ${expires} > $2 FOR UPDATE`,
       version,
       cast,
       dataAsJsonb,
@@ -138,19 +158,19 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async load(key: string, now: number): Promise<StoredSessionRow | null> {
-    const result = await this.#pool.query(this.#sql.load, [key, new Date(now)]);
+    const result = await this.#pool.query(this.#sql.load, [key, this.#at(now)]);
     const row = result.rows[0];
-    return row === undefined ? null : toRow(row);
+    return row === undefined ? null : this.#row(row);
   }
 
   async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
     const { cast, bumpVersionOnConflict, touchUpdatedAt } = this.#sql;
-    const params: unknown[] = [key, text, new Date(expiresAt)];
+    const params: unknown[] = [key, text, this.#at(expiresAt)];
     const withUser = userId !== undefined;
     if (withUser) params.push(userId);
     await this.#pool.query(
-      `INSERT INTO ${this.#table} AS s (id, data, expires_at${withUser ? ', user_id' : ''}) VALUES ($1, $2::jsonb${cast}, $3${withUser ? ', $4' : ''})
-       ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, expires_at = EXCLUDED.expires_at${touchUpdatedAt}` +
+      `INSERT INTO ${this.#table} AS s (id, data, ${this.#sql.expires}${withUser ? ', user_id' : ''}) VALUES ($1, $2::jsonb${cast}, $3${withUser ? ', $4' : ''})
+       ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, ${this.#sql.expires} = EXCLUDED.${this.#sql.expires}${touchUpdatedAt}` +
         `${withUser ? ', user_id = EXCLUDED.user_id' : ''}${bumpVersionOnConflict}`,
       params,
     );
@@ -158,22 +178,22 @@ export class PostgresSessionTable implements SessionTable {
 
   async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number, userId: UserIdWrite): Promise<boolean> {
     const sql = this.#sql;
-    const params: unknown[] = [key, new Date(expiresAt), new Date(now)];
+    const params: unknown[] = [key, this.#at(expiresAt), this.#at(now)];
     const setUser = assignUserId(params, userId, placeholder);
     const merged = sql.jsonbAsData(deltaExpression(delta, sql.dataAsJsonb, params));
     const result = await this.#pool.query(
-      `UPDATE ${this.#table} SET data = ${merged}, expires_at = $2${sql.touchUpdatedAt}${setUser}${sql.bumpVersion} WHERE id = $1 AND expires_at > $3`,
+      `UPDATE ${this.#table} SET data = ${merged}, ${sql.expires} = $2${sql.touchUpdatedAt}${setUser}${sql.bumpVersion} WHERE id = $1 AND ${sql.expires} > $3`,
       params,
     );
     return (result.rowCount ?? 0) > 0;
   }
 
   async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean> {
-    const params: unknown[] = [key, text, new Date(expiresAt), version, new Date(now)];
+    const params: unknown[] = [key, text, this.#at(expiresAt), version, this.#at(now)];
     const setUser = assignUserId(params, userId, placeholder);
     const result = await this.#pool.query(
-      `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, expires_at = $3${this.#sql.touchUpdatedAt}${setUser}, lock_version = lock_version + 1
-        WHERE id = $1 AND lock_version = $4 AND expires_at > $5`,
+      `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, ${this.#sql.expires} = $3${this.#sql.touchUpdatedAt}${setUser}, lock_version = lock_version + 1
+        WHERE id = $1 AND lock_version = $4 AND ${this.#sql.expires} > $5`,
       params,
     );
     return (result.rowCount ?? 0) > 0;
@@ -185,17 +205,17 @@ export class PostgresSessionTable implements SessionTable {
     try {
       await client.query('BEGIN');
       try {
-        const locked = await client.query(this.#sql.lockRow, [key, new Date(now)]);
+        const locked = await client.query(this.#sql.lockRow, [key, this.#at(now)]);
         const row = locked.rows[0];
         if (row === undefined) {
           await client.query('ROLLBACK');
           return false;
         }
-        const write = merge(toRow(row));
-        const params: unknown[] = [key, write.text, new Date(expiresAt)];
+        const write = merge(this.#row(row));
+        const params: unknown[] = [key, write.text, this.#at(expiresAt)];
         const setUser = assignUserId(params, write.userId, placeholder);
         await client.query(
-          `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, expires_at = $3${this.#sql.touchUpdatedAt}${setUser}${this.#sql.bumpVersion} WHERE id = $1`,
+          `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, ${this.#sql.expires} = $3${this.#sql.touchUpdatedAt}${setUser}${this.#sql.bumpVersion} WHERE id = $1`,
           params,
         );
         await client.query('COMMIT');
@@ -219,18 +239,18 @@ export class PostgresSessionTable implements SessionTable {
 
   async listByUser(userId: string, now: number): Promise<StoredSessionRow[]> {
     const result = await this.#pool.query(
-      `SELECT data::text AS data, expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = $1 AND expires_at > $2`,
-      [userId, new Date(now)],
+      `SELECT data::text AS data, ${this.#sql.expires} AS expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = $1 AND ${this.#sql.expires} > $2`,
+      [userId, this.#at(now)],
     );
-    return result.rows.map(toRow);
+    return result.rows.map((row) => this.#row(row));
   }
 
   async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
-    await this.#pool.query(`UPDATE ${this.#table} SET expires_at = $2 WHERE id = $1 AND expires_at > $3 AND expires_at < $4`, [
+    await this.#pool.query(`UPDATE ${this.#table} SET ${this.#sql.expires} = $2 WHERE id = $1 AND ${this.#sql.expires} > $3 AND ${this.#sql.expires} < $4`, [
       key,
-      new Date(expiresAt),
-      new Date(now),
-      new Date(movedBefore),
+      this.#at(expiresAt),
+      this.#at(now),
+      this.#at(movedBefore),
     ]);
   }
 
@@ -239,17 +259,31 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async all(now: number): Promise<(string | null)[]> {
-    const result = await this.#pool.query(`SELECT data::text AS data FROM ${this.#table} WHERE expires_at > $1`, [new Date(now)]);
+    const result = await this.#pool.query(`SELECT data::text AS data FROM ${this.#table} WHERE ${this.#sql.expires} > $1`, [this.#at(now)]);
     return result.rows.map((row) => (typeof row['data'] === 'string' ? row['data'] : null));
   }
 
   async count(now: number): Promise<number> {
-    const result = await this.#pool.query(`SELECT count(*)::int AS n FROM ${this.#table} WHERE expires_at > $1`, [new Date(now)]);
+    const result = await this.#pool.query(`SELECT count(*)::int AS n FROM ${this.#table} WHERE ${this.#sql.expires} > $1`, [this.#at(now)]);
     return Number(result.rows[0]?.['n'] ?? 0);
   }
 
   async clear(): Promise<void> {
     await this.#pool.query(`DELETE FROM ${this.#table}`);
+  }
+
+  /** An epoch-ms instant as the expiry column takes it. */
+  #at(ms: number): Date | number {
+    return expiryToDatabase(ms, this.#sql.unit);
+  }
+
+  #row(row: Record<string, unknown>): StoredSessionRow {
+    const version = row['lock_version'];
+    return {
+      text: typeof row['data'] === 'string' ? row['data'] : null,
+      expiresAt: expiryFromDatabase(row['expires_at'], this.#sql.unit),
+      version: version === null || version === undefined ? null : Number(version),
+    };
   }
 
   async close(): Promise<void> {
@@ -260,12 +294,3 @@ export class PostgresSessionTable implements SessionTable {
 /** How this dialect writes the n-th parameter. */
 const placeholder = (index: number): string => `$${index}`;
 
-function toRow(row: Record<string, unknown>): StoredSessionRow {
-  const expires = row['expires_at'];
-  const version = row['lock_version'];
-  return {
-    text: typeof row['data'] === 'string' ? row['data'] : null,
-    expiresAt: expires instanceof Date ? expires.getTime() : Number(expires),
-    version: version === null || version === undefined ? null : Number(version),
-  };
-}

@@ -9,7 +9,19 @@
 import { applyDelta, deltaFromJson, deltaToJson, type SessionDelta } from '../../core/delta.js';
 import { parseStoredSession, type JsonObject } from '../../core/json.js';
 import type { ResolvedOptions } from '../../core/options.js';
-import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, TableInfo, TableName, UserIdWrite } from '../dialect.js';
+import {
+  expiryFromDatabase,
+  expiryToDatabase,
+  findExpiryColumn,
+  type CreateTableOptions,
+  type ExpiryUnit,
+  type LockedWrite,
+  type SessionTable,
+  type StoredSessionRow,
+  type TableInfo,
+  type TableName,
+  type UserIdWrite,
+} from '../dialect.js';
 import { assignUserId, importDriver, quoteIdentifier } from '../driver.js';
 
 /** The part of a better-sqlite3 statement the store uses. */
@@ -50,6 +62,9 @@ export async function openSqliteTable(filename: string, options: ResolvedOptions
 }
 
 interface Statements {
+  /** The quoted expiry column and how it holds time. */
+  readonly expires: string;
+  readonly unit: ExpiryUnit;
   readonly load: SqliteStatementLike;
   readonly version: string;
   readonly bump: string;
@@ -65,14 +80,6 @@ interface Statements {
 /** How this dialect writes the n-th parameter. */
 const placeholder = (): string => '?';
 
-function toRow(row: Record<string, unknown>): StoredSessionRow {
-  const version = row['lock_version'];
-  return {
-    text: typeof row['data'] === 'string' ? row['data'] : null,
-    expiresAt: Number(row['expires_at']),
-    version: version === null || version === undefined ? null : Number(version),
-  };
-}
 
 /** The session table on SQLite. Times are epoch milliseconds (INTEGER). */
 export class SqliteSessionTable implements SessionTable {
@@ -110,6 +117,7 @@ export class SqliteSessionTable implements SessionTable {
       columns: new Set(types.keys()),
       hasLockVersion: (types.get('lock_version') ?? '').includes('int'),
       dataType: types.get('data') ?? 'text',
+      expiry: findExpiryColumn(types, () => false, (type) => type.includes('int')),
     };
   }
 
@@ -132,25 +140,29 @@ export class SqliteSessionTable implements SessionTable {
 
   use(info: TableInfo): void {
     const t = this.#table;
+    if (info.expiry === undefined) throw new Error('the table has no expiry column');
+    const expires = quoteIdentifier(info.expiry.name);
     const version = info.hasLockVersion ? 'lock_version' : 'NULL AS lock_version';
     const bump = info.hasLockVersion ? ', lock_version = lock_version + 1' : '';
     const db = this.#db;
     this.#statements = {
-      load: db.prepare(`SELECT data, expires_at, ${version} FROM ${t} WHERE id = ? AND expires_at > ?`),
+      expires,
+      unit: info.expiry.unit,
+      load: db.prepare(`SELECT data, ${expires} AS expires_at, ${version} FROM ${t} WHERE id = ? AND ${expires} > ?`),
       version,
       bump,
       touchUpdatedAt: info.columns.has('updated_at') ? `, updated_at = ${NOW_MS}` : '',
-      extendExpiry: db.prepare(`UPDATE ${t} SET expires_at = ? WHERE id = ? AND expires_at > ? AND expires_at < ?`),
+      extendExpiry: db.prepare(`UPDATE ${t} SET ${expires} = ? WHERE id = ? AND ${expires} > ? AND ${expires} < ?`),
       destroy: db.prepare(`DELETE FROM ${t} WHERE id = ?`),
-      all: db.prepare(`SELECT data FROM ${t} WHERE expires_at > ?`),
-      count: db.prepare(`SELECT COUNT(*) AS n FROM ${t} WHERE expires_at > ?`),
+      all: db.prepare(`SELECT data FROM ${t} WHERE ${expires} > ?`),
+      count: db.prepare(`SELECT COUNT(*) AS n FROM ${t} WHERE ${expires} > ?`),
       clear: db.prepare(`DELETE FROM ${t}`),
     };
   }
 
   async load(key: string, now: number): Promise<StoredSessionRow | null> {
-    const row = this.#sql.load.get(key, now) as Record<string, unknown> | undefined;
-    return row === undefined ? null : toRow(row);
+    const row = this.#sql.load.get(key, this.#at(now)) as Record<string, unknown> | undefined;
+    return row === undefined ? null : this.#row(row);
   }
 
   /** Prepares a statement once and keeps it: the variants (with or without user_id) are few. */
@@ -165,29 +177,32 @@ export class SqliteSessionTable implements SessionTable {
 
   async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
     const withUser = userId !== undefined;
-    const statement = this.#prepared(`INSERT INTO ${this.#table} (id, data, expires_at${withUser ? ', user_id' : ''})
+    const expires = this.#sql.expires;
+    const statement = this.#prepared(`INSERT INTO ${this.#table} (id, data, ${expires}${withUser ? ', user_id' : ''})
       VALUES (?, ?, ?${withUser ? ', ?' : ''})
-      ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at${this.#sql.touchUpdatedAt}${withUser ? ', user_id = excluded.user_id' : ''}${this.#sql.bump}`);
-    if (withUser) statement.run(key, text, expiresAt, userId);
-    else statement.run(key, text, expiresAt);
+      ON CONFLICT (id) DO UPDATE SET data = excluded.data, ${expires} = excluded.${expires}${this.#sql.touchUpdatedAt}${withUser ? ', user_id = excluded.user_id' : ''}${this.#sql.bump}`);
+    if (withUser) statement.run(key, text, this.#at(expiresAt), userId);
+    else statement.run(key, text, this.#at(expiresAt));
   }
 
   async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number, userId: UserIdWrite): Promise<boolean> {
     // One UPDATE: the merge runs inside SQLite (our SQL function) against the row as it is under the write lock.
-    const params: unknown[] = [JSON.stringify(deltaToJson(delta)), expiresAt];
+    const params: unknown[] = [JSON.stringify(deltaToJson(delta)), this.#at(expiresAt)];
     const setUser = assignUserId(params, userId, placeholder);
-    params.push(key, now);
-    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ${APPLY_DELTA_FUNCTION}(data, ?), expires_at = ?${this.#sql.touchUpdatedAt}${setUser}${this.#sql.bump}
-      WHERE id = ? AND expires_at > ?`);
+    params.push(key, this.#at(now));
+    const { expires } = this.#sql;
+    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ${APPLY_DELTA_FUNCTION}(data, ?), ${expires} = ?${this.#sql.touchUpdatedAt}${setUser}${this.#sql.bump}
+      WHERE id = ? AND ${expires} > ?`);
     return statement.run(...params).changes > 0;
   }
 
   async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean> {
-    const params: unknown[] = [text, expiresAt];
+    const params: unknown[] = [text, this.#at(expiresAt)];
     const setUser = assignUserId(params, userId, placeholder);
-    params.push(key, version, now);
-    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ?, expires_at = ?${this.#sql.touchUpdatedAt}${setUser}, lock_version = lock_version + 1
-      WHERE id = ? AND lock_version = ? AND expires_at > ?`);
+    params.push(key, version, this.#at(now));
+    const { expires } = this.#sql;
+    const statement = this.#prepared(`UPDATE ${this.#table} SET data = ?, ${expires} = ?${this.#sql.touchUpdatedAt}${setUser}, lock_version = lock_version + 1
+      WHERE id = ? AND lock_version = ? AND ${expires} > ?`);
     return statement.run(...params).changes > 0;
   }
 
@@ -196,13 +211,13 @@ export class SqliteSessionTable implements SessionTable {
     // BEGIN IMMEDIATE takes the write lock up front, so the row cannot change between read and write.
     return this.#db
       .transaction(() => {
-        const row = sql.load.get(key, now) as Record<string, unknown> | undefined;
+        const row = sql.load.get(key, this.#at(now)) as Record<string, unknown> | undefined;
         if (row === undefined) return false;
-        const write = merge(toRow(row));
-        const params: unknown[] = [write.text, expiresAt];
+        const write = merge(this.#row(row));
+        const params: unknown[] = [write.text, this.#at(expiresAt)];
         const setUser = assignUserId(params, write.userId, placeholder);
         params.push(key);
-        this.#prepared(`UPDATE ${this.#table} SET data = ?, expires_at = ?${sql.touchUpdatedAt}${setUser}${sql.bump} WHERE id = ?`).run(...params);
+        this.#prepared(`UPDATE ${this.#table} SET data = ?, ${sql.expires} = ?${sql.touchUpdatedAt}${setUser}${sql.bump} WHERE id = ?`).run(...params);
         return true;
       })
       .immediate();
@@ -213,12 +228,13 @@ export class SqliteSessionTable implements SessionTable {
   }
 
   async listByUser(userId: string, now: number): Promise<StoredSessionRow[]> {
-    const rows = this.#prepared(`SELECT data, expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = ? AND expires_at > ?`).all(userId, now);
-    return (rows as Record<string, unknown>[]).map(toRow);
+    const { expires, version } = this.#sql;
+    const rows = this.#prepared(`SELECT data, ${expires} AS expires_at, ${version} FROM ${this.#table} WHERE user_id = ? AND ${expires} > ?`).all(userId, this.#at(now));
+    return (rows as Record<string, unknown>[]).map((row) => this.#row(row));
   }
 
   async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
-    this.#sql.extendExpiry.run(expiresAt, key, now, movedBefore);
+    this.#sql.extendExpiry.run(this.#at(expiresAt), key, this.#at(now), this.#at(movedBefore));
   }
 
   async destroy(key: string): Promise<void> {
@@ -226,16 +242,30 @@ export class SqliteSessionTable implements SessionTable {
   }
 
   async all(now: number): Promise<(string | null)[]> {
-    return (this.#sql.all.all(now) as Record<string, unknown>[]).map((row) => (typeof row['data'] === 'string' ? row['data'] : null));
+    return (this.#sql.all.all(this.#at(now)) as Record<string, unknown>[]).map((row) => (typeof row['data'] === 'string' ? row['data'] : null));
   }
 
   async count(now: number): Promise<number> {
-    const row = this.#sql.count.get(now) as Record<string, unknown> | undefined;
+    const row = this.#sql.count.get(this.#at(now)) as Record<string, unknown> | undefined;
     return Number(row?.['n'] ?? 0);
   }
 
   async clear(): Promise<void> {
     this.#sql.clear.run();
+  }
+
+  /** An epoch-ms instant as the expiry column takes it. */
+  #at(ms: number): Date | number {
+    return expiryToDatabase(ms, this.#sql.unit);
+  }
+
+  #row(row: Record<string, unknown>): StoredSessionRow {
+    const version = row['lock_version'];
+    return {
+      text: typeof row['data'] === 'string' ? row['data'] : null,
+      expiresAt: expiryFromDatabase(row['expires_at'], this.#sql.unit),
+      version: version === null || version === undefined ? null : Number(version),
+    };
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,154 @@
+/**
+ * Tables the store did not create: the Prancer seed's own table (expiry in
+ * epoch seconds in `timeout`, data as TEXT), with lock_version added as the
+ * SmartSessionStore seed does, schema-qualified names, and missing tables.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { hashSessionId, SessionStore, SessionStoreError, type JsonObject } from '../src/index.js';
+import { availableBackends, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
+
+const backends = await availableBackends();
+after(async () => {
+  for (const backend of backends) await backend.close();
+});
+
+function isError(code: string): (error: unknown) => boolean {
+  return (error) => error instanceof SessionStoreError && error.code === code;
+}
+
+function sql(backend: Backend, text: string): string {
+  if (backend.name !== 'postgres') return text;
+  let index = 0;
+  return text.replace(/\?/g, () => `$${++index}`);
+}
+
+/** The Prancer seed's table, as its documentation gives it, in each dialect. */
+function prancerTable(backend: Backend, table: string, lockVersion: boolean): string {
+  const version = lockVersion ? ', lock_version integer NOT NULL DEFAULT 0' : '';
+  switch (backend.name) {
+    case 'postgres':
+      return `CREATE TABLE ${table} (id CHAR(72) PRIMARY KEY, data TEXT, timeout integer DEFAULT date_part('epoch'::text, now()) NOT NULL${version})`;
+    case 'mysql':
+      return `CREATE TABLE ${table} (id CHAR(72) PRIMARY KEY, data MEDIUMTEXT, timeout INT NOT NULL DEFAULT (UNIX_TIMESTAMP())${version}) DEFAULT CHARSET=utf8mb4`;
+    case 'sqlite':
+      return `CREATE TABLE ${table} (id CHAR(72) PRIMARY KEY, data TEXT, timeout INTEGER NOT NULL DEFAULT (strftime('%s','now'))${version})`;
+  }
+}
+
+const cookie = (ms = 3_600_000): JsonObject => ({ originalMaxAge: ms, expires: new Date(Date.now() + ms).toISOString() });
+
+for (const backend of backends) {
+  for (const locking of LOCKING_MODES) {
+    describe(`${backend.name} / ${locking}: the Prancer seed's table`, () => {
+      const table = `ssn_prancer_${locking}`;
+      after(() => dropTable(backend, table));
+
+      test('works unchanged: expiry in epoch seconds, TEXT data, deltas merged, expired rows never returned', async () => {
+        await dropTable(backend, table);
+        await backend.query(prancerTable(backend, table, locking === 'optimistic'));
+        const store = new SessionStore({ url: backend.url, table });
+        try {
+          assert.equal(await store.lockingMode(), locking === 'optimistic' ? 'optimistic' : 'atomic');
+          const modeStore = locking === 'pessimistic' ? new SessionStore({ url: backend.url, table, locking }) : store;
+          await modeStore.save('prancer-1', { cookie: cookie(), a: 1 });
+          const [row] = await backend.query(sql(backend, `SELECT timeout FROM ${table} WHERE id = ?`), [hashSessionId('prancer-1')]);
+          const expected = Math.floor((Date.now() + 3_600_000) / 1000);
+          assert.ok(Math.abs(Number(row?.['timeout']) - expected) <= 2, `timeout ${String(row?.['timeout'])} is the expiry in epoch seconds`);
+
+          const first = await modeStore.load('prancer-1');
+          const second = await modeStore.load('prancer-1');
+          assert.ok(first && second);
+          await modeStore.save('prancer-1', { ...first.session, b: { c: 'ü😀' } }, first.state);
+          await modeStore.save('prancer-1', { ...second.session, d: null }, second.state);
+          assert.deepStrictEqual({ ...(await modeStore.load('prancer-1'))?.session, cookie: null }, { cookie: null, a: 1, b: { c: 'ü😀' }, d: null });
+
+          await modeStore.save('prancer-old', { cookie: { expires: new Date(Date.now() - 2000).toISOString() }, old: true });
+          assert.equal(await modeStore.load('prancer-old'), null);
+          assert.equal(await modeStore.length(), 1);
+          if (modeStore !== store) await modeStore.close();
+        } finally {
+          await store.close();
+        }
+      });
+    });
+  }
+
+  describe(`${backend.name}: table names and shapes`, () => {
+    test('schema.table', async () => {
+      const schema = backend.name === 'postgres' ? 'ssn_schema' : backend.name === 'mysql' ? 'test' : 'main';
+      if (backend.name === 'postgres') await backend.query('CREATE SCHEMA IF NOT EXISTS ssn_schema');
+      await dropTable(backend, `${schema}.ssn_qualified`);
+      const store = new SessionStore({ url: backend.url, table: `${schema}.ssn_qualified`, createTable: true });
+      try {
+        await store.save('qualified', { cookie: cookie(), in: schema });
+        assert.equal((await store.load('qualified'))?.session['in'], schema);
+        const rows = await backend.query(`SELECT id FROM ${schema}.ssn_qualified`);
+        assert.equal(rows.length, 1);
+      } finally {
+        await store.close();
+        await dropTable(backend, `${schema}.ssn_qualified`);
+      }
+    });
+
+    test('a missing table is a clear error that says how to create it', async () => {
+      const store = new SessionStore({ url: backend.url, table: 'ssn_missing_table' });
+      try {
+        await assert.rejects(store.load('x'), (error: unknown) =>
+          isError('ERR_TABLE_MISSING')(error) && /create-table/.test((error as Error).message) && /createTable/.test((error as Error).message));
+      } finally {
+        await store.close();
+      }
+    });
+
+    test('extra columns are left alone', async () => {
+      const table = 'ssn_extra_columns';
+      await dropTable(backend, table);
+      const store = new SessionStore({ url: backend.url, table, createTable: true });
+      try {
+        await store.ready();
+        await backend.query(`ALTER TABLE ${table} ADD COLUMN note VARCHAR(20) DEFAULT 'kept'`);
+        await store.save('extra', { cookie: cookie(), a: 1 });
+        await backend.query(sql(backend, `UPDATE ${table} SET note = 'mine' WHERE id = ?`), [hashSessionId('extra')]);
+        const loaded = await store.load('extra');
+        assert.ok(loaded);
+        await store.save('extra', { ...loaded.session, b: 2 }, loaded.state);
+        const [row] = await backend.query(sql(backend, `SELECT note FROM ${table} WHERE id = ?`), [hashSessionId('extra')]);
+        assert.equal(row?.['note'], 'mine');
+      } finally {
+        await store.close();
+        await dropTable(backend, table);
+      }
+    });
+
+    test('a table without an expiry column the store understands is a schema error', async () => {
+      const table = 'ssn_no_expiry';
+      await dropTable(backend, table);
+      await backend.query(`CREATE TABLE ${table} (id VARCHAR(100) PRIMARY KEY, data TEXT)`);
+      const store = new SessionStore({ url: backend.url, table });
+      try {
+        await assert.rejects(store.load('x'), (error: unknown) => isError('ERR_SCHEMA')(error) && /expires_at/.test((error as Error).message));
+      } finally {
+        await store.close();
+        await dropTable(backend, table);
+      }
+    });
+
+    if (backend.name === 'mysql') {
+      test('a TEXT data column (64 KiB) refuses larger sessions instead of letting the server cut them', async () => {
+        const table = 'ssn_small_text';
+        await dropTable(backend, table);
+        await backend.query(`CREATE TABLE ${table} (id CHAR(72) PRIMARY KEY, data TEXT, timeout INT NOT NULL) DEFAULT CHARSET=utf8mb4`);
+        const store = new SessionStore({ url: backend.url, table });
+        try {
+          await store.save('small', { cookie: cookie(), v: 'x'.repeat(60_000) });
+          await assert.rejects(store.save('small', { cookie: cookie(), v: 'x'.repeat(70_000) }), isError('ERR_SESSION_TOO_LARGE'));
+          assert.equal(((await store.load('small'))?.session['v'] as string).length, 60_000);
+        } finally {
+          await store.close();
+          await dropTable(backend, table);
+        }
+      });
+    }
+  });
+}
