@@ -28,8 +28,10 @@ export type SessionStoreErrorCode =
   | 'ERR_TABLE_MISSING'
   /** The sessions table exists but lacks a column the store needs. */
   | 'ERR_SCHEMA'
-  /** The database reported an error or could not be reached. */
+  /** The database reported an error. */
   | 'ERR_DATABASE'
+  /** The database cannot be reached; the store keeps checking in the background and recovers by itself. */
+  | 'ERR_UNAVAILABLE'
   /** The store was used after `close()`. */
   | 'ERR_STORE_CLOSED';
 

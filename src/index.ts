@@ -8,8 +8,25 @@
  *
  * @module
  */
-export { SessionStore, type LoadedSession, type LoadedState, type UserSession } from './core/session-store.js';
-export type { SessionStoreOptions, LockingMode, ResolvedOptions, ConnectionTarget } from './core/options.js';
+export {
+  SessionStore,
+  type LoadedSession,
+  type LoadedState,
+  type UserSession,
+  type SessionStoreEvents,
+  type PurgeOptions,
+  type SessionStats,
+} from './core/session-store.js';
+export type {
+  SessionStoreOptions,
+  LockingMode,
+  AutopurgeOptions,
+  SessionConnection,
+  ResolvedOptions,
+  ResolvedAutopurge,
+  ConnectionTarget,
+  ConnectionParameters,
+} from './core/options.js';
 export { SessionStoreError, type SessionStoreErrorCode, type SessionStoreErrorOptions } from './errors.js';
 export { computeDelta, applyDelta, isEmptyDelta, type SessionDelta, type Patch, type ObjectPatch, type ValuePatch } from './core/delta.js';
 export { toJsonValue, type JsonValue, type JsonObject } from './core/json.js';

@@ -77,6 +77,6 @@ describe('command line', () => {
     assert.match(refused.stderr, /"table"/);
     const unreachable = await attempt('create-table', '--url', 'postgres://postgres@127.0.0.1:1/test');
     assert.equal(unreachable.code, 1);
-    assert.match(unreachable.stderr, /ERR_DATABASE/);
+    assert.match(unreachable.stderr, /ERR_UNAVAILABLE/);
   });
 });

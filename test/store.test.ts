@@ -46,7 +46,7 @@ for (const backend of backends) {
 
       before(async () => {
         await dropTable(backend, table);
-        store = new SessionStore({ url: backend.url, table, locking, poolSize: 10 });
+        store = new SessionStore({ url: backend.url, table, locking, poolSize: 10, autopurge: false });
         await assert.rejects(store.ready(), isError('ERR_TABLE_MISSING'));
         await store.createTable();
       });

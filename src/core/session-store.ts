@@ -4,6 +4,7 @@
  * as `smart-session-store/express`) remember what each request loaded and hand
  * it back on save.
  */
+import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionStoreError, toStoreError } from '../errors.js';
 import { openSessionTable } from '../dialects/open.js';
@@ -46,6 +47,35 @@ export interface UserSession {
   readonly expiresAt: Date;
 }
 
+/** Events of {@link SessionStore} (never `error`, so an unlistened store cannot crash the process). */
+export interface SessionStoreEvents {
+  /** The database answers again after a `disconnect`. */
+  connect: [];
+  /** The database could not be reached; calls fail fast with `ERR_UNAVAILABLE` until `connect`. */
+  disconnect: [error: SessionStoreError];
+  /** A background purge finished, having removed this many expired sessions. */
+  purge: [removed: number];
+  /** A background purge failed; the next one will try again. */
+  purgeError: [error: SessionStoreError];
+}
+
+/** Options of {@link SessionStore.purge}. */
+export interface PurgeOptions {
+  /** Rows deleted per statement. @default the autopurge batchSize, 1000 */
+  batchSize?: number;
+  /** Called after each batch with the number removed so far. */
+  onProgress?: (removed: number) => void;
+}
+
+/** Live and expired sessions in the table, from {@link SessionStore.stats}. */
+export interface SessionStats {
+  readonly live: number;
+  readonly expired: number;
+}
+
+/** How often, in ms, an unreachable database is probed. */
+const PROBE_INTERVAL_MS = 1000;
+
 /** Attempts of compare-and-swap before an optimistic save takes the row lock instead. */
 const OPTIMISTIC_ATTEMPTS = 8;
 /** Columns every sessions table must have (besides an expiry column). */
@@ -83,16 +113,28 @@ function sameCookie(loaded: JsonValue | undefined, current: JsonValue | undefine
  * await store.save(sid, session, loaded?.state);
  * ```
  */
-export class SessionStore {
+export class SessionStore extends EventEmitter<SessionStoreEvents> {
   /** The options as validated, with defaults filled in. */
   readonly options: ResolvedOptions;
   #table: Promise<SessionTable> | undefined;
   #prepared: Promise<PreparedTable> | undefined;
   #closed = false;
+  /** Set while the database cannot be reached: calls fail fast and a probe looks for its return. */
+  #unavailable: { readonly since: Date; readonly error: unknown; readonly probe: NodeJS.Timeout } | undefined;
+  /** The purge running in this process, if any: purges are single-flight. */
+  #purging: Promise<number> | undefined;
+  #lastAutopurge = 0;
+  #autopurgeTimer: NodeJS.Timeout | undefined;
 
   /** @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option. */
   constructor(options: SessionStoreOptions) {
+    super();
     this.options = resolveOptions(options);
+    const autopurge = this.options.autopurge;
+    if (autopurge !== undefined && autopurge.intervalMs > 0) {
+      // The timer must not keep a process alive that has nothing else to do.
+      this.#autopurgeTimer = setInterval(() => this.#purgeInBackground(), autopurge.intervalMs).unref();
+    }
   }
 
   /** The dialect in use, from the URL. */
@@ -121,12 +163,85 @@ export class SessionStore {
 
   #ready(): Promise<PreparedTable> {
     if (this.#closed) return Promise.reject(new SessionStoreError('ERR_STORE_CLOSED', 'the session store is closed'));
-    this.#prepared ??= this.#prepare().catch((error: unknown) => {
+    this.#prepared ??= this.#prepare().catch(async (error: unknown) => {
       // Retry on the next call: the database may only have been down for a moment.
       this.#prepared = undefined;
+      const table = await this.#table?.catch(() => undefined);
+      if (table?.isConnectionError(error)) throw this.#markUnavailable(table, error);
       throw toStoreError(error, 'preparing the sessions table');
     });
     return this.#prepared;
+  }
+
+  /**
+   * Runs one store operation. A lost connection is retried once on a fresh
+   * one (every operation is idempotent: a delta applied twice gives the same
+   * session); a database that still cannot be reached is reported as
+   * `ERR_UNAVAILABLE`, and later calls fail fast until it answers again.
+   */
+  async #call<T>(doing: string, operation: (prepared: PreparedTable) => Promise<T>): Promise<T> {
+    try {
+      if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error);
+      const prepared = await this.#ready();
+      let result: T;
+      try {
+        result = await operation(prepared);
+      } catch (error) {
+        if (!prepared.table.isConnectionError(error)) throw error;
+        try {
+          result = await operation(prepared);
+        } catch (again) {
+          if (prepared.table.isConnectionError(again)) throw this.#markUnavailable(prepared.table, again);
+          throw again;
+        }
+      }
+      this.#maybeAutopurge();
+      return result;
+    } catch (error) {
+      throw toStoreError(error, doing);
+    }
+  }
+
+  #unavailableError(cause: unknown): SessionStoreError {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    return new SessionStoreError('ERR_UNAVAILABLE', `the database cannot be reached (${detail}); the store reconnects by itself`, { cause });
+  }
+
+  /** Enters the unavailable state (once), emits `disconnect` and probes until the database answers. */
+  #markUnavailable(table: SessionTable, cause: unknown): SessionStoreError {
+    const error = this.#unavailableError(cause);
+    if (this.#unavailable !== undefined || this.#closed) return error;
+    const probe = setInterval(() => {
+      table.ping().then(
+        () => {
+          if (this.#unavailable?.probe !== probe) return;
+          clearInterval(probe);
+          this.#unavailable = undefined;
+          this.emit('connect');
+        },
+        () => undefined,
+      );
+    }, PROBE_INTERVAL_MS).unref();
+    this.#unavailable = { since: new Date(), error: cause, probe };
+    this.emit('disconnect', error);
+    return error;
+  }
+
+  /** About one call in `1 / probability` starts a purge, off the response path, at most once per `minInterval`. */
+  #maybeAutopurge(): void {
+    const autopurge = this.options.autopurge;
+    if (autopurge === undefined || autopurge.probability === 0 || this.#purging !== undefined) return;
+    if (Math.random() >= autopurge.probability || Date.now() - this.#lastAutopurge < autopurge.minIntervalMs) return;
+    this.#lastAutopurge = Date.now();
+    setImmediate(() => this.#purgeInBackground());
+  }
+
+  #purgeInBackground(): void {
+    if (this.#closed || this.#unavailable !== undefined) return;
+    this.purge().then(
+      (removed) => this.emit('purge', removed),
+      (error: unknown) => this.emit('purgeError', toStoreError(error, 'purging expired sessions')),
+    );
   }
 
   async #prepare(): Promise<PreparedTable> {
@@ -223,6 +338,8 @@ export class SessionStore {
       this.#prepared = undefined;
       await this.#ready();
     } catch (error) {
+      const table = await this.#table?.catch(() => undefined);
+      if (table?.isConnectionError(error)) throw this.#markUnavailable(table, error);
       throw toStoreError(error, 'creating the sessions table');
     }
   }
@@ -234,16 +351,13 @@ export class SessionStore {
    */
   async load(sid: string): Promise<LoadedSession | null> {
     const key = this.#key(sid);
-    try {
-      const { table } = await this.#ready();
+    return this.#call('loading the session', async ({ table }) => {
       const row = await table.load(key, Date.now());
       if (row === null) return null;
       const session = parseStoredSession(row.text);
       const text = row.text as string;
       return { session, state: { viewText: text, baseText: text, version: row.version, expiresAt: row.expiresAt } };
-    } catch (error) {
-      throw toStoreError(error, 'loading the session');
-    }
+    });
   }
 
   /**
@@ -265,8 +379,7 @@ export class SessionStore {
     const current = this.#serialise(session);
     const now = Date.now();
     const expiresAt = expiryOf(current.data, this.options.ttlSeconds, now);
-    try {
-      const { table, locking, sizeLimit } = await this.#ready();
+    return this.#call('saving the session', async ({ table, locking, sizeLimit }) => {
       this.#checkSize(current.text, sizeLimit);
       if (state === undefined) {
         await table.upsert(key, current.text, expiresAt, this.#userIdOf(current.data));
@@ -276,9 +389,7 @@ export class SessionStore {
       if (delta === null) return (await this.#touch(table, key, expiresAt, now, state)) ?? state;
       const saved = await this.#saveDelta(table, locking, sizeLimit, key, delta, expiresAt, now, state);
       return saved === null ? state : { viewText: current.text, baseText: saved.baseText, version: saved.version, expiresAt };
-    } catch (error) {
-      throw toStoreError(error, 'saving the session');
-    }
+    });
   }
 
   /**
@@ -372,23 +483,13 @@ export class SessionStore {
     const key = this.#key(sid);
     const now = Date.now();
     const expiresAt = expiryOf(session, this.options.ttlSeconds, now);
-    try {
-      const { table } = await this.#ready();
-      return await this.#touch(table, key, expiresAt, now, state);
-    } catch (error) {
-      throw toStoreError(error, 'touching the session');
-    }
+    return this.#call('touching the session', ({ table }) => this.#touch(table, key, expiresAt, now, state));
   }
 
   /** Deletes a session. Concurrent saves of it will not bring it back. */
   async destroy(sid: string): Promise<void> {
     const key = this.#key(sid);
-    try {
-      const { table } = await this.#ready();
-      await table.destroy(key);
-    } catch (error) {
-      throw toStoreError(error, 'destroying the session');
-    }
+    return this.#call('destroying the session', ({ table }) => table.destroy(key));
   }
 
   #assertUserIdColumn(): void {
@@ -404,19 +505,13 @@ export class SessionStore {
    */
   async destroyByUser(userId: string | number): Promise<number> {
     this.#assertUserIdColumn();
-    try {
-      const { table } = await this.#ready();
-      return await table.destroyByUser(String(userId));
-    } catch (error) {
-      throw toStoreError(error, "destroying the user's sessions");
-    }
+    return this.#call("destroying the user's sessions", ({ table }) => table.destroyByUser(String(userId)));
   }
 
   /** The live sessions of a user (rows that cannot be read as a session are skipped). */
   async listByUser(userId: string | number): Promise<UserSession[]> {
     this.#assertUserIdColumn();
-    try {
-      const { table } = await this.#ready();
+    return this.#call("listing the user's sessions", async ({ table }) => {
       const sessions: UserSession[] = [];
       for (const row of await table.listByUser(String(userId), Date.now())) {
         try {
@@ -426,15 +521,12 @@ export class SessionStore {
         }
       }
       return sessions;
-    } catch (error) {
-      throw toStoreError(error, "listing the user's sessions");
-    }
+    });
   }
 
   /** Every live session. Rows that cannot be read as a session are skipped. */
   async all(): Promise<JsonObject[]> {
-    try {
-      const { table } = await this.#ready();
+    return this.#call('listing sessions', async ({ table }) => {
       const sessions: JsonObject[] = [];
       for (const text of await table.all(Date.now())) {
         try {
@@ -444,35 +536,51 @@ export class SessionStore {
         }
       }
       return sessions;
-    } catch (error) {
-      throw toStoreError(error, 'listing sessions');
-    }
+    });
   }
 
   /** Number of live sessions. */
   async length(): Promise<number> {
-    try {
-      const { table } = await this.#ready();
-      return await table.count(Date.now());
-    } catch (error) {
-      throw toStoreError(error, 'counting sessions');
-    }
+    return this.#call('counting sessions', ({ table }) => table.count(Date.now()));
   }
 
   /** Deletes every session. */
   async clear(): Promise<void> {
-    try {
-      const { table } = await this.#ready();
-      await table.clear();
-    } catch (error) {
-      throw toStoreError(error, 'clearing sessions');
+    return this.#call('clearing sessions', ({ table }) => table.clear());
+  }
+
+  /**
+   * Removes expired sessions in batches of `batchSize` rows, yielding to other
+   * work between batches. Single-flight: within a process concurrent calls
+   * share one run, and across processes a database lock lets one purge at a
+   * time (the others resolve to 0). Resolves to the number removed.
+   */
+  purge(options: PurgeOptions = {}): Promise<number> {
+    if (this.#purging !== undefined) return this.#purging;
+    const batchSize = options.batchSize ?? this.options.autopurge?.batchSize ?? 1000;
+    if (!Number.isInteger(batchSize) || batchSize <= 0) {
+      return Promise.reject(new SessionStoreError('ERR_INVALID_OPTION', `option "batchSize" must be a positive integer, got ${JSON.stringify(batchSize)}`));
     }
+    const running = this.#call('purging expired sessions', async ({ table }) => (await table.purge(Date.now(), batchSize, options.onProgress)) ?? 0);
+    this.#purging = running.finally(() => {
+      this.#purging = undefined;
+    });
+    return this.#purging;
+  }
+
+  /** How many live and expired sessions the table holds. */
+  async stats(): Promise<SessionStats> {
+    return this.#call('counting sessions', ({ table }) => table.stats(Date.now()));
   }
 
   /** Closes the connections the store opened. Calls after this fail with `ERR_STORE_CLOSED`. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#autopurgeTimer);
+    if (this.#unavailable !== undefined) clearInterval(this.#unavailable.probe);
+    this.#unavailable = undefined;
+    await this.#purging?.catch(() => undefined);
     const opened = this.#table;
     this.#table = undefined;
     this.#prepared = undefined;

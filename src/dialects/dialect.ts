@@ -136,6 +136,23 @@ export interface SessionTable {
   count(now: number): Promise<number>;
   /** Deletes every row. */
   clear(): Promise<void>;
-  /** Ends what the store opened. */
+  /**
+   * Deletes expired rows, `batchSize` per statement, yielding between
+   * batches, under a lock that lets one process purge at a time. Resolves to
+   * the number removed, or `null` when another process holds the lock.
+   */
+  purge(now: number, batchSize: number, onProgress?: (removed: number) => void): Promise<number | null>;
+  /** Live and expired rows. */
+  stats(now: number): Promise<{ live: number; expired: number }>;
+  /** One cheap round trip: resolves when the database answers. */
+  ping(): Promise<void>;
+  /** True when `error` means the connection was lost or could not be made (the statement itself was fine). */
+  isConnectionError(error: unknown): boolean;
+  /** Ends what the store opened (never a connection the application handed over). */
   close(): Promise<void>;
+}
+
+/** The name under which purges of one table take their cross-process lock. */
+export function purgeLockName(table: TableName): string {
+  return `smart-session-store:purge:${table.schema === undefined ? '' : `${table.schema}.`}${table.name}`;
 }

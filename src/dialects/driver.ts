@@ -34,3 +34,92 @@ export function assignUserId(params: unknown[], userId: string | null | undefine
   params.push(userId);
   return `, user_id = ${placeholder(params.length)}`;
 }
+
+/** Rejects when `promise` takes longer than `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * One at a time: serialises use of a single connection the application
+ * handed over, so a transaction never interleaves with another call.
+ */
+export class Serial {
+  #tail: Promise<void> = Promise.resolve();
+
+  /** Waits for the connection; call the returned function to hand it on. */
+  lock(): Promise<() => void> {
+    let unlock!: () => void;
+    const released = new Promise<void>((resolve) => {
+      unlock = resolve;
+    });
+    const acquired = this.#tail.then(() => unlock);
+    this.#tail = this.#tail.then(() => released);
+    return acquired;
+  }
+
+  /** Runs `fn` holding the connection. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const unlock = await this.lock();
+    try {
+      return await fn();
+    } finally {
+      unlock();
+    }
+  }
+}
+
+/** How long a liveness ping may take before the connection is given up. */
+export const PING_TIMEOUT_MS = 2000;
+
+/**
+ * Hands out pooled connections, pinging one that sat idle longer than
+ * `checkMs` first and discarding it if the ping fails (the seeds'
+ * `connection_check_threshold`): a connection the server or a firewall
+ * dropped while idle never reaches a request.
+ */
+export class IdleCheck<Connection extends object> {
+  readonly #lastUsed = new WeakMap<Connection, number>();
+
+  constructor(
+    private readonly checkMs: number,
+    private readonly ping: (connection: Connection) => Promise<unknown>,
+    private readonly discard: (connection: Connection, error: Error) => void,
+  ) {}
+
+  /** A connection from `acquire` that is alive, as far as a ping can tell. */
+  async acquire(acquire: () => Promise<Connection>, attempts: number): Promise<Connection> {
+    for (let attempt = 1; ; attempt++) {
+      const connection = await acquire();
+      const lastUsed = this.#lastUsed.get(connection);
+      if (lastUsed === undefined || Date.now() - lastUsed <= this.checkMs) return connection;
+      try {
+        await withTimeout(this.ping(connection), PING_TIMEOUT_MS, 'connection check');
+        return connection;
+      } catch (error) {
+        this.discard(connection, error instanceof Error ? error : new Error(String(error)));
+        if (attempt >= attempts) throw error;
+      }
+    }
+  }
+
+  /** Records that the connection was just used. */
+  used(connection: Connection): void {
+    this.#lastUsed.set(connection, Date.now());
+  }
+}
+
+/** Network-level failures every driver reports with Node's own codes. */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
+]);
+
+/** True for an error that says the connection, not the statement, failed. */
+export function isNetworkError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NETWORK_ERROR_CODES.has(code);
+}

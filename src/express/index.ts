@@ -17,14 +17,14 @@
  */
 import type { Request } from 'express';
 import session from 'express-session';
-import { SessionStore, type LoadedState, type UserSession } from '../core/session-store.js';
+import { SessionStore, type LoadedState, type PurgeOptions, type SessionStats, type UserSession } from '../core/session-store.js';
 import { isJsonObject } from '../core/json.js';
 import { SessionStoreError } from '../errors.js';
 import type { LockingMode, SessionStoreOptions } from '../core/options.js';
 import type { JsonObject } from '../core/json.js';
 
 export type { SessionStoreOptions, LockingMode } from '../core/options.js';
-export type { UserSession } from '../core/session-store.js';
+export type { UserSession, PurgeOptions, SessionStats } from '../core/session-store.js';
 export { SessionStoreError };
 export type { SessionStoreErrorCode } from '../errors.js';
 
@@ -68,6 +68,11 @@ export class SmartSessionStore extends session.Store {
   constructor(options: SmartSessionStoreOptions) {
     super();
     this.store = new SessionStore(options);
+    // express-session stops using a store after `disconnect` and resumes after `connect`.
+    this.store.on('disconnect', (error) => this.emit('disconnect', error));
+    this.store.on('connect', () => this.emit('connect'));
+    this.store.on('purge', (removed) => this.emit('purge', removed));
+    this.store.on('purgeError', (error) => this.emit('purgeError', error));
   }
 
   /** Loads a session; yields `null` when there is none or it has expired. */
@@ -145,6 +150,16 @@ export class SmartSessionStore extends session.Store {
   /** The live sessions of a user (needs `userIdKey`). */
   listByUser(userId: string | number): Promise<UserSession[]> {
     return this.store.listByUser(userId);
+  }
+
+  /** Removes expired sessions in batches; resolves to the number removed (see {@link SessionStore.purge}). */
+  purge(options?: PurgeOptions): Promise<number> {
+    return this.store.purge(options);
+  }
+
+  /** How many live and expired sessions the table holds. */
+  stats(): Promise<SessionStats> {
+    return this.store.stats();
   }
 
   /** Creates the table and its expiry index if missing. */

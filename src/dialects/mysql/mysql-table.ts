@@ -4,11 +4,12 @@
  */
 import { applyDelta, type SessionDelta } from '../../core/delta.js';
 import { parseStoredSession } from '../../core/json.js';
-import type { ResolvedOptions } from '../../core/options.js';
+import type { ConnectionTarget, ResolvedOptions } from '../../core/options.js';
 import {
   expiryFromDatabase,
   expiryToDatabase,
   findExpiryColumn,
+  purgeLockName,
   type CreateTableOptions,
   type ExpiryUnit,
   type LockedWrite,
@@ -18,7 +19,8 @@ import {
   type TableName,
   type UserIdWrite,
 } from '../dialect.js';
-import { assignUserId, importDriver } from '../driver.js';
+import { createHash } from 'node:crypto';
+import { assignUserId, IdleCheck, importDriver, isNetworkError, Serial } from '../driver.js';
 import { planMysqlDelta } from './delta-sql.js';
 
 /** What `query` resolves to in `mysql2/promise`: rows for a SELECT, a header with `affectedRows` otherwise. */
@@ -34,6 +36,7 @@ export interface MysqlPoolConnectionLike extends MysqlQueryable {
   beginTransaction(): Promise<void>;
   commit(): Promise<void>;
   rollback(): Promise<void>;
+  ping(): Promise<void>;
   release(): void;
   destroy(): void;
 }
@@ -45,26 +48,65 @@ export interface MysqlPoolLike extends MysqlQueryable {
 }
 
 interface Mysql2PromiseModule {
-  createPool(config: {
-    uri: string;
-    connectionLimit: number;
-    charset: string;
-    supportBigNumbers: boolean;
-    enableKeepAlive: boolean;
-  }): MysqlPoolLike;
+  createPool(config: Record<string, unknown>): MysqlPoolLike;
 }
 
-/** Opens a pool of the store's own, in utf8mb4 so 4-byte characters round-trip. */
-export async function openMysqlTable(url: string, options: ResolvedOptions): Promise<SessionTable> {
+/** mysql2 error codes that mean the connection, not the statement, failed. */
+const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CONNECTION_KILLED', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'ER_NET_READ_ERROR',
+]);
+
+/** True when a mysql2 error means the connection was lost or could not be made. */
+export function isMysqlConnectionError(error: unknown): boolean {
+  if (isNetworkError(error)) return true;
+  const { code, fatal } = (error ?? {}) as { code?: unknown; fatal?: unknown };
+  if (fatal === true) return true;
+  if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /closed state|Connection lost|connect ETIMEDOUT|Pool is closed/i.test(message);
+}
+
+/** A single connection the application handed over, shaped as a pool whose callers take turns. */
+function connectionAsPool(connection: MysqlPoolConnectionLike): MysqlPoolLike {
+  const serial = new Serial();
+  return {
+    query: (sql, values) => serial.run(() => connection.query(sql, values)),
+    getConnection: async () => {
+      const unlock = await serial.lock();
+      return {
+        query: (sql, values) => connection.query(sql, values),
+        beginTransaction: () => connection.beginTransaction(),
+        commit: () => connection.commit(),
+        rollback: () => connection.rollback(),
+        ping: () => connection.ping(),
+        release: unlock,
+        destroy: unlock,
+      };
+    },
+    end: async () => undefined,
+  };
+}
+
+/** Opens a pool of the store's own, in utf8mb4 so 4-byte characters round-trip; or adopts the application's pool or connection. */
+export async function openMysqlTable(target: ConnectionTarget, options: ResolvedOptions): Promise<SessionTable> {
+  if ('connection' in target) {
+    // A callback-style pool or connection carries its promise twin.
+    const given = target.connection as { promise?: () => unknown };
+    const promised = (typeof given.promise === 'function' ? given.promise() : given) as MysqlPoolLike | MysqlPoolConnectionLike;
+    return new MysqlSessionTable('getConnection' in promised ? promised : connectionAsPool(promised), options, false);
+  }
   const mysql = (await importDriver('mysql2/promise')) as Mysql2PromiseModule;
+  const where = 'url' in target ? { uri: target.url } : 'parameters' in target ? { ...target.parameters } : undefined;
+  if (where === undefined) throw new Error('a MySQL store needs a URL, connection parameters or a connection');
   const pool = mysql.createPool({
-    uri: url,
+    ...where,
     connectionLimit: options.poolSize,
-    charset: 'utf8mb4_unicode_ci',
+    connectTimeout: options.connectTimeoutMs,
+    charset: /^utf8(mb4)?$/i.test(options.charset) ? 'utf8mb4_unicode_ci' : options.charset,
     supportBigNumbers: true,
     enableKeepAlive: true,
   });
-  return new MysqlSessionTable(pool, options.table, true);
+  return new MysqlSessionTable(pool, options, true);
 }
 
 function quote(name: string): string {
@@ -109,13 +151,91 @@ export class MysqlSessionTable implements SessionTable {
   readonly #name: TableName;
   readonly #table: string;
   readonly #ownsPool: boolean;
+  readonly #poolSize: number;
+  readonly #idleCheck: IdleCheck<MysqlPoolConnectionLike>;
   #statements: Statements | undefined;
 
-  constructor(pool: MysqlPoolLike, table: TableName, ownsPool: boolean) {
+  constructor(pool: MysqlPoolLike, options: ResolvedOptions, ownsPool: boolean) {
+    const table = options.table;
     this.#pool = pool;
     this.#name = table;
     this.#table = table.schema === undefined ? quote(table.name) : `${quote(table.schema)}.${quote(table.name)}`;
     this.#ownsPool = ownsPool;
+    this.#poolSize = options.poolSize;
+    this.#idleCheck = new IdleCheck<MysqlPoolConnectionLike>(options.connectionCheckMs, (connection) => connection.ping(), (connection) => connection.destroy());
+  }
+
+  /** A live connection: one idle past connectionCheckThreshold is pinged first, and replaced if dead. */
+  #checkout(): Promise<MysqlPoolConnectionLike> {
+    return this.#idleCheck.acquire(() => this.#pool.getConnection(), this.#poolSize + 1);
+  }
+
+  /** Gives a connection back; one that failed or is broken is destroyed instead of pooled. */
+  #checkin(connection: MysqlPoolConnectionLike, failure: unknown, destroy = false): void {
+    this.#idleCheck.used(connection);
+    if (destroy || isMysqlConnectionError(failure)) connection.destroy();
+    else connection.release();
+  }
+
+  /** One statement on a checked connection. */
+  async #query(sql: string, values?: unknown[]): Promise<MysqlQueryResult> {
+    const connection = await this.#checkout();
+    let failure: unknown;
+    try {
+      return await connection.query(sql, values);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      this.#checkin(connection, failure);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1');
+  }
+
+  async purge(now: number, batchSize: number, onProgress?: (removed: number) => void): Promise<number | null> {
+    const connection = await this.#checkout();
+    let failure: unknown;
+    // GET_LOCK names are at most 64 characters: the table's name goes in as a digest.
+    const lock = `sss-purge:${createHash('sha1').update(purgeLockName(this.#name)).digest('hex')}`;
+    try {
+      // A named lock, held by this connection: one purge of this table at a time, across every process.
+      const locked = rowsOf(await connection.query('SELECT GET_LOCK(?, 0) AS locked', [lock]))[0];
+      if (Number(locked?.['locked']) !== 1) return null;
+      try {
+        let removed = 0;
+        for (;;) {
+          const batch = await connection.query(`DELETE FROM ${this.#table} WHERE ${this.#sql.expires} <= ? LIMIT ?`, [this.#at(now), batchSize]);
+          const count = affectedRows(batch);
+          removed += count;
+          onProgress?.(removed);
+          if (count < batchSize) return removed;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        await connection.query('SELECT RELEASE_LOCK(?)', [lock]);
+      }
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      this.#checkin(connection, failure);
+    }
+  }
+
+  async stats(now: number): Promise<{ live: number; expired: number }> {
+    const row = rowsOf(
+      await this.#query(`SELECT COUNT(*) AS total, COALESCE(SUM(${this.#sql.expires} > ?), 0) AS live FROM ${this.#table}`, [this.#at(now)]),
+    )[0];
+    const total = Number(row?.['total'] ?? 0);
+    const live = Number(row?.['live'] ?? 0);
+    return { live, expired: total - live };
+  }
+
+  isConnectionError(error: unknown): boolean {
+    return isMysqlConnectionError(error);
   }
 
   get #sql(): Statements {
@@ -125,7 +245,7 @@ export class MysqlSessionTable implements SessionTable {
 
   async inspect(): Promise<TableInfo | null> {
     const rows = rowsOf(
-      await this.#pool.query(
+      await this.#query(
         `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, CHARACTER_OCTET_LENGTH AS capacity FROM information_schema.COLUMNS
           WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`,
         [this.#name.schema ?? null, this.#name.name],
@@ -147,7 +267,7 @@ export class MysqlSessionTable implements SessionTable {
 
   async create(options: CreateTableOptions): Promise<void> {
     // Binary collation on id: session ids (and their hashes) are case-sensitive.
-    await this.#pool.query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
+    await this.#query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
       id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
       data LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
       expires_at BIGINT NOT NULL,
@@ -175,13 +295,13 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   async load(key: string, now: number): Promise<StoredSessionRow | null> {
-    const row = rowsOf(await this.#pool.query(this.#sql.load, [key, this.#at(now)]))[0];
+    const row = rowsOf(await this.#query(this.#sql.load, [key, this.#at(now)]))[0];
     return row === undefined ? null : this.#row(row);
   }
 
   async upsert(key: string, text: string, expiresAt: number, userId: UserIdWrite): Promise<void> {
     const withUser = userId !== undefined;
-    await this.#pool.query(
+    await this.#query(
       `INSERT INTO ${this.#table} (id, data, ${this.#sql.expires}${withUser ? ', user_id' : ''}) VALUES (?, ?, ?${withUser ? ', ?' : ''})
         ON DUPLICATE KEY UPDATE data = VALUES(data), ${this.#sql.expires} = VALUES(${this.#sql.expires})${withUser ? ', user_id = VALUES(user_id)' : ''}${this.#sql.bumpVersion}`,
       withUser ? [key, text, this.#at(expiresAt), userId] : [key, text, this.#at(expiresAt)],
@@ -203,7 +323,7 @@ export class MysqlSessionTable implements SessionTable {
     params.push(this.#at(expiresAt));
     const setUser = assignUserId(params, userId, placeholder);
     params.push(key, this.#at(now));
-    const result = await this.#pool.query(
+    const result = await this.#query(
       `UPDATE ${this.#table} SET data = ${merged}, ${this.#sql.expires} = ?${setUser}${this.#sql.bumpVersion} WHERE id = ? AND ${this.#sql.expires} > ?`,
       params,
     );
@@ -214,7 +334,7 @@ export class MysqlSessionTable implements SessionTable {
     const params: unknown[] = [text, this.#at(expiresAt)];
     const setUser = assignUserId(params, userId, placeholder);
     params.push(key, version, this.#at(now));
-    const result = await this.#pool.query(
+    const result = await this.#query(
       `UPDATE ${this.#table} SET data = ?, ${this.#sql.expires} = ?${setUser}, lock_version = lock_version + 1
         WHERE id = ? AND lock_version = ? AND ${this.#sql.expires} > ?`,
       params,
@@ -223,8 +343,9 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => LockedWrite, expiresAt: number): Promise<boolean> {
-    const connection = await this.#pool.getConnection();
-    let broken = false;
+    const connection = await this.#checkout();
+    let failure: unknown;
+    let destroy = false;
     try {
       await connection.beginTransaction();
       try {
@@ -241,25 +362,25 @@ export class MysqlSessionTable implements SessionTable {
         await connection.commit();
         return true;
       } catch (error) {
+        failure = error;
         await connection.rollback().catch(() => {
-          broken = true;
+          // A connection that cannot roll back is not returned to the pool.
+          destroy = true;
         });
         throw error;
       }
     } finally {
-      // A connection that cannot roll back is not returned to the pool.
-      if (broken) connection.destroy();
-      else connection.release();
+      this.#checkin(connection, failure, destroy);
     }
   }
 
   async destroyByUser(userId: string): Promise<number> {
-    return affectedRows(await this.#pool.query(`DELETE FROM ${this.#table} WHERE user_id = ?`, [userId]));
+    return affectedRows(await this.#query(`DELETE FROM ${this.#table} WHERE user_id = ?`, [userId]));
   }
 
   async listByUser(userId: string, now: number): Promise<StoredSessionRow[]> {
     const rows = rowsOf(
-      await this.#pool.query(
+      await this.#query(
         `SELECT data, ${this.#sql.expires} AS expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = ? AND ${this.#sql.expires} > ?`,
         [userId, this.#at(now)],
       ),
@@ -269,7 +390,7 @@ export class MysqlSessionTable implements SessionTable {
 
   async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
     const expires = this.#sql.expires;
-    await this.#pool.query(`UPDATE ${this.#table} SET ${expires} = ? WHERE id = ? AND ${expires} > ? AND ${expires} < ?`, [
+    await this.#query(`UPDATE ${this.#table} SET ${expires} = ? WHERE id = ? AND ${expires} > ? AND ${expires} < ?`, [
       this.#at(expiresAt),
       key,
       this.#at(now),
@@ -278,16 +399,16 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   async destroy(key: string): Promise<void> {
-    await this.#pool.query(`DELETE FROM ${this.#table} WHERE id = ?`, [key]);
+    await this.#query(`DELETE FROM ${this.#table} WHERE id = ?`, [key]);
   }
 
   async all(now: number): Promise<(string | null)[]> {
-    const rows = rowsOf(await this.#pool.query(`SELECT data FROM ${this.#table} WHERE ${this.#sql.expires} > ?`, [this.#at(now)]));
+    const rows = rowsOf(await this.#query(`SELECT data FROM ${this.#table} WHERE ${this.#sql.expires} > ?`, [this.#at(now)]));
     return rows.map((row) => dataText(row['data']));
   }
 
   async count(now: number): Promise<number> {
-    const row = rowsOf(await this.#pool.query(`SELECT COUNT(*) AS n FROM ${this.#table} WHERE ${this.#sql.expires} > ?`, [this.#at(now)]))[0];
+    const row = rowsOf(await this.#query(`SELECT COUNT(*) AS n FROM ${this.#table} WHERE ${this.#sql.expires} > ?`, [this.#at(now)]))[0];
     return Number(row?.['n'] ?? 0);
   }
 
@@ -306,7 +427,7 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   async clear(): Promise<void> {
-    await this.#pool.query(`DELETE FROM ${this.#table}`);
+    await this.#query(`DELETE FROM ${this.#table}`);
   }
 
   async close(): Promise<void> {

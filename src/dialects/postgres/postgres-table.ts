@@ -2,12 +2,13 @@
  * PostgreSQL over `pg`: a structural subset of its Pool, so the library has no
  * hard dependency on the driver.
  */
-import type { ResolvedOptions } from '../../core/options.js';
+import type { ConnectionTarget, ResolvedOptions } from '../../core/options.js';
 import type { SessionDelta } from '../../core/delta.js';
 import {
   expiryFromDatabase,
   expiryToDatabase,
   findExpiryColumn,
+  purgeLockName,
   type CreateTableOptions,
   type ExpiryUnit,
   type LockedWrite,
@@ -17,7 +18,7 @@ import {
   type TableName,
   type UserIdWrite,
 } from '../dialect.js';
-import { assignUserId, importDriver, quoteIdentifier } from '../driver.js';
+import { assignUserId, IdleCheck, importDriver, isNetworkError, quoteIdentifier, Serial } from '../driver.js';
 import { deltaExpression } from './delta-sql.js';
 
 /** What the store reads from a `pg` query result. */
@@ -44,16 +45,57 @@ export interface PgPoolLike extends PgQueryable {
 }
 
 interface PgModule {
-  Pool: new (config: { connectionString: string; max: number }) => PgPoolLike;
+  Pool: new (config: Record<string, unknown>) => PgPoolLike;
 }
 
-/** Opens a pool of the store's own. */
-export async function openPostgresTable(url: string, options: ResolvedOptions): Promise<SessionTable> {
+/** SQLSTATE classes and messages that mean the connection, not the statement, failed. */
+const CONNECTION_SQLSTATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+
+/** True when a `pg` error means the connection was lost or could not be made. */
+export function isPostgresConnectionError(error: unknown): boolean {
+  if (isNetworkError(error)) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && CONNECTION_SQLSTATES.has(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|terminating connection|Client has encountered a connection error|timeout exceeded when trying to connect|Connection ended/i.test(message);
+}
+
+/**
+ * A single `pg` Client the application handed over, shaped as a pool: calls
+ * take turns, so a transaction never interleaves with another call.
+ */
+function clientAsPool(client: PgQueryable): PgPoolLike {
+  const serial = new Serial();
+  return {
+    query: (text, values) => serial.run(() => client.query(text, values)),
+    connect: async () => {
+      const unlock = await serial.lock();
+      return { query: (text, values) => client.query(text, values), release: () => unlock() };
+    },
+    end: async () => undefined,
+    on: () => undefined,
+  };
+}
+
+/** Opens a pool of the store's own, or adopts the application's pool or client. */
+export async function openPostgresTable(target: ConnectionTarget, options: ResolvedOptions): Promise<SessionTable> {
+  if ('connection' in target) {
+    const given = target.connection as PgPoolLike;
+    const isPool = 'totalCount' in given && typeof given.connect === 'function';
+    return new PostgresSessionTable(isPool ? given : clientAsPool(given), options, false);
+  }
   const pg = (await importDriver('pg')) as PgModule;
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize });
+  const where = 'url' in target ? { connectionString: target.url } : 'parameters' in target ? { ...target.parameters } : undefined;
+  if (where === undefined) throw new Error('a PostgreSQL store needs a URL, connection parameters or a connection');
+  const pool = new pg.Pool({
+    ...where,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    ...(options.charset.toLowerCase().startsWith('utf8') ? {} : { client_encoding: options.charset }),
+  });
   // A pooled connection that dies while idle is reported here; without a listener it would crash the process.
   pool.on('error', () => undefined);
-  return new PostgresSessionTable(pool, options.table, true);
+  return new PostgresSessionTable(pool, options, true);
 }
 
 function qualified(table: TableName): string {
@@ -86,13 +128,101 @@ export class PostgresSessionTable implements SessionTable {
   readonly #table: string;
   readonly #name: TableName;
   readonly #ownsPool: boolean;
+  readonly #poolSize: number;
+  readonly #idleCheck: IdleCheck<PgPoolClientLike>;
   #statements: Statements | undefined;
 
-  constructor(pool: PgPoolLike, table: TableName, ownsPool: boolean) {
+  constructor(pool: PgPoolLike, options: ResolvedOptions, ownsPool: boolean) {
     this.#pool = pool;
-    this.#name = table;
-    this.#table = qualified(table);
+    this.#name = options.table;
+    this.#table = qualified(options.table);
     this.#ownsPool = ownsPool;
+    this.#poolSize = options.poolSize;
+    this.#idleCheck = new IdleCheck<PgPoolClientLike>(
+      options.connectionCheckMs,
+      (client) => client.query('SELECT 1'),
+      (client, error) => client.release(error),
+    );
+  }
+
+  /** A live client: one idle past connectionCheckThreshold is pinged first, and replaced if dead. */
+  #checkout(): Promise<PgPoolClientLike> {
+    return this.#idleCheck.acquire(() => this.#pool.connect(), this.#poolSize + 1);
+  }
+
+  /** Gives a client back; one whose connection failed is destroyed instead of pooled. */
+  #checkin(client: PgPoolClientLike, failure: unknown, destroy = false): void {
+    this.#idleCheck.used(client);
+    const broken = destroy || isPostgresConnectionError(failure);
+    client.release(broken ? (failure instanceof Error ? failure : true) : undefined);
+  }
+
+  /** One statement on a checked client. */
+  async #query(text: string, values?: unknown[]): Promise<PgQueryResultLike> {
+    const client = await this.#checkout();
+    let failure: unknown;
+    try {
+      return await client.query(text, values);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      this.#checkin(client, failure);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1');
+  }
+
+  async purge(now: number, batchSize: number, onProgress?: (removed: number) => void): Promise<number | null> {
+    const client = await this.#checkout();
+    let failure: unknown;
+    const lock = purgeLockName(this.#name);
+    try {
+      // A session-level advisory lock: one purge of this table at a time, across every process.
+      const locked = await client.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [lock]);
+      if (locked.rows[0]?.['locked'] !== true) return null;
+      try {
+        const { expires } = this.#sql;
+        let removed = 0;
+        for (;;) {
+          // SKIP LOCKED: rows a save holds are left for the next batch instead of waited for.
+          const batch = await client.query(
+            `DELETE FROM ${this.#table} WHERE id IN
+               (SELECT id FROM ${this.#table} WHERE ${expires} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) AND ${expires} <= $1`,
+            [this.#at(now), batchSize],
+          );
+          const count = batch.rowCount ?? 0;
+          removed += count;
+          onProgress?.(removed);
+          if (count < batchSize) return removed;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]);
+      }
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      this.#checkin(client, failure);
+    }
+  }
+
+  async stats(now: number): Promise<{ live: number; expired: number }> {
+    const { expires } = this.#sql;
+    const result = await this.#query(
+      `SELECT count(*)::int AS total, count(*) FILTER (WHERE ${expires} > $1)::int AS live FROM ${this.#table}`,
+      [this.#at(now)],
+    );
+    const total = Number(result.rows[0]?.['total'] ?? 0);
+    const live = Number(result.rows[0]?.['live'] ?? 0);
+    return { live, expired: total - live };
+  }
+
+  isConnectionError(error: unknown): boolean {
+    return isPostgresConnectionError(error);
   }
 
   get #sql(): Statements {
@@ -101,7 +231,7 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async inspect(): Promise<TableInfo | null> {
-    const result = await this.#pool.query(
+    const result = await this.#query(
       `SELECT column_name, data_type FROM information_schema.columns
         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2`,
       [this.#name.schema ?? null, this.#name.name],
@@ -117,16 +247,16 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async create(options: CreateTableOptions): Promise<void> {
-    await this.#pool.query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
+    await this.#query(`CREATE TABLE IF NOT EXISTS ${this.#table} (
       id text PRIMARY KEY,
       data jsonb NOT NULL,
       expires_at timestamptz NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now()${options.lockVersion ? ',\n      lock_version integer NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id text' : ''}
     )`);
-    await this.#pool.query(`CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${this.#name.name}_expires_at_idx`)} ON ${this.#table} (expires_at)`);
+    await this.#query(`CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${this.#name.name}_expires_at_idx`)} ON ${this.#table} (expires_at)`);
     if (options.userId) {
-      await this.#pool.query(`CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${this.#name.name}_user_id_idx`)} ON ${this.#table} (user_id)`);
+      await this.#query(`CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${this.#name.name}_user_id_idx`)} ON ${this.#table} (user_id)`);
     }
   }
 
@@ -158,7 +288,7 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async load(key: string, now: number): Promise<StoredSessionRow | null> {
-    const result = await this.#pool.query(this.#sql.load, [key, this.#at(now)]);
+    const result = await this.#query(this.#sql.load, [key, this.#at(now)]);
     const row = result.rows[0];
     return row === undefined ? null : this.#row(row);
   }
@@ -168,7 +298,7 @@ export class PostgresSessionTable implements SessionTable {
     const params: unknown[] = [key, text, this.#at(expiresAt)];
     const withUser = userId !== undefined;
     if (withUser) params.push(userId);
-    await this.#pool.query(
+    await this.#query(
       `INSERT INTO ${this.#table} AS s (id, data, ${this.#sql.expires}${withUser ? ', user_id' : ''}) VALUES ($1, $2::jsonb${cast}, $3${withUser ? ', $4' : ''})
        ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, ${this.#sql.expires} = EXCLUDED.${this.#sql.expires}${touchUpdatedAt}` +
         `${withUser ? ', user_id = EXCLUDED.user_id' : ''}${bumpVersionOnConflict}`,
@@ -181,7 +311,7 @@ export class PostgresSessionTable implements SessionTable {
     const params: unknown[] = [key, this.#at(expiresAt), this.#at(now)];
     const setUser = assignUserId(params, userId, placeholder);
     const merged = sql.jsonbAsData(deltaExpression(delta, sql.dataAsJsonb, params));
-    const result = await this.#pool.query(
+    const result = await this.#query(
       `UPDATE ${this.#table} SET data = ${merged}, ${sql.expires} = $2${sql.touchUpdatedAt}${setUser}${sql.bumpVersion} WHERE id = $1 AND ${sql.expires} > $3`,
       params,
     );
@@ -191,7 +321,7 @@ export class PostgresSessionTable implements SessionTable {
   async compareAndSwap(key: string, text: string, expiresAt: number, version: number, now: number, userId: UserIdWrite): Promise<boolean> {
     const params: unknown[] = [key, text, this.#at(expiresAt), version, this.#at(now)];
     const setUser = assignUserId(params, userId, placeholder);
-    const result = await this.#pool.query(
+    const result = await this.#query(
       `UPDATE ${this.#table} SET data = $2::jsonb${this.#sql.cast}, ${this.#sql.expires} = $3${this.#sql.touchUpdatedAt}${setUser}, lock_version = lock_version + 1
         WHERE id = $1 AND lock_version = $4 AND ${this.#sql.expires} > $5`,
       params,
@@ -200,8 +330,9 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => LockedWrite, expiresAt: number): Promise<boolean> {
-    const client = await this.#pool.connect();
-    let broken: Error | undefined;
+    const client = await this.#checkout();
+    let failure: unknown;
+    let destroy = false;
     try {
       await client.query('BEGIN');
       try {
@@ -221,24 +352,26 @@ export class PostgresSessionTable implements SessionTable {
         await client.query('COMMIT');
         return true;
       } catch (error) {
+        failure = error;
         await client.query('ROLLBACK').catch((rollbackError: unknown) => {
           // A connection that cannot roll back is not returned to the pool.
-          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+          failure = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+          destroy = true;
         });
         throw error;
       }
     } finally {
-      client.release(broken);
+      this.#checkin(client, failure, destroy);
     }
   }
 
   async destroyByUser(userId: string): Promise<number> {
-    const result = await this.#pool.query(`DELETE FROM ${this.#table} WHERE user_id = $1`, [userId]);
+    const result = await this.#query(`DELETE FROM ${this.#table} WHERE user_id = $1`, [userId]);
     return result.rowCount ?? 0;
   }
 
   async listByUser(userId: string, now: number): Promise<StoredSessionRow[]> {
-    const result = await this.#pool.query(
+    const result = await this.#query(
       `SELECT data::text AS data, ${this.#sql.expires} AS expires_at, ${this.#sql.version} FROM ${this.#table} WHERE user_id = $1 AND ${this.#sql.expires} > $2`,
       [userId, this.#at(now)],
     );
@@ -246,7 +379,7 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async extendExpiry(key: string, expiresAt: number, movedBefore: number, now: number): Promise<void> {
-    await this.#pool.query(`UPDATE ${this.#table} SET ${this.#sql.expires} = $2 WHERE id = $1 AND ${this.#sql.expires} > $3 AND ${this.#sql.expires} < $4`, [
+    await this.#query(`UPDATE ${this.#table} SET ${this.#sql.expires} = $2 WHERE id = $1 AND ${this.#sql.expires} > $3 AND ${this.#sql.expires} < $4`, [
       key,
       this.#at(expiresAt),
       this.#at(now),
@@ -255,21 +388,21 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async destroy(key: string): Promise<void> {
-    await this.#pool.query(`DELETE FROM ${this.#table} WHERE id = $1`, [key]);
+    await this.#query(`DELETE FROM ${this.#table} WHERE id = $1`, [key]);
   }
 
   async all(now: number): Promise<(string | null)[]> {
-    const result = await this.#pool.query(`SELECT data::text AS data FROM ${this.#table} WHERE ${this.#sql.expires} > $1`, [this.#at(now)]);
+    const result = await this.#query(`SELECT data::text AS data FROM ${this.#table} WHERE ${this.#sql.expires} > $1`, [this.#at(now)]);
     return result.rows.map((row) => (typeof row['data'] === 'string' ? row['data'] : null));
   }
 
   async count(now: number): Promise<number> {
-    const result = await this.#pool.query(`SELECT count(*)::int AS n FROM ${this.#table} WHERE ${this.#sql.expires} > $1`, [this.#at(now)]);
+    const result = await this.#query(`SELECT count(*)::int AS n FROM ${this.#table} WHERE ${this.#sql.expires} > $1`, [this.#at(now)]);
     return Number(result.rows[0]?.['n'] ?? 0);
   }
 
   async clear(): Promise<void> {
-    await this.#pool.query(`DELETE FROM ${this.#table}`);
+    await this.#query(`DELETE FROM ${this.#table}`);
   }
 
   /** An epoch-ms instant as the expiry column takes it. */

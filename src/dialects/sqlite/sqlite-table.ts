@@ -8,11 +8,12 @@
  */
 import { applyDelta, deltaFromJson, deltaToJson, type SessionDelta } from '../../core/delta.js';
 import { parseStoredSession, type JsonObject } from '../../core/json.js';
-import type { ResolvedOptions } from '../../core/options.js';
+import type { ConnectionTarget, ResolvedOptions } from '../../core/options.js';
 import {
   expiryFromDatabase,
   expiryToDatabase,
   findExpiryColumn,
+  purgeLockName,
   type CreateTableOptions,
   type ExpiryUnit,
   type LockedWrite,
@@ -51,10 +52,12 @@ const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 /** How long a writer waits for another process's write lock before failing, in ms. */
 const BUSY_TIMEOUT_MS = 5000;
 
-/** Opens the file (WAL, busy timeout) as the store's own connection. */
-export async function openSqliteTable(filename: string, options: ResolvedOptions): Promise<SessionTable> {
+/** Opens the file (WAL, busy timeout) as the store's own connection, or adopts the application's Database. */
+export async function openSqliteTable(target: ConnectionTarget, options: ResolvedOptions): Promise<SessionTable> {
+  if ('connection' in target) return new SqliteSessionTable(target.connection as SqliteDatabaseLike, options.table, false);
+  if (!('filename' in target)) throw new Error('a SQLite store needs a file name or a Database');
   const Database = (await importDriver('better-sqlite3')) as SqliteDatabaseConstructor;
-  const db = new Database(filename);
+  const db = new Database(target.filename);
   // WAL lets readers in other processes proceed while one writes; the busy timeout makes writers queue instead of failing.
   if (!db.memory) db.pragma('journal_mode = WAL');
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -266,6 +269,75 @@ export class SqliteSessionTable implements SessionTable {
       expiresAt: expiryFromDatabase(row['expires_at'], this.#sql.unit),
       version: version === null || version === undefined ? null : Number(version),
     };
+  }
+
+  async purge(now: number, batchSize: number, onProgress?: (removed: number) => void): Promise<number | null> {
+    const lock = this.#purgeLock();
+    if (!lock.acquire()) return null;
+    try {
+      const { expires } = this.#sql;
+      const batch = this.#prepared(`DELETE FROM ${this.#table} WHERE id IN (SELECT id FROM ${this.#table} WHERE ${expires} <= ? LIMIT ?)`);
+      let removed = 0;
+      for (;;) {
+        // Each batch is its own short write transaction: other processes' writes slip in between.
+        const count = batch.run(this.#at(now), batchSize).changes;
+        removed += count;
+        onProgress?.(removed);
+        if (count < batchSize) return removed;
+        lock.renew();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * A lease row in a small lock table beside the sessions: SQLite has no
+   * named locks, and holding its write lock for a whole purge would stall
+   * every other writer. A lease left by a crashed process lapses by itself.
+   */
+  #purgeLock(): { acquire(): boolean; renew(): void; release(): void } {
+    const schema = this.#name.schema === undefined ? '' : `${quoteIdentifier(this.#name.schema)}.`;
+    const locks = `${schema}${quoteIdentifier('smart_session_store_locks')}`;
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS ${locks} (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL)`);
+    const name = purgeLockName(this.#name);
+    const holder = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+    const leaseMs = 60_000;
+    return {
+      acquire: () =>
+        this.#db
+          .transaction(() => {
+            this.#prepared(`DELETE FROM ${locks} WHERE name = ? AND until < ?`).run(name, Date.now());
+            return this.#prepared(`INSERT OR IGNORE INTO ${locks} (name, holder, until) VALUES (?, ?, ?)`).run(name, holder, Date.now() + leaseMs).changes === 1;
+          })
+          .immediate(),
+      renew: () => {
+        this.#prepared(`UPDATE ${locks} SET until = ? WHERE name = ? AND holder = ?`).run(Date.now() + leaseMs, name, holder);
+      },
+      release: () => {
+        this.#prepared(`DELETE FROM ${locks} WHERE name = ? AND holder = ?`).run(name, holder);
+      },
+    };
+  }
+
+  async stats(now: number): Promise<{ live: number; expired: number }> {
+    const { expires } = this.#sql;
+    const row = this.#prepared(`SELECT COUNT(*) AS total, COALESCE(SUM(${expires} > ?), 0) AS live FROM ${this.#table}`).get(this.#at(now)) as
+      | Record<string, unknown>
+      | undefined;
+    const total = Number(row?.['total'] ?? 0);
+    const live = Number(row?.['live'] ?? 0);
+    return { live, expired: total - live };
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  isConnectionError(): boolean {
+    // An embedded database has no connection to lose.
+    return false;
   }
 
   async close(): Promise<void> {
