@@ -32,3 +32,4 @@ export { computeDelta, applyDelta, isEmptyDelta, type SessionDelta, type Patch, 
 export { toJsonValue, type JsonValue, type JsonObject } from './core/json.js';
 export { hashSessionId, MAX_SESSION_ID_LENGTH } from './core/session-id.js';
 export type { DialectName, TableName } from './dialects/dialect.js';
+export { loadConfig, optionsFromConfig } from './config.js';
