@@ -174,29 +174,28 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   }
 
   /**
-   * Runs one store operation. A lost connection is retried once on a fresh
-   * one (every operation is idempotent: a delta applied twice gives the same
-   * session); a database that still cannot be reached is reported as
-   * `ERR_UNAVAILABLE`, and later calls fail fast until it answers again.
+   * Runs one store operation. An operation that lost its connection is run
+   * again on another (every operation is idempotent: a delta applied twice
+   * gives the same session); a database that cannot be reached is reported
+   * as `ERR_UNAVAILABLE`, and later calls fail fast until it answers again.
    */
   async #call<T>(doing: string, operation: (prepared: PreparedTable) => Promise<T>): Promise<T> {
     try {
       if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error);
       const prepared = await this.#ready();
-      let result: T;
-      try {
-        result = await operation(prepared);
-      } catch (error) {
-        if (!prepared.table.isConnectionError(error)) throw error;
+      const { table } = prepared;
+      for (let attempt = 1; ; attempt++) {
         try {
-          result = await operation(prepared);
-        } catch (again) {
-          if (prepared.table.isConnectionError(again)) throw this.#markUnavailable(prepared.table, again);
-          throw again;
+          const result = await operation(prepared);
+          this.#maybeAutopurge();
+          return result;
+        } catch (error) {
+          if (!table.isConnectionError(error)) throw error;
+          // A connection the server dropped is discarded; the next attempt takes another, up to a whole pool's worth.
+          // One that cannot even be opened means the database is unreachable: no point in trying again now.
+          if (table.isConnectFailure(error) || attempt > this.options.poolSize) throw this.#markUnavailable(table, error);
         }
       }
-      this.#maybeAutopurge();
-      return result;
     } catch (error) {
       throw toStoreError(error, doing);
     }

@@ -148,6 +148,8 @@ export interface SessionTable {
   ping(): Promise<void>;
   /** True when `error` means the connection was lost or could not be made (the statement itself was fine). */
   isConnectionError(error: unknown): boolean;
+  /** True when `error` came from opening a connection: the database is unreachable. */
+  isConnectFailure(error: unknown): boolean;
   /** Ends what the store opened (never a connection the application handed over). */
   close(): Promise<void>;
 }

@@ -94,7 +94,7 @@ export class IdleCheck<Connection extends object> {
   /** A connection from `acquire` that is alive, as far as a ping can tell. */
   async acquire(acquire: () => Promise<Connection>, attempts: number): Promise<Connection> {
     for (let attempt = 1; ; attempt++) {
-      const connection = await acquire();
+      const connection = await acquireOrMark(acquire);
       const lastUsed = this.#lastUsed.get(connection);
       if (lastUsed === undefined || Date.now() - lastUsed <= this.checkMs) return connection;
       try {
@@ -122,4 +122,22 @@ const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
 export function isNetworkError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && NETWORK_ERROR_CODES.has(code);
+}
+
+/** Errors raised while opening a connection (as opposed to losing one that worked). */
+const connectFailures = new WeakSet<object>();
+
+/** Runs `acquire`, marking its errors as connect failures: the database is unreachable, retrying on another connection will not help. */
+export async function acquireOrMark<T>(acquire: () => Promise<T>): Promise<T> {
+  try {
+    return await acquire();
+  } catch (error) {
+    if (typeof error === 'object' && error !== null) connectFailures.add(error);
+    throw error;
+  }
+}
+
+/** True for an error from opening a connection. */
+export function isConnectFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && connectFailures.has(error);
 }

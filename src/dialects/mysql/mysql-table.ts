@@ -20,7 +20,7 @@ import {
   type UserIdWrite,
 } from '../dialect.js';
 import { createHash } from 'node:crypto';
-import { assignUserId, IdleCheck, importDriver, isNetworkError, Serial } from '../driver.js';
+import { assignUserId, IdleCheck, importDriver, isConnectFailure, isNetworkError, Serial } from '../driver.js';
 import { planMysqlDelta } from './delta-sql.js';
 
 /** What `query` resolves to in `mysql2/promise`: rows for a SELECT, a header with `affectedRows` otherwise. */
@@ -232,6 +232,10 @@ export class MysqlSessionTable implements SessionTable {
     const total = Number(row?.['total'] ?? 0);
     const live = Number(row?.['live'] ?? 0);
     return { live, expired: total - live };
+  }
+
+  isConnectFailure(error: unknown): boolean {
+    return isConnectFailure(error);
   }
 
   isConnectionError(error: unknown): boolean {

@@ -18,7 +18,7 @@ import {
   type TableName,
   type UserIdWrite,
 } from '../dialect.js';
-import { assignUserId, IdleCheck, importDriver, isNetworkError, quoteIdentifier, Serial } from '../driver.js';
+import { assignUserId, IdleCheck, importDriver, isConnectFailure, isNetworkError, quoteIdentifier, Serial } from '../driver.js';
 import { deltaExpression } from './delta-sql.js';
 
 /** What the store reads from a `pg` query result. */
@@ -35,6 +35,7 @@ export interface PgQueryable {
 /** A client checked out of a `pg` pool. */
 export interface PgPoolClientLike extends PgQueryable {
   release(destroy?: boolean | Error): void;
+  on?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** The part of a `pg` Pool the store uses. */
@@ -130,6 +131,8 @@ export class PostgresSessionTable implements SessionTable {
   readonly #ownsPool: boolean;
   readonly #poolSize: number;
   readonly #idleCheck: IdleCheck<PgPoolClientLike>;
+  /** Clients that already carry our error listener (pooled clients are handed out many times). */
+  readonly #listening = new WeakSet<PgPoolClientLike>();
   #statements: Statements | undefined;
 
   constructor(pool: PgPoolLike, options: ResolvedOptions, ownsPool: boolean) {
@@ -146,8 +149,15 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   /** A live client: one idle past connectionCheckThreshold is pinged first, and replaced if dead. */
-  #checkout(): Promise<PgPoolClientLike> {
-    return this.#idleCheck.acquire(() => this.#pool.connect(), this.#poolSize + 1);
+  async #checkout(): Promise<PgPoolClientLike> {
+    const client = await this.#idleCheck.acquire(() => this.#pool.connect(), this.#poolSize + 1);
+    if (!this.#listening.has(client)) {
+      // A checked-out client whose connection drops emits 'error'; unheard, that would crash the process.
+      // The failure reaches the caller through its query, and the client is destroyed on checkin.
+      client.on?.('error', () => undefined);
+      this.#listening.add(client);
+    }
+    return client;
   }
 
   /** Gives a client back; one whose connection failed is destroyed instead of pooled. */
@@ -219,6 +229,10 @@ export class PostgresSessionTable implements SessionTable {
     const total = Number(result.rows[0]?.['total'] ?? 0);
     const live = Number(result.rows[0]?.['live'] ?? 0);
     return { live, expired: total - live };
+  }
+
+  isConnectFailure(error: unknown): boolean {
+    return isConnectFailure(error);
   }
 
   isConnectionError(error: unknown): boolean {

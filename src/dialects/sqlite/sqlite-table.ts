@@ -340,6 +340,10 @@ export class SqliteSessionTable implements SessionTable {
     return false;
   }
 
+  isConnectFailure(): boolean {
+    return false;
+  }
+
   async close(): Promise<void> {
     if (this.#ownsDatabase) this.#db.close();
   }

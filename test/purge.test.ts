@@ -1,0 +1,143 @@
+/**
+ * Removal of expired rows: store.purge() in batches, single-flight within a
+ * process and across processes (the database lock), and autopurge by chance
+ * or by interval, off the response path.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { SessionStore, type JsonObject } from '../src/index.js';
+import { availableBackends, dropTable, type Backend } from './support/backends.js';
+
+const backends = await availableBackends();
+after(async () => {
+  for (const backend of backends) await backend.close();
+});
+
+const live = (): JsonObject => ({ cookie: { expires: new Date(Date.now() + 3_600_000).toISOString() }, live: true });
+const dead = (): JsonObject => ({ cookie: { expires: new Date(Date.now() - 60_000).toISOString() }, live: false });
+
+/** Holds the purge lock of `table` the way another process would, until the returned function is called. */
+async function holdPurgeLock(backend: Backend, table: string): Promise<() => Promise<void>> {
+  const name = `smart-session-store:purge:${table}`;
+  if (backend.name === 'postgres') {
+    const client = new pg.Client({ connectionString: backend.url });
+    await client.connect();
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [name]);
+    return async () => {
+      await client.query('SELECT pg_advisory_unlock(hashtext($1))', [name]);
+      await client.end();
+    };
+  }
+  if (backend.name === 'mysql') {
+    const { createHash } = await import('node:crypto');
+    const lock = `sss-purge:${createHash('sha1').update(name).digest('hex')}`;
+    const connection = await mysql.createConnection({ uri: backend.url });
+    await connection.query('SELECT GET_LOCK(?, 5)', [lock]);
+    return async () => {
+      await connection.query('SELECT RELEASE_LOCK(?)', [lock]);
+      await connection.end();
+    };
+  }
+  const db = new Database(backend.url.slice('sqlite:'.length));
+  db.exec('CREATE TABLE IF NOT EXISTS smart_session_store_locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL)');
+  db.prepare('INSERT INTO smart_session_store_locks (name, holder, until) VALUES (?, ?, ?)').run(name, 'other process', Date.now() + 60_000);
+  return async () => {
+    db.prepare('DELETE FROM smart_session_store_locks WHERE name = ?').run(name);
+    db.close();
+  };
+}
+
+for (const backend of backends) {
+  describe(`${backend.name}: purge`, () => {
+    const table = 'ssn_purge';
+    let store: SessionStore;
+    before(async () => {
+      await dropTable(backend, table);
+      store = new SessionStore({ url: backend.url, table, createTable: true, autopurge: false });
+      await store.ready();
+    });
+    after(async () => {
+      await store.close();
+      await dropTable(backend, table);
+    });
+
+    async function fill(expired: number, alive: number): Promise<void> {
+      await store.clear();
+      for (let i = 0; i < expired; i++) await store.save(`dead-${i}`, dead());
+      for (let i = 0; i < alive; i++) await store.save(`live-${i}`, live());
+    }
+
+    test('removes expired rows in batches and keeps live ones', async () => {
+      await fill(23, 5);
+      assert.deepStrictEqual(await store.stats(), { live: 5, expired: 23 });
+      const progress: number[] = [];
+      const removed = await store.purge({ batchSize: 7, onProgress: (count) => progress.push(count) });
+      assert.equal(removed, 23);
+      assert.deepStrictEqual(progress, [7, 14, 21, 23]);
+      assert.deepStrictEqual(await store.stats(), { live: 5, expired: 0 });
+      assert.equal(await store.purge(), 0);
+    });
+
+    test('single-flight within a process: concurrent calls share one run', async () => {
+      await fill(10, 1);
+      const [first, second] = await Promise.all([store.purge({ batchSize: 3 }), store.purge({ batchSize: 3 })]);
+      assert.equal(first, 10);
+      assert.equal(second, 10);
+      assert.deepStrictEqual(await store.stats(), { live: 1, expired: 0 });
+    });
+
+    test('single-flight across processes: while another holds the lock, purge removes nothing', async () => {
+      await fill(4, 1);
+      const release = await holdPurgeLock(backend, table);
+      try {
+        assert.equal(await store.purge(), 0);
+        assert.equal((await store.stats()).expired, 4);
+      } finally {
+        await release();
+      }
+      assert.equal(await store.purge(), 4);
+    });
+
+    test('autopurge by chance runs after the call that drew it, never inside it', async () => {
+      await fill(6, 2);
+      const eager = new SessionStore({ url: backend.url, table, autopurge: { probability: 1, minInterval: 0 } });
+      try {
+        const order: string[] = [];
+        const purged = once(eager, 'purge').then(([removed]) => {
+          order.push('purge');
+          return removed as number;
+        });
+        await eager.load('live-0');
+        order.push('load answered');
+        assert.equal(await purged, 6);
+        assert.deepStrictEqual(order, ['load answered', 'purge']);
+        assert.deepStrictEqual(await store.stats(), { live: 2, expired: 0 });
+      } finally {
+        await eager.close();
+      }
+    });
+
+    test('autopurge by interval needs no calls; autopurge: false never purges', async () => {
+      await fill(3, 1);
+      const off = new SessionStore({ url: backend.url, table, autopurge: false });
+      const timed = new SessionStore({ url: backend.url, table, autopurge: { interval: 0.2 } });
+      try {
+        let offPurged = false;
+        off.on('purge', () => {
+          offPurged = true;
+        });
+        for (let i = 0; i < 20; i++) await off.load('live-0');
+        assert.equal(offPurged, false);
+        const [removed] = await once(timed, 'purge');
+        assert.equal(removed, 3);
+      } finally {
+        await off.close();
+        await timed.close();
+      }
+    });
+  });
+}
