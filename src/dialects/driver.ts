@@ -83,19 +83,24 @@ export const PING_TIMEOUT_MS = 2000;
  * dropped while idle never reaches a request.
  */
 export class IdleCheck<Connection extends object> {
-  readonly #lastUsed = new WeakMap<Connection, number>();
+  readonly #lastUsed = new WeakMap<object, number>();
 
+  /**
+   * @param identity What stays the same for one physical connection (mysql2
+   *   hands out a new promise wrapper around the same connection each time).
+   */
   constructor(
     private readonly checkMs: number,
     private readonly ping: (connection: Connection) => Promise<unknown>,
     private readonly discard: (connection: Connection, error: Error) => void,
+    private readonly identity: (connection: Connection) => object = (connection) => connection,
   ) {}
 
   /** A connection from `acquire` that is alive, as far as a ping can tell. */
   async acquire(acquire: () => Promise<Connection>, attempts: number): Promise<Connection> {
     for (let attempt = 1; ; attempt++) {
       const connection = await acquireOrMark(acquire);
-      const lastUsed = this.#lastUsed.get(connection);
+      const lastUsed = this.#lastUsed.get(this.identity(connection));
       if (lastUsed === undefined || Date.now() - lastUsed <= this.checkMs) return connection;
       try {
         await withTimeout(this.ping(connection), PING_TIMEOUT_MS, 'connection check');
@@ -109,7 +114,7 @@ export class IdleCheck<Connection extends object> {
 
   /** Records that the connection was just used. */
   used(connection: Connection): void {
-    this.#lastUsed.set(connection, Date.now());
+    this.#lastUsed.set(this.identity(connection), Date.now());
   }
 }
 

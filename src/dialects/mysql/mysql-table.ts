@@ -162,7 +162,13 @@ export class MysqlSessionTable implements SessionTable {
     this.#table = table.schema === undefined ? quote(table.name) : `${quote(table.schema)}.${quote(table.name)}`;
     this.#ownsPool = ownsPool;
     this.#poolSize = options.poolSize;
-    this.#idleCheck = new IdleCheck<MysqlPoolConnectionLike>(options.connectionCheckMs, (connection) => connection.ping(), (connection) => connection.destroy());
+    this.#idleCheck = new IdleCheck<MysqlPoolConnectionLike>(
+      options.connectionCheckMs,
+      (connection) => connection.ping(),
+      (connection) => connection.destroy(),
+      // mysql2 wraps the same pooled connection in a new promise object on every checkout.
+      (connection) => (connection as { connection?: object }).connection ?? connection,
+    );
   }
 
   /** A live connection: one idle past connectionCheckThreshold is pinged first, and replaced if dead. */
