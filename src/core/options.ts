@@ -341,12 +341,15 @@ function resolveAutopurge(value: unknown, probabilityOption: unknown): ResolvedA
 /** Renames the seeds' and snake_case option names to ours, refusing unknown ones and duplicates. */
 function canonicalNames(input: Record<string, unknown>): Record<string, unknown> {
   const options: Record<string, unknown> = {};
+  const spelledAs = new Map<string, string>();
   for (const [given, value] of Object.entries(input)) {
     const name = OPTION_ALIASES[given] ?? given;
     if (!KNOWN_OPTIONS.has(name) && name !== 'autopurgeProbability') {
       throw invalid(given, `is not an option of smart-session-store (known: ${[...KNOWN_OPTIONS].join(', ')}, or the seeds' snake_case names)`);
     }
-    if (Object.hasOwn(options, name) && options[name] !== value) throw invalid(given, `is given twice (as "${name}" too)`);
+    const earlier = spelledAs.get(name);
+    if (earlier !== undefined && options[name] !== value) throw invalid(given, `is given twice, also as "${earlier}", with different values`);
+    spelledAs.set(name, given);
     options[name] = value;
   }
   return options;
