@@ -134,6 +134,31 @@ for (const backend of backends) {
       }
     });
 
+    test('the data column holds more than 16 MB: the store\'s own limit decides, never the column', async () => {
+      const table = 'ssn_big';
+      await dropTable(backend, table);
+      const store = new SessionStore({ url: backend.url, table, createTable: true, maxSize: 24 * 1024 * 1024, autopurge: false });
+      try {
+        await store.ready();
+        // 4-byte characters count double in UTF-16 and four times in UTF-8: both sizes cross 16 MiB.
+        const big = { cookie: cookie(), blob: '😀'.repeat(1024 * 1024) + 'x'.repeat(13 * 1024 * 1024) };
+        const packet = backend.name === 'mysql' ? Number((await backend.query('SELECT @@max_allowed_packet AS p'))[0]?.['p']) : Infinity;
+        if (packet < 64 * 1024 * 1024) {
+          // A server that takes smaller statements is reported, not left to fail mid-way (CI raises the limit).
+          await assert.rejects(store.save('big', big), (error: unknown) => isError('ERR_SESSION_TOO_LARGE')(error) && /max_allowed_packet/.test((error as Error).message));
+          return;
+        }
+        await store.save('big', big);
+        const loaded = await store.load('big');
+        assert.equal((loaded?.session['blob'] as string).length, big.blob.length);
+        assert.equal(loaded?.session['blob'], big.blob);
+        await assert.rejects(store.save('big', { ...big, more: 'y'.repeat(8 * 1024 * 1024) }, loaded?.state), isError('ERR_SESSION_TOO_LARGE'));
+      } finally {
+        await store.close();
+        await dropTable(backend, table);
+      }
+    });
+
     if (backend.name === 'mysql') {
       test('a TEXT data column (64 KiB) refuses larger sessions instead of letting the server cut them', async () => {
         const table = 'ssn_small_text';

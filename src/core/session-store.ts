@@ -81,11 +81,15 @@ const OPTIMISTIC_ATTEMPTS = 8;
 /** Columns every sessions table must have (besides an expiry column). */
 const REQUIRED_COLUMNS = ['id', 'data'] as const;
 
-interface PreparedTable {
+/** The size limit in force and, when the table sets it below `maxSize`, why. */
+interface SizeLimit {
+  readonly sizeLimit: number;
+  readonly limitedBy: string | undefined;
+}
+
+interface PreparedTable extends SizeLimit {
   readonly table: SessionTable;
   readonly locking: LockingMode;
-  /** Largest JSON text accepted: `maxSize`, or less when the data column holds less. */
-  readonly sizeLimit: number;
 }
 
 /** Compares two cookies, ignoring `expires`, which express-session rolls forward on every request. */
@@ -282,7 +286,9 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
       );
     }
     table.use(info);
-    return { table, locking, sizeLimit: Math.min(this.options.maxSize, info.dataCapacity ?? Number.POSITIVE_INFINITY) };
+    const capacity = info.dataCapacity;
+    const capped = capacity !== undefined && capacity.bytes < this.options.maxSize;
+    return { table, locking, sizeLimit: capped ? capacity.bytes : this.options.maxSize, limitedBy: capped ? capacity.limitedBy : undefined };
   }
 
   #createTableOptions(): CreateTableOptions {
@@ -316,12 +322,12 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   }
 
   /** Refuses text over `limit` bytes: the session stays as stored, never cut short by a column. */
-  #checkSize(text: string, limit: number): void {
-    // Only a text that could be over the limit is measured: a UTF-8 byte is at most 3 per UTF-16 unit.
+  #checkSize(text: string, limit: number, limitedBy?: string): void {
+    // Only a text that could be over the limit is measured: a UTF-16 unit is at most 3 bytes of UTF-8.
     if (text.length * 3 <= limit) return;
     const size = Buffer.byteLength(text, 'utf8');
     if (size > limit) {
-      const why = limit < this.options.maxSize ? `over what the data column holds (${limit} bytes)` : `over maxSize (${limit})`;
+      const why = limitedBy === undefined ? `over maxSize (${limit})` : `over the ${limit} bytes that ${limitedBy} allows`;
       throw new SessionStoreError('ERR_SESSION_TOO_LARGE', `the session is ${size} bytes as JSON, ${why}`);
     }
   }
@@ -378,15 +384,15 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
     const current = this.#serialise(session);
     const now = Date.now();
     const expiresAt = expiryOf(current.data, this.options.ttlSeconds, now);
-    return this.#call('saving the session', async ({ table, locking, sizeLimit }) => {
-      this.#checkSize(current.text, sizeLimit);
+    return this.#call('saving the session', async ({ table, locking, sizeLimit, limitedBy }) => {
+      this.#checkSize(current.text, sizeLimit, limitedBy);
       if (state === undefined) {
         await table.upsert(key, current.text, expiresAt, this.#userIdOf(current.data));
         return { viewText: current.text, baseText: current.text, version: null, expiresAt };
       }
       const delta = this.#deltaOf(parseStoredSession(state.viewText), current.data);
       if (delta === null) return (await this.#touch(table, key, expiresAt, now, state)) ?? state;
-      const saved = await this.#saveDelta(table, locking, sizeLimit, key, delta, expiresAt, now, state);
+      const saved = await this.#saveDelta(table, locking, { sizeLimit, limitedBy }, key, delta, expiresAt, now, state);
       return saved === null ? state : { viewText: current.text, baseText: saved.baseText, version: saved.version, expiresAt };
     });
   }
@@ -407,10 +413,10 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   }
 
   /** Merges the delta into the stored text, refusing a result over the size limit. */
-  #merged(storedText: string | null, delta: SessionDelta, sizeLimit: number): LockedWrite {
+  #merged(storedText: string | null, delta: SessionDelta, { sizeLimit, limitedBy }: SizeLimit): LockedWrite {
     const merged = applyDelta(parseStoredSession(storedText), delta);
     const text = JSON.stringify(merged);
-    this.#checkSize(text, sizeLimit);
+    this.#checkSize(text, sizeLimit, limitedBy);
     return { text, userId: this.#userIdOf(merged) };
   }
 
@@ -418,7 +424,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   async #saveDelta(
     table: SessionTable,
     locking: LockingMode,
-    sizeLimit: number,
+    limit: SizeLimit,
     key: string,
     delta: SessionDelta,
     expiresAt: number,
@@ -442,7 +448,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
           version = row.version;
           if (version === null) break;
         }
-        const merged = this.#merged(baseText, delta, sizeLimit);
+        const merged = this.#merged(baseText, delta, limit);
         if (await table.compareAndSwap(key, merged.text, expiresAt, version, Date.now(), merged.userId)) {
           return { baseText: merged.text, version: version + 1 };
         }
@@ -457,7 +463,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
       key,
       now,
       (row) => {
-        const merged = this.#merged(row.text, delta, sizeLimit);
+        const merged = this.#merged(row.text, delta, limit);
         mergedText = merged.text;
         return merged;
       },

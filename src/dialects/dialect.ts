@@ -28,8 +28,12 @@ export interface TableInfo {
   readonly dataType: string;
   /** The expiry column, `undefined` when the table has none the store understands. */
   readonly expiry: ExpiryColumn | undefined;
-  /** Bytes the data column can hold, when it holds fewer than the store could send (MySQL `TEXT`: 65535). */
-  readonly dataCapacity?: number;
+  /**
+   * Largest session text the table takes, when something smaller than the
+   * store's own limit caps it (a MySQL `TEXT` column, MySQL's
+   * `max_allowed_packet`), and what that is.
+   */
+  readonly dataCapacity?: { readonly bytes: number; readonly limitedBy: string };
 }
 
 /** How an expiry column holds time: a timestamp type, or an integer of epoch milliseconds or seconds. */

@@ -263,10 +263,16 @@ export class MysqlSessionTable implements SessionTable {
     );
     if (rows.length === 0) return null;
     const types = new Map(rows.map((row) => [String(row['name']).toLowerCase(), String(row['type']).toLowerCase()]));
-    const capacity = Number(rows.find((row) => String(row['name']).toLowerCase() === 'data')?.['capacity']);
+    const column = Number(rows.find((row) => String(row['name']).toLowerCase() === 'data')?.['capacity']);
+    const packet = Number(rowsOf(await this.#query('SELECT @@max_allowed_packet AS packet'))[0]?.['packet']);
+    // The whole statement travels in one packet, the text escaped (a quote becomes two bytes): half, less room for the rest.
+    const perStatement = Number.isFinite(packet) && packet > 0 ? Math.floor((packet - 65_536) / 2) : Number.POSITIVE_INFINITY;
+    const columnBytes = Number.isFinite(column) && column > 0 ? column : Number.POSITIVE_INFINITY;
     return {
-      // A TEXT column holds 64 KiB: the store refuses larger sessions rather than let the server cut them short.
-      ...(Number.isFinite(capacity) && capacity > 0 ? { dataCapacity: capacity } : {}),
+      // A TEXT column holds 64 KiB: the store refuses larger sessions rather than let the server refuse or cut them.
+      ...(columnBytes <= perStatement
+        ? columnBytes < Number.POSITIVE_INFINITY ? { dataCapacity: { bytes: columnBytes, limitedBy: 'the data column' } } : {}
+        : { dataCapacity: { bytes: perStatement, limitedBy: `the server's max_allowed_packet (${packet} bytes; raise it to store more)` } }),
       columns: new Set(types.keys()),
       hasLockVersion: ['int', 'bigint', 'smallint', 'mediumint', 'tinyint'].includes(types.get('lock_version') ?? ''),
       dataType: types.get('data') ?? 'longtext',
