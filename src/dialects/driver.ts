@@ -76,45 +76,97 @@ export class Serial {
 /** How long a liveness ping may take before the connection is given up. */
 export const PING_TIMEOUT_MS = 2000;
 
+/** The driver side of a pool, as {@link ConnectionLender} needs it. */
+export interface PooledConnections<Connection extends object> {
+  /** Checks a connection out. */
+  acquire(): Promise<Connection>;
+  /** One cheap round trip on it. */
+  ping(connection: Connection): Promise<unknown>;
+  /** Gives it back, or destroys it when `broken`. */
+  release(connection: Connection, broken: Error | undefined): void;
+  /** What stays the same for one physical connection (mysql2 hands out a new promise wrapper each time). */
+  identity?(connection: Connection): object;
+  /** True when an error means the connection itself failed. */
+  isConnectionError(error: unknown): boolean;
+}
+
 /**
- * Hands out pooled connections, pinging one that sat idle longer than
- * `checkMs` first and discarding it if the ping fails (the seeds'
- * `connection_check_threshold`): a connection the server or a firewall
- * dropped while idle never reaches a request.
+ * Lends pooled connections for one piece of work at a time. A connection idle
+ * longer than `checkMs` is pinged first and replaced if dead (the seeds'
+ * `connection_check_threshold`), so one the server or a firewall dropped while
+ * idle never reaches a request; one that fails during the work is destroyed
+ * instead of pooled again.
  */
-export class IdleCheck<Connection extends object> {
+export class ConnectionLender<Connection extends object> {
   readonly #lastUsed = new WeakMap<object, number>();
 
-  /**
-   * @param identity What stays the same for one physical connection (mysql2
-   *   hands out a new promise wrapper around the same connection each time).
-   */
   constructor(
+    private readonly pool: PooledConnections<Connection>,
     private readonly checkMs: number,
-    private readonly ping: (connection: Connection) => Promise<unknown>,
-    private readonly discard: (connection: Connection, error: Error) => void,
-    private readonly identity: (connection: Connection) => object = (connection) => connection,
+    /** How many dead connections to skip before giving up: a whole pool's worth. */
+    private readonly attempts: number,
   ) {}
 
-  /** A connection from `acquire` that is alive, as far as a ping can tell. */
-  async acquire(acquire: () => Promise<Connection>, attempts: number): Promise<Connection> {
+  #identity(connection: Connection): object {
+    return this.pool.identity?.(connection) ?? connection;
+  }
+
+  async #acquire(): Promise<Connection> {
     for (let attempt = 1; ; attempt++) {
-      const connection = await acquireOrMark(acquire);
-      const lastUsed = this.#lastUsed.get(this.identity(connection));
+      const connection = await acquireOrMark(() => this.pool.acquire());
+      const lastUsed = this.#lastUsed.get(this.#identity(connection));
       if (lastUsed === undefined || Date.now() - lastUsed <= this.checkMs) return connection;
       try {
-        await withTimeout(this.ping(connection), PING_TIMEOUT_MS, 'connection check');
+        await withTimeout(this.pool.ping(connection), PING_TIMEOUT_MS, 'connection check');
         return connection;
       } catch (error) {
-        this.discard(connection, error instanceof Error ? error : new Error(String(error)));
-        if (attempt >= attempts) throw error;
+        this.pool.release(connection, error instanceof Error ? error : new Error(String(error)));
+        if (attempt >= this.attempts) throw error;
       }
     }
   }
 
-  /** Records that the connection was just used. */
-  used(connection: Connection): void {
-    this.#lastUsed.set(this.identity(connection), Date.now());
+  /**
+   * Runs `work` on a live connection. `work` may call `broken` when it leaves
+   * the connection unusable (a failed rollback); a connection error does so
+   * by itself.
+   */
+  async use<T>(work: (connection: Connection, broken: (error: Error) => void) => Promise<T>): Promise<T> {
+    const connection = await this.#acquire();
+    let brokenBy: Error | undefined;
+    try {
+      return await work(connection, (error) => {
+        brokenBy = error;
+      });
+    } catch (error) {
+      if (this.pool.isConnectionError(error)) brokenBy ??= error instanceof Error ? error : new Error(String(error));
+      throw error;
+    } finally {
+      this.#lastUsed.set(this.#identity(connection), Date.now());
+      this.pool.release(connection, brokenBy);
+    }
+  }
+}
+
+/**
+ * Deletes in batches until a batch comes back short, reporting progress and
+ * yielding to other work between batches, so a large purge never holds locks
+ * for long nor starves requests. `between` runs before each further batch.
+ */
+export async function deleteInBatches(
+  deleteBatch: () => Promise<number>,
+  batchSize: number,
+  onProgress: ((removed: number) => void) | undefined,
+  between?: () => void,
+): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const count = await deleteBatch();
+    removed += count;
+    onProgress?.(removed);
+    if (count < batchSize) return removed;
+    between?.();
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

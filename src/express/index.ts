@@ -21,7 +21,6 @@ import { SessionStore, type LoadedState, type PurgeOptions, type SessionStats, t
 import { isJsonObject } from '../core/json.js';
 import { SessionStoreError } from '../errors.js';
 import type { LockingMode, SessionStoreOptions } from '../core/options.js';
-import type { JsonObject } from '../core/json.js';
 
 export type { SessionStoreOptions, LockingMode } from '../core/options.js';
 export type { UserSession, PurgeOptions, SessionStats } from '../core/session-store.js';
@@ -129,7 +128,8 @@ export class SmartSessionStore extends session.Store {
 
   /** Every live session, as an array (session ids are stored hashed, so they cannot be listed). */
   override all(callback: (error: unknown, sessions?: session.SessionData[] | null) => void): void {
-    settle(this.store.all() as Promise<JsonObject[]> as unknown as Promise<session.SessionData[]>, callback);
+    // Stored sessions are what express-session saved: its SessionData, in JSON form.
+    settle(this.store.all() as unknown as Promise<session.SessionData[]>, callback);
   }
 
   /** Number of live sessions. */

@@ -20,7 +20,7 @@ import {
   type UserIdWrite,
 } from '../dialect.js';
 import { createHash } from 'node:crypto';
-import { assignUserId, IdleCheck, importDriver, isConnectFailure, isNetworkError, Serial } from '../driver.js';
+import { assignUserId, ConnectionLender, deleteInBatches, importDriver, isConnectFailure, isNetworkError, Serial } from '../driver.js';
 import { planMysqlDelta } from './delta-sql.js';
 
 /** What `query` resolves to in `mysql2/promise`: rows for a SELECT, a header with `affectedRows` otherwise. */
@@ -151,8 +151,7 @@ export class MysqlSessionTable implements SessionTable {
   readonly #name: TableName;
   readonly #table: string;
   readonly #ownsPool: boolean;
-  readonly #poolSize: number;
-  readonly #idleCheck: IdleCheck<MysqlPoolConnectionLike>;
+  readonly #lender: ConnectionLender<MysqlPoolConnectionLike>;
   #statements: Statements | undefined;
 
   constructor(pool: MysqlPoolLike, options: ResolvedOptions, ownsPool: boolean) {
@@ -161,40 +160,23 @@ export class MysqlSessionTable implements SessionTable {
     this.#name = table;
     this.#table = table.schema === undefined ? quote(table.name) : `${quote(table.schema)}.${quote(table.name)}`;
     this.#ownsPool = ownsPool;
-    this.#poolSize = options.poolSize;
-    this.#idleCheck = new IdleCheck<MysqlPoolConnectionLike>(
+    this.#lender = new ConnectionLender<MysqlPoolConnectionLike>(
+      {
+        acquire: () => pool.getConnection(),
+        ping: (connection) => connection.ping(),
+        release: (connection, broken) => (broken === undefined ? connection.release() : connection.destroy()),
+        // mysql2 wraps the same pooled connection in a new promise object on every checkout.
+        identity: (connection) => (connection as { connection?: object }).connection ?? connection,
+        isConnectionError: isMysqlConnectionError,
+      },
       options.connectionCheckMs,
-      (connection) => connection.ping(),
-      (connection) => connection.destroy(),
-      // mysql2 wraps the same pooled connection in a new promise object on every checkout.
-      (connection) => (connection as { connection?: object }).connection ?? connection,
+      options.poolSize + 1,
     );
   }
 
-  /** A live connection: one idle past connectionCheckThreshold is pinged first, and replaced if dead. */
-  #checkout(): Promise<MysqlPoolConnectionLike> {
-    return this.#idleCheck.acquire(() => this.#pool.getConnection(), this.#poolSize + 1);
-  }
-
-  /** Gives a connection back; one that failed or is broken is destroyed instead of pooled. */
-  #checkin(connection: MysqlPoolConnectionLike, failure: unknown, destroy = false): void {
-    this.#idleCheck.used(connection);
-    if (destroy || isMysqlConnectionError(failure)) connection.destroy();
-    else connection.release();
-  }
-
-  /** One statement on a checked connection. */
-  async #query(sql: string, values?: unknown[]): Promise<MysqlQueryResult> {
-    const connection = await this.#checkout();
-    let failure: unknown;
-    try {
-      return await connection.query(sql, values);
-    } catch (error) {
-      failure = error;
-      throw error;
-    } finally {
-      this.#checkin(connection, failure);
-    }
+  /** One statement on a live connection. */
+  #query(sql: string, values?: unknown[]): Promise<MysqlQueryResult> {
+    return this.#lender.use((connection) => connection.query(sql, values));
   }
 
   async ping(): Promise<void> {
@@ -202,33 +184,19 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   async purge(now: number, batchSize: number, onProgress?: (removed: number) => void): Promise<number | null> {
-    const connection = await this.#checkout();
-    let failure: unknown;
     // GET_LOCK names are at most 64 characters: the table's name goes in as a digest.
     const lock = `sss-purge:${createHash('sha1').update(purgeLockName(this.#name)).digest('hex')}`;
-    try {
+    return this.#lender.use(async (connection) => {
       // A named lock, held by this connection: one purge of this table at a time, across every process.
       const locked = rowsOf(await connection.query('SELECT GET_LOCK(?, 0) AS locked', [lock]))[0];
       if (Number(locked?.['locked']) !== 1) return null;
       try {
-        let removed = 0;
-        for (;;) {
-          const batch = await connection.query(`DELETE FROM ${this.#table} WHERE ${this.#sql.expires} <= ? LIMIT ?`, [this.#at(now), batchSize]);
-          const count = affectedRows(batch);
-          removed += count;
-          onProgress?.(removed);
-          if (count < batchSize) return removed;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+        const batch = `DELETE FROM ${this.#table} WHERE ${this.#sql.expires} <= ? LIMIT ?`;
+        return await deleteInBatches(async () => affectedRows(await connection.query(batch, [this.#at(now), batchSize])), batchSize, onProgress);
       } finally {
         await connection.query('SELECT RELEASE_LOCK(?)', [lock]);
       }
-    } catch (error) {
-      failure = error;
-      throw error;
-    } finally {
-      this.#checkin(connection, failure);
-    }
+    });
   }
 
   async stats(now: number): Promise<{ live: number; expired: number }> {
@@ -359,10 +327,7 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => LockedWrite, expiresAt: number): Promise<boolean> {
-    const connection = await this.#checkout();
-    let failure: unknown;
-    let destroy = false;
-    try {
+    return this.#lender.use(async (connection, broken) => {
       await connection.beginTransaction();
       try {
         const row = rowsOf(await connection.query(this.#sql.lockRow, [key, this.#at(now)]))[0];
@@ -378,16 +343,11 @@ export class MysqlSessionTable implements SessionTable {
         await connection.commit();
         return true;
       } catch (error) {
-        failure = error;
-        await connection.rollback().catch(() => {
-          // A connection that cannot roll back is not returned to the pool.
-          destroy = true;
-        });
+        // A connection that cannot roll back is not returned to the pool.
+        await connection.rollback().catch((rollbackError: unknown) => broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
         throw error;
       }
-    } finally {
-      this.#checkin(connection, failure, destroy);
-    }
+    });
   }
 
   async destroyByUser(userId: string): Promise<number> {

@@ -18,7 +18,16 @@ import {
   type TableName,
   type UserIdWrite,
 } from '../dialect.js';
-import { assignUserId, IdleCheck, importDriver, isConnectFailure, isNetworkError, quoteIdentifier, Serial } from '../driver.js';
+import {
+  assignUserId,
+  ConnectionLender,
+  deleteInBatches,
+  importDriver,
+  isConnectFailure,
+  isNetworkError,
+  quoteIdentifier,
+  Serial,
+} from '../driver.js';
 import { deltaExpression } from './delta-sql.js';
 
 /** What the store reads from a `pg` query result. */
@@ -129,10 +138,7 @@ export class PostgresSessionTable implements SessionTable {
   readonly #table: string;
   readonly #name: TableName;
   readonly #ownsPool: boolean;
-  readonly #poolSize: number;
-  readonly #idleCheck: IdleCheck<PgPoolClientLike>;
-  /** Clients that already carry our error listener (pooled clients are handed out many times). */
-  readonly #listening = new WeakSet<PgPoolClientLike>();
+  readonly #lender: ConnectionLender<PgPoolClientLike>;
   #statements: Statements | undefined;
 
   constructor(pool: PgPoolLike, options: ResolvedOptions, ownsPool: boolean) {
@@ -140,45 +146,32 @@ export class PostgresSessionTable implements SessionTable {
     this.#name = options.table;
     this.#table = qualified(options.table);
     this.#ownsPool = ownsPool;
-    this.#poolSize = options.poolSize;
-    this.#idleCheck = new IdleCheck<PgPoolClientLike>(
+    // Clients that already carry our error listener: pooled clients are handed out many times.
+    const listening = new WeakSet<PgPoolClientLike>();
+    this.#lender = new ConnectionLender<PgPoolClientLike>(
+      {
+        acquire: async () => {
+          const client = await pool.connect();
+          if (!listening.has(client)) {
+            // A checked-out client whose connection drops emits 'error'; unheard, that would crash the process.
+            // The failure reaches the caller through its query, and the client is destroyed when given back.
+            client.on?.('error', () => undefined);
+            listening.add(client);
+          }
+          return client;
+        },
+        ping: (client) => client.query('SELECT 1'),
+        release: (client, broken) => client.release(broken),
+        isConnectionError: isPostgresConnectionError,
+      },
       options.connectionCheckMs,
-      (client) => client.query('SELECT 1'),
-      (client, error) => client.release(error),
+      options.poolSize + 1,
     );
   }
 
-  /** A live client: one idle past connectionCheckThreshold is pinged first, and replaced if dead. */
-  async #checkout(): Promise<PgPoolClientLike> {
-    const client = await this.#idleCheck.acquire(() => this.#pool.connect(), this.#poolSize + 1);
-    if (!this.#listening.has(client)) {
-      // A checked-out client whose connection drops emits 'error'; unheard, that would crash the process.
-      // The failure reaches the caller through its query, and the client is destroyed on checkin.
-      client.on?.('error', () => undefined);
-      this.#listening.add(client);
-    }
-    return client;
-  }
-
-  /** Gives a client back; one whose connection failed is destroyed instead of pooled. */
-  #checkin(client: PgPoolClientLike, failure: unknown, destroy = false): void {
-    this.#idleCheck.used(client);
-    const broken = destroy || isPostgresConnectionError(failure);
-    client.release(broken ? (failure instanceof Error ? failure : true) : undefined);
-  }
-
-  /** One statement on a checked client. */
-  async #query(text: string, values?: unknown[]): Promise<PgQueryResultLike> {
-    const client = await this.#checkout();
-    let failure: unknown;
-    try {
-      return await client.query(text, values);
-    } catch (error) {
-      failure = error;
-      throw error;
-    } finally {
-      this.#checkin(client, failure);
-    }
+  /** One statement on a live client. */
+  #query(text: string, values?: unknown[]): Promise<PgQueryResultLike> {
+    return this.#lender.use((client) => client.query(text, values));
   }
 
   async ping(): Promise<void> {
@@ -186,38 +179,21 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async purge(now: number, batchSize: number, onProgress?: (removed: number) => void): Promise<number | null> {
-    const client = await this.#checkout();
-    let failure: unknown;
     const lock = purgeLockName(this.#name);
-    try {
+    return this.#lender.use(async (client) => {
       // A session-level advisory lock: one purge of this table at a time, across every process.
       const locked = await client.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [lock]);
       if (locked.rows[0]?.['locked'] !== true) return null;
       try {
         const { expires } = this.#sql;
-        let removed = 0;
-        for (;;) {
-          // SKIP LOCKED: rows a save holds are left for the next batch instead of waited for.
-          const batch = await client.query(
-            `DELETE FROM ${this.#table} WHERE id IN
-               (SELECT id FROM ${this.#table} WHERE ${expires} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) AND ${expires} <= $1`,
-            [this.#at(now), batchSize],
-          );
-          const count = batch.rowCount ?? 0;
-          removed += count;
-          onProgress?.(removed);
-          if (count < batchSize) return removed;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+        // SKIP LOCKED: rows a save holds are left for the next batch instead of waited for.
+        const batch = `DELETE FROM ${this.#table} WHERE id IN
+           (SELECT id FROM ${this.#table} WHERE ${expires} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) AND ${expires} <= $1`;
+        return await deleteInBatches(async () => (await client.query(batch, [this.#at(now), batchSize])).rowCount ?? 0, batchSize, onProgress);
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]);
       }
-    } catch (error) {
-      failure = error;
-      throw error;
-    } finally {
-      this.#checkin(client, failure);
-    }
+    });
   }
 
   async stats(now: number): Promise<{ live: number; expired: number }> {
@@ -344,10 +320,7 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   async updateLocked(key: string, now: number, merge: (row: StoredSessionRow) => LockedWrite, expiresAt: number): Promise<boolean> {
-    const client = await this.#checkout();
-    let failure: unknown;
-    let destroy = false;
-    try {
+    return this.#lender.use(async (client, broken) => {
       await client.query('BEGIN');
       try {
         const locked = await client.query(this.#sql.lockRow, [key, this.#at(now)]);
@@ -366,17 +339,11 @@ export class PostgresSessionTable implements SessionTable {
         await client.query('COMMIT');
         return true;
       } catch (error) {
-        failure = error;
-        await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-          // A connection that cannot roll back is not returned to the pool.
-          failure = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-          destroy = true;
-        });
+        // A connection that cannot roll back is not returned to the pool.
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
         throw error;
       }
-    } finally {
-      this.#checkin(client, failure, destroy);
-    }
+    });
   }
 
   async destroyByUser(userId: string): Promise<number> {

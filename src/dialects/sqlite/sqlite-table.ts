@@ -23,7 +23,7 @@ import {
   type TableName,
   type UserIdWrite,
 } from '../dialect.js';
-import { assignUserId, importDriver, quoteIdentifier } from '../driver.js';
+import { assignUserId, deleteInBatches, importDriver, quoteIdentifier } from '../driver.js';
 
 /** The part of a better-sqlite3 statement the store uses. */
 export interface SqliteStatementLike {
@@ -277,16 +277,8 @@ export class SqliteSessionTable implements SessionTable {
     try {
       const { expires } = this.#sql;
       const batch = this.#prepared(`DELETE FROM ${this.#table} WHERE id IN (SELECT id FROM ${this.#table} WHERE ${expires} <= ? LIMIT ?)`);
-      let removed = 0;
-      for (;;) {
-        // Each batch is its own short write transaction: other processes' writes slip in between.
-        const count = batch.run(this.#at(now), batchSize).changes;
-        removed += count;
-        onProgress?.(removed);
-        if (count < batchSize) return removed;
-        lock.renew();
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      // Each batch is its own short write transaction: other processes' writes slip in between.
+      return await deleteInBatches(async () => batch.run(this.#at(now), batchSize).changes, batchSize, onProgress, () => lock.renew());
     } finally {
       lock.release();
     }
