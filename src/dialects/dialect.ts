@@ -162,3 +162,13 @@ export interface SessionTable {
 export function purgeLockName(table: TableName): string {
   return `smart-session-store:purge:${table.schema === undefined ? '' : `${table.schema}.`}${table.name}`;
 }
+
+/** A row read by `SELECT data, <expiry> AS expires_at, lock_version`, with its data already as text. */
+export function storedRow(row: Record<string, unknown>, text: string | null, unit: ExpiryUnit): StoredSessionRow {
+  const version = row['lock_version'];
+  return {
+    text,
+    expiresAt: expiryFromDatabase(row['expires_at'], unit),
+    version: version === null || version === undefined ? null : Number(version),
+  };
+}

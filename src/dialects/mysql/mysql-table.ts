@@ -6,10 +6,10 @@ import { applyDelta, type SessionDelta } from '../../core/delta.js';
 import { parseStoredSession } from '../../core/json.js';
 import type { ConnectionTarget, ResolvedOptions } from '../../core/options.js';
 import {
-  expiryFromDatabase,
   expiryToDatabase,
   findExpiryColumn,
   purgeLockName,
+  storedRow,
   type CreateTableOptions,
   type ExpiryUnit,
   type LockedWrite,
@@ -394,13 +394,9 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   #row(row: Record<string, unknown>): StoredSessionRow {
-    const version = row['lock_version'];
-    return {
-      text: dataText(row['data']),
-      expiresAt: expiryFromDatabase(row['expires_at'], this.#sql.unit),
-      version: version === null || version === undefined ? null : Number(version),
-    };
+    return storedRow(row, dataText(row['data']), this.#sql.unit);
   }
+
 
   async clear(): Promise<void> {
     await this.#query(`DELETE FROM ${this.#table}`);

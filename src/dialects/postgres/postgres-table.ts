@@ -5,10 +5,10 @@
 import type { ConnectionTarget, ResolvedOptions } from '../../core/options.js';
 import type { SessionDelta } from '../../core/delta.js';
 import {
-  expiryFromDatabase,
   expiryToDatabase,
   findExpiryColumn,
   purgeLockName,
+  storedRow,
   type CreateTableOptions,
   type ExpiryUnit,
   type LockedWrite,
@@ -392,13 +392,9 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   #row(row: Record<string, unknown>): StoredSessionRow {
-    const version = row['lock_version'];
-    return {
-      text: typeof row['data'] === 'string' ? row['data'] : null,
-      expiresAt: expiryFromDatabase(row['expires_at'], this.#sql.unit),
-      version: version === null || version === undefined ? null : Number(version),
-    };
+    return storedRow(row, typeof row['data'] === 'string' ? row['data'] : null, this.#sql.unit);
   }
+
 
   async close(): Promise<void> {
     if (this.#ownsPool) await this.#pool.end();

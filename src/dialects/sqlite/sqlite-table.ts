@@ -10,10 +10,10 @@ import { applyDelta, deltaFromJson, deltaToJson, type SessionDelta } from '../..
 import { parseStoredSession, type JsonObject } from '../../core/json.js';
 import type { ConnectionTarget, ResolvedOptions } from '../../core/options.js';
 import {
-  expiryFromDatabase,
   expiryToDatabase,
   findExpiryColumn,
   purgeLockName,
+  storedRow,
   type CreateTableOptions,
   type ExpiryUnit,
   type LockedWrite,
@@ -263,13 +263,9 @@ export class SqliteSessionTable implements SessionTable {
   }
 
   #row(row: Record<string, unknown>): StoredSessionRow {
-    const version = row['lock_version'];
-    return {
-      text: typeof row['data'] === 'string' ? row['data'] : null,
-      expiresAt: expiryFromDatabase(row['expires_at'], this.#sql.unit),
-      version: version === null || version === undefined ? null : Number(version),
-    };
+    return storedRow(row, typeof row['data'] === 'string' ? row['data'] : null, this.#sql.unit);
   }
+
 
   async purge(now: number, batchSize: number, onProgress?: (removed: number) => void): Promise<number | null> {
     const lock = this.#purgeLock();
