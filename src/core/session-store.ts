@@ -73,6 +73,8 @@ export interface SessionStats {
   readonly expired: number;
 }
 
+/** Runs of an operation the database rolled back for a lock conflict (deadlock, lock timeout), before giving up. */
+const CONFLICT_ATTEMPTS = 5;
 /** How often, in ms, an unreachable database is probed. */
 const PROBE_INTERVAL_MS = 1000;
 
@@ -179,25 +181,34 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
 
   /**
    * Runs one store operation. An operation that lost its connection is run
-   * again on another (every operation is idempotent: a delta applied twice
-   * gives the same session); a database that cannot be reached is reported
-   * as `ERR_UNAVAILABLE`, and later calls fail fast until it answers again.
+   * again on another, and one the database rolled back to break a deadlock
+   * is run again after a pause (every operation is idempotent: a delta
+   * applied twice gives the same session). A database that cannot be reached
+   * is reported as `ERR_UNAVAILABLE`, and later calls fail fast until it
+   * answers again.
    */
   async #call<T>(doing: string, operation: (prepared: PreparedTable) => Promise<T>): Promise<T> {
     try {
       if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error);
       const prepared = await this.#ready();
       const { table } = prepared;
-      for (let attempt = 1; ; attempt++) {
+      let lostConnections = 0;
+      let conflicts = 0;
+      for (;;) {
         try {
           const result = await operation(prepared);
           this.#maybeAutopurge();
           return result;
         } catch (error) {
+          if (table.isTransientConflict(error) && ++conflicts < CONFLICT_ATTEMPTS) {
+            // The database rolled the work back to break a deadlock: run it again after a short random pause.
+            await sleep(Math.random() * 10 * conflicts);
+            continue;
+          }
           if (!table.isConnectionError(error)) throw error;
           // A connection the server dropped is discarded; the next attempt takes another, up to a whole pool's worth.
           // One that cannot even be opened means the database is unreachable: no point in trying again now.
-          if (table.isConnectFailure(error) || attempt > this.options.poolSize) throw this.#markUnavailable(table, error);
+          if (table.isConnectFailure(error) || ++lostConnections > this.options.poolSize) throw this.#markUnavailable(table, error);
         }
       }
     } catch (error) {

@@ -154,6 +154,12 @@ export interface SessionTable {
   isConnectionError(error: unknown): boolean;
   /** True when `error` came from opening a connection: the database is unreachable. */
   isConnectFailure(error: unknown): boolean;
+  /**
+   * True when `error` is a lock conflict the database resolved by rolling the
+   * statement or transaction back (a deadlock, a lock wait timeout, a busy
+   * file): running it again is the documented remedy.
+   */
+  isTransientConflict(error: unknown): boolean;
   /** Ends what the store opened (never a connection the application handed over). */
   close(): Promise<void>;
 }

@@ -191,8 +191,20 @@ export class MysqlSessionTable implements SessionTable {
       const locked = rowsOf(await connection.query('SELECT GET_LOCK(?, 0) AS locked', [lock]))[0];
       if (Number(locked?.['locked']) !== 1) return null;
       try {
-        const batch = `DELETE FROM ${this.#table} WHERE ${this.#sql.expires} <= ? LIMIT ?`;
-        return await deleteInBatches(async () => affectedRows(await connection.query(batch, [this.#at(now), batchSize])), batchSize, onProgress);
+        const { expires } = this.#sql;
+        const cutoff = this.#at(now);
+        // Expired ids first, read without locks; then a delete by primary key. A ranged DELETE ... LIMIT may scan
+        // (and lock) live rows too, and deadlock with saves holding them.
+        return await deleteInBatches(
+          async () => {
+            const ids = rowsOf(await connection.query(`SELECT id FROM ${this.#table} WHERE ${expires} <= ? LIMIT ?`, [cutoff, batchSize])).map((row) => row['id']);
+            if (ids.length === 0) return 0;
+            await connection.query(`DELETE FROM ${this.#table} WHERE id IN (?) AND ${expires} <= ?`, [ids, cutoff]);
+            return ids.length;
+          },
+          batchSize,
+          onProgress,
+        );
       } finally {
         await connection.query('SELECT RELEASE_LOCK(?)', [lock]);
       }
@@ -206,6 +218,11 @@ export class MysqlSessionTable implements SessionTable {
     const total = Number(row?.['total'] ?? 0);
     const live = Number(row?.['live'] ?? 0);
     return { live, expired: total - live };
+  }
+
+  isTransientConflict(error: unknown): boolean {
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
   }
 
   isConnectFailure(error: unknown): boolean {

@@ -207,6 +207,12 @@ export class PostgresSessionTable implements SessionTable {
     return { live, expired: total - live };
   }
 
+  isTransientConflict(error: unknown): boolean {
+    // deadlock_detected, serialization_failure, lock_not_available
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === '40P01' || code === '40001' || code === '55P03';
+  }
+
   isConnectFailure(error: unknown): boolean {
     return isConnectFailure(error);
   }

@@ -332,6 +332,12 @@ export class SqliteSessionTable implements SessionTable {
     return false;
   }
 
+  isTransientConflict(error: unknown): boolean {
+    // Another process held the write lock for longer than the busy timeout.
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+  }
+
   async close(): Promise<void> {
     if (this.#ownsDatabase) this.#db.close();
   }
