@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -214,6 +214,18 @@ describe('command line with --config', () => {
       await dropTable(backend, table);
     });
   }
+
+  test('purge draws a progress bar in place on a terminal', { skip: existsSync('/usr/bin/script') ? false : 'util-linux script is not installed' }, async () => {
+    const url = `sqlite:${join(directory, 'tty.db')}`;
+    const store = new SessionStore({ url, createTable: true, autopurge: false });
+    for (let i = 0; i < 25; i++) await store.save(`tty-${i}`, { cookie: { expires: new Date(Date.now() - 1000).toISOString() } });
+    await store.close();
+    // script(1) gives the command a pseudo-terminal, as a person at a shell would.
+    const { stdout } = await run('/usr/bin/script', ['-qec', `"${process.execPath}" "${cli}" purge --url ${url} --batch-size 5`, '/dev/null']);
+    assert.match(stdout, /\r\[#+-*\]\s+20%\s+5\/25/);
+    assert.match(stdout, /\r\[#{30}\] 100%\s+25\/25/);
+    assert.match(stdout, /purged 25 expired sessions/);
+  });
 
   test('check says when the database cannot be reached; wrong command lines exit 2', async () => {
     const down = await attempt('check', '--url', 'postgres://postgres@127.0.0.1:1/test', '--json');
