@@ -189,7 +189,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
    */
   async #call<T>(doing: string, operation: (prepared: PreparedTable) => Promise<T>): Promise<T> {
     try {
-      if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error);
+      if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error, this.#unavailable.since);
       const prepared = await this.#ready();
       const { table } = prepared;
       let lostConnections = 0;
@@ -216,9 +216,10 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
     }
   }
 
-  #unavailableError(cause: unknown): SessionStoreError {
+  #unavailableError(cause: unknown, since?: Date): SessionStoreError {
     const detail = cause instanceof Error ? cause.message : String(cause);
-    return new SessionStoreError('ERR_UNAVAILABLE', `the database cannot be reached (${detail}); the store reconnects by itself`, { cause });
+    const when = since === undefined ? '' : ` since ${since.toISOString()}`;
+    return new SessionStoreError('ERR_UNAVAILABLE', `the database cannot be reached${when} (${detail}); the store reconnects by itself`, { cause });
   }
 
   /** Enters the unavailable state (once), emits `disconnect` and probes until the database answers. */
