@@ -1,0 +1,73 @@
+/** What to run and for how long, from the environment. */
+
+export const SECTIONS = ['lost', 'http', 'statements', 'store', 'contention', 'purge'];
+
+const ALIASES = {
+  lost: 'lost',
+  'lost-updates': 'lost',
+  http: 'http',
+  throughput: 'http',
+  statements: 'statements',
+  stmts: 'statements',
+  store: 'store',
+  'store-level': 'store',
+  contention: 'contention',
+  purge: 'purge',
+};
+
+function flag(name) {
+  const value = process.env[name];
+  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
+}
+
+function number(name, fallback) {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`${name} must be a positive number, got "${value}"`);
+  return parsed;
+}
+
+function parseOnly() {
+  const raw = process.env.BENCH_ONLY;
+  if (raw === undefined || raw.trim() === '') return [...SECTIONS];
+  const chosen = new Set();
+  for (const part of raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) {
+    const section = ALIASES[part];
+    if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${part}" (known: ${SECTIONS.join(', ')})`);
+    chosen.add(section);
+  }
+  return SECTIONS.filter((s) => chosen.has(s));
+}
+
+export function loadConfig() {
+  const quick = flag('BENCH_QUICK');
+  const only = parseOnly();
+  return {
+    quick,
+    only,
+    partial: only.length !== SECTIONS.length,
+    urls: {
+      postgres: process.env.BENCH_POSTGRES_URL ?? process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+      mysql: process.env.BENCH_MYSQL_URL ?? process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
+      redis: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    },
+    lost: { rounds: quick ? 3 : 20, parallel: [20, 5], maxDelayMs: 20 },
+    statements: { sessions: quick ? 5 : 20 },
+    http: {
+      connections: 50,
+      warmupSeconds: quick ? 0.5 : 2,
+      seconds: number('BENCH_HTTP_SECONDS', quick ? 2 : 8),
+      repeats: quick ? 1 : 3,
+      sessionBytes: 1024,
+    },
+    store: {
+      callers: 50,
+      poolSize: 10,
+      warmupSeconds: quick ? 0.2 : 0.5,
+      seconds: number('BENCH_STORE_SECONDS', quick ? 0.7 : 3),
+      repeats: quick ? 1 : 3,
+    },
+    contention: { writers: 50, rounds: quick ? 3 : 20 },
+  };
+}

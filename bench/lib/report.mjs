@@ -1,0 +1,383 @@
+/**
+ * Writes a run's results: <date>.json (everything), <date>.md (tables, ratios
+ * against the targets) and the SVG charts.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { barChart } from './svg.mjs';
+import { BACKEND_LABEL, PEER_OF } from './stores.mjs';
+import { round } from './util.mjs';
+
+export const TARGETS = {
+  readVsPeer: 1.2,
+  writeVsPeer: 1.0,
+  getVsFloor: 0.8,
+  setVsFloor: 0.8,
+  statementsPerRead: 1,
+};
+
+const COLORS = { smart: '#1f6feb', peer: '#8c959f', second: '#54aeff', floor: '#bf8700', ok: '#1a7f37' };
+
+const fmt = (value, digits = 0) => (value === null || value === undefined ? '–' : Number(value).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const ratio = (value) => (value === null || value === undefined ? '–' : `${value.toFixed(2)}x`);
+const verdict = (met) => (met === null ? 'n/a' : met ? 'met' : '**missed**');
+
+function table(header, rows) {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** Every target with its measured value: used by the Markdown and kept in the JSON. */
+export function evaluateTargets(results) {
+  const targets = [];
+  const http = results.results.http;
+  if (http !== undefined) {
+    for (const backend of ['postgres', 'mysql', 'sqlite']) {
+      const smart = http.rows.find((r) => r.id === `smart-${backend}-atomic`);
+      const peer = http.rows.find((r) => r.id === PEER_OF[backend]);
+      if (smart === undefined || peer === undefined) continue;
+      for (const [kind, target] of [
+        ['read', TARGETS.readVsPeer],
+        ['write', TARGETS.writeVsPeer],
+      ]) {
+        const value = round(smart[kind].reqPerSec / peer[kind].reqPerSec, 2);
+        targets.push({
+          metric: `${kind === 'read' ? 'read-only' : 'writing'} req/s vs ${peer.store}`,
+          backend,
+          smart: smart[kind].reqPerSec,
+          reference: peer[kind].reqPerSec,
+          unit: 'req/s',
+          value,
+          target,
+          met: value >= target,
+        });
+      }
+    }
+  }
+  const store = results.results.store;
+  if (store !== undefined) {
+    for (const row of store.rows) {
+      targets.push({
+        metric: 'store get vs floor SELECT',
+        backend: row.backend,
+        smart: row.ops.get.opsPerSec,
+        reference: row.ops['floor SELECT'].opsPerSec,
+        unit: 'ops/s',
+        value: row.ratios.getVsFloorSelect,
+        target: TARGETS.getVsFloor,
+        met: row.ratios.getVsFloorSelect >= TARGETS.getVsFloor,
+      });
+      targets.push({
+        metric: 'store set (changed, uncontended) vs floor UPDATE',
+        backend: row.backend,
+        smart: row.ops['set (changed)'].opsPerSec,
+        reference: row.ops['floor UPDATE'].opsPerSec,
+        unit: 'ops/s',
+        value: row.ratios.setVsFloorUpdate,
+        target: TARGETS.setVsFloor,
+        met: row.ratios.setVsFloorUpdate >= TARGETS.setVsFloor,
+      });
+    }
+  }
+  const statements = results.results.statements;
+  if (statements !== undefined) {
+    for (const row of statements.rows.filter((r) => r.id.startsWith('smart-'))) {
+      targets.push({
+        metric: `statements per read-only request (${row.mode})`,
+        backend: row.backend,
+        smart: row.readOnly,
+        reference: null,
+        unit: 'statements',
+        value: row.readOnly,
+        target: TARGETS.statementsPerRead,
+        met: row.readOnly <= TARGETS.statementsPerRead,
+      });
+    }
+  }
+  return targets;
+}
+
+function header(results) {
+  const env = results.environment;
+  const m = env.machine;
+  const s = env.servers;
+  const lib = env.library;
+  const lines = [
+    `# smart-session-store benchmark, ${results.date}${results.quick ? ' (BENCH_QUICK smoke run: few rounds, short durations)' : ''}`,
+    '',
+    `- **Machine**: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}`,
+    `- **Node**: ${env.node}`,
+    `- **Servers**: PostgreSQL ${String(s.postgres).split(' on ')[0].replace(/^PostgreSQL /, '')} · MariaDB ${s.mysql} · SQLite ${s.sqlite.library ?? '–'} (library's better-sqlite3), ${s.sqlite.bench} (peer's) · Redis ${s.redis}`,
+    `- **Library**: smart-session-store ${lib.version}, commit ${lib.commit ?? '?'}${lib.uncommittedChangesInSrc ? ' with uncommitted changes in src/' : ''}, dist built ${lib.distBuiltAt ?? '?'}`,
+    `- **Load**: ${env.load.note}`,
+    `- **Run**: ${results.startedAt} → ${results.finishedAt}; sections: ${results.sections.join(', ')}`,
+  ];
+  if (Object.keys(env.unreachable).length > 0) lines.push(`- **Skipped** (server unreachable): ${Object.keys(env.unreachable).join(', ')}`);
+  lines.push('', 'Timings are reported, never asserted: they depend on the machine and on what else runs on it.');
+  return lines.join('\n');
+}
+
+function targetsSection(targets) {
+  if (targets.length === 0) return '';
+  const rows = targets.map((t) => [
+    t.metric,
+    BACKEND_LABEL[t.backend],
+    t.reference === null ? fmt(t.smart, 2) : `${fmt(t.smart)} vs ${fmt(t.reference)} ${t.unit}`,
+    t.reference === null ? fmt(t.value, 2) : ratio(t.value),
+    t.reference === null ? `≤ ${t.target}` : `≥ ${t.target.toFixed(1)}x`,
+    verdict(t.met),
+  ]);
+  return ['## Targets', '', table(['metric', 'backend', 'measured', 'ratio', 'target', ''], rows)].join('\n');
+}
+
+function lostSection(lost, chart) {
+  const [a, b] = lost.parallel;
+  const rows = lost.rows.map((r) => [
+    r.id.startsWith('smart-') ? `**${r.store}**` : r.store,
+    BACKEND_LABEL[r.backend],
+    `${fmt(r.byParallel[a].keptPercent, 1)} %`,
+    `${fmt(r.byParallel[b].keptPercent, 1)} %`,
+    fmt(r.byParallel[a].medianRoundMs, 1),
+    String(r.byParallel[a].errors + r.byParallel[b].errors),
+  ]);
+  return [
+    '## 1. Lost updates',
+    '',
+    `express 5 + express-session, one session, N parallel requests each setting its own key after a random 0-${lost.maxDelayMs} ms handler delay, ${lost.rounds} rounds; then one request reads the session. Share of the keys kept:`,
+    '',
+    chart,
+    '',
+    table(['store', 'backend', `N=${a} kept`, `N=${b} kept`, `median ms per round (N=${a})`, 'failed requests'], rows),
+  ].join('\n');
+}
+
+function httpSection(http, chart) {
+  const peerOf = (row) => (row.id.startsWith('smart-') ? http.rows.find((p) => p.id === PEER_OF[row.backend]) : undefined);
+  const rows = http.rows.map((r) => {
+    const peer = peerOf(r);
+    return [
+      r.id.startsWith('smart-') ? `**${r.store}**` : r.store,
+      BACKEND_LABEL[r.backend],
+      fmt(r.read.reqPerSec),
+      fmt(r.read.p50),
+      fmt(r.read.p99),
+      fmt(r.write.reqPerSec),
+      fmt(r.write.p50),
+      fmt(r.write.p99),
+      peer ? ratio(round(r.read.reqPerSec / peer.read.reqPerSec, 2)) : '',
+      peer ? ratio(round(r.write.reqPerSec / peer.write.reqPerSec, 2)) : '',
+      `${fmt(r.read.statementsPerRequest, 2)} / ${fmt(r.write.statementsPerRequest, 2)}`,
+      `${fmt(r.read.serverCpuMicrosPerRequest)} / ${fmt(r.write.serverCpuMicrosPerRequest)}`,
+    ];
+  });
+  const problems = http.rows.filter((r) => r.read.non2xx + r.read.errors + r.write.non2xx + r.write.errors > 0 || r.read.distinctSessions !== http.connections);
+  return [
+    '## 2. HTTP throughput and latency',
+    '',
+    `express 5 + express-session in this process; autocannon in a child process, ${http.connections} keep-alive connections, each on its own pre-created ~${http.sessionBytes} B session; ${http.warmupSeconds} s warm-up, then ${http.repeats} × ${http.seconds} s per store and kind, interleaved across stores, best run shown (all runs in the JSON). Latencies in ms. smart-session-store in its default (atomic) mode. Server CPU: user + system time of the server process per request, all its threads (GC helpers included); the load generator runs in its own process. The server's single JavaScript thread is the usual bottleneck, so the store whose requests cost less CPU serves more of them.`,
+    '',
+    chart,
+    '',
+    table(['store', 'backend', 'read req/s', 'p50', 'p99', 'write req/s', 'p50', 'p99', 'read vs peer', 'write vs peer', 'statements/req under load (read / write)', 'server CPU µs/req (read / write)'], rows),
+    ...(problems.length > 0
+      ? ['', `Check: ${problems.map((r) => `${r.store}: non-2xx ${r.read.non2xx + r.write.non2xx}, errors ${r.read.errors + r.write.errors}, distinct sessions ${r.read.distinctSessions}`).join('; ')}.`]
+      : []),
+  ].join('\n');
+}
+
+function statementsSection(statements) {
+  const rows = statements.rows.map((r) => [
+    r.id.startsWith('smart-') ? `**${r.store}**` : r.store,
+    BACKEND_LABEL[r.backend],
+    fmt(r.create, 2),
+    fmt(r.readOnly, 2),
+    fmt(r.write, 2),
+  ]);
+  return [
+    '## 3. Statements per request',
+    '',
+    `Counted at the driver (pg \`Client.query\`, mysql2 \`query\`/\`execute\`/\`ping\`, better-sqlite3 statement \`run\`/\`get\`/\`all\`/\`iterate\` and \`exec\`, node-redis commands), ${statements.sessionsPerStore} requests of each kind one after another, each on its own session. BEGIN, COMMIT and ROLLBACK count as statements (better-sqlite3 runs its transactions' BEGIN and COMMIT as prepared statements, so they are counted too).`,
+    '',
+    table(['store', 'backend', 'new session', 'read-only request', 'writing request'], rows),
+  ].join('\n');
+}
+
+function storeSection(store, chart) {
+  const cell = (op) => `${fmt(op.opsPerSec)} (${fmt(op.statementsPerOp, 2)})`;
+  const rows = store.rows.map((r) => [
+    BACKEND_LABEL[r.backend],
+    cell(r.ops.get),
+    cell(r.ops['floor SELECT']),
+    `**${ratio(r.ratios.getVsFloorSelect)}**`,
+    cell(r.ops['set (changed)']),
+    cell(r.ops['floor UPDATE']),
+    `**${ratio(r.ratios.setVsFloorUpdate)}**`,
+    cell(r.ops['set (unchanged)']),
+    cell(r.ops.touch),
+  ]);
+  return [
+    '## 4. Store level',
+    '',
+    `smart-session-store's express adapter called as express-session calls it (get, set, touch), ${store.callers} concurrent callers each on its own ~1 KB session, pool of ${store.poolSize}; next to the floor: the same driver the library loads doing one SELECT or one UPDATE by primary key on the same table (\`${store.table}\`), same pool, same callers. ${store.repeats} × ${store.seconds} s each, best shown. ops/s, statements per op in parentheses.`,
+    '',
+    chart,
+    '',
+    table(['backend', 'get', 'floor SELECT', 'get / floor', 'set (changed)', 'floor UPDATE', 'set / floor', 'set (unchanged)', 'touch'], rows),
+    '',
+    ...store.rows.map(
+      (r) =>
+        `- ${BACKEND_LABEL[r.backend]} floor: ${r.floor}. CPU of the benchmark process per op: get ${fmt(r.ops.get.cpuMicrosPerOp, 1)} µs vs floor SELECT ${fmt(r.ops['floor SELECT'].cpuMicrosPerOp, 1)} µs; set (changed) ${fmt(r.ops['set (changed)'].cpuMicrosPerOp, 1)} µs vs floor UPDATE ${fmt(r.ops['floor UPDATE'].cpuMicrosPerOp, 1)} µs; set (unchanged) ${fmt(r.ops['set (unchanged)'].cpuMicrosPerOp, 1)} µs.`,
+    ),
+  ].join('\n');
+}
+
+function contentionSection(contention) {
+  const rows = contention.rows.map((r) => [
+    BACKEND_LABEL[r.backend],
+    r.mode,
+    fmt(r.writesPerSec),
+    `${fmt(r.keptPercent, 1)} %`,
+    fmt(r.statementsPerWrite, 2),
+    r.errors ? `${r.errors} (${r.firstError})` : '0',
+  ]);
+  return [
+    '## 5. Contention',
+    '',
+    `${contention.writers} concurrent writers on ONE session through the framework-neutral API (\`load\`, set one key of its own, \`save\`), ${contention.rounds} rounds. Writers per second, keys kept, statements per writer (its load and its save; optimistic retries add to it).`,
+    '',
+    table(['backend', 'locking', 'writes/s', 'keys kept', 'statements per writer', 'errors'], rows),
+  ].join('\n');
+}
+
+function purgeSection(purge) {
+  const lines = ['## 6. Purge', '', `**${purge.note}**: no numbers yet; a later issue fills this section in.`];
+  if (purge.storeHasPurge) lines.push('', 'Note: this build of smart-session-store already has `purge()`; it is not measured here yet, and autopurge is switched off in every other section.');
+  return lines.join('\n');
+}
+
+function methodSection(results) {
+  const p = results.environment.packages;
+  const rows = Object.entries(p.bench).map(([name, version]) => [name, version ?? '–']);
+  for (const [name, version] of Object.entries(p.libraryDrivers)) rows.push([`${name} (as loaded by smart-session-store)`, version ?? '–']);
+  rows.push(['mysql2 (as loaded by express-mysql-session)', p['mysql2 used by express-mysql-session'] ?? '–']);
+  return [
+    '## How it was measured',
+    '',
+    '- Every store is built as its README shows, pools of 10 connections where it takes one; background pruning is off everywhere (purge is a section of its own). express-session: `resave: false`, `saveUninitialized: false`, `cookie.maxAge` one day, so a read-only request calls the store\'s `touch`.',
+    '- better-sqlite3-session-store gets the same WAL and busy-timeout settings as smart-session-store\'s own connection. connect-session-knex runs on PostgreSQL through knex + pg (knex finds the server version itself, so the store takes its one-statement upsert path).',
+    '- Tables are named `bench_*` and dropped at the end; SQLite files live in a temporary folder; Redis keys under `bench:sess:`.',
+    '- Statement counting wraps the drivers in the benchmark process only; its cost (one increment per statement) is the same for every store.',
+    '',
+    '### Package versions',
+    '',
+    table(['package', 'version'], rows),
+  ].join('\n');
+}
+
+function charts(results) {
+  const out = {};
+  const { lost, http, store, contention } = results.results;
+  const date = results.date;
+  if (lost !== undefined) {
+    const [a, b] = lost.parallel;
+    out['bench-lost-updates.svg'] = barChart({
+      title: 'Lost updates: keys kept with parallel requests on one session',
+      subtitle: `express 5 + express-session, each request sets its own key after a 0-${lost.maxDelayMs} ms delay, ${lost.rounds} rounds (${date})`,
+      series: [
+        { name: `N=${a} parallel requests`, color: COLORS.smart },
+        { name: `N=${b}`, color: COLORS.second },
+      ],
+      groups: lost.rows.map((r) => ({
+        label: r.store,
+        note: BACKEND_LABEL[r.backend],
+        highlight: r.id.startsWith('smart-'),
+        values: [r.byParallel[a].keptPercent, r.byParallel[b].keptPercent],
+        texts: [`${r.byParallel[a].keptPercent}%`, `${r.byParallel[b].keptPercent}%`],
+      })),
+      max: 100,
+      unit: '% of keys kept (higher is better)',
+    });
+  }
+  if (http !== undefined) {
+    out['bench-throughput.svg'] = barChart({
+      title: 'HTTP throughput through express-session',
+      subtitle: `${http.connections} connections, each on its own ~1 KB session; autocannon in another process; best of ${http.repeats} × ${http.seconds} s (${date})`,
+      series: [
+        { name: 'read-only requests', color: COLORS.smart },
+        { name: 'writing requests', color: COLORS.second },
+      ],
+      groups: http.rows.map((r) => ({
+        label: r.id.startsWith('smart-') ? 'smart-session-store' : r.store,
+        note: BACKEND_LABEL[r.backend],
+        highlight: r.id.startsWith('smart-'),
+        values: [r.read.reqPerSec, r.write.reqPerSec],
+        texts: [`${fmt(r.read.reqPerSec)} req/s (p99 ${r.read.p99} ms)`, `${fmt(r.write.reqPerSec)} req/s (p99 ${r.write.p99} ms)`],
+      })),
+      unit: 'requests per second (higher is better)',
+    });
+  }
+  if (store !== undefined) {
+    const groups = [];
+    for (const r of store.rows) {
+      groups.push({ label: `${BACKEND_LABEL[r.backend]}: get`, note: `${ratio(r.ratios.getVsFloorSelect)} of the floor`, values: [r.ops.get.opsPerSec, r.ops['floor SELECT'].opsPerSec] });
+      groups.push({ label: `${BACKEND_LABEL[r.backend]}: set (changed)`, note: `${ratio(r.ratios.setVsFloorUpdate)} of the floor`, values: [r.ops['set (changed)'].opsPerSec, r.ops['floor UPDATE'].opsPerSec] });
+    }
+    out['bench-store-ops.svg'] = barChart({
+      title: 'Store operations next to the raw driver',
+      subtitle: `${store.callers} concurrent callers, pool of ${store.poolSize}; floor = one SELECT / UPDATE by primary key on the same table (${date})`,
+      series: [
+        { name: 'smart-session-store', color: COLORS.smart },
+        { name: 'floor (raw driver)', color: COLORS.floor },
+      ],
+      groups,
+      unit: 'operations per second (higher is better)',
+    });
+  }
+  if (contention !== undefined) {
+    out['bench-contention.svg'] = barChart({
+      title: `Contention: ${contention.writers} concurrent writers on one session`,
+      subtitle: `load, set an own key, save the delta; ${contention.rounds} rounds; every mode keeps ${contention.rows.every((r) => r.keptPercent === 100) ? 'all' : 'not all'} keys (${date})`,
+      series: [{ name: 'writes per second', color: COLORS.smart }],
+      groups: contention.rows.map((r) => ({
+        label: `${BACKEND_LABEL[r.backend]}, ${r.mode}`,
+        note: `${r.keptPercent}% kept, ${r.statementsPerWrite} statements/writer`,
+        values: [r.writesPerSec],
+      })),
+      unit: 'writes per second (higher is better)',
+    });
+  }
+  return out;
+}
+
+export function writeReports(results, { resultsDir, chartsDir, published }) {
+  const written = [];
+  const targets = evaluateTargets(results);
+  results.targets = targets;
+  const svgs = charts(results);
+  const chartLink = (name) => {
+    if (svgs[name] === undefined) return '';
+    const rel = path.relative(resultsDir, path.join(chartsDir, name)).split(path.sep).join('/');
+    return `![${name}](${rel})`;
+  };
+  const r = results.results;
+  const parts = [header(results), targetsSection(targets)];
+  if (r.lost) parts.push(lostSection(r.lost, chartLink('bench-lost-updates.svg')));
+  if (r.http) parts.push(httpSection(r.http, chartLink('bench-throughput.svg')));
+  if (r.statements) parts.push(statementsSection(r.statements));
+  if (r.store) parts.push(storeSection(r.store, chartLink('bench-store-ops.svg')));
+  if (r.contention) parts.push(contentionSection(r.contention));
+  if (r.purge) parts.push(purgeSection(r.purge));
+  parts.push(methodSection(results));
+  if (!published) parts.splice(1, 0, '> Smoke or partial run: not published (bench/results/quick/). A full run, `node bench/run.mjs`, writes bench/results/ and the charts in docs/.');
+
+  const base = path.join(resultsDir, results.date);
+  writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+  written.push(`${base}.json`);
+  writeFileSync(`${base}.md`, `${parts.filter(Boolean).join('\n\n')}\n`);
+  written.push(`${base}.md`);
+  for (const [name, svg] of Object.entries(svgs)) {
+    const file = path.join(chartsDir, name);
+    writeFileSync(file, svg);
+    written.push(file);
+  }
+  return written;
+}

@@ -1,0 +1,173 @@
+/**
+ * Every store the benchmark compares, each built the way its README tells a
+ * user to, with background pruning switched off (purge is measured on its own,
+ * later) and pools of 10 connections where the store takes a pool.
+ */
+import path from 'node:path';
+import session from 'express-session';
+import connectPgSimple from 'connect-pg-simple';
+import expressMysqlSession from 'express-mysql-session';
+import betterSqlite3SessionStore from 'better-sqlite3-session-store';
+import { ConnectSessionKnexStore } from 'connect-session-knex';
+import knexFactory from 'knex';
+import { RedisStore } from 'connect-redis';
+import { createClient } from 'redis';
+import { SmartSessionStore } from 'smart-session-store/express';
+import { SessionStore } from 'smart-session-store';
+import { countRedisClient } from './counters.mjs';
+import { drivers } from './drivers.mjs';
+
+export const MODES = ['atomic', 'optimistic', 'pessimistic'];
+export const SMART_BACKENDS = ['postgres', 'mysql', 'sqlite'];
+export const POOL_SIZE = 10;
+
+/** Tables this benchmark creates; all start with bench_ (the test suite uses ssn_*). */
+export const SMART_TABLE = (mode) => `bench_smart_${mode}`;
+export const PEER_TABLES = { postgres: ['bench_pgsimple', 'bench_knex'], mysql: ['bench_mysqlsession'] };
+export const REDIS_PREFIX = 'bench:sess:';
+
+/** Which statement counter a backend's statements land in. */
+export const COUNTER = { postgres: 'pg', mysql: 'mysql', sqlite: 'sqlite', redis: 'redis', memory: null };
+
+export const BACKEND_LABEL = { postgres: 'PostgreSQL', mysql: 'MariaDB', sqlite: 'SQLite', redis: 'Redis', memory: 'memory' };
+
+function smart(backend, mode) {
+  return { id: `smart-${backend}-${mode}`, name: 'smart-session-store', backend, mode, smart: true };
+}
+
+/** Every store definition, smart ones first. */
+export const STORE_DEFS = [
+  ...SMART_BACKENDS.flatMap((backend) => MODES.map((mode) => smart(backend, mode))),
+  { id: 'connect-pg-simple', name: 'connect-pg-simple', backend: 'postgres', smart: false },
+  { id: 'express-mysql-session', name: 'express-mysql-session', backend: 'mysql', smart: false },
+  { id: 'better-sqlite3-session-store', name: 'better-sqlite3-session-store', backend: 'sqlite', smart: false },
+  { id: 'connect-session-knex', name: 'connect-session-knex (knex + pg)', backend: 'postgres', smart: false },
+  { id: 'connect-redis', name: 'connect-redis', backend: 'redis', smart: false },
+  { id: 'memory', name: 'express-session MemoryStore', backend: 'memory', smart: false },
+];
+
+/** The peer each smart backend is compared with in the throughput section. */
+export const PEER_OF = { postgres: 'connect-pg-simple', mysql: 'express-mysql-session', sqlite: 'better-sqlite3-session-store' };
+
+export function storeDef(id) {
+  const def = STORE_DEFS.find((d) => d.id === id);
+  if (def === undefined) throw new Error(`unknown store ${id}`);
+  return def;
+}
+
+export function storeLabel(def) {
+  return def.smart ? `smart-session-store (${def.mode})` : def.name;
+}
+
+export function smartUrl(ctx, backend) {
+  return backend === 'sqlite' ? `sqlite:${path.join(ctx.sqliteDir, 'smart.db')}` : ctx.config.urls[backend];
+}
+
+function mysqlOptions(url) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 3306),
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: u.pathname.replace(/^\//, ''),
+  };
+}
+
+/**
+ * Options every smart-session-store of the benchmark gets: its pool size and,
+ * where the build has it, autopurge off (the peers' pruning is off too;
+ * purge is measured on its own).
+ */
+let autopurgeOption;
+export function smartOptions(options) {
+  if (autopurgeOption === undefined) {
+    try {
+      new SessionStore({ url: 'sqlite::memory:', autopurge: false });
+      autopurgeOption = { autopurge: false };
+    } catch {
+      autopurgeOption = {};
+    }
+  }
+  return { ...options, poolSize: POOL_SIZE, ...autopurgeOption };
+}
+
+const callback = (fn) => new Promise((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value))));
+
+/**
+ * Builds the express-session store of `def`, ready to use.
+ * Resolves to { store, close }.
+ */
+export async function openStore(ctx, def) {
+  const { urls } = ctx.config;
+  if (def.smart) {
+    const store = new SmartSessionStore(smartOptions({ url: smartUrl(ctx, def.backend), table: SMART_TABLE(def.mode), locking: def.mode }));
+    await store.createTable();
+    return { store, close: () => store.close() };
+  }
+  switch (def.id) {
+    case 'connect-pg-simple': {
+      const PGStore = connectPgSimple(session);
+      const pool = new drivers.bench.pg.Pool({ connectionString: urls.postgres, max: POOL_SIZE });
+      pool.on('error', () => undefined);
+      const store = new PGStore({ pool, tableName: 'bench_pgsimple', createTableIfMissing: true, pruneSessionInterval: false });
+      await callback((cb) => store.get('bench-warm-up', cb)); // creates the table
+      return { store, close: async () => { await store.close(); await pool.end(); } };
+    }
+    case 'express-mysql-session': {
+      const MySQLStore = expressMysqlSession(session);
+      const store = new MySQLStore({
+        ...mysqlOptions(urls.mysql),
+        connectionLimit: POOL_SIZE,
+        clearExpired: false,
+        createDatabaseTable: true,
+        schema: { tableName: 'bench_mysqlsession' },
+      });
+      await store.onReady();
+      return { store, close: () => store.close() };
+    }
+    case 'better-sqlite3-session-store': {
+      const SqliteStore = betterSqlite3SessionStore(session);
+      const db = new drivers.bench.Database(path.join(ctx.sqliteDir, 'peer.db'));
+      // Same settings as smart-session-store's own connection, so the file system costs the same.
+      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 5000');
+      // It always starts a clear-expired timer (never cleared): make it practically never fire.
+      const store = new SqliteStore({ client: db, expired: { clear: true, intervalMs: 2 ** 31 - 1 } });
+      return { store, close: async () => db.close() };
+    }
+    case 'connect-session-knex': {
+      const knex = knexFactory({ client: 'pg', connection: urls.postgres, pool: { min: 0, max: POOL_SIZE } });
+      const store = new ConnectSessionKnexStore({ knex, tableName: 'bench_knex', cleanupInterval: 0, createTable: true });
+      await store.ready;
+      return { store, close: () => knex.destroy() };
+    }
+    case 'connect-redis': {
+      const client = createClient({ url: urls.redis });
+      client.on('error', () => undefined);
+      await client.connect();
+      countRedisClient(client);
+      const store = new RedisStore({ client, prefix: REDIS_PREFIX });
+      return { store, close: () => (typeof client.close === 'function' ? client.close() : client.quit()) };
+    }
+    case 'memory':
+      return { store: new session.MemoryStore(), close: async () => undefined };
+    default:
+      throw new Error(`no factory for ${def.id}`);
+  }
+}
+
+/** The framework-neutral store (load/save), for the contention section. */
+export async function openCoreStore(ctx, backend, mode) {
+  const store = new SessionStore(smartOptions({ url: smartUrl(ctx, backend), table: SMART_TABLE(mode), locking: mode }));
+  await store.createTable();
+  return store;
+}
+
+/** Opens (and closes) one store per reachable backend, so the library has imported its dialect modules and drivers. */
+export async function preloadDialects(ctx) {
+  for (const backend of SMART_BACKENDS.filter((b) => ctx.reachable[b])) {
+    const store = await openCoreStore(ctx, backend, 'atomic');
+    await store.close();
+  }
+}
