@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { applyDelta, computeDelta, isEmptyDelta, SessionStoreError, toJsonValue, type JsonObject, type JsonValue } from '../src/index.js';
-import { deltaFromJson, deltaToJson } from '../src/core/delta.js';
+import { deltaFromJson, deltaToJson, diffLive } from '../src/core/delta.js';
 import { parseStoredSession } from '../src/core/json.js';
-import { planMysqlDelta } from '../src/dialects/mysql/delta-sql.js';
+import { planMergePatch } from '../src/dialects/merge-patch.js';
 import { parseConnectionUrl, parseTableName, resolveOptions } from '../src/core/options.js';
 
 const key = fc.oneof(fc.constantFrom('a', 'b', 'c', 'cart', 'items', 'x.y', 'we"ird', 'back\\slash', 'é😀', ''), fc.string({ maxLength: 6 }))
@@ -29,6 +29,36 @@ describe('delta and merge', () => {
     fc.assert(fc.property(session, session, (loaded, current) => {
       assert.deepStrictEqual(applyDelta(loaded, computeDelta(loaded, current)), current);
     }), { numRuns: 500 });
+  });
+
+  test('the delta from a live session equals the delta from its JSON form', () => {
+    const live = fc.dictionary(key, fc.oneof(json, fc.date({ noInvalidDate: true }), fc.constant(undefined)), { maxKeys: 5, noNullPrototype: true });
+    fc.assert(fc.property(session, live, (loaded, current) => {
+      assert.deepStrictEqual(diffLive(loaded, current), computeDelta(loaded, toJsonValue(current) as JsonObject));
+    }), { numRuns: 500 });
+    fc.assert(fc.property(session, (loaded) => {
+      // A copy with one changed value somewhere, and one untouched.
+      const changed = structuredClone(loaded);
+      changed['extra'] = { when: new Date(0), list: [1, undefined] };
+      assert.deepStrictEqual(diffLive(loaded, changed), computeDelta(loaded, toJsonValue(changed) as JsonObject));
+      assert.ok(isEmptyDelta(diffLive(loaded, structuredClone(loaded))));
+    }));
+  });
+
+  test('the delta from a live session refuses what cannot be stored, wherever it changed', () => {
+    const loaded = { a: { b: 1 }, list: [1] };
+    const cyclic: Record<string, unknown> = { a: { b: 1 } };
+    (cyclic['a'] as Record<string, unknown>)['self'] = cyclic;
+    for (const [live, code] of [
+      [{ a: { b: 1n } }, 'ERR_VALUE_NOT_STORABLE'],
+      [{ a: { b: 1 }, list: [Number.NaN] }, 'ERR_VALUE_NOT_STORABLE'],
+      [{ a: { b: 1, f: () => 1 } }, 'ERR_VALUE_NOT_STORABLE'],
+      [cyclic, 'ERR_VALUE_NOT_STORABLE'],
+      [JSON.parse('{"a":{"b":1,"__proto__":{"x":1}}}'), 'ERR_FORBIDDEN_KEY'],
+      [{ a: { b: 1 }, m: new Map() }, 'ERR_VALUE_NOT_STORABLE'],
+    ] as const) {
+      assert.throws(() => diffLive(loaded, live), expectCode(code));
+    }
   });
 
   test('an unchanged session has an empty delta', () => {
@@ -86,13 +116,13 @@ describe('delta and merge', () => {
     assert.deepStrictEqual(Object.keys(result), []);
   });
 
-  test('the MySQL plan sends nulls and whole objects by path, and refuses keys its path syntax cannot carry', () => {
-    const plan = planMysqlDelta(computeDelta({}, { a: { b: null, c: 1 } }));
+  test('the merge-patch plan (MySQL, SQLite) sends nulls and whole objects by path, and refuses keys its path syntax cannot carry', () => {
+    const plan = planMergePatch(computeDelta({}, { a: { b: null, c: 1 } }));
     assert.ok(plan);
     assert.deepStrictEqual(JSON.parse(plan.mergePatch), { a: { c: 1 } });
     assert.deepStrictEqual(plan.replacements, [{ path: '$."a"."b"', json: 'null' }]);
-    assert.equal(planMysqlDelta(computeDelta({}, { 'q"': { b: null } })), null);
-    assert.ok(planMysqlDelta(computeDelta({}, { 'q"': { b: 1 } })));
+    assert.equal(planMergePatch(computeDelta({}, { 'q"': { b: null } })), null);
+    assert.ok(planMergePatch(computeDelta({}, { 'q"': { b: 1 } })));
   });
 });
 

@@ -7,7 +7,7 @@
  * values are replaced whole. Applying a delta to the *latest* stored session
  * keeps what other requests changed at other paths.
  */
-import { isForbiddenKey, isJsonObject, jsonEqual, type JsonObject, type JsonValue } from './json.js';
+import { isForbiddenKey, isJsonObject, jsonEqual, JsonWalk, type JsonObject, type JsonValue } from './json.js';
 
 /**
  * Change to a plain object: keys to set (each with its own patch) and keys to
@@ -80,6 +80,58 @@ export function computeDelta(loaded: JsonObject, current: JsonObject): SessionDe
   }
   return { kind: 'object', set, unset };
 }
+
+/**
+ * The delta from `loaded` (a session as stored) to `live` (the session object
+ * as the application left it), in one walk of `live` that converts and
+ * validates only what changed: whatever still equals the stored JSON was
+ * valid when it was stored. Same result as
+ * `computeDelta(loaded, toJsonValue(live))`, and the same errors for values
+ * that cannot be stored. Root keys in `skip` are left out on both sides.
+ *
+ * @throws {SessionStoreError} `ERR_VALUE_NOT_STORABLE` or `ERR_FORBIDDEN_KEY`, naming the path.
+ */
+export function diffLive(loaded: JsonObject, live: object, skip: ReadonlySet<string> = new Set()): SessionDelta {
+  const walk = new JsonWalk();
+  const diff = (before: JsonObject, now: object, skipped: ReadonlySet<string>): ObjectPatch => {
+    walk.enter(now);
+    const set = new Map<string, Patch>();
+    const unset: string[] = [];
+    let leftOut: Set<string> | undefined;
+    for (const key of Object.keys(now)) {
+      if (skipped.has(key)) continue;
+      walk.path.push(key);
+      const known = Object.hasOwn(before, key);
+      // A key the stored session has was checked when it was stored.
+      if (!known) walk.checkKey(key);
+      const value = JsonWalk.resolve((now as Record<string, unknown>)[key], key);
+      const stored = known ? before[key] : undefined;
+      if (value === undefined) {
+        // JSON leaves an undefined property out: for the store it is deleted.
+        if (known) (leftOut ??= new Set()).add(key);
+      } else if (JsonWalk.isKeyed(value) && isJsonObject(stored)) {
+        const inner = diff(stored, value, NO_KEYS);
+        if (!isEmptyDelta(inner)) set.set(key, inner);
+      } else if (value !== stored) {
+        // Equal primitives were the fast way out; anything else is converted (and so validated) and compared.
+        const converted = walk.convert(value, key, true) as JsonValue;
+        if (stored === undefined || !jsonEqual(stored, converted)) set.set(key, patchFor(converted));
+      }
+      walk.path.pop();
+    }
+    for (const key of Object.keys(before)) {
+      if (skipped.has(key)) continue;
+      // Only own enumerable keys are part of the JSON (express-session's Session hides `id` and `req`).
+      if (!isEnumerable.call(now, key) || leftOut?.has(key) === true) unset.push(key);
+    }
+    walk.leave(now);
+    return { kind: 'object', set, unset };
+  };
+  return diff(loaded, live, skip);
+}
+
+const NO_KEYS: ReadonlySet<string> = new Set();
+const isEnumerable = Object.prototype.propertyIsEnumerable;
 
 function applyPatch(target: JsonValue | undefined, patch: Patch): JsonValue {
   if (patch.kind === 'value') return patch.value;

@@ -51,6 +51,112 @@ function checkString(value: string, path: readonly (string | number)[], what: st
 }
 
 /**
+ * One walk over a live value, turning it into JSON: the path so far (for
+ * error messages) and the objects being walked (to tell a cycle from a value
+ * that is merely shared).
+ */
+export class JsonWalk {
+  readonly path: (string | number)[] = [];
+  readonly ancestors = new Set<object>();
+
+  /** The value JSON.stringify would see: `toJSON` applied. */
+  static resolve(input: unknown, key: string): unknown {
+    if ((typeof input === 'object' && input !== null) || typeof input === 'bigint') {
+      const toJSON = (input as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') return toJSON.call(input, key);
+    }
+    return input;
+  }
+
+  /** True for a resolved value whose own keys JSON.stringify would write out (not null, an array or a special object). */
+  static isKeyed(value: unknown): value is object {
+    return typeof value === 'object' && value !== null && !Array.isArray(value) && !isUnstorableObject(value);
+  }
+
+  /** Refuses a key that could reach a prototype, or that holds what no backend stores. */
+  checkKey(name: string): void {
+    if (FORBIDDEN_KEYS.has(name)) {
+      throw new SessionStoreError('ERR_FORBIDDEN_KEY', `${describePath(this.path)} uses the key "${name}", which is refused to rule out prototype pollution`);
+    }
+    checkString(name, this.path, 'the key');
+  }
+
+  /** Enters an object, refusing a cycle. */
+  enter(object: object): void {
+    if (this.ancestors.has(object)) throw notStorable(this.path, 'it refers to itself (a cycle)');
+    this.ancestors.add(object);
+  }
+
+  leave(object: object): void {
+    this.ancestors.delete(object);
+  }
+
+  /**
+   * Converts `input` (found under `key`) to JSON; `undefined` for what JSON
+   * leaves out. `resolved`: `toJSON` was applied already (JSON applies it once).
+   */
+  convert(input: unknown, key: string, resolved = false): JsonValue | undefined {
+    const current = resolved ? input : JsonWalk.resolve(input, key);
+    switch (typeof current) {
+      case 'string':
+        checkString(current, this.path, 'a string');
+        return current;
+      case 'boolean':
+        return current;
+      case 'number':
+        if (!Number.isFinite(current)) throw notStorable(this.path, `${current} is not a finite number`);
+        return current;
+      case 'undefined':
+        return undefined;
+      case 'bigint':
+        throw notStorable(this.path, 'BigInt values have no JSON form (store a string instead)');
+      case 'function':
+        throw notStorable(this.path, 'functions cannot be stored');
+      case 'symbol':
+        throw notStorable(this.path, 'symbols cannot be stored');
+      default:
+        break;
+    }
+    if (current === null) return null;
+    const object = current as object;
+    const unstorable = isUnstorableObject(object);
+    if (unstorable !== undefined) throw notStorable(this.path, unstorable);
+    this.enter(object);
+    try {
+      if (Array.isArray(object)) {
+        const items: JsonValue[] = new Array<JsonValue>(object.length);
+        for (let index = 0; index < object.length; index++) {
+          this.path.push(index);
+          items[index] = this.convert(object[index], String(index)) ?? null;
+          this.path.pop();
+        }
+        return items;
+      }
+      const result: JsonObject = {};
+      for (const name of Object.keys(object)) {
+        this.path.push(name);
+        this.checkKey(name);
+        const converted = this.convert((object as Record<string, unknown>)[name], name);
+        if (converted !== undefined) result[name] = converted;
+        this.path.pop();
+      }
+      return result;
+    } finally {
+      this.leave(object);
+    }
+  }
+}
+
+/** Why an object has no faithful JSON form, or `undefined` when it has one. */
+function isUnstorableObject(object: object): string | undefined {
+  if (object instanceof Map || object instanceof Set || object instanceof WeakMap || object instanceof WeakSet) {
+    return `a ${object.constructor.name} has no JSON form (store an array or object instead)`;
+  }
+  if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return 'binary data has no JSON form (store a base64 string instead)';
+  return undefined;
+}
+
+/**
  * Converts a session (or any value in it) into a plain JSON value, exactly as
  * it will be stored, refusing what JSON cannot hold faithfully.
  *
@@ -64,79 +170,7 @@ function checkString(value: string, path: readonly (string | number)[], what: st
  * @throws {SessionStoreError} `ERR_VALUE_NOT_STORABLE` or `ERR_FORBIDDEN_KEY`, naming the path.
  */
 export function toJsonValue(value: unknown): JsonValue {
-  const ancestors = new Set<object>();
-  const path: (string | number)[] = [];
-
-  const convert = (input: unknown, key: string): JsonValue | undefined => {
-    let current = input;
-    if (
-      (typeof current === 'object' && current !== null) ||
-      typeof current === 'bigint'
-    ) {
-      const toJSON = (current as { toJSON?: unknown }).toJSON;
-      if (typeof toJSON === 'function') current = toJSON.call(current, key);
-    }
-    switch (typeof current) {
-      case 'string':
-        checkString(current, path, 'a string');
-        return current;
-      case 'boolean':
-        return current;
-      case 'number':
-        if (!Number.isFinite(current)) throw notStorable(path, `${current} is not a finite number`);
-        return current;
-      case 'undefined':
-        return undefined;
-      case 'bigint':
-        throw notStorable(path, 'BigInt values have no JSON form (store a string instead)');
-      case 'function':
-        throw notStorable(path, 'functions cannot be stored');
-      case 'symbol':
-        throw notStorable(path, 'symbols cannot be stored');
-      default:
-        break;
-    }
-    if (current === null) return null;
-    const object = current as object;
-    if (ancestors.has(object)) throw notStorable(path, 'it refers to itself (a cycle)');
-    if (object instanceof Map || object instanceof Set || object instanceof WeakMap || object instanceof WeakSet) {
-      throw notStorable(path, `a ${object.constructor.name} has no JSON form (store an array or object instead)`);
-    }
-    if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) {
-      throw notStorable(path, 'binary data has no JSON form (store a base64 string instead)');
-    }
-    ancestors.add(object);
-    try {
-      if (Array.isArray(object)) {
-        const items: JsonValue[] = new Array<JsonValue>(object.length);
-        for (let index = 0; index < object.length; index++) {
-          path.push(index);
-          items[index] = convert(object[index], String(index)) ?? null;
-          path.pop();
-        }
-        return items;
-      }
-      const result: JsonObject = {};
-      for (const name of Object.keys(object)) {
-        path.push(name);
-        if (FORBIDDEN_KEYS.has(name)) {
-          throw new SessionStoreError(
-            'ERR_FORBIDDEN_KEY',
-            `${describePath(path)} uses the key "${name}", which is refused to rule out prototype pollution`,
-          );
-        }
-        checkString(name, path, 'the key');
-        const converted = convert((object as Record<string, unknown>)[name], name);
-        if (converted !== undefined) result[name] = converted;
-        path.pop();
-      }
-      return result;
-    } finally {
-      ancestors.delete(object);
-    }
-  };
-
-  return convert(value, '') ?? null;
+  return new JsonWalk().convert(value, '') ?? null;
 }
 
 /** Removes forbidden keys, at any depth, from a freshly parsed value. */

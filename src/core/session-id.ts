@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { SessionStoreError } from '../errors.js';
 
 /** Longest session id accepted, in characters. */
@@ -30,5 +30,5 @@ export function assertSessionId(sid: unknown): asserts sid is string {
  * of the table holds no cookie value that could be replayed.
  */
 export function hashSessionId(sid: string): string {
-  return createHash('sha256').update(sid, 'utf8').digest('hex');
+  return hash('sha256', sid, 'hex');
 }

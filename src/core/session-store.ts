@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionStoreError, toStoreError } from '../errors.js';
 import { openSessionTable } from '../dialects/open.js';
 import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, UserIdWrite } from '../dialects/dialect.js';
-import { applyDelta, computeDelta, isEmptyDelta, type SessionDelta } from './delta.js';
+import { applyDelta, deltaToJson, diffLive, isEmptyDelta, type SessionDelta } from './delta.js';
 import { expiryOf } from './expiry.js';
-import { isJsonObject, jsonEqual, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
+import { isJsonObject, jsonEqual, JsonWalk, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
 import { resolveOptions, type LockingMode, type ResolvedOptions, type SessionStoreOptions } from './options.js';
 import { assertSessionId, hashSessionId } from './session-id.js';
 import { userIdAfterDelta, userIdOf } from './user-id.js';
@@ -78,6 +78,9 @@ const CONFLICT_ATTEMPTS = 5;
 /** How often, in ms, an unreachable database is probed. */
 const PROBE_INTERVAL_MS = 1000;
 
+/** express-session's cookie: compared apart from the data, see {@link SessionStore.save}. */
+const COOKIE: ReadonlySet<string> = new Set(['cookie']);
+
 /** Attempts of compare-and-swap before an optimistic save takes the row lock instead. */
 const OPTIMISTIC_ATTEMPTS = 8;
 /** Columns every sessions table must have (besides an expiry column). */
@@ -124,6 +127,8 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   readonly options: ResolvedOptions;
   #table: Promise<SessionTable> | undefined;
   #prepared: Promise<PreparedTable> | undefined;
+  /** The same once it has resolved: the hot path skips a promise. */
+  #preparedTable: PreparedTable | undefined;
   #closed = false;
   /** Set while the database cannot be reached: calls fail fast and a probe looks for its return. */
   #unavailable: { readonly since: Date; readonly error: unknown; readonly probe: NodeJS.Timeout } | undefined;
@@ -169,7 +174,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
 
   #ready(): Promise<PreparedTable> {
     if (this.#closed) return Promise.reject(new SessionStoreError('ERR_STORE_CLOSED', 'the session store is closed'));
-    this.#prepared ??= this.#prepare().catch(async (error: unknown) => {
+    this.#prepared ??= this.#prepare().then((prepared) => (this.#preparedTable = prepared)).catch(async (error: unknown) => {
       // Retry on the next call: the database may only have been down for a moment.
       this.#prepared = undefined;
       const table = await this.#table?.catch(() => undefined);
@@ -190,7 +195,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   async #call<T>(doing: string, operation: (prepared: PreparedTable) => Promise<T>): Promise<T> {
     try {
       if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error, this.#unavailable.since);
-      const prepared = await this.#ready();
+      const prepared = this.#preparedTable ?? (await this.#ready());
       const { table } = prepared;
       let lostConnections = 0;
       let conflicts = 0;
@@ -353,6 +358,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
       const table = await this.#open();
       await table.create(this.#createTableOptions());
       this.#prepared = undefined;
+      this.#preparedTable = undefined;
       await this.#ready();
     } catch (error) {
       const table = await this.#table?.catch(() => undefined);
@@ -393,31 +399,55 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
    */
   async save(sid: string, session: object, state?: LoadedState): Promise<LoadedState> {
     const key = this.#key(sid);
-    const current = this.#serialise(session);
+    if (!JsonWalk.isKeyed(session)) {
+      throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(session) ? 'an array' : session === null ? 'null' : typeof session}`);
+    }
     const now = Date.now();
-    const expiresAt = expiryOf(current.data, this.options.ttlSeconds, now);
-    return this.#call('saving the session', async ({ table, locking, sizeLimit, limitedBy }) => {
-      this.#checkSize(current.text, sizeLimit, limitedBy);
-      if (state === undefined) {
+    const expiresAt = expiryOf(session, this.options.ttlSeconds, now);
+    if (state === undefined) {
+      const current = this.#serialise(session);
+      return this.#call('saving the session', async ({ table, sizeLimit, limitedBy }) => {
+        this.#checkSize(current.text, sizeLimit, limitedBy);
         await table.upsert(key, current.text, expiresAt, this.#userIdOf(current.data));
         return { viewText: current.text, baseText: current.text, version: null, expiresAt };
-      }
-      const delta = this.#deltaOf(parseStoredSession(state.viewText), current.data);
+      });
+    }
+    // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
+    const loaded = parseStoredSession(state.viewText);
+    const delta = this.#deltaOf(loaded, session);
+    return this.#call('saving the session', async ({ table, locking, sizeLimit, limitedBy }) => {
       if (delta === null) return (await this.#touch(table, key, expiresAt, now, state)) ?? state;
+      const view = this.#view(loaded, delta, state.viewText, sizeLimit, limitedBy);
       const saved = await this.#saveDelta(table, locking, { sizeLimit, limitedBy }, key, delta, expiresAt, now, state);
-      return saved === null ? state : { viewText: current.text, baseText: saved.baseText, version: saved.version, expiresAt };
+      if (saved === null) return state;
+      return { get viewText() { return view(); }, baseText: saved.baseText, version: saved.version, expiresAt };
     });
   }
 
   /**
-   * The change from `loaded` to `current`, or `null` when the data did not
-   * change. The cookie's `expires` alone is no change (express-session rolls
-   * it on every request); any real change carries the whole current cookie.
+   * The session as this request now sees it, as JSON text, made only when
+   * needed (a second save in the same request), after refusing a result over
+   * the size limit. The size is bounded from the loaded text and the delta
+   * first: the whole text is built to measure it only when the bound is over.
    */
-  #deltaOf(loaded: JsonObject, current: JsonObject): SessionDelta | null {
-    const { cookie: loadedCookie, ...loadedData } = loaded;
-    const { cookie: currentCookie, ...currentData } = current;
-    const delta = computeDelta(loadedData, currentData);
+  #view(loaded: JsonObject, delta: SessionDelta, loadedText: string, sizeLimit: number, limitedBy: string | undefined): () => string {
+    let text: string | undefined;
+    const build = (): string => (text ??= JSON.stringify(applyDelta(loaded, delta)));
+    const bound = (loadedText.length + JSON.stringify(deltaToJson(delta)).length) * 3;
+    if (bound > sizeLimit) this.#checkSize(build(), sizeLimit, limitedBy);
+    return build;
+  }
+
+  /**
+   * The change from `loaded` to the live `session`, or `null` when the data
+   * did not change. The cookie's `expires` alone is no change (express-session
+   * rolls it on every request); any real change carries the whole current cookie.
+   */
+  #deltaOf(loaded: JsonObject, session: object): SessionDelta | null {
+    const delta = diffLive(loaded, session, COOKIE);
+    const liveCookie = (session as { cookie?: unknown }).cookie;
+    const currentCookie = liveCookie === undefined ? undefined : toJsonValue(liveCookie);
+    const loadedCookie = loaded['cookie'];
     if (isEmptyDelta(delta) && sameCookie(loadedCookie, currentCookie)) return null;
     if (currentCookie !== undefined) delta.set.set('cookie', { kind: 'value', value: currentCookie });
     else if (loadedCookie !== undefined) delta.unset.push('cookie');
@@ -601,6 +631,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
     const opened = this.#table;
     this.#table = undefined;
     this.#prepared = undefined;
+    this.#preparedTable = undefined;
     if (opened === undefined) return;
     try {
       await (await opened).close();

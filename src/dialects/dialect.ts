@@ -63,9 +63,9 @@ export function findExpiryColumn(types: ReadonlyMap<string, string>, isTimestamp
   return undefined;
 }
 
-/** An epoch-ms instant as the expiry column takes it. */
-export function expiryToDatabase(ms: number, unit: ExpiryUnit): Date | number {
-  if (unit === 'timestamp') return new Date(ms);
+/** An epoch-ms instant as the expiry column takes it (a timestamp as ISO text: cheaper for drivers than a Date). */
+export function expiryToDatabase(ms: number, unit: ExpiryUnit): string | number {
+  if (unit === 'timestamp') return new Date(ms).toISOString();
   return unit === 's' ? Math.floor(ms / 1000) : Math.round(ms);
 }
 

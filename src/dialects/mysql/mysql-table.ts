@@ -21,7 +21,7 @@ import {
 } from '../dialect.js';
 import { createHash } from 'node:crypto';
 import { assignUserId, ConnectionLender, deleteInBatches, importDriver, isConnectFailure, isNetworkError, Serial } from '../driver.js';
-import { planMysqlDelta } from './delta-sql.js';
+import { planMergePatch } from '../merge-patch.js';
 
 /** What `query` resolves to in `mysql2/promise`: rows for a SELECT, a header with `affectedRows` otherwise. */
 export type MysqlQueryResult = [unknown, unknown];
@@ -310,7 +310,7 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   async applyDelta(key: string, delta: SessionDelta, expiresAt: number, now: number, userId: UserIdWrite): Promise<boolean> {
-    const plan = planMysqlDelta(delta);
+    const plan = planMergePatch(delta);
     if (plan === null) {
       // A key the path syntax cannot carry: same result, reached under the row lock instead.
       return this.updateLocked(key, now, (row) => ({ text: JSON.stringify(applyDelta(parseStoredSession(row.text), delta)), userId }), expiresAt);
@@ -406,7 +406,7 @@ export class MysqlSessionTable implements SessionTable {
   }
 
   /** An epoch-ms instant as the expiry column takes it. */
-  #at(ms: number): Date | number {
+  #at(ms: number): string | number {
     return expiryToDatabase(ms, this.#sql.unit);
   }
 

@@ -393,7 +393,7 @@ export class PostgresSessionTable implements SessionTable {
   }
 
   /** An epoch-ms instant as the expiry column takes it. */
-  #at(ms: number): Date | number {
+  #at(ms: number): string | number {
     return expiryToDatabase(ms, this.#sql.unit);
   }
 
