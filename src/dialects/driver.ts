@@ -184,12 +184,17 @@ export function isNetworkError(error: unknown): boolean {
 /** Errors raised while opening a connection (as opposed to losing one that worked). */
 const connectFailures = new WeakSet<object>();
 
-/** Runs `acquire`, marking its errors as connect failures: the database is unreachable, retrying on another connection will not help. */
+/** Marks an error as raised while opening a connection: the database is unreachable, another connection will not help. */
+export function markConnectFailure(error: unknown): void {
+  if (typeof error === 'object' && error !== null) connectFailures.add(error);
+}
+
+/** Runs `acquire`, marking its errors as connect failures. */
 export async function acquireOrMark<T>(acquire: () => Promise<T>): Promise<T> {
   try {
     return await acquire();
   } catch (error) {
-    if (typeof error === 'object' && error !== null) connectFailures.add(error);
+    markConnectFailure(error);
     throw error;
   }
 }

@@ -25,6 +25,7 @@ import {
   importDriver,
   isConnectFailure,
   isNetworkError,
+  markConnectFailure,
   quoteIdentifier,
   Serial,
 } from '../driver.js';
@@ -57,6 +58,9 @@ export interface PgPoolLike extends PgQueryable {
 interface PgModule {
   Pool: new (config: Record<string, unknown>) => PgPoolLike;
 }
+
+/** pg's own default: a pooled connection idle this long is closed. */
+const IDLE_TIMEOUT_MS = 10_000;
 
 /** SQLSTATE classes and messages that mean the connection, not the statement, failed. */
 const CONNECTION_SQLSTATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
@@ -101,6 +105,9 @@ export async function openPostgresTable(target: ConnectionTarget, options: Resol
     ...where,
     max: options.poolSize,
     connectionTimeoutMillis: options.connectTimeoutMs,
+    // The pool closes a connection before it has idled past connectionCheckThreshold, so none needs a check
+    // before use and single statements can take pg's own path (see PostgresSessionTable#query).
+    idleTimeoutMillis: Math.min(options.connectionCheckMs || IDLE_TIMEOUT_MS, IDLE_TIMEOUT_MS),
     ...(options.charset.toLowerCase().startsWith('utf8') ? {} : { client_encoding: options.charset }),
   });
   // A pooled connection that dies while idle is reported here; without a listener it would crash the process.
@@ -139,10 +146,13 @@ export class PostgresSessionTable implements SessionTable {
   readonly #name: TableName;
   readonly #ownsPool: boolean;
   readonly #lender: ConnectionLender<PgPoolClientLike>;
+  /** Single statements go straight to the pool: it is ours, and closes connections before they need a check. */
+  readonly #direct: boolean;
   #statements: Statements | undefined;
 
   constructor(pool: PgPoolLike, options: ResolvedOptions, ownsPool: boolean) {
     this.#pool = pool;
+    this.#direct = ownsPool && options.connectionCheckMs > 0;
     this.#name = options.table;
     this.#table = qualified(options.table);
     this.#ownsPool = ownsPool;
@@ -171,6 +181,7 @@ export class PostgresSessionTable implements SessionTable {
 
   /** One statement on a live client. */
   #query(text: string, values?: unknown[]): Promise<PgQueryResultLike> {
+    if (this.#direct) return queryOrMark(() => this.#pool.query(text, values));
     return this.#lender.use((client) => client.query(text, values));
   }
 
@@ -405,6 +416,28 @@ export class PostgresSessionTable implements SessionTable {
   async close(): Promise<void> {
     if (this.#ownsPool) await this.#pool.end();
   }
+}
+
+/**
+ * A statement through pg's `pool.query`, which opens a connection when none
+ * is idle: an error from that opening is marked as a connect failure (the
+ * database is unreachable), like the lender does for its own checkouts.
+ */
+async function queryOrMark(run: () => Promise<PgQueryResultLike>): Promise<PgQueryResultLike> {
+  try {
+    return await run();
+  } catch (error) {
+    if (isOpeningError(error)) markConnectFailure(error);
+    throw error;
+  }
+}
+
+/** Errors that pg raises while opening a connection, as opposed to losing one. */
+function isOpeningError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EAI_AGAIN') return true;
+  const message = error instanceof Error ? error.message : '';
+  return /timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i.test(message);
 }
 
 /** How this dialect writes the n-th parameter. */
