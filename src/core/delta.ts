@@ -112,8 +112,8 @@ export function diffLive(loaded: JsonObject, live: object, skip: ReadonlySet<str
       } else if (JsonWalk.isKeyed(value) && isJsonObject(stored)) {
         const inner = diff(stored, value, NO_KEYS);
         if (!isEmptyDelta(inner)) set.set(key, inner);
-      } else if (value !== stored) {
-        // Equal primitives were the fast way out; anything else is converted (and so validated) and compared.
+      } else if (stored === undefined || !sameAsStored(value, stored)) {
+        // Only a value that differs from the stored one is converted (and so validated).
         const converted = walk.convert(value, key, true) as JsonValue;
         if (stored === undefined || !jsonEqual(stored, converted)) set.set(key, patchFor(converted));
       }
@@ -131,6 +131,34 @@ export function diffLive(loaded: JsonObject, live: object, skip: ReadonlySet<str
 }
 
 const NO_KEYS: ReadonlySet<string> = new Set();
+
+/**
+ * True when a live value (`toJSON` already applied) is exactly the stored
+ * JSON value: then it is unchanged and, having been stored, valid. Compares
+ * in place, allocating nothing; its depth is bounded by the stored value's,
+ * so a cycle in the live value cannot make it loop.
+ */
+function sameAsStored(live: unknown, stored: JsonValue): boolean {
+  if (live === stored) return true;
+  if (typeof live !== 'object' || live === null || typeof stored !== 'object' || stored === null) return false;
+  if (Array.isArray(live)) {
+    if (!Array.isArray(stored) || live.length !== stored.length) return false;
+    for (let index = 0; index < live.length; index++) {
+      const item = JsonWalk.resolve(live[index], String(index));
+      if (!sameAsStored(item, stored[index] as JsonValue)) return false;
+    }
+    return true;
+  }
+  if (Array.isArray(stored) || !JsonWalk.isKeyed(live)) return false;
+  let count = 0;
+  for (const key of Object.keys(live)) {
+    const item = JsonWalk.resolve((live as Record<string, unknown>)[key], key);
+    if (item === undefined) continue;
+    if (!Object.hasOwn(stored, key) || !sameAsStored(item, stored[key] as JsonValue)) return false;
+    count++;
+  }
+  return count === Object.keys(stored).length;
+}
 const isEnumerable = Object.prototype.propertyIsEnumerable;
 
 function applyPatch(target: JsonValue | undefined, patch: Patch): JsonValue {
