@@ -196,8 +196,8 @@ export class MysqlSessionTable implements SessionTable {
         // Expired ids first, read without locks; then a delete by primary key. A ranged DELETE ... LIMIT may scan
         // (and lock) live rows too, and deadlock with saves holding them.
         return await deleteInBatches(
-          async () => {
-            const ids = rowsOf(await connection.query(`SELECT id FROM ${this.#table} WHERE ${expires} <= ? LIMIT ?`, [cutoff, batchSize])).map((row) => row['id']);
+          async (size) => {
+            const ids = rowsOf(await connection.query(`SELECT id FROM ${this.#table} WHERE ${expires} <= ? LIMIT ?`, [cutoff, size])).map((row) => row['id']);
             if (ids.length === 0) return 0;
             await connection.query(`DELETE FROM ${this.#table} WHERE id IN (?) AND ${expires} <= ?`, [ids, cutoff]);
             return ids.length;

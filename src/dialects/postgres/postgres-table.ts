@@ -200,7 +200,7 @@ export class PostgresSessionTable implements SessionTable {
         // SKIP LOCKED: rows a save holds are left for the next batch instead of waited for.
         const batch = `DELETE FROM ${this.#table} WHERE id IN
            (SELECT id FROM ${this.#table} WHERE ${expires} <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) AND ${expires} <= $1`;
-        return await deleteInBatches(async () => (await client.query(batch, [this.#at(now), batchSize])).rowCount ?? 0, batchSize, onProgress);
+        return await deleteInBatches(async (size) => (await client.query(batch, [this.#at(now), size])).rowCount ?? 0, batchSize, onProgress);
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1))', [lock]);
       }

@@ -50,6 +50,8 @@ type SqliteDatabaseConstructor = new (filename: string) => SqliteDatabaseLike;
 const APPLY_DELTA_FUNCTION = 'smart_session_apply_delta';
 /** The current time in epoch milliseconds, computed by SQLite. */
 const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+/** About how long one purge batch may hold the event loop (better-sqlite3 is synchronous). */
+const SQLITE_PURGE_BATCH_MS = 5;
 /** How long a writer waits for another process's write lock before failing, in ms. */
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -289,8 +291,12 @@ export class SqliteSessionTable implements SessionTable {
     try {
       const { expires } = this.#sql;
       const batch = this.#prepared(`DELETE FROM ${this.#table} WHERE id IN (SELECT id FROM ${this.#table} WHERE ${expires} <= ? LIMIT ?)`);
-      // Each batch is its own short write transaction: other processes' writes slip in between.
-      return await deleteInBatches(async () => batch.run(this.#at(now), batchSize).changes, batchSize, onProgress, () => lock.renew());
+      // Each batch is its own short write transaction (other processes' writes slip in between), sized to block
+      // this process's event loop for a few milliseconds at most.
+      return await deleteInBatches(async (size) => batch.run(this.#at(now), size).changes, batchSize, onProgress, {
+        between: () => lock.renew(),
+        budgetMs: SQLITE_PURGE_BATCH_MS,
+      });
     } finally {
       lock.release();
     }
