@@ -4,18 +4,18 @@
  */
 import { createClient } from 'redis';
 import { drivers } from './drivers.mjs';
-import { MODES, PEER_TABLES, REDIS_PREFIX, SMART_TABLE } from './stores.mjs';
+import { MODES, PEER_TABLES, PURGE_TABLE, REDIS_PREFIX, SMART_TABLE } from './stores.mjs';
 
 const BENCH_TABLES = {
-  postgres: [...MODES.map(SMART_TABLE), ...PEER_TABLES.postgres],
-  mysql: [...MODES.map(SMART_TABLE), ...PEER_TABLES.mysql],
+  postgres: [...MODES.map(SMART_TABLE), ...PEER_TABLES.postgres, PURGE_TABLE],
+  mysql: [...MODES.map(SMART_TABLE), ...PEER_TABLES.mysql, PURGE_TABLE],
 };
 
 for (const tables of Object.values(BENCH_TABLES)) {
   for (const table of tables) if (!/^bench_[a-z0-9_]+$/.test(table)) throw new Error(`refusing a table name outside bench_*: ${table}`);
 }
 
-async function withPostgres(config, fn) {
+export async function withPostgres(config, fn) {
   const client = new drivers.bench.pg.Client({ connectionString: config.urls.postgres, connectionTimeoutMillis: 3000 });
   await client.connect();
   try {
@@ -25,7 +25,7 @@ async function withPostgres(config, fn) {
   }
 }
 
-async function withMysql(config, fn) {
+export async function withMysql(config, fn) {
   const connection = await drivers.bench.mysql2Promise.createConnection({ uri: config.urls.mysql, connectTimeout: 3000 });
   try {
     return await fn(connection);
@@ -65,6 +65,13 @@ export async function probeServers(config) {
     (e) => (problems.redis = String(e.message ?? e)),
   );
   return { reachable, problems };
+}
+
+/** Drops one bench_* table on PostgreSQL or MySQL (a section's big table, as soon as it is done with it). */
+export async function dropBenchTable(config, backend, table) {
+  if (!BENCH_TABLES[backend]?.includes(table)) throw new Error(`refusing to drop ${backend} table ${table}: not one of the benchmark's`);
+  if (backend === 'postgres') await withPostgres(config, (c) => c.query(`DROP TABLE IF EXISTS "${table}"`));
+  else await withMysql(config, (c) => c.query(`DROP TABLE IF EXISTS \`${table}\``));
 }
 
 /** Drops every bench_* table this benchmark creates and deletes its Redis keys. */

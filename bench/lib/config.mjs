@@ -69,5 +69,26 @@ export function loadConfig() {
       repeats: quick ? 1 : 3,
     },
     contention: { writers: 50, rounds: quick ? 3 : 20 },
+    purge: {
+      // Expired rows to purge per backend (the figure: 1,000,000), and the live sessions the requests use.
+      rows: Math.round(number('BENCH_PURGE_ROWS', quick ? 50_000 : 1_000_000)),
+      liveSessions: quick ? 200 : 1000,
+      // autocannon's connections in the calibration run.
+      connections: 50,
+      // The paced load opens this many keep-alive sockets before it starts and sends over them in turn:
+      // enough that requests never queue in the load generator (a stalled server finds every request that
+      // arrived meanwhile waiting on its sockets).
+      pacedMaxSockets: 256,
+      // Three read-only requests for one writing request.
+      paths: ['/read', '/read', '/read', '/write'],
+      calibrateSeconds: quick ? 1 : 2,
+      // The paced load runs at this share of what the app served flat out (the calibration run).
+      loadShare: 0.5,
+      baselineSeconds: number('BENCH_PURGE_BASELINE_SECONDS', quick ? 2 : 8),
+      // Load before the purge starts, so the purge window holds no connection set-up.
+      leadInSeconds: quick ? 0.5 : 1,
+      // The load stops after this long even if the purge has not finished.
+      maxSeconds: 900,
+    },
   };
 }

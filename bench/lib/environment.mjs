@@ -20,7 +20,8 @@ export function machine() {
   };
 }
 
-function readCpuTimes() {
+/** The machine's CPU time so far, all CPUs (Linux; null elsewhere). */
+export function readCpuTimes() {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
     const fields = line.trim().split(/\s+/).slice(1).map(Number);

@@ -14,9 +14,11 @@ export const TARGETS = {
   getVsFloor: 0.8,
   setVsFloor: 0.8,
   statementsPerRead: 1,
+  // p99 latency of requests while a purge runs, at most this many times the p99 without one.
+  purgeP99VsWithout: 2,
 };
 
-const COLORS = { smart: '#1f6feb', peer: '#8c959f', second: '#54aeff', floor: '#bf8700', ok: '#1a7f37' };
+const COLORS = { smart: '#1f6feb', peer: '#8c959f', second: '#54aeff', floor: '#bf8700', ok: '#1a7f37', during: '#cf222e' };
 
 const fmt = (value, digits = 0) => (value === null || value === undefined ? '–' : Number(value).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 const ratio = (value) => (value === null || value === undefined ? '–' : `${value.toFixed(2)}x`);
@@ -93,6 +95,23 @@ export function evaluateTargets(results) {
       });
     }
   }
+  const purge = results.results.purge;
+  if (purge?.measured) {
+    for (const row of purge.backends) {
+      targets.push({
+        metric: 'p99 during purge vs without',
+        backend: row.backend,
+        smart: row.p99During,
+        reference: row.p99Without,
+        unit: 'ms',
+        digits: 1,
+        value: row.ratio,
+        target: TARGETS.purgeP99VsWithout,
+        atMost: true,
+        met: row.ratio === null ? null : row.ratio <= TARGETS.purgeP99VsWithout,
+      });
+    }
+  }
   return targets;
 }
 
@@ -121,9 +140,9 @@ function targetsSection(targets) {
   const rows = targets.map((t) => [
     t.metric,
     BACKEND_LABEL[t.backend],
-    t.reference === null ? fmt(t.smart, 2) : `${fmt(t.smart)} vs ${fmt(t.reference)} ${t.unit}`,
+    t.reference === null ? fmt(t.smart, 2) : `${fmt(t.smart, t.digits ?? 0)} vs ${fmt(t.reference, t.digits ?? 0)} ${t.unit}`,
     t.reference === null ? fmt(t.value, 2) : ratio(t.value),
-    t.reference === null ? `≤ ${t.target}` : `≥ ${t.target.toFixed(1)}x`,
+    t.reference === null ? `≤ ${t.target}` : `${t.atMost ? '≤' : '≥'} ${t.target.toFixed(1)}x`,
     verdict(t.met),
   ]);
   return ['## Targets', '', table(['metric', 'backend', 'measured', 'ratio', 'target', ''], rows)].join('\n');
@@ -248,10 +267,70 @@ function contentionSection(contention) {
   ].join('\n');
 }
 
-function purgeSection(purge) {
-  const lines = ['## 6. Purge', '', `**${purge.note}**: no numbers yet; a later issue fills this section in.`];
-  if (purge.storeHasPurge) lines.push('', 'Note: this build of smart-session-store already has `purge()`; it is not measured here yet, and autopurge is switched off in every other section.');
-  return lines.join('\n');
+/** What the server did during a purge (PostgreSQL WAL and checkpoints, MariaDB pages read from disk), as a sentence. */
+function serverNote(r) {
+  const d = r.serverDuringPurge;
+  if (d === undefined || d === null) return '';
+  if (r.backend === 'postgres') {
+    return ` During the purge the server wrote ${fmt(d.walMiB)} MiB of WAL and started ${d.checkpoints} checkpoint${d.checkpoints === 1 ? '' : 's'} (max_wal_size ${r.server.max_wal_size ?? '?'}, autovacuum ${r.server.autovacuum ?? '?'}).`;
+  }
+  if (r.backend === 'mysql') {
+    const perRow = r.purge.removed ? d.bufferPoolReadsFromDisk / r.purge.removed : null;
+    const pool = Number(r.server.innodb_buffer_pool_size);
+    return (
+      ` During the purge InnoDB read ${fmt(d.bufferPoolReadsFromDisk)} pages from disk (${fmt(perRow, 2)} per row removed; buffer pool ${Number.isFinite(pool) ? fmt(pool / 2 ** 20) : '?'} MiB, flush method ${r.server.innodb_flush_method ?? '?'})` +
+      ` and wrote ${fmt(d.redoLogMiB)} MiB of redo log.`
+    );
+  }
+  return '';
+}
+
+function purgeSection(purge, chart) {
+  if (!purge.measured) return ['## 6. Purge', '', `**${purge.note ?? 'not measured'}**`].join('\n');
+  const rows = purge.backends.map((r) => [
+    BACKEND_LABEL[r.backend],
+    fmt(r.rows),
+    r.purge.removed === null ? `failed: ${r.purge.error}` : fmt(r.purge.seconds, 1),
+    fmt(r.purge.rowsPerSec),
+    fmt(r.p99Without, 1),
+    fmt(r.p99During, 1),
+    `**${ratio(r.ratio)}**`,
+    verdict(r.met),
+  ]);
+  const details = purge.backends.map((r) => {
+    const problems = [
+      r.purge.removed !== null && r.purge.removed !== r.statsBefore.expired ? `removed ${fmt(r.purge.removed)} of ${fmt(r.statsBefore.expired)} expired rows` : '',
+      r.statsAfter.live !== r.statsBefore.live ? `live sessions ${fmt(r.statsBefore.live)} before, ${fmt(r.statsAfter.live)} after` : '',
+      r.missingSessions ? `${r.missingSessions} requests found no session` : '',
+      r.during.non2xx + r.during.errors + r.without.non2xx + r.without.errors ? `non-2xx ${r.during.non2xx + r.without.non2xx}, failed ${r.during.errors + r.without.errors}` : '',
+    ].filter(Boolean);
+    return (
+      `- ${BACKEND_LABEL[r.backend]}: ${fmt(r.rows)} rows inserted in ${fmt(r.insertSeconds, 1)} s; the app served ${fmt(r.load.capacityReqPerSec)} req/s flat out, the load ran at ${fmt(r.load.rate)} req/s ` +
+      `(${fmt(r.without.requests)} requests without a purge, ${fmt(r.during.requests)} during it; p50 ${fmt(r.without.latency.p50, 1)} → ${fmt(r.during.latency.p50, 1)} ms, max ${fmt(r.without.latency.max, 1)} → ${fmt(r.during.latency.max, 1)} ms). ` +
+      `${fmt(r.purge.batches)} batches of ${fmt(r.purge.removed / Math.max(1, r.purge.batches))} rows on average, ${fmt(r.purge.batchMs.median, 1)} ms from one to the next (median; p99 ${fmt(r.purge.batchMs.p99, 1)} ms, longest ${fmt(r.purge.batchMs.max, 1)} ms). ` +
+      `Event-loop delay of the app's process, p99: ${fmt(r.eventLoopWithout.p99, 1)} ms without, ${fmt(r.eventLoopDuring.p99, 1)} ms during the purge. ` +
+      `The machine's CPUs (app, load generator and database server together): ${fmt(r.cpuBusyPercentWithout)} % busy without, ${fmt(r.cpuBusyPercentDuring)} % during.` +
+      serverNote(r) +
+      (problems.length > 0 ? ` **Check**: ${problems.join('; ')}.` : '')
+    );
+  });
+  return [
+    '## 6. Purge',
+    '',
+    `${fmt(purge.rows)} expired rows (~${purge.expiredRowBytes} B sessions, generated by the server in one statement) beside ${fmt(purge.liveSessions)} live ~1 KB sessions in \`bench_purge\`, created by smart-session-store (atomic, pool of 10, autopurge off). ` +
+      `\`store.purge()\` with its defaults (no \`batchSize\` passed: at most ${purge.batchSize} rows per statement), on the store the express app runs on, as autopurge would run it. ` +
+      `Requests: express 5 + express-session, ${purge.paths.filter((p) => p === '/read').length} read-only for ${purge.paths.filter((p) => p !== '/read').length} writing, each on the next live session, sent by a load generator in another process at a fixed rate: ` +
+      `${Math.round(purge.loadShare * 100)} % of what the app served flat out in a ${purge.calibrateSeconds} s autocannon run (${purge.connections} connections), over ${purge.pacedMaxSockets ?? purge.connections} keep-alive connections opened beforehand. ` +
+      `Open loop: a request is timed from the instant it was due, so a stall counts for every request that arrived during it. ` +
+      `p99 without: ${purge.baselineSeconds} s of that load, no purge; p99 during: the requests due while the purge ran. Latencies in ms; the target is p99 during ≤ ${purge.targetRatio}x p99 without.`,
+    '',
+    chart,
+    '',
+    table(['backend', 'expired rows', 'purge s', 'rows/s', 'p99 without', 'p99 during', 'during / without', `≤ ${purge.targetRatio}x`], rows),
+    '',
+    ...details,
+    ...(purge.failed?.length > 0 ? ['', `**Not measured** (the run failed): ${purge.failed.map((f) => `${BACKEND_LABEL[f.backend]}: ${f.error}`).join('; ')}.`] : []),
+  ].join('\n');
 }
 
 function methodSection(results) {
@@ -262,7 +341,7 @@ function methodSection(results) {
   return [
     '## How it was measured',
     '',
-    '- Every store is built as its README shows, pools of 10 connections where it takes one; background pruning is off everywhere (purge is a section of its own). express-session: `resave: false`, `saveUninitialized: false`, `cookie.maxAge` one day, so a read-only request calls the store\'s `touch`.',
+    '- Every store is built as its README shows, pools of 10 connections where it takes one; background pruning is off everywhere (smart-session-store\'s purge is measured in a section of its own). express-session: `resave: false`, `saveUninitialized: false`, `cookie.maxAge` one day, so a read-only request calls the store\'s `touch`.',
     '- better-sqlite3-session-store gets the same WAL and busy-timeout settings as smart-session-store\'s own connection. connect-session-knex runs on PostgreSQL through knex + pg (knex finds the server version itself, so the store takes its one-statement upsert path).',
     '- Tables are named `bench_*` and dropped at the end; SQLite files live in a temporary folder; Redis keys under `bench:sess:`.',
     '- Statement counting wraps the drivers in the benchmark process only; its cost (one increment per statement) is the same for every store.',
@@ -275,7 +354,7 @@ function methodSection(results) {
 
 function charts(results) {
   const out = {};
-  const { lost, http, store, contention } = results.results;
+  const { lost, http, store, contention, purge } = results.results;
   const date = results.date;
   if (lost !== undefined) {
     const [a, b] = lost.parallel;
@@ -345,6 +424,25 @@ function charts(results) {
       unit: 'writes per second (higher is better)',
     });
   }
+  if (purge?.measured) {
+    out['bench-purge.svg'] = barChart({
+      title: `Purge of ${fmt(purge.rows)} expired sessions: request latency`,
+      subtitle: `p99 of requests at ${Math.round(purge.loadShare * 100)} % of the app's capacity, without a purge and while store.purge() runs with its defaults (${date})`,
+      series: [
+        { name: 'p99 without a purge', color: COLORS.smart },
+        { name: 'p99 during the purge', color: COLORS.during },
+      ],
+      groups: purge.backends.map((r) => ({
+        label: BACKEND_LABEL[r.backend],
+        note: r.purge.removed === null ? 'purge failed' : `purged in ${fmt(r.purge.seconds, 1)} s (${fmt(r.purge.rowsPerSec)} rows/s); ${ratio(r.ratio)}`,
+        highlight: true,
+        values: [r.p99Without, r.p99During],
+        texts: [`${fmt(r.p99Without, 1)} ms`, `${fmt(r.p99During, 1)} ms`],
+      })),
+      unit: 'p99 latency in ms (lower is better)',
+      footer: `Target: p99 during a purge at most ${purge.targetRatio}x the p99 without. ${fmt(purge.rows)} expired rows beside ${fmt(purge.liveSessions)} live sessions; load generator in another process.`,
+    });
+  }
   return out;
 }
 
@@ -365,7 +463,7 @@ export function writeReports(results, { resultsDir, chartsDir, published }) {
   if (r.statements) parts.push(statementsSection(r.statements));
   if (r.store) parts.push(storeSection(r.store, chartLink('bench-store-ops.svg')));
   if (r.contention) parts.push(contentionSection(r.contention));
-  if (r.purge) parts.push(purgeSection(r.purge));
+  if (r.purge) parts.push(purgeSection(r.purge, chartLink('bench-purge.svg')));
   parts.push(methodSection(results));
   if (!published) parts.splice(1, 0, '> Smoke or partial run: not published (bench/results/quick/). A full run, `node bench/run.mjs`, writes bench/results/ and the charts in docs/.');
 

@@ -24,6 +24,8 @@ export const POOL_SIZE = 10;
 /** Tables this benchmark creates; all start with bench_ (the test suite uses ssn_*). */
 export const SMART_TABLE = (mode) => `bench_smart_${mode}`;
 export const PEER_TABLES = { postgres: ['bench_pgsimple', 'bench_knex'], mysql: ['bench_mysqlsession'] };
+/** The purge section's table (a million expired rows, dropped once purged), created by smart-session-store itself. */
+export const PURGE_TABLE = 'bench_purge';
 export const REDIS_PREFIX = 'bench:sess:';
 
 /** Which statement counter a backend's statements land in. */

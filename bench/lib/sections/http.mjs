@@ -50,7 +50,8 @@ export function startWorker() {
     pending = result.catch(() => undefined);
     return result;
   };
-  return { ready, run, stop: () => child.kill() };
+  // `control` reaches the job in progress (a paced run's `{ stop: true, windows }`); its answer still comes through `run`.
+  return { ready, run, control: (message) => child.send(message), stop: () => child.kill() };
 }
 
 export async function httpThroughput(ctx) {

@@ -314,6 +314,7 @@ export class SqliteSessionTable implements SessionTable {
     const name = purgeLockName(this.#name);
     const holder = `${process.pid}:${Math.random().toString(36).slice(2)}`;
     const leaseMs = 60_000;
+    let renewed = Date.now();
     return {
       acquire: () =>
         this.#db
@@ -323,7 +324,10 @@ export class SqliteSessionTable implements SessionTable {
           })
           .immediate(),
       renew: () => {
-        this.#prepared(`UPDATE ${locks} SET until = ? WHERE name = ? AND holder = ?`).run(Date.now() + leaseMs, name, holder);
+        // A write (and a sync to disk) of its own: only once half the lease has gone by.
+        if (Date.now() - renewed < leaseMs / 2) return;
+        renewed = Date.now();
+        this.#prepared(`UPDATE ${locks} SET until = ? WHERE name = ? AND holder = ?`).run(renewed + leaseMs, name, holder);
       },
       release: () => {
         this.#prepared(`DELETE FROM ${locks} WHERE name = ? AND holder = ?`).run(name, holder);
