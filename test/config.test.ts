@@ -9,17 +9,14 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { loadConfig, SessionStore, SessionStoreError } from '../src/index.js';
+import { loadConfig, SessionStore } from '../src/index.js';
 import { resolveOptions } from '../src/core/options.js';
 import { progressBar } from '../src/cli.js';
-import { availableBackends, dropTable, type Backend } from './support/backends.js';
+import { backendsForThisFile, isStoreError as isError, dropTable, type Backend } from './support/backends.js';
 
-const backends = await availableBackends();
-after(async () => {
-  for (const backend of backends) await backend.close();
-});
+const backends = await backendsForThisFile();
 
 const directory = mkdtempSync(join(tmpdir(), 'sss-config-'));
 function file(name: string, text: string): string {
@@ -28,9 +25,6 @@ function file(name: string, text: string): string {
   return path;
 }
 
-function isError(code: string, mentioning?: string): (error: unknown) => boolean {
-  return (error) => error instanceof SessionStoreError && error.code === code && (mentioning === undefined || error.message.includes(mentioning));
-}
 
 /** The Prancer seed's example configuration, for one backend. */
 function prancerYaml(backend: Backend, table: string, extra = ''): string {

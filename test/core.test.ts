@@ -38,7 +38,7 @@ describe('delta and merge', () => {
     }), { numRuns: 500 });
     fc.assert(fc.property(session, (loaded) => {
       // A copy with one changed value somewhere, and one untouched.
-      const changed = structuredClone(loaded);
+      const changed: Record<string, unknown> = structuredClone(loaded);
       changed['extra'] = { when: new Date(0), list: [1, undefined] };
       assert.deepStrictEqual(diffLive(loaded, changed), computeDelta(loaded, toJsonValue(changed) as JsonObject));
       assert.ok(isEmptyDelta(diffLive(loaded, structuredClone(loaded))));

@@ -9,12 +9,9 @@ import express from 'express';
 import session from 'express-session';
 import { SmartSessionStore } from '../src/express/index.js';
 import { hashSessionId } from '../src/index.js';
-import { availableBackends, delay, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
+import { backendsForThisFile, delay, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
 
-const backends = await availableBackends();
-after(async () => {
-  for (const backend of backends) await backend.close();
-});
+const backends = await backendsForThisFile();
 
 const PARALLEL = 20;
 const ROUNDS = 20;

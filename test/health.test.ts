@@ -7,22 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { SmartSessionStore } from '../src/express/index.js';
-import { SessionStore, SessionStoreError, type JsonObject } from '../src/index.js';
-import { availableBackends, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
+import { SessionStore, type JsonObject } from '../src/index.js';
+import { backendsForThisFile, isStoreError as isError, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 
-const backends = (await availableBackends()).filter((backend) => backend.name !== 'sqlite');
-after(async () => {
-  for (const backend of backends) await backend.close();
-});
+const backends = (await backendsForThisFile()).filter((backend) => backend.name !== 'sqlite');
 
 const cookie = (): JsonObject => ({ expires: new Date(Date.now() + 3_600_000).toISOString() });
 
-function isError(code: string): (error: unknown) => boolean {
-  return (error) => error instanceof SessionStoreError && error.code === code;
-}
 
 /** A URL for the same server and database under another port, user or application name. */
 function variant(backend: Backend, change: { port?: number; user?: string; applicationName?: string }): string {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import express from 'express';
 import session from 'express-session';
@@ -14,12 +14,9 @@ import mysqlCallback from 'mysql2';
 import pg from 'pg';
 import { SmartSessionStore } from '../src/express/index.js';
 import { SessionStore, type JsonObject } from '../src/index.js';
-import { availableBackends, dropTable, type Backend } from './support/backends.js';
+import { backendsForThisFile, dropTable, type Backend } from './support/backends.js';
 
-const backends = await availableBackends();
-after(async () => {
-  for (const backend of backends) await backend.close();
-});
+const backends = await backendsForThisFile();
 
 const cookie = (): JsonObject => ({ originalMaxAge: 3_600_000, expires: new Date(Date.now() + 3_600_000).toISOString() });
 

@@ -10,12 +10,9 @@ import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { SessionStore, type JsonObject } from '../src/index.js';
-import { availableBackends, dropTable, type Backend } from './support/backends.js';
+import { backendsForThisFile, dropTable, type Backend } from './support/backends.js';
 
-const backends = await availableBackends();
-after(async () => {
-  for (const backend of backends) await backend.close();
-});
+const backends = await backendsForThisFile();
 
 const live = (): JsonObject => ({ cookie: { expires: new Date(Date.now() + 3_600_000).toISOString() }, live: true });
 const dead = (): JsonObject => ({ cookie: { expires: new Date(Date.now() - 60_000).toISOString() }, live: false });

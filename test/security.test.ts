@@ -7,22 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { hashSessionId, SessionStore, SessionStoreError, toJsonValue, type JsonObject } from '../src/index.js';
-import { availableBackends, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
+import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES } from './support/backends.js';
 
-const backends = await availableBackends();
-after(async () => {
-  for (const backend of backends) await backend.close();
-});
+const backends = await backendsForThisFile();
 
-function isError(code: string): (error: unknown) => boolean {
-  return (error) => error instanceof SessionStoreError && error.code === code;
-}
 
-function sql(backend: Backend, text: string): string {
-  if (backend.name !== 'postgres') return text;
-  let index = 0;
-  return text.replace(/\?/g, () => `$${++index}`);
-}
 
 const cookie = (): JsonObject => ({ originalMaxAge: 3_600_000, expires: new Date(Date.now() + 3_600_000).toISOString(), path: '/' });
 

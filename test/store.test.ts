@@ -4,17 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { hashSessionId, SessionStore, SessionStoreError, type JsonObject, type LockingMode } from '../src/index.js';
-import { availableBackends, delay, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
+import { hashSessionId, SessionStore, type JsonObject, type LockingMode } from '../src/index.js';
+import { backendsForThisFile, isStoreError as isError, delay, dropTable, LOCKING_MODES } from './support/backends.js';
 
-const backends = await availableBackends();
-after(async () => {
-  for (const backend of backends) await backend.close();
-});
+const backends = await backendsForThisFile();
 
-function isError(code: string): (error: unknown) => boolean {
-  return (error) => error instanceof SessionStoreError && error.code === code;
-}
 
 /** A cookie as express-session stores it, expiring in `ms`. */
 function cookie(ms = 3_600_000): JsonObject {

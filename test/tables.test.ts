@@ -5,23 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { hashSessionId, SessionStore, SessionStoreError, type JsonObject } from '../src/index.js';
-import { availableBackends, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
+import { hashSessionId, SessionStore, type JsonObject } from '../src/index.js';
+import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
 
-const backends = await availableBackends();
-after(async () => {
-  for (const backend of backends) await backend.close();
-});
+const backends = await backendsForThisFile();
 
-function isError(code: string): (error: unknown) => boolean {
-  return (error) => error instanceof SessionStoreError && error.code === code;
-}
 
-function sql(backend: Backend, text: string): string {
-  if (backend.name !== 'postgres') return text;
-  let index = 0;
-  return text.replace(/\?/g, () => `$${++index}`);
-}
 
 /** The Prancer seed's table, as its documentation gives it, in each dialect. */
 function prancerTable(backend: Backend, table: string, lockVersion: boolean): string {

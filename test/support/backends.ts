@@ -9,11 +9,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import type { LockingMode } from '../../src/index.js';
+import { SessionStoreError, type LockingMode } from '../../src/index.js';
 
 export type BackendName = 'postgres' | 'mysql' | 'sqlite';
 export const LOCKING_MODES: readonly LockingMode[] = ['atomic', 'optimistic', 'pessimistic'];
@@ -112,4 +112,25 @@ export async function dropTable(backend: Backend, table: string): Promise<void> 
 /** A pause of `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The backends of a test file, closed when the file's tests are done. */
+export async function backendsForThisFile(): Promise<Backend[]> {
+  const backends = await availableBackends();
+  after(async () => {
+    for (const backend of backends) await backend.close();
+  });
+  return backends;
+}
+
+/** For `assert.rejects`/`throws`: a SessionStoreError with this code (and, if given, this text in its message). */
+export function isStoreError(code: string, mentioning?: string): (error: unknown) => boolean {
+  return (error) => error instanceof SessionStoreError && error.code === code && (mentioning === undefined || error.message.includes(mentioning));
+}
+
+/** SQL written with `?` placeholders, numbered for PostgreSQL. */
+export function sql(backend: Backend, text: string): string {
+  if (backend.name !== 'postgres') return text;
+  let index = 0;
+  return text.replace(/\?/g, () => `$${++index}`);
 }
