@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { loadConfig, SessionStore } from '../src/index.js';
 import { resolveOptions } from '../src/core/options.js';
 import { progressBar } from '../src/cli.js';
+import { CLI, runCli } from './support/cli.js';
 import { backendsForThisFile, isStoreError as isError, dropTable, type Backend } from './support/backends.js';
 
 const backends = await backendsForThisFile();
@@ -160,16 +161,7 @@ describe('configuration files', () => {
 
 describe('command line with --config', () => {
   const run = promisify(execFile);
-  const cli = join(import.meta.dirname, '../bin/smart-session-store.cjs');
-  const attempt = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
-  };
+  const attempt = runCli;
 
   test('progress bar', () => {
     assert.equal(progressBar(0, 10, 10), '[----------]   0%  0/10');
@@ -215,7 +207,7 @@ describe('command line with --config', () => {
     for (let i = 0; i < 25; i++) await store.save(`tty-${i}`, { cookie: { expires: new Date(Date.now() - 1000).toISOString() } });
     await store.close();
     // script(1) gives the command a pseudo-terminal, as a person at a shell would.
-    const { stdout } = await run('/usr/bin/script', ['-qec', `"${process.execPath}" "${cli}" purge --url ${url} --batch-size 5`, '/dev/null']);
+    const { stdout } = await run('/usr/bin/script', ['-qec', `"${process.execPath}" "${CLI}" purge --url ${url} --batch-size 5`, '/dev/null']);
     assert.match(stdout, /\r\[#+-*\]\s+20%\s+5\/25/);
     assert.match(stdout, /\r\[#{30}\] 100%\s+25\/25/);
     assert.match(stdout, /purged 25 expired sessions/);

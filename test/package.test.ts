@@ -3,16 +3,14 @@
  * their types, and the command line.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
+import { runCli } from './support/cli.js';
 
-const run = promisify(execFile);
 const require = createRequire(import.meta.url);
 const root = join(import.meta.dirname, '..');
 
@@ -45,16 +43,7 @@ describe('package entry points', () => {
 });
 
 describe('command line', () => {
-  const cli = join(root, 'bin/smart-session-store.cjs');
-  const attempt = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
-  };
+  const attempt = runCli;
 
   test('create-table creates the table and its expiry index', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'sss-cli-')), 'cli.db');
