@@ -33,11 +33,6 @@ export type Patch = ObjectPatch | ValuePatch;
 /** The change one request makes to a session: always a patch of the root object. */
 export type SessionDelta = ObjectPatch;
 
-/** An empty object patch. */
-export function emptyDelta(): SessionDelta {
-  return { kind: 'object', set: new Map(), unset: [] };
-}
-
 /** True when applying the delta changes nothing. */
 export function isEmptyDelta(delta: ObjectPatch): boolean {
   return delta.set.size === 0 && delta.unset.length === 0;
