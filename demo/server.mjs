@@ -21,6 +21,10 @@ import { SmartSessionStore } from 'smart-session-store/express';
 const INDEX_HTML = fileURLToPath(new URL('./index.html', import.meta.url));
 const DEFAULT_URL = 'sqlite:./demo-sessions.db';
 const KEY_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
+// The icon index.html carries inline; served at /favicon.ico too for browsers that ask for it anyway.
+const FAVICON_SVG =
+  "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><rect width='16' height='16' rx='3' fill='#2f5bd3'/>" +
+  "<path d='M4 8.5l2.5 2.5L12 5.5' stroke='#fff' stroke-width='2' fill='none'/></svg>";
 const SESSION_OPTIONS = {
   secret: process.env.SESSION_SECRET ?? 'smart-session-store demo secret (not for production)',
   resave: false,
@@ -98,6 +102,11 @@ export async function createDemoApp({ url = process.env.SESSION_DB_URL ?? DEFAUL
     res.sendFile(INDEX_HTML, (error) => {
       if (error) next(error);
     });
+  });
+
+  app.get('/favicon.ico', (req, res) => {
+    res.set('Cache-Control', 'public, max-age=86400');
+    res.type('image/svg+xml').send(FAVICON_SVG);
   });
 
   app.use('/smart', sessionRouter('smart', store));
