@@ -23,7 +23,7 @@ import { log } from './lib/util.mjs';
  * empties dist/ for a moment: wait for it; build only if it stays missing.
  */
 async function ensureLibraryBuilt() {
-  const built = () => ['esm/index.js', 'esm/express/index.js'].every((f) => existsSync(path.join(LIBRARY_DIR, 'dist', f)));
+  const built = () => ['esm/index.js', 'esm/adapters/express.js'].every((f) => existsSync(path.join(LIBRARY_DIR, 'dist', f)));
   for (let waited = 0; !built() && waited < 60_000; waited += 1000) {
     if (waited === 0) log('smart-session-store is not built (dist/ missing): waiting a minute for a build in progress');
     await sleep(1000);

@@ -8,8 +8,9 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
-import type { LockingMode, SessionStoreOptions } from './core/options.js';
-import { SessionStore } from './core/session-store.js';
+import type { LockingMode } from './core/options.js';
+import type { SessionStoreOptions } from './options.js';
+import { SessionStore } from './store.js';
 import { SessionStoreError } from './errors.js';
 
 /** Exit codes of the command line. */

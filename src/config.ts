@@ -25,7 +25,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { resolveOptions, type SessionStoreOptions } from './core/options.js';
+import { resolveOptions, type SessionStoreOptions } from './options.js';
 import { SessionStoreError } from './errors.js';
 
 function configError(path: string, why: string, cause?: unknown): SessionStoreError {

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { loadConfig, SessionStore } from '../src/index.js';
-import { resolveOptions } from '../src/core/options.js';
+import { loadConfig } from '../src/index.js';
+import { resolveOptions } from '../src/options.js';
 import { progressBar } from '../src/cli.js';
 import { CLI, runCli } from './support/cli.js';
-import { backendsForThisFile, isStoreError as isError, dropTable, type Backend } from './support/backends.js';
+import { backendsForThisFile, isStoreError as isError, dropTable, type Backend, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
 
@@ -91,7 +91,7 @@ describe('options', () => {
   ];
   for (const [name, options] of refused) {
     test(`refused at construction, naming "${name.split('.')[0]}": ${JSON.stringify(options)}`, () => {
-      assert.throws(() => new SessionStore(options as never), (error: unknown) => {
+      assert.throws(() => new CookieStore(options as never), (error: unknown) => {
         if (!isError('ERR_INVALID_OPTION')(error)) return false;
         const message = (error as Error).message;
         return message.includes(`"${name}"`) || message.includes(`"${name === 'expiration_timeout' ? 'ttl' : name}"`) || message.includes(name.split('.')[0] as string);
@@ -144,7 +144,7 @@ describe('configuration files', () => {
       const table = 'ssn_from_config';
       await dropTable(backend, table);
       const options = await loadConfig(file(`${backend.name}.yml`, prancerYaml(backend, table)));
-      const store = new SessionStore({ ...options, createTable: true });
+      const store = new CookieStore({ ...options, createTable: true });
       try {
         assert.equal(store.options.ttlSeconds, 3600);
         await store.save('from-config', { cookie: { originalMaxAge: null, expires: null }, emoji: '😀' });
@@ -176,7 +176,7 @@ describe('command line with --config', () => {
       const config = file(`cli-${backend.name}.yml`, prancerYaml(backend, table));
       const created = await attempt('create-table', '--config', config);
       assert.equal(created.code, 0, created.stderr);
-      const store = new SessionStore({ ...(await loadConfig(config)), autopurge: false });
+      const store = new CookieStore({ ...(await loadConfig(config)), autopurge: false });
       try {
         for (let i = 0; i < 30; i++) await store.save(`old-${i}`, { cookie: { expires: new Date(Date.now() - 1000).toISOString() } });
         await store.save('fresh', { cookie: { expires: new Date(Date.now() + 60_000).toISOString() } });
@@ -203,7 +203,7 @@ describe('command line with --config', () => {
 
   test('purge draws a progress bar in place on a terminal', { skip: existsSync('/usr/bin/script') ? false : 'util-linux script is not installed' }, async () => {
     const url = `sqlite:${join(directory, 'tty.db')}`;
-    const store = new SessionStore({ url, createTable: true, autopurge: false });
+    const store = new CookieStore({ url, createTable: true, autopurge: false });
     for (let i = 0; i < 25; i++) await store.save(`tty-${i}`, { cookie: { expires: new Date(Date.now() - 1000).toISOString() } });
     await store.close();
     // script(1) gives the command a pseudo-terminal, as a person at a shell would.

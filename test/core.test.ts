@@ -8,8 +8,9 @@ import fc from 'fast-check';
 import { applyDelta, computeDelta, isEmptyDelta, SessionStoreError, toJsonValue, type JsonObject, type JsonValue } from '../src/index.js';
 import { deltaFromJson, deltaToJson, diffLive } from '../src/core/delta.js';
 import { parseStoredSession } from '../src/core/json.js';
-import { planMergePatch } from '../src/dialects/merge-patch.js';
-import { parseConnectionUrl, parseTableName, resolveOptions } from '../src/core/options.js';
+import { planMergePatch } from '../src/backends/sql/merge-patch.js';
+import { parseConnectionUrl, parseTableName } from '../src/backends/connection-options.js';
+import { resolveOptions } from '../src/options.js';
 
 const key = fc.oneof(fc.constantFrom('a', 'b', 'c', 'cart', 'items', 'x.y', 'we"ird', 'back\\slash', 'é😀', ''), fc.string({ maxLength: 6 }))
   .filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k) && !k.includes('\u0000') && k.isWellFormed());

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import session from 'express-session';
-import { SmartSessionStore } from '../src/express/index.js';
+import { SmartSessionStore } from '../src/adapters/express.js';
 import { hashSessionId } from '../src/index.js';
 import { backendsForThisFile, delay, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
 

@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { SmartSessionStore } from '../src/express/index.js';
-import { SessionStore, type JsonObject } from '../src/index.js';
-import { backendsForThisFile, isStoreError as isError, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
+import { SmartSessionStore } from '../src/adapters/express.js';
+import type { JsonObject } from '../src/index.js';
+import { backendsForThisFile, isStoreError as isError, dropTable, LOCKING_MODES, type Backend, CookieStore } from './support/backends.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 
 const backends = (await backendsForThisFile()).filter((backend) => backend.name !== 'sqlite');
@@ -55,14 +55,14 @@ for (const backend of backends) {
         }
         url = variant(backend, { user: marker });
       }
-      const creator = new SessionStore({ url, table, locking: 'optimistic', createTable: true });
+      const creator = new CookieStore({ url, table, locking: 'optimistic', createTable: true });
       await creator.ready();
       await creator.close();
     });
 
     for (const locking of LOCKING_MODES) {
       test(`${locking}: after the server kills every connection, the next calls succeed without an error`, async () => {
-        const store = new SessionStore({ url, table, locking, poolSize: 4, autopurge: false });
+        const store = new CookieStore({ url, table, locking, poolSize: 4, autopurge: false });
         const events: string[] = [];
         store.on('disconnect', () => events.push('disconnect'));
         try {
@@ -131,7 +131,7 @@ for (const backend of backends) {
       await dropTable(backend, table);
       const proxy = await startTcpProxy(Number(new URL(backend.url).port));
       await proxy.cut();
-      const store = new SessionStore({ url: variant(backend, { port: proxy.port }), table, createTable: true, connectTimeout: 2, autopurge: false });
+      const store = new CookieStore({ url: variant(backend, { port: proxy.port }), table, createTable: true, connectTimeout: 2, autopurge: false });
       try {
         await assert.rejects(store.load('late'), isError('ERR_UNAVAILABLE'));
         const reconnected = once(store, 'connect');

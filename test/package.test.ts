@@ -16,7 +16,7 @@ const root = join(import.meta.dirname, '..');
 
 describe('package entry points', () => {
   test('require() of smart-session-store/express gives a working express-session store', async () => {
-    const { SmartSessionStore } = require('smart-session-store/express') as typeof import('../src/express/index.js');
+    const { SmartSessionStore } = require('smart-session-store/express') as typeof import('../src/adapters/express.js');
     const session = require('express-session') as typeof import('express-session');
     const store = new SmartSessionStore({ url: 'sqlite::memory:', createTable: true });
     assert.ok(store instanceof session.Store);
@@ -36,7 +36,7 @@ describe('package entry points', () => {
   });
 
   test('both builds ship type declarations', () => {
-    for (const file of ['dist/esm/index.d.ts', 'dist/esm/express/index.d.ts', 'dist/cjs/index.d.ts', 'dist/cjs/express/index.d.ts']) {
+    for (const file of ['dist/esm/index.d.ts', 'dist/esm/adapters/express.d.ts', 'dist/cjs/index.d.ts', 'dist/cjs/adapters/express.d.ts']) {
       assert.ok(existsSync(join(root, file)), file);
     }
   });

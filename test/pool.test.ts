@@ -12,9 +12,9 @@ import session from 'express-session';
 import mysql from 'mysql2/promise';
 import mysqlCallback from 'mysql2';
 import pg from 'pg';
-import { SmartSessionStore } from '../src/express/index.js';
-import { SessionStore, type JsonObject } from '../src/index.js';
-import { backendsForThisFile, dropTable, type Backend } from './support/backends.js';
+import { SmartSessionStore } from '../src/adapters/express.js';
+import type { JsonObject } from '../src/index.js';
+import { backendsForThisFile, dropTable, type Backend, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
 
@@ -137,7 +137,7 @@ for (const backend of backends) {
     test('the store uses it, and close() leaves it open', async () => {
       await dropTable(backend, table);
       const given = await countedConnection(backend);
-      const store = new SessionStore({ connection: given.connection, table, createTable: true, autopurge: false });
+      const store = new CookieStore({ connection: given.connection, table, createTable: true, autopurge: false });
       try {
         assert.equal(store.dialect, backend.name);
         await store.save('given', { cookie: cookie(), a: 1 });
@@ -147,7 +147,7 @@ for (const backend of backends) {
         assert.ok(given.statements.length > 0);
         await store.close();
         // Still the application's to use.
-        const again = new SessionStore({ connection: given.connection, table, autopurge: false });
+        const again = new CookieStore({ connection: given.connection, table, autopurge: false });
         assert.equal((await again.load('given'))?.session['b'], 2);
         await again.close();
       } finally {
@@ -200,8 +200,8 @@ for (const backend of backends) {
       test('connectionCheckThreshold: a connection idle longer than the threshold is checked before use', async () => {
         await dropTable(backend, table);
         const given = await countedConnection(backend);
-        const store = new SessionStore({ connection: given.connection, table, createTable: true, autopurge: false, connectionCheckThreshold: 0 });
-        const patient = new SessionStore({ connection: given.connection, table, autopurge: false });
+        const store = new CookieStore({ connection: given.connection, table, createTable: true, autopurge: false, connectionCheckThreshold: 0 });
+        const patient = new CookieStore({ connection: given.connection, table, autopurge: false });
         try {
           await store.ready();
           await store.load('idle');
@@ -234,7 +234,7 @@ describe('other connection flavours', () => {
     await dropTable(backend, 'ssn_client');
     const client = new pg.Client({ connectionString: backend.url });
     await client.connect();
-    const store = new SessionStore({ connection: client, table: 'ssn_client', createTable: true, locking: 'pessimistic', autopurge: false });
+    const store = new CookieStore({ connection: client, table: 'ssn_client', createTable: true, locking: 'pessimistic', autopurge: false });
     try {
       await store.save('one', { cookie: cookie(), n: 0 });
       const loads = await Promise.all(Array.from({ length: 5 }, () => store.load('one')));
@@ -254,8 +254,8 @@ describe('other connection flavours', () => {
     await dropTable(backend, 'ssn_callback');
     const callbackPool = mysqlCallback.createPool({ uri: backend.url, connectionLimit: 2 });
     const connection = await mysql.createConnection({ uri: backend.url });
-    const viaPool = new SessionStore({ connection: callbackPool, table: 'ssn_callback', createTable: true, autopurge: false });
-    const viaConnection = new SessionStore({ connection, table: 'ssn_callback', autopurge: false });
+    const viaPool = new CookieStore({ connection: callbackPool, table: 'ssn_callback', createTable: true, autopurge: false });
+    const viaConnection = new CookieStore({ connection, table: 'ssn_callback', autopurge: false });
     try {
       await viaPool.save('flavours', { cookie: cookie(), from: 'pool' });
       const loaded = await viaConnection.load('flavours');

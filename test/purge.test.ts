@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { SessionStore, type JsonObject } from '../src/index.js';
-import { backendsForThisFile, dropTable, type Backend } from './support/backends.js';
+import { backendsForThisFile, dropTable, type Backend, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
 
@@ -54,7 +54,7 @@ for (const backend of backends) {
     let store: SessionStore;
     before(async () => {
       await dropTable(backend, table);
-      store = new SessionStore({ url: backend.url, table, createTable: true, autopurge: false });
+      store = new CookieStore({ url: backend.url, table, createTable: true, autopurge: false });
       await store.ready();
     });
     after(async () => {
@@ -101,7 +101,7 @@ for (const backend of backends) {
 
     test('autopurge by chance runs after the call that drew it, never inside it', async () => {
       await fill(6, 2);
-      const eager = new SessionStore({ url: backend.url, table, autopurge: { probability: 1, minInterval: 0 } });
+      const eager = new CookieStore({ url: backend.url, table, autopurge: { probability: 1, minInterval: 0 } });
       try {
         const order: string[] = [];
         const purged = once(eager, 'purge').then(([removed]) => {
@@ -120,8 +120,8 @@ for (const backend of backends) {
 
     test('autopurge by interval needs no calls; autopurge: false never purges', async () => {
       await fill(3, 1);
-      const off = new SessionStore({ url: backend.url, table, autopurge: false });
-      const timed = new SessionStore({ url: backend.url, table, autopurge: { interval: 0.2 } });
+      const off = new CookieStore({ url: backend.url, table, autopurge: false });
+      const timed = new CookieStore({ url: backend.url, table, autopurge: { interval: 0.2 } });
       try {
         let offPurged = false;
         off.on('purge', () => {

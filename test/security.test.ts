@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { hashSessionId, SessionStore, SessionStoreError, toJsonValue, type JsonObject } from '../src/index.js';
-import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES } from './support/backends.js';
+import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
 
@@ -42,7 +42,7 @@ for (const backend of backends) {
       let store: SessionStore;
       before(async () => {
         await dropTable(backend, table);
-        store = new SessionStore({ url: backend.url, table, locking, userIdKey: 'passport.user', createTable: true });
+        store = new CookieStore({ url: backend.url, table, locking, userIdKey: 'passport.user', createTable: true });
         await store.ready();
       });
       after(async () => {
@@ -102,7 +102,7 @@ for (const backend of backends) {
     let store: SessionStore;
     before(async () => {
       await dropTable(backend, table);
-      store = new SessionStore({ url: backend.url, table, createTable: true });
+      store = new CookieStore({ url: backend.url, table, createTable: true });
       await store.ready();
     });
     after(async () => {
@@ -111,7 +111,7 @@ for (const backend of backends) {
     });
 
     test('hashSessionIds: false stores the raw id (the documented legacy option)', async () => {
-      const raw = new SessionStore({ url: backend.url, table, hashSessionIds: false });
+      const raw = new CookieStore({ url: backend.url, table, hashSessionIds: false });
       try {
         await raw.save('raw-id-1', { cookie: cookie(), a: 1 });
         const rows = await backend.query(sql(backend, `SELECT id FROM ${table} WHERE id = ?`), ['raw-id-1']);
@@ -165,7 +165,7 @@ for (const backend of backends) {
     before(async () => {
       await dropTable(backend, table);
       await backend.query(`CREATE TABLE ${table} (${columns})`);
-      store = new SessionStore({ url: backend.url, table });
+      store = new CookieStore({ url: backend.url, table });
     });
     after(async () => {
       await store.close();
@@ -174,7 +174,7 @@ for (const backend of backends) {
 
     test('a text data column works in every locking mode', async () => {
       for (const locking of LOCKING_MODES.filter((mode) => mode !== 'optimistic')) {
-        const modeStore = new SessionStore({ url: backend.url, table, locking });
+        const modeStore = new CookieStore({ url: backend.url, table, locking });
         try {
           const sid = `text-${locking}`;
           await modeStore.save(sid, { cookie: cookie(), a: { b: 1 } });
@@ -215,10 +215,10 @@ for (const backend of backends) {
     let stores: Map<string, SessionStore>;
     before(async () => {
       await dropTable(backend, table);
-      const creator = new SessionStore({ url: backend.url, table, locking: 'optimistic', createTable: true });
+      const creator = new CookieStore({ url: backend.url, table, locking: 'optimistic', createTable: true });
       await creator.ready();
       await creator.close();
-      stores = new Map(LOCKING_MODES.map((locking) => [locking, new SessionStore({ url: backend.url, table, locking })]));
+      stores = new Map(LOCKING_MODES.map((locking) => [locking, new CookieStore({ url: backend.url, table, locking })]));
     });
     after(async () => {
       for (const store of stores.values()) await store.close();

@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { SessionStore } from '../src/index.js';
-import { LOCKING_MODES } from './support/backends.js';
+import { LOCKING_MODES, CookieStore } from './support/backends.js';
 
 const run = promisify(execFile);
 const selected = process.env['DATABASE'];
@@ -20,7 +19,7 @@ describe('SQLite shared by several processes', { skip }, () => {
     test(`${locking}: 3 processes, 15 saves each, on one session: every key kept`, async () => {
       const url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'sss-multi-')), 'shared.db')}`;
       const table = 'sessions';
-      const store = new SessionStore({ url, table, locking, createTable: true });
+      const store = new CookieStore({ url, table, locking, createTable: true });
       await store.save('shared', { cookie: { originalMaxAge: null, expires: null }, start: true });
       const worker = join(import.meta.dirname, 'support/sqlite-worker.ts');
       await Promise.all([0, 1, 2].map((index) =>

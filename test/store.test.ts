@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hashSessionId, SessionStore, type JsonObject, type LockingMode } from '../src/index.js';
-import { backendsForThisFile, isStoreError as isError, delay, dropTable, LOCKING_MODES } from './support/backends.js';
+import { backendsForThisFile, isStoreError as isError, delay, dropTable, LOCKING_MODES, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
 
@@ -40,7 +40,7 @@ for (const backend of backends) {
 
       before(async () => {
         await dropTable(backend, table);
-        store = new SessionStore({ url: backend.url, table, locking, poolSize: 10, autopurge: false });
+        store = new CookieStore({ url: backend.url, table, locking, poolSize: 10, autopurge: false });
         await assert.rejects(store.ready(), isError('ERR_TABLE_MISSING'));
         await store.createTable();
       });
@@ -160,7 +160,7 @@ for (const backend of backends) {
       });
 
       test('a session whose cookie sets no expiry lives ttl seconds', async () => {
-        const short = new SessionStore({ url: backend.url, table, locking, ttl: 1 });
+        const short = new CookieStore({ url: backend.url, table, locking, ttl: 1 });
         try {
           const sid = newSid();
           await short.save(sid, { cookie: { originalMaxAge: null, expires: null }, a: 1 });
@@ -229,7 +229,7 @@ for (const backend of backends) {
       });
 
       test('all, length and clear', async () => {
-        const own = new SessionStore({ url: backend.url, table: `${table}_list`, locking, createTable: true });
+        const own = new CookieStore({ url: backend.url, table: `${table}_list`, locking, createTable: true });
         try {
           await own.clear();
           await own.save(newSid(), { cookie: cookie(), i: 1 });
@@ -307,11 +307,11 @@ for (const backend of backends) {
     test('a table with lock_version switches optimistic locking on; atomic can be forced', async () => {
       const table = 'ssn_store_autodetect';
       await dropTable(backend, table);
-      const creator = new SessionStore({ url: backend.url, table, locking: 'optimistic' });
+      const creator = new CookieStore({ url: backend.url, table, locking: 'optimistic' });
       await creator.createTable();
       await creator.close();
-      const detected = new SessionStore({ url: backend.url, table });
-      const forced = new SessionStore({ url: backend.url, table, locking: 'atomic' });
+      const detected = new CookieStore({ url: backend.url, table });
+      const forced = new CookieStore({ url: backend.url, table, locking: 'atomic' });
       try {
         assert.equal(await detected.lockingMode(), 'optimistic');
         assert.equal(await forced.lockingMode(), 'atomic');
@@ -333,10 +333,10 @@ for (const backend of backends) {
     test('optimistic locking on a table without lock_version is a clear schema error', async () => {
       const table = 'ssn_store_noversion';
       await dropTable(backend, table);
-      const creator = new SessionStore({ url: backend.url, table, createTable: true });
+      const creator = new CookieStore({ url: backend.url, table, createTable: true });
       await creator.ready();
       await creator.close();
-      const store = new SessionStore({ url: backend.url, table, locking: 'optimistic' as LockingMode });
+      const store = new CookieStore({ url: backend.url, table, locking: 'optimistic' as LockingMode });
       try {
         await assert.rejects(store.load('x'), (error: unknown) => isError('ERR_SCHEMA')(error) && /lock_version/.test((error as Error).message));
       } finally {
@@ -346,7 +346,7 @@ for (const backend of backends) {
     });
 
     test('a closed store refuses calls', async () => {
-      const store = new SessionStore({ url: backend.url, table: 'ssn_store_closed', createTable: true });
+      const store = new CookieStore({ url: backend.url, table: 'ssn_store_closed', createTable: true });
       await store.ready();
       await store.close();
       await assert.rejects(store.load('x'), isError('ERR_STORE_CLOSED'));

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { hashSessionId, SessionStore, type JsonObject } from '../src/index.js';
-import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES, type Backend } from './support/backends.js';
+import { hashSessionId, type JsonObject } from '../src/index.js';
+import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES, type Backend, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
 
@@ -36,10 +36,10 @@ for (const backend of backends) {
       test('works unchanged: expiry in epoch seconds, TEXT data, deltas merged, expired rows never returned', async () => {
         await dropTable(backend, table);
         await backend.query(prancerTable(backend, table, locking === 'optimistic'));
-        const store = new SessionStore({ url: backend.url, table });
+        const store = new CookieStore({ url: backend.url, table });
         try {
           assert.equal(await store.lockingMode(), locking === 'optimistic' ? 'optimistic' : 'atomic');
-          const modeStore = locking === 'pessimistic' ? new SessionStore({ url: backend.url, table, locking }) : store;
+          const modeStore = locking === 'pessimistic' ? new CookieStore({ url: backend.url, table, locking }) : store;
           await modeStore.save('prancer-1', { cookie: cookie(), a: 1 });
           const [row] = await backend.query(sql(backend, `SELECT timeout FROM ${table} WHERE id = ?`), [hashSessionId('prancer-1')]);
           const expected = Math.floor((Date.now() + 3_600_000) / 1000);
@@ -68,7 +68,7 @@ for (const backend of backends) {
       const schema = backend.name === 'postgres' ? 'ssn_schema' : backend.name === 'mysql' ? 'test' : 'main';
       if (backend.name === 'postgres') await backend.query('CREATE SCHEMA IF NOT EXISTS ssn_schema');
       await dropTable(backend, `${schema}.ssn_qualified`);
-      const store = new SessionStore({ url: backend.url, table: `${schema}.ssn_qualified`, createTable: true });
+      const store = new CookieStore({ url: backend.url, table: `${schema}.ssn_qualified`, createTable: true });
       try {
         await store.save('qualified', { cookie: cookie(), in: schema });
         assert.equal((await store.load('qualified'))?.session['in'], schema);
@@ -81,7 +81,7 @@ for (const backend of backends) {
     });
 
     test('a missing table is a clear error that says how to create it', async () => {
-      const store = new SessionStore({ url: backend.url, table: 'ssn_missing_table' });
+      const store = new CookieStore({ url: backend.url, table: 'ssn_missing_table' });
       try {
         await assert.rejects(store.load('x'), (error: unknown) =>
           isError('ERR_TABLE_MISSING')(error) && /create-table/.test((error as Error).message) && /createTable/.test((error as Error).message));
@@ -93,7 +93,7 @@ for (const backend of backends) {
     test('extra columns are left alone', async () => {
       const table = 'ssn_extra_columns';
       await dropTable(backend, table);
-      const store = new SessionStore({ url: backend.url, table, createTable: true });
+      const store = new CookieStore({ url: backend.url, table, createTable: true });
       try {
         await store.ready();
         await backend.query(`ALTER TABLE ${table} ADD COLUMN note VARCHAR(20) DEFAULT 'kept'`);
@@ -114,7 +114,7 @@ for (const backend of backends) {
       const table = 'ssn_no_expiry';
       await dropTable(backend, table);
       await backend.query(`CREATE TABLE ${table} (id VARCHAR(100) PRIMARY KEY, data TEXT)`);
-      const store = new SessionStore({ url: backend.url, table });
+      const store = new CookieStore({ url: backend.url, table });
       try {
         await assert.rejects(store.load('x'), (error: unknown) => isError('ERR_SCHEMA')(error) && /expires_at/.test((error as Error).message));
       } finally {
@@ -126,7 +126,7 @@ for (const backend of backends) {
     test('the data column holds more than 16 MB: the store\'s own limit decides, never the column', async () => {
       const table = 'ssn_big';
       await dropTable(backend, table);
-      const store = new SessionStore({ url: backend.url, table, createTable: true, maxSize: 24 * 1024 * 1024, autopurge: false });
+      const store = new CookieStore({ url: backend.url, table, createTable: true, maxSize: 24 * 1024 * 1024, autopurge: false });
       try {
         await store.ready();
         // 4-byte characters count double in UTF-16 and four times in UTF-8: both sizes cross 16 MiB.
@@ -153,7 +153,7 @@ for (const backend of backends) {
         const table = 'ssn_small_text';
         await dropTable(backend, table);
         await backend.query(`CREATE TABLE ${table} (id CHAR(72) PRIMARY KEY, data TEXT, timeout INT NOT NULL) DEFAULT CHARSET=utf8mb4`);
-        const store = new SessionStore({ url: backend.url, table });
+        const store = new CookieStore({ url: backend.url, table });
         try {
           await store.save('small', { cookie: cookie(), v: 'x'.repeat(60_000) });
           await assert.rejects(store.save('small', { cookie: cookie(), v: 'x'.repeat(70_000) }), isError('ERR_SESSION_TOO_LARGE'));

@@ -1,18 +1,19 @@
 /**
- * The store itself, free of any SQL dialect and of any web framework:
- * snapshot, delta, merge, expiry and the three locking modes. Adapters (such
- * as `smart-session-store/express`) remember what each request loaded and hand
- * it back on save.
+ * The store itself, free of any backend and of any web framework: snapshot,
+ * delta, merge, expiry and the three locking modes, over the backend port
+ * (`./backend.ts`). Framework adapters open a {@link SessionHandle} per
+ * request and tell the store their session format (`./session-format.ts`).
  */
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionStoreError, toStoreError } from '../errors.js';
-import { openSessionTable } from '../dialects/open.js';
-import type { CreateTableOptions, LockedWrite, SessionTable, StoredSessionRow, UserIdWrite } from '../dialects/dialect.js';
+import { Autopurge } from './autopurge.js';
+import type { BackendOpener, ReadyBackend, SessionBackend, SessionCounts, StorageNeeds, UserIdWrite } from './backend.js';
 import { applyDelta, deltaToJson, diffLive, isEmptyDelta, type SessionDelta } from './delta.js';
-import { expiryOf } from './expiry.js';
-import { isJsonObject, jsonEqual, JsonWalk, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
-import { resolveOptions, type LockingMode, type ResolvedOptions, type SessionStoreOptions } from './options.js';
+import { isJsonObject, JsonWalk, parseStoredSession, toJsonValue, type JsonObject } from './json.js';
+import type { LockingMode, ResolvedStoreOptions } from './options.js';
+import { SessionHandle } from './session-handle.js';
+import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
 import { assertSessionId, hashSessionId } from './session-id.js';
 import { userIdAfterDelta, userIdOf } from './user-id.js';
 
@@ -25,7 +26,7 @@ export interface LoadedState {
   readonly viewText: string;
   /** The stored document at `version` (differs from `viewText` after a merged save): the optimistic merge base. */
   readonly baseText: string;
-  /** `lock_version` of `baseText`, `null` when unknown. */
+  /** The stored version of `baseText`, `null` when unknown. */
   readonly version: number | null;
   /** Stored expiry, epoch milliseconds. */
   readonly expiresAt: number;
@@ -33,13 +34,22 @@ export interface LoadedState {
 
 /** A session read from the store, with the state to hand back when saving it. */
 export interface LoadedSession {
-  /** The session data (including express-session's `cookie`). */
+  /** The session data (including the framework's bookkeeping, such as express-session's `cookie`). */
   readonly session: JsonObject;
-  /** Hand this back to {@link SessionStore.save} so only this request's change is written. */
+  /** Hand this back to {@link SessionStoreCore.save} so only this request's change is written. */
   readonly state: LoadedState;
 }
 
-/** A session of one user, from {@link SessionStore.listByUser}. */
+/** Options of one save or touch. */
+export interface SaveOptions {
+  /**
+   * When the session expires, as epoch milliseconds or a `Date`.
+   * @default what the adapter's session format says, else `ttl` seconds from now
+   */
+  expiresAt?: number | Date | undefined;
+}
+
+/** A session of one user, from {@link SessionStoreCore.listByUser}. */
 export interface UserSession {
   /** The session data. */
   readonly session: JsonObject;
@@ -47,7 +57,7 @@ export interface UserSession {
   readonly expiresAt: Date;
 }
 
-/** Events of {@link SessionStore} (never `error`, so an unlistened store cannot crash the process). */
+/** Events of the store (never `error`, so an unlistened store cannot crash the process). */
 export interface SessionStoreEvents {
   /** The database answers again after a `disconnect`. */
   connect: [];
@@ -59,7 +69,10 @@ export interface SessionStoreEvents {
   purgeError: [error: SessionStoreError];
 }
 
-/** Options of {@link SessionStore.purge}. */
+/** The names of {@link SessionStoreEvents}, for adapters that pass them on. */
+export const SESSION_STORE_EVENTS = ['connect', 'disconnect', 'purge', 'purgeError'] as const satisfies readonly (keyof SessionStoreEvents)[];
+
+/** Options of {@link SessionStoreCore.purge}. */
 export interface PurgeOptions {
   /** Rows deleted per statement. @default the autopurge batchSize, 1000 */
   batchSize?: number;
@@ -67,121 +80,120 @@ export interface PurgeOptions {
   onProgress?: (removed: number) => void;
 }
 
-/** Live and expired sessions in the table, from {@link SessionStore.stats}. */
-export interface SessionStats {
-  readonly live: number;
-  readonly expired: number;
-}
+/** Live and expired sessions in the table, from {@link SessionStoreCore.stats}. */
+export type SessionStats = SessionCounts;
 
 /** Runs of an operation the database rolled back for a lock conflict (deadlock, lock timeout), before giving up. */
 const CONFLICT_ATTEMPTS = 5;
 /** How often, in ms, an unreachable database is probed. */
 const PROBE_INTERVAL_MS = 1000;
-
-/** express-session's cookie: compared apart from the data, see {@link SessionStore.save}. */
-const COOKIE: ReadonlySet<string> = new Set(['cookie']);
-
 /** Attempts of compare-and-swap before an optimistic save takes the row lock instead. */
 const OPTIMISTIC_ATTEMPTS = 8;
-/** Columns every sessions table must have (besides an expiry column). */
-const REQUIRED_COLUMNS = ['id', 'data'] as const;
 
-/** The size limit in force and, when the table sets it below `maxSize`, why. */
+/** The size limit in force and, when the storage sets it below `maxSize`, why. */
 interface SizeLimit {
   readonly sizeLimit: number;
   readonly limitedBy: string | undefined;
 }
 
-interface PreparedTable extends SizeLimit {
-  readonly table: SessionTable;
-  readonly locking: LockingMode;
+/** The backend, ready, with the limit its storage puts on a session's size. */
+interface Prepared extends SizeLimit {
+  readonly storage: ReadyBackend;
 }
 
-/** Compares two cookies, ignoring `expires`, which express-session rolls forward on every request. */
-function sameCookie(loaded: JsonValue | undefined, current: JsonValue | undefined): boolean {
-  if (!isJsonObject(loaded) || !isJsonObject(current)) return jsonEqual(loaded, current);
-  const { expires: _loadedExpires, ...loadedRest } = loaded;
-  const { expires: _currentExpires, ...currentRest } = current;
-  return jsonEqual(loadedRest, currentRest);
+/** The options the core runs on, and the backend it runs on. */
+export interface CoreSetup {
+  readonly options: ResolvedStoreOptions;
+  readonly backend: BackendOpener;
+  /** The session format of the adapter using the store. @default no bookkeeping, expiry from `ttl` */
+  readonly format?: SessionFormat | undefined;
 }
 
 /**
- * A session store over PostgreSQL, MySQL/MariaDB or SQLite that saves each
- * request's delta into the latest stored session, so overlapping requests
- * never erase each other's changes.
+ * A session store that saves each request's delta into the latest stored
+ * session, so overlapping requests never erase each other's changes.
  *
- * Promise-based and framework-neutral; `smart-session-store/express` wraps it
- * as an express-session store.
- *
- * @example
- * ```ts
- * const store = new SessionStore({ url: 'sqlite:./sessions.db', createTable: true });
- * const loaded = await store.load(sid);
- * const session = loaded?.session ?? {};
- * session.visits = Number(session.visits ?? 0) + 1;
- * await store.save(sid, session, loaded?.state);
- * ```
+ * Promise-based and framework-neutral. Users construct `SessionStore` from
+ * the package entry point; framework adapters wrap it.
  */
-export class SessionStore extends EventEmitter<SessionStoreEvents> {
+export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** The options as validated, with defaults filled in. */
-  readonly options: ResolvedOptions;
-  #table: Promise<SessionTable> | undefined;
-  #prepared: Promise<PreparedTable> | undefined;
+  readonly options: ResolvedStoreOptions;
+  readonly #opener: BackendOpener;
+  readonly #format: SessionFormat;
+  #backend: Promise<SessionBackend> | undefined;
+  #prepared: Promise<Prepared> | undefined;
   /** The same once it has resolved: the hot path skips a promise. */
-  #preparedTable: PreparedTable | undefined;
+  #ready: Prepared | undefined;
   #closed = false;
   /** Set while the database cannot be reached: calls fail fast and a probe looks for its return. */
   #unavailable: { readonly since: Date; readonly error: unknown; readonly probe: NodeJS.Timeout } | undefined;
   /** The purge running in this process, if any: purges are single-flight. */
   #purging: Promise<number> | undefined;
-  #lastAutopurge = 0;
-  #autopurgeTimer: NodeJS.Timeout | undefined;
+  readonly #autopurge: Autopurge | undefined;
 
   /** @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option. */
-  constructor(options: SessionStoreOptions) {
+  constructor({ options, backend, format = PLAIN_FORMAT }: CoreSetup) {
     super();
-    this.options = resolveOptions(options);
-    const autopurge = this.options.autopurge;
-    if (autopurge !== undefined && autopurge.intervalMs > 0) {
-      // The timer must not keep a process alive that has nothing else to do.
-      this.#autopurgeTimer = setInterval(() => this.#purgeInBackground(), autopurge.intervalMs).unref();
-    }
+    this.options = options;
+    this.#opener = backend;
+    this.#format = format;
+    this.#autopurge = options.autopurge === undefined ? undefined : new Autopurge(options.autopurge, () => this.#purgeInBackground());
   }
 
-  /** The dialect in use, from the URL. */
-  get dialect(): SessionTable['dialect'] {
-    return this.options.target.dialect;
+  /** The backend in use: `postgres`, `mysql`, `sqlite`, ... */
+  get dialect(): string {
+    return this.#opener.name;
   }
 
-  /** The locking mode in force, once the table has been inspected (see {@link SessionStore.ready}). */
+  /** The session format sessions are saved in (the adapter's). */
+  get format(): SessionFormat {
+    return this.#format;
+  }
+
+  /** The locking mode in force, once the storage has been inspected (see {@link SessionStoreCore.ready}). */
   async lockingMode(): Promise<LockingMode> {
-    return (await this.#ready()).locking;
+    return (await this.#prepare()).storage.locking;
   }
 
-  /** Connects and inspects the table; calls do this on their own, this only surfaces problems early. */
+  /** Connects and inspects the storage; calls do this on their own, this only surfaces problems early. */
   async ready(): Promise<void> {
-    await this.#ready();
+    await this.#prepare();
   }
 
-  #open(): Promise<SessionTable> {
+  #open(): Promise<SessionBackend> {
     if (this.#closed) return Promise.reject(new SessionStoreError('ERR_STORE_CLOSED', 'the session store is closed'));
-    this.#table ??= openSessionTable(this.options).catch((error: unknown) => {
-      this.#table = undefined;
+    this.#backend ??= this.#opener.open().catch((error: unknown) => {
+      this.#backend = undefined;
       throw error;
     });
-    return this.#table;
+    return this.#backend;
   }
 
-  #ready(): Promise<PreparedTable> {
+  #needs(createIfMissing: boolean): StorageNeeds {
+    return { locking: this.options.locking, userId: this.options.userIdPath !== undefined, createIfMissing };
+  }
+
+  #prepare(): Promise<Prepared> {
     if (this.#closed) return Promise.reject(new SessionStoreError('ERR_STORE_CLOSED', 'the session store is closed'));
-    this.#prepared ??= this.#prepare().then((prepared) => (this.#preparedTable = prepared)).catch(async (error: unknown) => {
+    this.#prepared ??= (async () => {
+      const storage = await (await this.#open()).prepare(this.#needs(this.options.createTable));
+      const { capacity } = storage;
+      const capped = capacity !== undefined && capacity.bytes < this.options.maxSize;
+      return (this.#ready = { storage, sizeLimit: capped ? capacity.bytes : this.options.maxSize, limitedBy: capped ? capacity.limitedBy : undefined });
+    })().catch(async (error: unknown) => {
       // Retry on the next call: the database may only have been down for a moment.
       this.#prepared = undefined;
-      const table = await this.#table?.catch(() => undefined);
-      if (table?.isConnectionError(error)) throw this.#markUnavailable(table, error);
-      throw toStoreError(error, 'preparing the sessions table');
+      throw await this.#failure(error, `preparing the ${this.#opener.storageName}`);
     });
     return this.#prepared;
+  }
+
+  /** A connection failure marks the backend unavailable; anything else becomes a store error. */
+  async #failure(error: unknown, doing: string): Promise<SessionStoreError> {
+    const backend = await this.#backend?.catch(() => undefined);
+    if (backend?.isConnectionError(error)) return this.#markUnavailable(backend, error);
+    return toStoreError(error, doing);
   }
 
   /**
@@ -192,28 +204,28 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
    * is reported as `ERR_UNAVAILABLE`, and later calls fail fast until it
    * answers again.
    */
-  async #call<T>(doing: string, operation: (prepared: PreparedTable) => Promise<T>): Promise<T> {
+  async #call<T>(doing: string, operation: (prepared: Prepared) => Promise<T>): Promise<T> {
     try {
       if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error, this.#unavailable.since);
-      const prepared = this.#preparedTable ?? (await this.#ready());
-      const { table } = prepared;
+      const prepared = this.#ready ?? (await this.#prepare());
+      const backend = await (this.#backend as Promise<SessionBackend>);
       let lostConnections = 0;
       let conflicts = 0;
       for (;;) {
         try {
           const result = await operation(prepared);
-          this.#maybeAutopurge();
+          this.#autopurge?.maybeStart(this.#purging !== undefined);
           return result;
         } catch (error) {
-          if (table.isTransientConflict(error) && ++conflicts < CONFLICT_ATTEMPTS) {
+          if (backend.isTransientConflict(error) && ++conflicts < CONFLICT_ATTEMPTS) {
             // The database rolled the work back to break a deadlock: run it again after a short random pause.
             await sleep(Math.random() * 10 * conflicts);
             continue;
           }
-          if (!table.isConnectionError(error)) throw error;
+          if (!backend.isConnectionError(error)) throw error;
           // A connection the server dropped is discarded; the next attempt takes another, up to a whole pool's worth.
           // One that cannot even be opened means the database is unreachable: no point in trying again now.
-          if (table.isConnectFailure(error) || ++lostConnections > this.options.poolSize) throw this.#markUnavailable(table, error);
+          if (backend.isConnectFailure(error) || ++lostConnections > backend.connectionAttempts) throw this.#markUnavailable(backend, error);
         }
       }
     } catch (error) {
@@ -228,11 +240,11 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   }
 
   /** Enters the unavailable state (once), emits `disconnect` and probes until the database answers. */
-  #markUnavailable(table: SessionTable, cause: unknown): SessionStoreError {
+  #markUnavailable(backend: SessionBackend, cause: unknown): SessionStoreError {
     const error = this.#unavailableError(cause);
     if (this.#unavailable !== undefined || this.#closed) return error;
     const probe = setInterval(() => {
-      table.ping().then(
+      backend.ping().then(
         () => {
           if (this.#unavailable?.probe !== probe) return;
           clearInterval(probe);
@@ -247,69 +259,12 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
     return error;
   }
 
-  /** About one call in `1 / probability` starts a purge, off the response path, at most once per `minInterval`. */
-  #maybeAutopurge(): void {
-    const autopurge = this.options.autopurge;
-    if (autopurge === undefined || autopurge.probability === 0 || this.#purging !== undefined) return;
-    if (Math.random() >= autopurge.probability || Date.now() - this.#lastAutopurge < autopurge.minIntervalMs) return;
-    this.#lastAutopurge = Date.now();
-    setImmediate(() => this.#purgeInBackground());
-  }
-
   #purgeInBackground(): void {
-    if (this.#closed || this.#unavailable !== undefined) return;
+    if (this.#closed || this.#unavailable !== undefined || this.#purging !== undefined) return;
     this.purge().then(
       (removed) => this.emit('purge', removed),
       (error: unknown) => this.emit('purgeError', toStoreError(error, 'purging expired sessions')),
     );
-  }
-
-  async #prepare(): Promise<PreparedTable> {
-    const table = await this.#open();
-    let info = await table.inspect();
-    if (info === null && this.options.createTable) {
-      await table.create(this.#createTableOptions());
-      info = await table.inspect();
-    }
-    const tableName = this.#tableName();
-    if (info === null) {
-      throw new SessionStoreError(
-        'ERR_TABLE_MISSING',
-        `table ${tableName} does not exist: create it with store.createTable(), ` +
-          `"npx smart-session-store create-table --url <url>${this.options.table.name === 'sessions' && this.options.table.schema === undefined ? '' : ` --table ${tableName}`}", or the option createTable: true`,
-      );
-    }
-    const missing = REQUIRED_COLUMNS.filter((column) => !info.columns.has(column));
-    if (missing.length > 0) {
-      throw new SessionStoreError('ERR_SCHEMA', `table ${tableName} lacks the column(s) ${missing.join(', ')}`);
-    }
-    if (info.expiry === undefined) {
-      throw new SessionStoreError(
-        'ERR_SCHEMA',
-        `table ${tableName} has no expiry column the store understands: expires_at (a timestamp, or epoch milliseconds) or timeout (epoch seconds)`,
-      );
-    }
-    if (this.options.userIdPath !== undefined && !info.columns.has('user_id')) {
-      throw new SessionStoreError(
-        'ERR_SCHEMA',
-        `userIdKey needs a user_id column: ALTER TABLE ${tableName} ADD COLUMN user_id VARCHAR(255), then index it`,
-      );
-    }
-    const locking = this.options.locking ?? (info.hasLockVersion ? 'optimistic' : 'atomic');
-    if (locking === 'optimistic' && !info.hasLockVersion) {
-      throw new SessionStoreError(
-        'ERR_SCHEMA',
-        `locking "optimistic" needs an integer lock_version column: ALTER TABLE ${tableName} ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0`,
-      );
-    }
-    table.use(info);
-    const capacity = info.dataCapacity;
-    const capped = capacity !== undefined && capacity.bytes < this.options.maxSize;
-    return { table, locking, sizeLimit: capped ? capacity.bytes : this.options.maxSize, limitedBy: capped ? capacity.limitedBy : undefined };
-  }
-
-  #createTableOptions(): CreateTableOptions {
-    return { lockVersion: this.options.locking === 'optimistic', userId: this.options.userIdPath !== undefined };
   }
 
   /** The user id to write for a whole session; `undefined` when there is no user-id column. */
@@ -317,14 +272,16 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
     return this.options.userIdPath === undefined ? undefined : userIdOf(data, this.options.userIdPath);
   }
 
-  #tableName(): string {
-    const { schema, name } = this.options.table;
-    return schema === undefined ? name : `${schema}.${name}`;
-  }
-
   #key(sid: unknown): string {
     assertSessionId(sid);
     return this.options.hashSessionIds ? hashSessionId(sid) : sid;
+  }
+
+  /** When a session saved now expires: the call's own expiry, else the format's, else `ttl` from now. */
+  #expiry(session: object, now: number, options: SaveOptions | undefined): number {
+    const given = options?.expiresAt;
+    const at = given instanceof Date ? given.getTime() : given ?? this.#format.expiresAt(session, now);
+    return at !== undefined && Number.isFinite(at) ? at : now + this.options.ttlSeconds * 1000;
   }
 
   /** Serialises a session, refusing what cannot be stored or is too large. */
@@ -350,20 +307,17 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   }
 
   /**
-   * Creates the table and its expiry index if they do not exist (with a
-   * `lock_version` column when `locking` is `optimistic`).
+   * Creates the storage if it does not exist (for SQL: the table and its
+   * expiry index, with a `lock_version` column when `locking` is `optimistic`).
    */
   async createTable(): Promise<void> {
     try {
-      const table = await this.#open();
-      await table.create(this.#createTableOptions());
+      await (await this.#open()).create(this.#needs(true));
       this.#prepared = undefined;
-      this.#preparedTable = undefined;
-      await this.#ready();
+      this.#ready = undefined;
+      await this.#prepare();
     } catch (error) {
-      const table = await this.#table?.catch(() => undefined);
-      if (table?.isConnectionError(error)) throw this.#markUnavailable(table, error);
-      throw toStoreError(error, 'creating the sessions table');
+      throw await this.#failure(error, `creating the ${this.#opener.storageName}`);
     }
   }
 
@@ -374,13 +328,29 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
    */
   async load(sid: string): Promise<LoadedSession | null> {
     const key = this.#key(sid);
-    return this.#call('loading the session', async ({ table }) => {
-      const row = await table.load(key, Date.now());
+    return this.#call('loading the session', async ({ storage }) => {
+      const row = await storage.load(key, Date.now());
       if (row === null) return null;
       const session = parseStoredSession(row.text);
       const text = row.text as string;
       return { session, state: { viewText: text, baseText: text, version: row.version, expiresAt: row.expiresAt } };
     });
+  }
+
+  /**
+   * Opens a session for one request: its handle keeps what was loaded, so
+   * {@link SessionHandle.commit} writes only this request's change. `null`
+   * when there is no live session with that id.
+   */
+  async open(sid: string): Promise<SessionHandle | null> {
+    const loaded = await this.load(sid);
+    return loaded === null ? null : new SessionHandle(this, sid, loaded.session, loaded.state);
+  }
+
+  /** A handle for a session that is not stored yet (nothing is written until it is committed). */
+  create(sid: string): SessionHandle {
+    assertSessionId(sid);
+    return new SessionHandle(this, sid, {}, undefined);
   }
 
   /**
@@ -397,28 +367,28 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
    * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_VALUE_NOT_STORABLE`, `ERR_FORBIDDEN_KEY`,
    *   `ERR_SESSION_TOO_LARGE` (nothing written in each case), `ERR_DATABASE`
    */
-  async save(sid: string, session: object, state?: LoadedState): Promise<LoadedState> {
+  async save(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState> {
     const key = this.#key(sid);
     if (!JsonWalk.isKeyed(session)) {
       throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(session) ? 'an array' : session === null ? 'null' : typeof session}`);
     }
     const now = Date.now();
-    const expiresAt = expiryOf(session, this.options.ttlSeconds, now);
+    const expiresAt = this.#expiry(session, now, options);
     if (state === undefined) {
       const current = this.#serialise(session);
-      return this.#call('saving the session', async ({ table, sizeLimit, limitedBy }) => {
+      return this.#call('saving the session', async ({ storage, sizeLimit, limitedBy }) => {
         this.#checkSize(current.text, sizeLimit, limitedBy);
-        await table.upsert(key, current.text, expiresAt, this.#userIdOf(current.data));
+        await storage.upsert({ key, now, expiresAt, text: current.text, userId: this.#userIdOf(current.data) });
         return { viewText: current.text, baseText: current.text, version: null, expiresAt };
       });
     }
     // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
     const loaded = parseStoredSession(state.viewText);
     const delta = this.#deltaOf(loaded, session);
-    return this.#call('saving the session', async ({ table, locking, sizeLimit, limitedBy }) => {
-      if (delta === null) return (await this.#touch(table, key, expiresAt, now, state)) ?? state;
-      const view = this.#view(loaded, delta, state.viewText, sizeLimit, limitedBy);
-      const saved = await this.#saveDelta(table, locking, { sizeLimit, limitedBy }, key, delta, expiresAt, now, state);
+    return this.#call('saving the session', async (prepared) => {
+      if (delta === null) return (await this.#touch(prepared.storage, key, expiresAt, now, state)) ?? state;
+      const view = this.#view(loaded, delta, state.viewText, prepared);
+      const saved = await this.#saveDelta(prepared, { key, now, expiresAt, delta, state });
       if (saved === null) return state;
       return { get viewText() { return view(); }, baseText: saved.baseText, version: saved.version, expiresAt };
     });
@@ -430,7 +400,7 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
    * the size limit. The size is bounded from the loaded text and the delta
    * first: the whole text is built to measure it only when the bound is over.
    */
-  #view(loaded: JsonObject, delta: SessionDelta, loadedText: string, sizeLimit: number, limitedBy: string | undefined): () => string {
+  #view(loaded: JsonObject, delta: SessionDelta, loadedText: string, { sizeLimit, limitedBy }: SizeLimit): () => string {
     let text: string | undefined;
     const build = (): string => (text ??= JSON.stringify(applyDelta(loaded, delta)));
     const bound = (loadedText.length + JSON.stringify(deltaToJson(delta)).length) * 3;
@@ -439,59 +409,57 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
   }
 
   /**
-   * The change from `loaded` to the live `session`, or `null` when the data
-   * did not change. The cookie's `expires` alone is no change (express-session
-   * rolls it on every request); any real change carries the whole current cookie.
+   * The change from `loaded` to the live `session`, or `null` when nothing
+   * worth writing changed. The format's bookkeeping keys are not diffed: any
+   * write carries them whole, and they alone are a change only when the
+   * format says so.
    */
   #deltaOf(loaded: JsonObject, session: object): SessionDelta | null {
-    const delta = diffLive(loaded, session, COOKIE);
-    const liveCookie = (session as { cookie?: unknown }).cookie;
-    const currentCookie = liveCookie === undefined ? undefined : toJsonValue(liveCookie);
-    const loadedCookie = loaded['cookie'];
-    if (isEmptyDelta(delta) && sameCookie(loadedCookie, currentCookie)) return null;
-    if (currentCookie !== undefined) delta.set.set('cookie', { kind: 'value', value: currentCookie });
-    else if (loadedCookie !== undefined) delta.unset.push('cookie');
+    const { bookkeeping } = this.#format;
+    const delta = diffLive(loaded, session, bookkeeping);
+    if (isEmptyDelta(delta) && (bookkeeping.size === 0 || !this.#format.bookkeepingChanged(loaded, session))) return null;
+    for (const name of bookkeeping) {
+      const live = (session as Record<string, unknown>)[name];
+      const current = live === undefined ? undefined : toJsonValue(live);
+      if (current !== undefined) delta.set.set(name, { kind: 'value', value: current });
+      else if (loaded[name] !== undefined) delta.unset.push(name);
+    }
     return delta;
   }
 
   /** Merges the delta into the stored text, refusing a result over the size limit. */
-  #merged(storedText: string | null, delta: SessionDelta, { sizeLimit, limitedBy }: SizeLimit): LockedWrite {
+  #merged(storedText: string | null, delta: SessionDelta, { sizeLimit, limitedBy }: SizeLimit): { text: string; userId: UserIdWrite } {
     const merged = applyDelta(parseStoredSession(storedText), delta);
     const text = JSON.stringify(merged);
     this.#checkSize(text, sizeLimit, limitedBy);
     return { text, userId: this.#userIdOf(merged) };
   }
 
-  /** Writes a delta in the configured mode; `null` when the row is gone (destroyed or expired). */
+  /** Writes a delta in the locking mode in force; `null` when the session is gone (destroyed or expired). */
   async #saveDelta(
-    table: SessionTable,
-    locking: LockingMode,
-    limit: SizeLimit,
-    key: string,
-    delta: SessionDelta,
-    expiresAt: number,
-    now: number,
-    state: LoadedState,
+    prepared: Prepared,
+    { key, now, expiresAt, delta, state }: { key: string; now: number; expiresAt: number; delta: SessionDelta; state: LoadedState },
   ): Promise<{ baseText: string; version: number | null } | null> {
-    if (locking === 'atomic') {
+    const { storage } = prepared;
+    if (storage.locking === 'atomic') {
       // One round trip: the delta is applied inside the database, so no lock is held between statements.
       const path = this.options.userIdPath;
       const userId = path === undefined ? undefined : userIdAfterDelta(delta, path)?.userId;
-      return (await table.applyDelta(key, delta, expiresAt, now, userId)) ? { baseText: '', version: null } : null;
+      return (await storage.applyDelta({ key, now, expiresAt, delta, userId })) ? { baseText: '', version: null } : null;
     }
-    if (locking === 'optimistic') {
+    if (storage.locking === 'optimistic') {
       let baseText: string | null = state.baseText;
       let version = state.version;
       for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
         if (version === null) {
-          const row: StoredSessionRow | null = await table.load(key, Date.now());
+          const row = await storage.load(key, Date.now());
           if (row === null) return null;
           baseText = row.text;
           version = row.version;
           if (version === null) break;
         }
-        const merged = this.#merged(baseText, delta, limit);
-        if (await table.compareAndSwap(key, merged.text, expiresAt, version, Date.now(), merged.userId)) {
+        const merged = this.#merged(baseText, delta, prepared);
+        if (await storage.compareAndSwap({ key, now: Date.now(), expiresAt, version, ...merged })) {
           return { baseText: merged.text, version: version + 1 };
         }
         // Someone saved in between: reload and merge again, after a short random pause once it repeats.
@@ -501,24 +469,24 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
       // Heavy contention: stop retrying and take the row lock, which always makes progress.
     }
     let mergedText = '';
-    const written = await table.updateLocked(
+    const written = await storage.updateLocked({
       key,
       now,
-      (row) => {
-        const merged = this.#merged(row.text, delta, limit);
+      expiresAt,
+      merge: (row) => {
+        const merged = this.#merged(row.text, delta, prepared);
         mergedText = merged.text;
         return merged;
       },
-      expiresAt,
-    );
+    });
     return written ? { baseText: mergedText, version: null } : null;
   }
 
-  async #touch(table: SessionTable, key: string, expiresAt: number, now: number, state?: LoadedState): Promise<LoadedState | undefined> {
+  async #touch(storage: ReadyBackend, key: string, expiresAt: number, now: number, state?: LoadedState): Promise<LoadedState | undefined> {
     const { touchAfterMs } = this.options;
     // What the request loaded tells the stored expiry: no statement at all when it would barely move.
     if (state !== undefined && expiresAt - state.expiresAt <= touchAfterMs) return state;
-    await table.extendExpiry(key, expiresAt, expiresAt - touchAfterMs, now);
+    await storage.extendExpiry({ key, now, expiresAt, movedBefore: expiresAt - touchAfterMs });
     return state === undefined ? undefined : { ...state, expiresAt };
   }
 
@@ -526,17 +494,17 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
    * Keeps a session alive: moves its stored expiry, but only when it would
    * move by more than `touchAfter`. Never creates a session.
    */
-  async touch(sid: string, session: object, state?: LoadedState): Promise<LoadedState | undefined> {
+  async touch(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState | undefined> {
     const key = this.#key(sid);
     const now = Date.now();
-    const expiresAt = expiryOf(session, this.options.ttlSeconds, now);
-    return this.#call('touching the session', ({ table }) => this.#touch(table, key, expiresAt, now, state));
+    const expiresAt = this.#expiry(session, now, options);
+    return this.#call('touching the session', ({ storage }) => this.#touch(storage, key, expiresAt, now, state));
   }
 
   /** Deletes a session. Concurrent saves of it will not bring it back. */
   async destroy(sid: string): Promise<void> {
     const key = this.#key(sid);
-    return this.#call('destroying the session', ({ table }) => table.destroy(key));
+    return this.#call('destroying the session', ({ storage }) => storage.destroy(key));
   }
 
   #assertUserIdColumn(): void {
@@ -552,15 +520,15 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
    */
   async destroyByUser(userId: string | number): Promise<number> {
     this.#assertUserIdColumn();
-    return this.#call("destroying the user's sessions", ({ table }) => table.destroyByUser(String(userId)));
+    return this.#call("destroying the user's sessions", ({ storage }) => storage.destroyByUser(String(userId)));
   }
 
   /** The live sessions of a user (rows that cannot be read as a session are skipped). */
   async listByUser(userId: string | number): Promise<UserSession[]> {
     this.#assertUserIdColumn();
-    return this.#call("listing the user's sessions", async ({ table }) => {
+    return this.#call("listing the user's sessions", async ({ storage }) => {
       const sessions: UserSession[] = [];
-      for (const row of await table.listByUser(String(userId), Date.now())) {
+      for (const row of await storage.listByUser(String(userId), Date.now())) {
         try {
           sessions.push({ session: parseStoredSession(row.text), expiresAt: new Date(row.expiresAt) });
         } catch {
@@ -573,9 +541,9 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
 
   /** Every live session. Rows that cannot be read as a session are skipped. */
   async all(): Promise<JsonObject[]> {
-    return this.#call('listing sessions', async ({ table }) => {
+    return this.#call('listing sessions', async ({ storage }) => {
       const sessions: JsonObject[] = [];
-      for (const text of await table.all(Date.now())) {
+      for (const text of await storage.all(Date.now())) {
         try {
           sessions.push(parseStoredSession(text));
         } catch {
@@ -588,12 +556,12 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
 
   /** Number of live sessions. */
   async length(): Promise<number> {
-    return this.#call('counting sessions', ({ table }) => table.count(Date.now()));
+    return this.#call('counting sessions', ({ storage }) => storage.count(Date.now()));
   }
 
   /** Deletes every session. */
   async clear(): Promise<void> {
-    return this.#call('clearing sessions', ({ table }) => table.clear());
+    return this.#call('clearing sessions', ({ storage }) => storage.clear());
   }
 
   /**
@@ -608,30 +576,30 @@ export class SessionStore extends EventEmitter<SessionStoreEvents> {
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       return Promise.reject(new SessionStoreError('ERR_INVALID_OPTION', `option "batchSize" must be a positive integer, got ${JSON.stringify(batchSize)}`));
     }
-    const running = this.#call('purging expired sessions', async ({ table }) => (await table.purge(Date.now(), batchSize, options.onProgress)) ?? 0);
+    const running = this.#call('purging expired sessions', async ({ storage }) => (await storage.purge({ now: Date.now(), batchSize, onProgress: options.onProgress })) ?? 0);
     this.#purging = running.finally(() => {
       this.#purging = undefined;
     });
     return this.#purging;
   }
 
-  /** How many live and expired sessions the table holds. */
+  /** How many live and expired sessions the storage holds. */
   async stats(): Promise<SessionStats> {
-    return this.#call('counting sessions', ({ table }) => table.stats(Date.now()));
+    return this.#call('counting sessions', ({ storage }) => storage.stats(Date.now()));
   }
 
   /** Closes the connections the store opened. Calls after this fail with `ERR_STORE_CLOSED`. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#autopurgeTimer);
+    this.#autopurge?.stop();
     if (this.#unavailable !== undefined) clearInterval(this.#unavailable.probe);
     this.#unavailable = undefined;
     await this.#purging?.catch(() => undefined);
-    const opened = this.#table;
-    this.#table = undefined;
+    const opened = this.#backend;
+    this.#backend = undefined;
     this.#prepared = undefined;
-    this.#preparedTable = undefined;
+    this.#ready = undefined;
     if (opened === undefined) return;
     try {
       await (await opened).close();

@@ -13,7 +13,8 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { SessionStoreError, type LockingMode } from '../../src/index.js';
+import { SessionStore, SessionStoreError, type LockingMode, type SessionStoreOptions } from '../../src/index.js';
+import { EXPRESS_SESSION_FORMAT } from '../../src/adapters/express.js';
 
 export type BackendName = 'postgres' | 'mysql' | 'sqlite';
 export const LOCKING_MODES: readonly LockingMode[] = ['atomic', 'optimistic', 'pessimistic'];
@@ -133,4 +134,15 @@ export function sql(backend: Backend, text: string): string {
   if (backend.name !== 'postgres') return text;
   let index = 0;
   return text.replace(/\?/g, () => `$${++index}`);
+}
+
+/**
+ * A store whose sessions are express-session's (a `cookie` whose `expires`
+ * is the session's expiry and whose rolling alone is no change), as most
+ * tests write them.
+ */
+export class CookieStore extends SessionStore {
+  constructor(options: SessionStoreOptions) {
+    super(options, { format: EXPRESS_SESSION_FORMAT });
+  }
 }

@@ -3,10 +3,11 @@
  * adds its own keys one save at a time, with pauses, and exits.
  * Arguments: url, table, locking, session id, worker index, saves.
  */
-import { SessionStore, type LockingMode } from '../../src/index.js';
+import { type LockingMode } from '../../src/index.js';
+import { CookieStore } from './backends.js';
 
 const [url, table, locking, sid, worker, saves] = process.argv.slice(2) as [string, string, LockingMode, string, string, string];
-const store = new SessionStore({ url, table, locking });
+const store = new CookieStore({ url, table, locking });
 for (let i = 0; i < Number(saves); i++) {
   const loaded = await store.load(sid);
   if (loaded === null) throw new Error('the shared session vanished');

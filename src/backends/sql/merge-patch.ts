@@ -1,5 +1,5 @@
-import type { ObjectPatch } from '../core/delta.js';
-import { isJsonObject, type JsonObject } from '../core/json.js';
+import type { ObjectPatch } from '../../core/delta.js';
+import { isJsonObject, type JsonObject } from '../../core/json.js';
 
 /**
  * A delta in the form that MySQL/MariaDB and SQLite can apply in one

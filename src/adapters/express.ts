@@ -1,0 +1,199 @@
+/**
+ * express-session adapter.
+ *
+ * ```ts
+ * import session from 'express-session';
+ * import { SmartSessionStore } from 'smart-session-store/express';
+ *
+ * app.use(session({
+ *   secret: process.env.SESSION_SECRET ?? 'change me',
+ *   resave: false,
+ *   saveUninitialized: false,
+ *   store: new SmartSessionStore({ url: 'postgres://postgres@127.0.0.1:5432/test', createTable: true }),
+ * }));
+ * ```
+ *
+ * @module
+ */
+import type { Request } from 'express';
+import session from 'express-session';
+import { isJsonObject, jsonEqual, toJsonValue, type JsonValue } from '../core/json.js';
+import type { SessionHandle } from '../core/session-handle.js';
+import type { SessionFormat } from '../core/session-format.js';
+import { SessionStoreError } from '../errors.js';
+import { SessionStore } from '../store.js';
+import type { SessionStoreOptions } from '../options.js';
+import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
+import { warnUntiedSession } from './untied.js';
+
+export type { SessionStoreOptions } from '../options.js';
+export type { LockingMode } from '../core/options.js';
+export type { UserSession, PurgeOptions, SessionStats } from '../core/session-store.js';
+export { SessionStoreError };
+export type { SessionStoreErrorCode } from '../errors.js';
+
+/** Options of {@link SmartSessionStore}: the store's options (see the README). */
+export type SmartSessionStoreOptions = SessionStoreOptions;
+
+type Callback = (error?: unknown) => void;
+type ValueCallback<T> = (error: unknown, value?: T) => void;
+
+/** Calls a Node-style callback outside the promise chain, so a throwing callback is never swallowed. */
+function settle<T>(promise: Promise<T>, callback: ValueCallback<T> | undefined): void {
+  promise.then(
+    (value) => {
+      if (callback !== undefined) process.nextTick(callback, null, value);
+    },
+    (error: unknown) => {
+      if (callback !== undefined) process.nextTick(callback, error);
+    },
+  );
+}
+
+/** Compares two cookies, ignoring `expires`, which express-session rolls forward on every request. */
+function sameCookie(loaded: JsonValue | undefined, current: JsonValue | undefined): boolean {
+  if (!isJsonObject(loaded) || !isJsonObject(current)) return jsonEqual(loaded, current);
+  const { expires: _loadedExpires, ...loadedRest } = loaded;
+  const { expires: _currentExpires, ...currentRest } = current;
+  return jsonEqual(loadedRest, currentRest);
+}
+
+/**
+ * express-session's sessions: the `cookie` is its bookkeeping, and its
+ * `expires` (rolled forward on every request) is the session's expiry.
+ */
+export const EXPRESS_SESSION_FORMAT: SessionFormat = {
+  bookkeeping: new Set(['cookie']),
+  bookkeepingChanged(loaded, live) {
+    const cookie = (live as { cookie?: unknown }).cookie;
+    return !sameCookie(loaded['cookie'], cookie === undefined ? undefined : toJsonValue(cookie));
+  },
+  expiresAt(live) {
+    const cookie = (live as { cookie?: unknown }).cookie;
+    if (typeof cookie !== 'object' || cookie === null) return undefined;
+    // The live cookie holds a Date; the stored one (a session saved as JSON) an ISO string.
+    const expires: unknown = (cookie as { expires?: unknown }).expires;
+    const at = expires instanceof Date ? expires.getTime() : typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : Number.NaN;
+    return Number.isFinite(at) ? at : undefined;
+  },
+};
+
+/**
+ * An express-session store that saves only what each request changed, merged
+ * into the latest stored session: overlapping requests of one user never
+ * erase each other's changes, and a destroyed session stays destroyed.
+ *
+ * Each request's session gets a handle of the store when it is loaded
+ * (express-session hands the same session object back to `set` and
+ * `touch`), so `set` can write the request's delta.
+ */
+export class SmartSessionStore extends session.Store {
+  /** The framework-neutral store underneath, promise-based. */
+  readonly store: SessionStore;
+  /** The handle of each live session object, for as long as the object lives. */
+  readonly #handles = new WeakMap<object, SessionHandle>();
+  /** Ids loaded by `get` whose session object express-session has not yet made through `createSession`. */
+  readonly #loadedIds = new Set<string>();
+
+  /**
+   * @param options Where and how to store sessions; at least `url`.
+   * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option.
+   */
+  constructor(options: SmartSessionStoreOptions) {
+    super();
+    this.store = new SessionStore(options, { format: EXPRESS_SESSION_FORMAT });
+    // express-session stops using a store after `disconnect` and resumes after `connect`.
+    forwardStoreEvents(this.store, this);
+  }
+
+  /** Loads a session; yields `null` when there is none or it has expired. */
+  override get(sid: string, callback: (error: unknown, session?: session.SessionData | null) => void): void {
+    settle(
+      this.store.open(sid).then((handle) => {
+        if (handle === null) return null;
+        const { cookie } = handle.data;
+        // express-session rebuilds its Cookie from this; anything but an object would throw in there.
+        if (cookie === undefined) handle.data['cookie'] = { originalMaxAge: null, expires: null, httpOnly: true, path: '/' };
+        else if (!isJsonObject(cookie)) throw new SessionStoreError('ERR_CORRUPT_ROW', 'stored session has a cookie that is not an object');
+        this.#handles.set(handle.data, handle);
+        this.#rememberLoaded(sid);
+        return handle.data as unknown as session.SessionData;
+      }),
+      callback,
+    );
+  }
+
+  #rememberLoaded(sid: string): void {
+    // Bounded: under a framework that never calls createSession, ids would otherwise pile up.
+    if (this.#loadedIds.size >= 10_000) this.#loadedIds.clear();
+    this.#loadedIds.add(sid);
+  }
+
+  /**
+   * Called by express-session with what {@link get} returned: the request's
+   * session object takes over its handle, so its `set` writes a delta.
+   */
+  override createSession(req: Request, data: session.SessionData): session.Session & session.SessionData {
+    const handle = this.#handles.get(data);
+    const created = super.createSession(req, data);
+    if (handle !== undefined) {
+      this.#handles.set(created, handle);
+      this.#loadedIds.delete(handle.id);
+    }
+    return created;
+  }
+
+  /** The handle of a session object: the one it was loaded with, or a new one for a new session. */
+  #handleOf(sid: string, data: object): SessionHandle {
+    const known = this.#handles.get(data);
+    if (known !== undefined && known.id === sid) return known;
+    // A session loaded by `get` but handed back as another object: the framework is not express-session.
+    if (this.#loadedIds.delete(sid)) warnUntiedSession('smart-session-store/express', data);
+    const created = this.store.create(sid);
+    this.#handles.set(data, created);
+    return created;
+  }
+
+  /** Saves the request's changes (or the whole session, for a new one). */
+  override set(sid: string, data: session.SessionData, callback?: Callback): void {
+    settle(
+      (async () => {
+        await this.#handleOf(sid, data).commit(data);
+      })(),
+      callback,
+    );
+  }
+
+  /** Moves the expiry forward, writing only when it moves by more than `touchAfter`. */
+  override touch(sid: string, data: session.SessionData, callback?: Callback): void {
+    const handle = this.#handles.get(data);
+    settle(handle !== undefined && handle.id === sid ? handle.touch(data) : this.store.touch(sid, data).then(() => undefined), callback);
+  }
+
+  /** Deletes the session; concurrent saves of it will not bring it back. */
+  override destroy(sid: string, callback?: Callback): void {
+    settle(this.store.destroy(sid), callback);
+  }
+
+  /** Every live session, as an array (session ids are stored hashed, so they cannot be listed). */
+  override all(callback: (error: unknown, sessions?: session.SessionData[] | null) => void): void {
+    // Stored sessions are what express-session saved: its SessionData, in JSON form.
+    settle(this.store.all() as unknown as Promise<session.SessionData[]>, callback);
+  }
+
+  /** Number of live sessions. */
+  override length(callback: (error: unknown, length?: number) => void): void {
+    settle(this.store.length(), callback);
+  }
+
+  /** Deletes every session. */
+  override clear(callback?: Callback): void {
+    settle(this.store.clear(), callback);
+  }
+}
+
+// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
+delegateStoreMethods(SmartSessionStore);
+export interface SmartSessionStore extends StoreMethods {}
+
+export default SmartSessionStore;

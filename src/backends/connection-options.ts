@@ -1,0 +1,235 @@
+/**
+ * Where and how the store connects: a URL, parameters one by one, or a
+ * connection the application hands over; the table; the pool. Declared once
+ * in {@link CONNECTION_OPTION_TABLE}, next to the store's own options.
+ */
+import { invalidOption, parseNumber, parseString, resolveTable, rule, seconds, type OptionTable, type ResolvedTable } from '../core/option-table.js';
+import type { BackendDescriptor } from './backend-descriptor.js';
+import { BACKENDS, backendForScheme, backendNamed, backendRecognising } from './registry.js';
+
+/**
+ * A connection the application hands over instead of letting the store open
+ * its own: a `pg` Pool or Client, a `mysql2` pool or connection (promise or
+ * callback flavour), or a `better-sqlite3` Database. The store never closes it.
+ */
+export type SessionConnection = object;
+
+/** Options saying where the sessions live. */
+export interface ConnectionOptions {
+  /**
+   * Where the sessions live: `postgres://user@host:5432/db`,
+   * `mysql://user:pass@host:3306/db` (also `mariadb://`), `sqlite:./sessions.db`
+   * or `sqlite::memory:`. Alternatively give `dialect` with `database` (and
+   * `host`, `port`, `user`, `password`), or a `connection`.
+   */
+  url?: string;
+  /**
+   * `postgres`, `mysql` or `sqlite` (the seeds' driver names such as `Pg`,
+   * `mysql2`, `postgresql`, `SQLite` are accepted too). Taken from the URL when
+   * one is given.
+   * @default from the URL
+   */
+  dialect?: string;
+  /** Database name; for SQLite the file (or `:memory:`). Required without `url` or `connection`. */
+  database?: string;
+  /** Database user. @default the driver's default */
+  user?: string;
+  /** Database password. @default none */
+  password?: string;
+  /** Database host. @default the driver's default (localhost) */
+  host?: string;
+  /** Database port. @default the driver's default (5432, 3306) */
+  port?: number;
+  /**
+   * Character set of the connection. `utf8` means `utf8mb4` on MySQL, so 4-byte
+   * characters (emoji) round-trip.
+   * @default 'utf8'
+   */
+  charset?: string;
+  /** A pool or connection of the application's to use instead of the store's own. */
+  connection?: SessionConnection;
+  /**
+   * Table name, optionally `schema.table`. Letters, digits and `_` only.
+   * @default 'sessions'
+   */
+  table?: string;
+  /**
+   * Connections in the store's own pool (PostgreSQL, MySQL/MariaDB).
+   * @default 10
+   */
+  poolSize?: number;
+  /**
+   * A pooled connection idle for longer than this many seconds is checked
+   * (a cheap ping) before use and replaced if dead. `0` checks every time.
+   * @default 30
+   */
+  connectionCheckThreshold?: number;
+  /**
+   * Seconds to wait for a new database connection before a call fails with
+   * `ERR_UNAVAILABLE`.
+   * @default 5
+   */
+  connectTimeout?: number;
+}
+
+/** A schema-qualified table name, already validated. */
+export interface TableName {
+  readonly schema: string | undefined;
+  readonly name: string;
+}
+
+/** Connection settings given one by one instead of a URL. */
+export interface ConnectionParameters {
+  readonly host: string | undefined;
+  readonly port: number | undefined;
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+  readonly database: string;
+}
+
+/** Where the store connects to: a URL, parameters, a SQLite file, or the application's connection. */
+export type ConnectionTarget =
+  | { readonly dialect: string; readonly url: string }
+  | { readonly dialect: string; readonly parameters: ConnectionParameters }
+  | { readonly dialect: string; readonly filename: string }
+  | { readonly dialect: string; readonly connection: SessionConnection };
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * Parses `table` or `schema.table`, refusing anything but plain identifiers:
+ * table names are the one piece of configuration that ends up in SQL text.
+ */
+export function parseTableName(value: string, name = 'table'): TableName {
+  const parts = value.split('.');
+  if (parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
+    throw invalidOption(name, `must be "table" or "schema.table" made of letters, digits and _ (at most 63 each), got ${JSON.stringify(value)}`);
+  }
+  return parts.length === 2 ? { schema: parts[0], name: parts[1] as string } : { schema: undefined, name: parts[0] as string };
+}
+
+/** `postgres:`, `mysql:`, ... as a list for messages. */
+function schemeList(): string {
+  const schemes = BACKENDS.flatMap((backend) => backend.schemes).map((scheme) => `${scheme}:`);
+  return `${schemes.slice(0, -1).join(', ')} or ${schemes.at(-1) ?? ''}`;
+}
+
+/** Parses a connection URL into a target. */
+export function parseConnectionUrl(url: string): ConnectionTarget {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
+  if (scheme === undefined) throw invalidOption('url', `is not a URL (expected ${schemeList()})`);
+  const backend = backendForScheme(scheme);
+  if (backend === undefined) throw invalidOption('url', `has the unsupported scheme "${scheme}:" (expected ${schemeList()})`);
+  return backend.fromUrl(url, scheme.toLowerCase());
+}
+
+/**
+ * A dialect from any name the seeds or users write: `postgres`, `Pg`,
+ * `postgresql`, `Prancer::Session::Store::Database::Driver::Pg`, `mysql2`,
+ * `:mysql2`, `mariadb`, `SQLite`, `sqlite3`.
+ */
+export function parseDialect(value: unknown, name = 'dialect'): string {
+  const backend = typeof value === 'string' ? backendNamed(value) : undefined;
+  if (backend === undefined) throw invalidOption(name, `must be ${BACKENDS.map((known) => known.name).join(', ')}, got ${JSON.stringify(value)}`);
+  return backend.name;
+}
+
+function parsePort(value: unknown, name: string): number {
+  return parseNumber(typeof value === 'string' ? Number(value) : value, name, { integer: true, max: 65535 });
+}
+
+function parseCharset(value: unknown, name: string): string {
+  const charset = parseString(value, name);
+  if (!/^[A-Za-z0-9_]+$/.test(charset)) throw invalidOption(name, `must be a character set name such as utf8, got ${JSON.stringify(charset)}`);
+  return charset;
+}
+
+function parseConnection(value: unknown, name: string): SessionConnection {
+  if (typeof value !== 'object' || value === null) throw invalidOption(name, 'must be a pool, client or database object of pg, mysql2 or better-sqlite3');
+  return value;
+}
+
+/** A connection setting given one by one instead of a URL: a string, the driver's default when left out. */
+function connectionSetting(summary: string, aliases: readonly string[] = []) {
+  return rule<string | undefined>({ aliases, parse: parseString, fallback: undefined, defaultText: 'driver default', summary });
+}
+
+/** Every option of {@link ConnectionOptions}: names, seed aliases, checks, defaults. */
+export const CONNECTION_OPTION_TABLE = {
+  url: rule<string | undefined>({
+    parse: parseString, fallback: undefined, defaultText: '',
+    summary: 'where the sessions live, see above; or give the next five, or `connection`',
+  }),
+  dialect: rule<string | undefined>({
+    aliases: ['driver', 'session_class'], parse: parseDialect, fallback: undefined, defaultText: 'from the URL',
+    summary: "`postgres`, `mysql` or `sqlite` (the seeds' names `Pg`, `mysql2`, `postgresql`, `SQLite`, `Prancer::...::Driver::Pg` work too)",
+  }),
+  database: connectionSetting('database name, without `url` (for SQLite: the file, or `:memory:`)'),
+  user: connectionSetting('database user, without `url`', ['username']),
+  // An empty password in a configuration file means none.
+  password: { ...connectionSetting('database password, without `url`'), parse: (value: unknown, name: string) => (value === '' ? undefined : parseString(value, name)) },
+  host: connectionSetting('database host, without `url`', ['hostname']),
+  port: rule<number | undefined>({ parse: parsePort, fallback: undefined, defaultText: 'driver default', summary: 'database port, without `url`' }),
+  charset: rule({
+    parse: parseCharset, fallback: 'utf8', defaultText: "`'utf8'`",
+    summary: 'connection character set; `utf8` is `utf8mb4` on MySQL, so emoji round-trip',
+  }),
+  connection: rule<SessionConnection | undefined>({
+    parse: parseConnection, fallback: undefined, defaultText: '',
+    summary: 'a pool or connection of the application\'s to use instead of the store\'s own (see "Pools")',
+  }),
+  table: rule<TableName>({
+    parse: (value, name) => parseTableName(typeof value === 'string' ? value : JSON.stringify(value), name), fallback: { schema: undefined, name: 'sessions' },
+    defaultText: "`'sessions'`", summary: 'table name, optionally `schema.table`; letters, digits and `_` only',
+  }),
+  poolSize: rule({
+    aliases: ['pool_size'], parse: (value, name) => parseNumber(value, name, { integer: true }), fallback: 10, defaultText: '`10`',
+    summary: 'connections in the store\'s own pool (PostgreSQL, MySQL)',
+  }),
+  connectionCheckThreshold: rule({
+    aliases: ['connection_check_threshold'], as: 'connectionCheckMs', parse: seconds({ zero: true }), fallback: 30_000, defaultText: '`30`',
+    summary: 'seconds: a pooled connection idle longer than this is pinged before use and replaced if dead',
+  }),
+  connectTimeout: rule({
+    aliases: ['connect_timeout'], as: 'connectTimeoutMs', parse: seconds(), fallback: 5000, defaultText: '`5`',
+    summary: 'seconds to wait for a new connection before failing with `ERR_UNAVAILABLE`',
+  }),
+} as const satisfies OptionTable<ConnectionOptions>;
+
+/** The connection options after validation: where to connect, and how. */
+export interface ConnectionSettings
+  extends Pick<ResolvedTable<typeof CONNECTION_OPTION_TABLE>, 'table' | 'poolSize' | 'charset' | 'connectionCheckMs' | 'connectTimeoutMs'> {
+  readonly target: ConnectionTarget;
+}
+
+/** The target from a handed-over connection, a URL, or parameters, refusing settings that contradict each other. */
+function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): ConnectionTarget {
+  const { url, dialect, connection, database } = options;
+  if (connection !== undefined) {
+    if (url !== undefined) throw invalidOption('connection', 'and "url" exclude each other');
+    const backend: BackendDescriptor | undefined = dialect === undefined ? backendRecognising(connection) : backendNamed(dialect);
+    if (backend === undefined) throw invalidOption('connection', `is not a ${BACKENDS.map((known) => known.name).join(', ')} driver object; give "dialect" too`);
+    return { dialect: backend.name, connection };
+  }
+  if (url !== undefined) {
+    const target = parseConnectionUrl(url);
+    if (dialect !== undefined && dialect !== target.dialect) throw invalidOption('dialect', `is ${dialect} but the URL is for ${target.dialect}`);
+    return target;
+  }
+  if (dialect === undefined || database === undefined) {
+    throw invalidOption('url', 'is required, or "dialect" with "database" (and host, port, user, password), or a "connection"');
+  }
+  const backend = backendNamed(dialect) as BackendDescriptor;
+  return backend.fromParameters({ host: options.host, port: options.port, user: options.user, password: options.password, database });
+}
+
+/**
+ * Checks the connection options (canonical names) and fills in defaults.
+ *
+ * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the option.
+ */
+export function resolveConnection(options: Readonly<Record<string, unknown>>, spelledAs?: ReadonlyMap<string, string>): ConnectionSettings {
+  const resolved = resolveTable(CONNECTION_OPTION_TABLE, options, spelledAs);
+  const { table, poolSize, charset, connectionCheckMs, connectTimeoutMs } = resolved;
+  return { target: resolveTarget(resolved), table, poolSize, charset, connectionCheckMs, connectTimeoutMs };
+}

@@ -1,0 +1,118 @@
+/** What is MySQL's and MariaDB's own: `?` placeholders, backquotes, JSON_MERGE_PATCH, ON DUPLICATE KEY, GET_LOCK. */
+import { createHash } from 'node:crypto';
+import { planMergePatch } from '../sql/merge-patch.js';
+import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
+import { compile, join, raw, sql } from '../sql/statement.js';
+import { findExpiryColumn } from '../sql/table-shape.js';
+
+/** Backquotes an identifier that has already been validated. */
+export function quoteMysql(name: string): string {
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+/** The data column as text, whatever the driver made of it (MySQL's JSON type arrives parsed). */
+function dataText(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (value === null || value === undefined) return null;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  return JSON.stringify(value);
+}
+
+const DATA_COLUMN: DataColumn = {
+  read: raw('data'),
+  text: dataText,
+  write: (text) => sql`${text}`,
+  merge(delta) {
+    // A merge patch carries the delta's merge rule; values it cannot express (null, whole objects) are set by path after it.
+    const plan = planMergePatch(delta);
+    if (plan === null) return null;
+    const merged = sql`JSON_MERGE_PATCH(data, ${plan.mergePatch})`;
+    if (plan.replacements.length === 0) return merged;
+    return sql`JSON_SET(${merged}, ${join(plan.replacements.map(({ path, json }) => sql`${path}, JSON_EXTRACT(${json}, '$')`))})`;
+  },
+};
+
+export const mysqlDialect: SqlDialect = {
+  placeholder: () => '?',
+  numbered: false,
+  quote: quoteMysql,
+  insertAlias: '',
+  upsertClause: (columns) => `ON DUPLICATE KEY UPDATE ${columns.map((column) => `${quoteMysql(column)} = VALUES(${quoteMysql(column)})`).join(', ')}`,
+  existing: quoteMysql,
+  // ON UPDATE CURRENT_TIMESTAMP keeps the store's own updated_at current.
+  updatedAtNow: undefined,
+  lockRowClause: ' FOR UPDATE',
+
+  async inspect(runner, table) {
+    const rows = await runner.query(
+      `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, CHARACTER_OCTET_LENGTH AS capacity FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?`,
+      [table.schema ?? null, table.name],
+    );
+    if (rows.length === 0) return null;
+    const types = new Map(rows.map((row) => [String(row['name']).toLowerCase(), String(row['type']).toLowerCase()]));
+    const column = Number(rows.find((row) => String(row['name']).toLowerCase() === 'data')?.['capacity']);
+    const packet = Number((await runner.query('SELECT @@max_allowed_packet AS packet', []))[0]?.['packet']);
+    // The whole statement travels in one packet, the text escaped (a quote becomes two bytes): half, less room for the rest.
+    const perStatement = Number.isFinite(packet) && packet > 0 ? Math.floor((packet - 65_536) / 2) : Number.POSITIVE_INFINITY;
+    const columnBytes = Number.isFinite(column) && column > 0 ? column : Number.POSITIVE_INFINITY;
+    return {
+      // A TEXT column holds 64 KiB: the store refuses larger sessions rather than let the server refuse or cut them.
+      dataCapacity:
+        columnBytes <= perStatement
+          ? columnBytes < Number.POSITIVE_INFINITY ? { bytes: columnBytes, limitedBy: 'the data column' } : undefined
+          : { bytes: perStatement, limitedBy: `the server's max_allowed_packet (${packet} bytes; raise it to store more)` },
+      columns: new Set(types.keys()),
+      hasLockVersion: ['int', 'bigint', 'smallint', 'mediumint', 'tinyint'].includes(types.get('lock_version') ?? ''),
+      dataType: types.get('data') ?? 'longtext',
+      // DATETIME and TIMESTAMP depend on the session time zone: only integer expiry columns are understood.
+      expiry: findExpiryColumn(types, () => false, (type) => ['int', 'bigint', 'mediumint', 'decimal'].includes(type)),
+    };
+  },
+
+  async create(runner, table, options) {
+    const qualified = table.schema === undefined ? quoteMysql(table.name) : `${quoteMysql(table.schema)}.${quoteMysql(table.name)}`;
+    // Binary collation on id: session ids (and their hashes) are case-sensitive.
+    await runner.execute(
+      `CREATE TABLE IF NOT EXISTS ${qualified} (
+      id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+      data LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+      expires_at BIGINT NOT NULL,
+      created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+      updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),${options.lockVersion ? '\n      lock_version INT NOT NULL DEFAULT 0,' : ''}${options.userId ? '\n      user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,' : ''}
+      PRIMARY KEY (id),
+      KEY ${quoteMysql(`${table.name}_expires_at_idx`)} (expires_at)${options.userId ? `,\n      KEY ${quoteMysql(`${table.name}_user_id_idx`)} (user_id)` : ''}
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      [],
+    );
+  },
+
+  dataColumn: () => DATA_COLUMN,
+
+  async withPurgeLock(driver, target, work) {
+    // GET_LOCK names are at most 64 characters: the table's name goes in as a digest.
+    const lock = `sss-purge:${createHash('sha1').update(target.lockName).digest('hex')}`;
+    return driver.withConnection(async (connection) => {
+      // A named lock, held by this connection: one purge of this table at a time, across every process.
+      const [locked] = await connection.query('SELECT GET_LOCK(?, 0) AS locked', [lock]);
+      if (Number(locked?.['locked']) !== 1) return null;
+      try {
+        return await work(connection, () => undefined);
+      } finally {
+        await connection.query('SELECT RELEASE_LOCK(?)', [lock]);
+      }
+    });
+  },
+
+  async deleteExpired(runner, { table, expires, cutoff }, size) {
+    // Expired ids first, read without locks; then a delete by primary key. A ranged DELETE ... LIMIT may scan
+    // (and lock) live rows too, and deadlock with saves holding them.
+    const select = compile(sql`SELECT id FROM ${table} WHERE ${expires} <= ${cutoff} LIMIT ${size}`, mysqlDialect);
+    const ids = (await runner.query(select.text, select.bind())).map((row) => row['id']);
+    if (ids.length === 0) return 0;
+    // mysql2 expands an array parameter into a list.
+    const remove = compile(sql`DELETE FROM ${table} WHERE id IN (${ids}) AND ${expires} <= ${cutoff}`, mysqlDialect);
+    await runner.execute(remove.text, remove.bind());
+    return ids.length;
+  },
+};

@@ -1,0 +1,25 @@
+/** PostgreSQL (driver `pg`), as the registry lists it. Its code and driver load only when a store opens it. */
+import type { BackendDescriptor } from '../backend-descriptor.js';
+import { invalidOption } from '../../core/option-table.js';
+
+export const postgres: BackendDescriptor = {
+  name: 'postgres',
+  storage: 'sessions table',
+  aliases: ['postgresql', 'pg'],
+  schemes: ['postgres', 'postgresql'],
+  fromUrl(url) {
+    if (!URL.canParse(url)) throw invalidOption('url', 'is not a URL (expected postgres://user@host:5432/database)');
+    return { dialect: 'postgres', url };
+  },
+  fromParameters: (parameters) => ({ dialect: 'postgres', parameters }),
+  // pg pools and clients answer `query`; mysql2's objects have `getConnection`, `beginTransaction` or `promise` besides.
+  recognises: (connection) => 'query' in connection && !('getConnection' in connection || 'beginTransaction' in connection || 'promise' in connection),
+  async open(settings) {
+    const [{ PostgresDriver }, { postgresDialect }, { SqlSessionBackend }] = await Promise.all([
+      import('./postgres-driver.js'),
+      import('./postgres-dialect.js'),
+      import('../sql/sql-backend.js'),
+    ]);
+    return new SqlSessionBackend(postgresDialect, await PostgresDriver.open(settings), settings.table);
+  },
+};

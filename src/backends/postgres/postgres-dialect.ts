@@ -1,0 +1,86 @@
+/** What is PostgreSQL's own: jsonb, `$n` placeholders, ON CONFLICT, advisory locks, its catalogue. */
+import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
+import { compile, quoteIdentifier, raw, shared, sql, type Sql } from '../sql/statement.js';
+import { findExpiryColumn, type TableInfo } from '../sql/table-shape.js';
+import { asJsonb, deltaExpression } from './delta-sql.js';
+
+const quotePostgres = quoteIdentifier;
+
+const INTEGER_TYPES = ['integer', 'bigint', 'smallint'];
+
+export const postgresDialect: SqlDialect = {
+  placeholder: (index) => `$${index}`,
+  numbered: true,
+  quote: quotePostgres,
+  insertAlias: ' AS s',
+  upsertClause: (columns) => `ON CONFLICT (id) DO UPDATE SET ${columns.map((column) => `${quotePostgres(column)} = EXCLUDED.${quotePostgres(column)}`).join(', ')}`,
+  existing: (column) => `s.${quotePostgres(column)}`,
+  updatedAtNow: 'now()',
+  lockRowClause: ' FOR UPDATE',
+
+  async inspect(runner, table) {
+    const rows = await runner.query(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2`,
+      [table.schema ?? null, table.name],
+    );
+    if (rows.length === 0) return null;
+    const types = new Map(rows.map((row) => [String(row['column_name']).toLowerCase(), String(row['data_type'])]));
+    return {
+      columns: new Set(types.keys()),
+      hasLockVersion: INTEGER_TYPES.includes(types.get('lock_version') ?? ''),
+      dataType: types.get('data') ?? 'jsonb',
+      expiry: findExpiryColumn(types, (type) => type.startsWith('timestamp'), (type) => [...INTEGER_TYPES, 'numeric'].includes(type)),
+    };
+  },
+
+  async create(runner, table, options) {
+    const qualified = table.schema === undefined ? quotePostgres(table.name) : `${quotePostgres(table.schema)}.${quotePostgres(table.name)}`;
+    await runner.execute(
+      `CREATE TABLE IF NOT EXISTS ${qualified} (
+      id text PRIMARY KEY,
+      data jsonb NOT NULL,
+      expires_at timestamptz NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()${options.lockVersion ? ',\n      lock_version integer NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id text' : ''}
+    )`,
+      [],
+    );
+    await runner.execute(`CREATE INDEX IF NOT EXISTS ${quotePostgres(`${table.name}_expires_at_idx`)} ON ${qualified} (expires_at)`, []);
+    if (options.userId) await runner.execute(`CREATE INDEX IF NOT EXISTS ${quotePostgres(`${table.name}_user_id_idx`)} ON ${qualified} (user_id)`, []);
+  },
+
+  dataColumn({ dataType }: TableInfo): DataColumn {
+    // jsonb is the native shape; json and text columns (tables shared with other readers) are converted on the way.
+    const cast = dataType === 'jsonb' ? '' : dataType === 'json' ? '::json' : '::text';
+    const fromJsonb = (expression: Sql): Sql => (cast === '' ? expression : sql`(${expression})${raw(cast)}`);
+    return {
+      read: raw('data::text'),
+      text: (value) => (typeof value === 'string' ? value : null),
+      write: (text) => sql`${text}::jsonb${raw(cast)}`,
+      merge: (delta) => fromJsonb(deltaExpression(delta, asJsonb(dataType))),
+    };
+  },
+
+  async withPurgeLock(driver, target, work) {
+    return driver.withConnection(async (connection) => {
+      // A session-level advisory lock: one purge of this table at a time, across every process.
+      const [locked] = await connection.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [target.lockName]);
+      if (locked?.['locked'] !== true) return null;
+      try {
+        return await work(connection, () => undefined);
+      } finally {
+        await connection.query('SELECT pg_advisory_unlock(hashtext($1))', [target.lockName]);
+      }
+    });
+  },
+
+  async deleteExpired(runner, { table, expires, cutoff }, size) {
+    // SKIP LOCKED: rows a save holds are left for the next batch instead of waited for.
+    const before = shared(cutoff);
+    const batch = compile(
+      sql`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${expires} <= ${before} LIMIT ${size} FOR UPDATE SKIP LOCKED) AND ${expires} <= ${before}`,
+      postgresDialect,
+    );
+    return runner.execute(batch.text, batch.bind());
+  },
+};

@@ -1,0 +1,207 @@
+/**
+ * PostgreSQL connections over `pg`: a structural subset of its Pool, so the
+ * library has no hard dependency on the driver.
+ */
+import { importDriver, isConnectFailure, isNetworkError, markConnectFailure } from '../driver.js';
+import type { ConnectionSettings } from '../connection-options.js';
+import { ConnectionLender, Serial } from '../sql/pool.js';
+import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
+
+/** What the store reads from a `pg` query result. */
+export interface PgQueryResultLike {
+  rows: Row[];
+  rowCount: number | null;
+}
+
+/** The part of a `pg` client the store uses. */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
+}
+
+/** A client checked out of a `pg` pool. */
+export interface PgPoolClientLike extends PgQueryable {
+  release(destroy?: boolean | Error): void;
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** The part of a `pg` Pool the store uses. */
+export interface PgPoolLike extends PgQueryable {
+  connect(): Promise<PgPoolClientLike>;
+  end(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+interface PgModule {
+  Pool: new (config: Record<string, unknown>) => PgPoolLike;
+}
+
+/** pg's own default: a pooled connection idle this long is closed. */
+const IDLE_TIMEOUT_MS = 10_000;
+
+/** SQLSTATE classes and messages that mean the connection, not the statement, failed. */
+const CONNECTION_SQLSTATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
+
+/** True when a `pg` error means the connection was lost or could not be made. */
+export function isPostgresConnectionError(error: unknown): boolean {
+  if (isNetworkError(error)) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && CONNECTION_SQLSTATES.has(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|terminating connection|Client has encountered a connection error|timeout exceeded when trying to connect|Connection ended/i.test(message);
+}
+
+/** Errors that pg raises while opening a connection, as opposed to losing one. */
+function isOpeningError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EAI_AGAIN') return true;
+  const message = error instanceof Error ? error.message : '';
+  return /timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i.test(message);
+}
+
+/**
+ * A single `pg` Client the application handed over, shaped as a pool: calls
+ * take turns, so a transaction never interleaves with another call.
+ */
+function clientAsPool(client: PgQueryable): PgPoolLike {
+  const serial = new Serial();
+  return {
+    query: (text, values) => serial.run(() => client.query(text, values)),
+    connect: async () => {
+      const unlock = await serial.lock();
+      return { query: (text, values) => client.query(text, values), release: () => unlock() };
+    },
+    end: async () => undefined,
+    on: () => undefined,
+  };
+}
+
+function runnerOf(client: PgQueryable): SqlRunner {
+  return {
+    query: async (text, values) => (await client.query(text, values as unknown[])).rows,
+    execute: async (text, values) => (await client.query(text, values as unknown[])).rowCount ?? 0,
+  };
+}
+
+/** The store's connections to PostgreSQL: its own pool, or the application's pool or client. */
+export class PostgresDriver implements SqlDriver {
+  readonly #pool: PgPoolLike;
+  readonly #ownsPool: boolean;
+  readonly #lender: ConnectionLender<PgPoolClientLike>;
+  /** Single statements go straight to the pool: it is ours, and closes connections before they need a check. */
+  readonly #direct: boolean;
+  readonly connectionAttempts: number;
+
+  /** Opens a pool of the store's own, or adopts the application's pool or client. */
+  static async open(settings: ConnectionSettings): Promise<PostgresDriver> {
+    const { target } = settings;
+    if ('connection' in target) {
+      const given = target.connection as PgPoolLike;
+      const isPool = 'totalCount' in given && typeof given.connect === 'function';
+      return new PostgresDriver(isPool ? given : clientAsPool(given), settings, false);
+    }
+    const pg = (await importDriver('pg')) as PgModule;
+    const where = 'url' in target ? { connectionString: target.url } : 'parameters' in target ? { ...target.parameters } : undefined;
+    if (where === undefined) throw new Error('a PostgreSQL store needs a URL, connection parameters or a connection');
+    const pool = new pg.Pool({
+      ...where,
+      max: settings.poolSize,
+      connectionTimeoutMillis: settings.connectTimeoutMs,
+      // The pool closes a connection before it has idled past connectionCheckThreshold, so none needs a check
+      // before use and single statements can take pg's own path.
+      idleTimeoutMillis: Math.min(settings.connectionCheckMs || IDLE_TIMEOUT_MS, IDLE_TIMEOUT_MS),
+      ...(settings.charset.toLowerCase().startsWith('utf8') ? {} : { client_encoding: settings.charset }),
+    });
+    // A pooled connection that dies while idle is reported here; without a listener it would crash the process.
+    pool.on('error', () => undefined);
+    return new PostgresDriver(pool, settings, true);
+  }
+
+  constructor(pool: PgPoolLike, settings: ConnectionSettings, ownsPool: boolean) {
+    this.#pool = pool;
+    this.#ownsPool = ownsPool;
+    this.#direct = ownsPool && settings.connectionCheckMs > 0;
+    this.connectionAttempts = settings.poolSize;
+    // Clients that already carry our error listener: pooled clients are handed out many times.
+    const listening = new WeakSet<PgPoolClientLike>();
+    this.#lender = new ConnectionLender<PgPoolClientLike>(
+      {
+        acquire: async () => {
+          const client = await pool.connect();
+          if (!listening.has(client)) {
+            // A checked-out client whose connection drops emits 'error'; unheard, that would crash the process.
+            // The failure reaches the caller through its query, and the client is destroyed when given back.
+            client.on?.('error', () => undefined);
+            listening.add(client);
+          }
+          return client;
+        },
+        ping: (client) => client.query('SELECT 1'),
+        release: (client, broken) => client.release(broken),
+        isConnectionError: isPostgresConnectionError,
+      },
+      settings.connectionCheckMs,
+      settings.poolSize + 1,
+    );
+  }
+
+  /** One statement on a live client. */
+  async #query(text: string, values: readonly unknown[]): Promise<PgQueryResultLike> {
+    if (!this.#direct) return this.#lender.use((client) => client.query(text, values as unknown[]));
+    try {
+      return await this.#pool.query(text, values as unknown[]);
+    } catch (error) {
+      // pg's pool.query opens a connection when none is idle: a failure to open one means the database is unreachable.
+      if (isOpeningError(error)) markConnectFailure(error);
+      throw error;
+    }
+  }
+
+  async query(text: string, values: readonly unknown[]): Promise<Row[]> {
+    return (await this.#query(text, values)).rows;
+  }
+
+  async execute(text: string, values: readonly unknown[]): Promise<number> {
+    return (await this.#query(text, values)).rowCount ?? 0;
+  }
+
+  transaction<T>(work: (transaction: SqlRunner) => Promise<T>): Promise<T> {
+    return this.#lender.use(async (client, broken) => {
+      await client.query('BEGIN');
+      try {
+        const result = await work(runnerOf(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        // A connection that cannot roll back is not returned to the pool.
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
+        throw error;
+      }
+    });
+  }
+
+  withConnection<T>(work: (connection: SqlRunner) => Promise<T>): Promise<T> {
+    return this.#lender.use((client) => work(runnerOf(client)));
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1', []);
+  }
+
+  isConnectionError(error: unknown): boolean {
+    return isPostgresConnectionError(error);
+  }
+
+  isConnectFailure(error: unknown): boolean {
+    return isConnectFailure(error);
+  }
+
+  isTransientConflict(error: unknown): boolean {
+    // deadlock_detected, serialization_failure, lock_not_available
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === '40P01' || code === '40001' || code === '55P03';
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.#pool.end();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * What the shared SQL layer needs of each SQL database: a driver that runs
+ * statements (pools, transactions, error classification) and a dialect that
+ * says what really differs (quoting and placeholders, the JSON merge
+ * expression, upsert, the purge lock, introspection, DDL). Everything else,
+ * the statements themselves and the checks of a table's shape, is shared.
+ */
+import type { SessionDelta } from '../../core/delta.js';
+import type { TableName } from '../connection-options.js';
+import type { Placeholders, Sql } from './statement.js';
+import type { CreateTableOptions, TableInfo } from './table-shape.js';
+
+/** A row as the driver returns it. */
+export type Row = Record<string, unknown>;
+
+/** Runs statements, on the pool or on one connection. */
+export interface SqlRunner {
+  /** The rows a statement returns. */
+  query(text: string, values: readonly unknown[]): Promise<Row[]>;
+  /** The number of rows a statement changed. */
+  execute(text: string, values: readonly unknown[]): Promise<number>;
+}
+
+/** A database's connections, as the shared layer uses them. */
+export interface SqlDriver extends SqlRunner {
+  /** Runs `work` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (transaction: SqlRunner) => Promise<T>): Promise<T>;
+  /** Runs `work` on one connection, outside a transaction (for a lock held by the connection). */
+  withConnection<T>(work: (connection: SqlRunner) => Promise<T>): Promise<T>;
+  /** One cheap round trip. */
+  ping(): Promise<void>;
+  /** How many lost connections in a row mean the database is gone: a pool's worth. */
+  readonly connectionAttempts: number;
+  isConnectionError(error: unknown): boolean;
+  isConnectFailure(error: unknown): boolean;
+  isTransientConflict(error: unknown): boolean;
+  /** Ends what the store opened (never the application's pool or connection). */
+  close(): Promise<void>;
+}
+
+/** How statements read, write and merge the data column of one table. */
+export interface DataColumn {
+  /** The select-list expression that reads the data as text (aliased `data` by the caller). */
+  readonly read: Sql;
+  /** The row value of {@link read} as text, `null` for NULL. */
+  text(value: unknown): string | null;
+  /** A JSON text as the column takes it. */
+  write(text: string): Sql;
+  /**
+   * The column with `delta` merged into it, in one expression; `null` when
+   * this delta cannot be written that way (the shared layer then merges under
+   * the row lock, with the same result).
+   */
+  merge(delta: SessionDelta): Sql | null;
+}
+
+/** What a purge works on. */
+export interface PurgeTarget {
+  /** The table's name, for locks kept beside it. */
+  readonly tableName: TableName;
+  /** The quoted, qualified table. */
+  readonly table: Sql;
+  /** The quoted expiry column. */
+  readonly expires: Sql;
+  /** The instant, as the expiry column holds it, before which sessions are expired. */
+  readonly cutoff: unknown;
+  /** The name of the lock that lets one process purge this table at a time. */
+  readonly lockName: string;
+}
+
+/** What differs between SQL databases. */
+export interface SqlDialect extends Placeholders {
+  /** Quotes an identifier that was validated already. */
+  quote(identifier: string): string;
+  /** The table's columns and their types; `null` when there is no such table. */
+  inspect(runner: SqlRunner, table: TableName): Promise<TableInfo | null>;
+  /** Creates the table and its indexes when missing. */
+  create(runner: SqlRunner, table: TableName, options: CreateTableOptions): Promise<void>;
+  /** The data column of a table of this shape. */
+  dataColumn(info: TableInfo): DataColumn;
+  /** How an INSERT names its table, for {@link existing}: `AS s` on PostgreSQL. */
+  readonly insertAlias: string;
+  /** The conflict clause that turns an INSERT into an upsert, setting `columns` from the inserted row. */
+  upsertClause(columns: readonly string[]): string;
+  /** The existing row's column inside the upsert clause. */
+  existing(column: string): string;
+  /** The current time for `updated_at`; `undefined` where the column keeps itself current. */
+  readonly updatedAtNow: string | undefined;
+  /** What locks a selected row until the transaction ends (`FOR UPDATE`; nothing where the transaction locks everything). */
+  readonly lockRowClause: string;
+  /**
+   * Runs `work` holding the purge lock; `null` without running it when
+   * another process holds it. `between` is called between batches (to renew a lease).
+   */
+  withPurgeLock(driver: SqlDriver, target: PurgeTarget, work: (runner: SqlRunner, between: () => void | Promise<void>) => Promise<number>): Promise<number | null>;
+  /** Deletes up to `size` expired sessions; resolves to how many. */
+  deleteExpired(runner: SqlRunner, target: PurgeTarget, size: number): Promise<number>;
+  /** For a driver that blocks the event loop: the time one purge batch may take, in ms; batch sizes adapt to it. */
+  readonly purgeBatchBudgetMs?: number;
+}

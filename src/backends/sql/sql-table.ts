@@ -1,0 +1,236 @@
+/**
+ * The session operations on a SQL table whose shape is known: the same
+ * statements on every SQL database, with the dialect's pieces (quoting,
+ * placeholders, the data column, the upsert clause) put in. Statements that
+ * never change are compiled once, here; the others are built per call with
+ * their values, by the same template.
+ */
+import type {
+  DeltaWrite,
+  DocumentWrite,
+  ExpiryMove,
+  LockedMerge,
+  PurgeRun,
+  ReadyBackend,
+  SessionCounts,
+  StorageCapacity,
+  StoredSession,
+  UserIdWrite,
+  VersionedWrite,
+} from '../../core/backend.js';
+import { applyDelta } from '../../core/delta.js';
+import { parseStoredSession } from '../../core/json.js';
+import type { LockingMode } from '../../core/options.js';
+import type { TableName } from '../connection-options.js';
+import { deleteInBatches, purgeLockName } from './purge.js';
+import type { DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
+import { compile, EMPTY, join, raw, slot, sql, type CompiledSql, type Sql } from './statement.js';
+import { expiryFromDatabase, expiryToDatabase, type ExpiryColumn, type ExpiryUnit, type TableInfo } from './table-shape.js';
+
+/** A sessions table and everything known about it. */
+export interface SqlTableSetup {
+  readonly dialect: SqlDialect;
+  readonly driver: SqlDriver;
+  readonly table: TableName;
+  readonly info: TableInfo;
+  readonly expiry: ExpiryColumn;
+  readonly locking: LockingMode;
+}
+
+/** A compiled statement run with its named values. */
+function run(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Record<string, unknown>>): Promise<Row[]> {
+  return runner.query(statement.text, statement.bind(values));
+}
+
+function execute(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Record<string, unknown>>): Promise<number> {
+  return runner.execute(statement.text, statement.bind(values));
+}
+
+/** The session operations on one inspected table. */
+export class SqlTable implements ReadyBackend {
+  readonly locking: LockingMode;
+  readonly capacity: StorageCapacity | undefined;
+  readonly #dialect: SqlDialect;
+  readonly #driver: SqlDriver;
+  readonly #data: DataColumn;
+  readonly #unit: ExpiryUnit;
+  readonly #table: Sql;
+  readonly #expires: Sql;
+  /** The expiry column's name, unquoted. */
+  readonly #expiryName: string;
+  readonly #hasVersion: boolean;
+  /** `, updated_at = <now>` where the table has that column and it does not keep itself current. */
+  readonly #touchUpdatedAt: Sql;
+  readonly #lockName: string;
+  readonly #tableName: TableName;
+  readonly #statements: {
+    readonly load: CompiledSql;
+    readonly lockRow: CompiledSql;
+    readonly extendExpiry: CompiledSql;
+    readonly destroy: CompiledSql;
+    readonly destroyByUser: CompiledSql;
+    readonly listByUser: CompiledSql;
+    readonly all: CompiledSql;
+    readonly count: CompiledSql;
+    readonly clear: CompiledSql;
+    readonly stats: CompiledSql;
+  };
+
+  constructor({ dialect, driver, table, info, expiry, locking }: SqlTableSetup) {
+    this.locking = locking;
+    this.capacity = info.dataCapacity;
+    this.#dialect = dialect;
+    this.#driver = driver;
+    this.#data = dialect.dataColumn(info);
+    this.#unit = expiry.unit;
+    this.#expiryName = expiry.name;
+    this.#hasVersion = info.hasLockVersion;
+    this.#lockName = purgeLockName(table);
+    this.#tableName = table;
+    const t = (this.#table = raw(table.schema === undefined ? dialect.quote(table.name) : `${dialect.quote(table.schema)}.${dialect.quote(table.name)}`));
+    const expires = (this.#expires = raw(dialect.quote(expiry.name)));
+    this.#touchUpdatedAt = info.columns.has('updated_at') && dialect.updatedAtNow !== undefined ? raw(`, updated_at = ${dialect.updatedAtNow}`) : EMPTY;
+    const columns = sql`${this.#data.read} AS data, ${expires} AS expires_at, ${raw(info.hasLockVersion ? 'lock_version' : 'NULL AS lock_version')}`;
+    const live = sql`${expires} > ${slot('now')}`;
+    const compiled = (fragment: Sql): CompiledSql => compile(fragment, dialect);
+    this.#statements = {
+      load: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}`),
+      lockRow: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}${raw(dialect.lockRowClause)}`),
+      extendExpiry: compiled(sql`UPDATE ${t} SET ${expires} = ${slot('expiresAt')} WHERE id = ${slot('key')} AND ${live} AND ${expires} < ${slot('movedBefore')}`),
+      destroy: compiled(sql`DELETE FROM ${t} WHERE id = ${slot('key')}`),
+      destroyByUser: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')}`),
+      listByUser: compiled(sql`SELECT ${columns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
+      all: compiled(sql`SELECT ${this.#data.read} AS data FROM ${t} WHERE ${live}`),
+      count: compiled(sql`SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`),
+      clear: compiled(sql`DELETE FROM ${t}`),
+      stats: compiled(sql`SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN ${live} THEN 1 ELSE 0 END), 0) AS live FROM ${t}`),
+    };
+  }
+
+  /** An epoch-ms instant as the expiry column takes it. */
+  #at(ms: number): string | number {
+    return expiryToDatabase(ms, this.#unit);
+  }
+
+  #row(row: Row): StoredSession {
+    const version = row['lock_version'];
+    return {
+      text: this.#data.text(row['data']),
+      expiresAt: expiryFromDatabase(row['expires_at'], this.#unit),
+      version: version === null || version === undefined ? null : Number(version),
+    };
+  }
+
+  #compile(fragment: Sql): CompiledSql {
+    return compile(fragment, this.#dialect);
+  }
+
+  /** `data = ..., <expiry> = ..., updated_at, user_id, lock_version` for an UPDATE. */
+  #assignments(data: Sql, expiresAt: number, userId: UserIdWrite, bumpVersion: boolean): Sql {
+    const setUser = userId === undefined ? EMPTY : sql`, user_id = ${userId}`;
+    const bump = bumpVersion ? raw(', lock_version = lock_version + 1') : EMPTY;
+    return sql`data = ${data}, ${this.#expires} = ${this.#at(expiresAt)}${this.#touchUpdatedAt}${setUser}${bump}`;
+  }
+
+  async load(key: string, now: number): Promise<StoredSession | null> {
+    const row = (await run(this.#driver, this.#statements.load, { key, now: this.#at(now) }))[0];
+    return row === undefined ? null : this.#row(row);
+  }
+
+  async upsert({ key, expiresAt, text, userId }: DocumentWrite): Promise<void> {
+    const dialect = this.#dialect;
+    const inserted: [string, Sql][] = [
+      ['id', sql`${key}`],
+      ['data', this.#data.write(text)],
+      [this.#expiryName, sql`${this.#at(expiresAt)}`],
+    ];
+    if (userId !== undefined) inserted.push(['user_id', sql`${userId}`]);
+    const names = raw(inserted.map(([name]) => dialect.quote(name)).join(', '));
+    const updated = inserted.slice(1).map(([name]) => name);
+    const bump = this.#hasVersion ? raw(`, lock_version = ${dialect.existing('lock_version')} + 1`) : EMPTY;
+    const statement = sql`INSERT INTO ${this.#table}${raw(dialect.insertAlias)} (${names}) VALUES (${join(inserted.map(([, value]) => value))})
+      ${raw(dialect.upsertClause(updated))}${this.#touchUpdatedAt}${bump}`;
+    const compiled = this.#compile(statement);
+    await this.#driver.execute(compiled.text, compiled.bind());
+  }
+
+  async applyDelta(write: DeltaWrite): Promise<boolean> {
+    const { key, now, expiresAt, delta, userId } = write;
+    const merged = this.#data.merge(delta);
+    if (merged === null) {
+      // This delta cannot be written as one expression here: the same result, reached under the row lock.
+      return this.updateLocked({ key, now, expiresAt, merge: (row) => ({ text: JSON.stringify(applyDelta(parseStoredSession(row.text), delta)), userId }) });
+    }
+    const statement = this.#compile(
+      sql`UPDATE ${this.#table} SET ${this.#assignments(merged, expiresAt, userId, this.#hasVersion)} WHERE id = ${key} AND ${this.#expires} > ${this.#at(now)}`,
+    );
+    return (await this.#driver.execute(statement.text, statement.bind())) > 0;
+  }
+
+  async compareAndSwap({ key, now, expiresAt, text, version, userId }: VersionedWrite): Promise<boolean> {
+    const statement = this.#compile(
+      sql`UPDATE ${this.#table} SET ${this.#assignments(this.#data.write(text), expiresAt, userId, true)}
+        WHERE id = ${key} AND lock_version = ${version} AND ${this.#expires} > ${this.#at(now)}`,
+    );
+    return (await this.#driver.execute(statement.text, statement.bind())) > 0;
+  }
+
+  async updateLocked({ key, now, expiresAt, merge }: LockedMerge): Promise<boolean> {
+    return this.#driver.transaction(async (transaction) => {
+      const row = (await run(transaction, this.#statements.lockRow, { key, now: this.#at(now) }))[0];
+      if (row === undefined) return false;
+      const write = merge(this.#row(row));
+      const statement = this.#compile(
+        sql`UPDATE ${this.#table} SET ${this.#assignments(this.#data.write(write.text), expiresAt, write.userId, this.#hasVersion)} WHERE id = ${key}`,
+      );
+      await transaction.execute(statement.text, statement.bind());
+      return true;
+    });
+  }
+
+  async extendExpiry({ key, now, expiresAt, movedBefore }: ExpiryMove): Promise<void> {
+    await execute(this.#driver, this.#statements.extendExpiry, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), movedBefore: this.#at(movedBefore) });
+  }
+
+  async destroy(key: string): Promise<void> {
+    await execute(this.#driver, this.#statements.destroy, { key });
+  }
+
+  destroyByUser(userId: string): Promise<number> {
+    return execute(this.#driver, this.#statements.destroyByUser, { userId });
+  }
+
+  async listByUser(userId: string, now: number): Promise<StoredSession[]> {
+    return (await run(this.#driver, this.#statements.listByUser, { userId, now: this.#at(now) })).map((row) => this.#row(row));
+  }
+
+  async all(now: number): Promise<(string | null)[]> {
+    return (await run(this.#driver, this.#statements.all, { now: this.#at(now) })).map((row) => this.#data.text(row['data']));
+  }
+
+  async count(now: number): Promise<number> {
+    return Number((await run(this.#driver, this.#statements.count, { now: this.#at(now) }))[0]?.['n'] ?? 0);
+  }
+
+  async clear(): Promise<void> {
+    await execute(this.#driver, this.#statements.clear);
+  }
+
+  async stats(now: number): Promise<SessionCounts> {
+    const row = (await run(this.#driver, this.#statements.stats, { now: this.#at(now) }))[0];
+    const total = Number(row?.['total'] ?? 0);
+    const live = Number(row?.['live'] ?? 0);
+    return { live, expired: total - live };
+  }
+
+  async purge({ now, batchSize, onProgress }: PurgeRun): Promise<number | null> {
+    const dialect = this.#dialect;
+    const target: PurgeTarget = { tableName: this.#tableName, table: this.#table, expires: this.#expires, cutoff: this.#at(now), lockName: this.#lockName };
+    return dialect.withPurgeLock(this.#driver, target, (runner, between) =>
+      deleteInBatches((size) => dialect.deleteExpired(runner, target, size), batchSize, onProgress, {
+        between,
+        budgetMs: dialect.purgeBatchBudgetMs,
+      }),
+    );
+  }
+}

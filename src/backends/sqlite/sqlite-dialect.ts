@@ -1,0 +1,107 @@
+/** What is SQLite's own: json_patch and json_set, ON CONFLICT, a lease row for the purge lock, pragma_table_info. */
+import { deltaToJson } from '../../core/delta.js';
+import { planMergePatch } from '../sql/merge-patch.js';
+import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
+import { compile, join, quoteIdentifier as quoteSqlite, raw, sql } from '../sql/statement.js';
+import { findExpiryColumn } from '../sql/table-shape.js';
+import { APPLY_DELTA_FUNCTION } from './sqlite-driver.js';
+
+/** The current time in epoch milliseconds, computed by SQLite. */
+const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+/** How long a purge lease lasts unless renewed: a lease left by a crashed process lapses by itself. */
+const LEASE_MS = 60_000;
+
+const DATA_COLUMN: DataColumn = {
+  read: raw('data'),
+  text: (value) => (typeof value === 'string' ? value : null),
+  write: (text) => sql`${text}`,
+  merge(delta) {
+    // SQLite's own json_patch and json_set when the delta fits them, else the store's merge registered as an SQL
+    // function (same result, more work in JavaScript).
+    const plan = planMergePatch(delta);
+    if (plan === null) return sql`${raw(APPLY_DELTA_FUNCTION)}(data, ${JSON.stringify(deltaToJson(delta))})`;
+    const merged = sql`json_patch(data, ${plan.mergePatch})`;
+    if (plan.replacements.length === 0) return merged;
+    return sql`json_set(${merged}, ${join(plan.replacements.map(({ path, json }) => sql`${path}, json(${json})`))})`;
+  },
+};
+
+export const sqliteDialect: SqlDialect = {
+  placeholder: () => '?',
+  numbered: false,
+  quote: quoteSqlite,
+  insertAlias: '',
+  upsertClause: (columns) => `ON CONFLICT (id) DO UPDATE SET ${columns.map((column) => `${quoteSqlite(column)} = excluded.${quoteSqlite(column)}`).join(', ')}`,
+  existing: quoteSqlite,
+  updatedAtNow: NOW_MS,
+  // BEGIN IMMEDIATE has taken the write lock already.
+  lockRowClause: '',
+  // better-sqlite3 blocks the event loop for the length of a statement.
+  purgeBatchBudgetMs: 5,
+
+  async inspect(runner, table) {
+    const rows = await runner.query('SELECT name, type FROM pragma_table_info(?, ?)', [table.name, table.schema ?? 'main']);
+    if (rows.length === 0) return null;
+    const types = new Map(rows.map((row) => [String(row['name']).toLowerCase(), String(row['type']).toLowerCase()]));
+    return {
+      columns: new Set(types.keys()),
+      hasLockVersion: (types.get('lock_version') ?? '').includes('int'),
+      dataType: types.get('data') ?? 'text',
+      expiry: findExpiryColumn(types, () => false, (type) => type.includes('int')),
+    };
+  },
+
+  async create(runner, table, options) {
+    const schema = table.schema === undefined ? '' : `${quoteSqlite(table.schema)}.`;
+    const bare = quoteSqlite(table.name);
+    await runner.execute(
+      `CREATE TABLE IF NOT EXISTS ${schema}${bare} (
+      id TEXT NOT NULL PRIMARY KEY,
+      data TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      created_at INTEGER NOT NULL DEFAULT (${NOW_MS}),
+      updated_at INTEGER NOT NULL DEFAULT (${NOW_MS})${options.lockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id TEXT' : ''}
+    )`,
+      [],
+    );
+    // An index lives in its table's schema: only its own name is qualified.
+    await runner.execute(`CREATE INDEX IF NOT EXISTS ${schema}${quoteSqlite(`${table.name}_expires_at_idx`)} ON ${bare} (expires_at)`, []);
+    if (options.userId) await runner.execute(`CREATE INDEX IF NOT EXISTS ${schema}${quoteSqlite(`${table.name}_user_id_idx`)} ON ${bare} (user_id)`, []);
+  },
+
+  dataColumn: () => DATA_COLUMN,
+
+  /**
+   * A lease row in a small lock table beside the sessions: SQLite has no
+   * named locks, and holding its write lock for a whole purge would stall
+   * every other writer.
+   */
+  async withPurgeLock(driver, target, work) {
+    const { schema } = target.tableName;
+    const locks = `${schema === undefined ? '' : `${quoteSqlite(schema)}.`}${quoteSqlite('smart_session_store_locks')}`;
+    await driver.execute(`CREATE TABLE IF NOT EXISTS ${locks} (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL)`, []);
+    const name = target.lockName;
+    const holder = `${process.pid}:${Math.random().toString(36).slice(2)}`;
+    const acquired = await driver.transaction(async (transaction) => {
+      await transaction.execute(`DELETE FROM ${locks} WHERE name = ? AND until < ?`, [name, Date.now()]);
+      return (await transaction.execute(`INSERT OR IGNORE INTO ${locks} (name, holder, until) VALUES (?, ?, ?)`, [name, holder, Date.now() + LEASE_MS])) === 1;
+    });
+    if (!acquired) return null;
+    let renewed = Date.now();
+    try {
+      return await work(driver, async () => {
+        // A write (and a sync to disk) of its own: only once half the lease has gone by.
+        if (Date.now() - renewed < LEASE_MS / 2) return;
+        renewed = Date.now();
+        await driver.execute(`UPDATE ${locks} SET until = ? WHERE name = ? AND holder = ?`, [renewed + LEASE_MS, name, holder]);
+      });
+    } finally {
+      await driver.execute(`DELETE FROM ${locks} WHERE name = ? AND holder = ?`, [name, holder]);
+    }
+  },
+
+  async deleteExpired(runner, { table, expires, cutoff }, size) {
+    const batch = compile(sql`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${expires} <= ${cutoff} LIMIT ${size})`, sqliteDialect);
+    return runner.execute(batch.text, batch.bind());
+  },
+};

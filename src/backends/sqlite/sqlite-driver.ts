@@ -1,0 +1,162 @@
+/**
+ * SQLite over `better-sqlite3` (a file or `:memory:`): a structural subset of
+ * its Database, so the library has no hard dependency on the driver.
+ *
+ * better-sqlite3 is synchronous: a statement runs to completion before the
+ * event loop moves on, and SQLite's write lock (WAL, busy timeout)
+ * serialises the processes that share one file. Within a process, a
+ * transaction holds the one connection: other statements wait for it.
+ */
+import { applyDelta, deltaFromJson } from '../../core/delta.js';
+import { parseStoredSession, type JsonObject } from '../../core/json.js';
+import { importDriver } from '../driver.js';
+import type { ConnectionSettings } from '../connection-options.js';
+import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
+
+/** The part of a better-sqlite3 statement the store uses. */
+export interface SqliteStatementLike {
+  run(...params: unknown[]): { changes: number };
+  all(...params: unknown[]): unknown[];
+}
+
+/** The part of a better-sqlite3 Database the store uses. */
+export interface SqliteDatabaseLike {
+  prepare(sql: string): SqliteStatementLike;
+  pragma(source: string): unknown;
+  function(name: string, options: { deterministic: boolean }, implementation: (...args: unknown[]) => unknown): unknown;
+  close(): unknown;
+  readonly memory: boolean;
+}
+
+type SqliteDatabaseConstructor = new (filename: string) => SqliteDatabaseLike;
+
+/** The SQL function through which one UPDATE applies a delta with the store's own merge rule. */
+export const APPLY_DELTA_FUNCTION = 'smart_session_apply_delta';
+/** How long a writer waits for another process's write lock before failing, in ms. */
+const BUSY_TIMEOUT_MS = 5000;
+/** Prepared statements kept: the store's statements come in a few shapes each. */
+const STATEMENT_CACHE_SIZE = 200;
+
+/** The store's connection to a SQLite file: its own, or the application's Database. */
+export class SqliteDriver implements SqlDriver {
+  readonly #db: SqliteDatabaseLike;
+  readonly #ownsDatabase: boolean;
+  readonly #statements = new Map<string, SqliteStatementLike>();
+  /** Settles when the transaction holding the connection ends; `undefined` when none does. */
+  #transaction: Promise<void> | undefined;
+  /** Runs statements inside the transaction, past the wait that other callers go through. */
+  readonly #inside: SqlRunner = {
+    query: async (text, values) => this.#all(text, values),
+    execute: async (text, values) => this.#run(text, values),
+  };
+  /** An embedded database has no connection to lose. */
+  readonly connectionAttempts = 0;
+
+  /** Opens the file (WAL, busy timeout) as the store's own connection, or adopts the application's Database. */
+  static async open(settings: ConnectionSettings): Promise<SqliteDriver> {
+    const { target } = settings;
+    if ('connection' in target) return new SqliteDriver(target.connection as SqliteDatabaseLike, false);
+    if (!('filename' in target)) throw new Error('a SQLite store needs a file name or a Database');
+    const Database = (await importDriver('better-sqlite3')) as SqliteDatabaseConstructor;
+    const db = new Database(target.filename);
+    // WAL lets readers in other processes proceed while one writes; the busy timeout makes writers queue instead of failing.
+    if (!db.memory) db.pragma('journal_mode = WAL');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    return new SqliteDriver(db, true);
+  }
+
+  constructor(db: SqliteDatabaseLike, ownsDatabase: boolean) {
+    this.#db = db;
+    this.#ownsDatabase = ownsDatabase;
+    db.function(APPLY_DELTA_FUNCTION, { deterministic: true }, (stored, encodedDelta) => {
+      const delta = deltaFromJson(JSON.parse(String(encodedDelta)) as JsonObject);
+      return JSON.stringify(applyDelta(parseStoredSession(stored), delta));
+    });
+  }
+
+  /** Prepares a statement once and keeps it. */
+  #prepared(text: string): SqliteStatementLike {
+    let statement = this.#statements.get(text);
+    if (statement === undefined) {
+      if (this.#statements.size >= STATEMENT_CACHE_SIZE) this.#statements.clear();
+      statement = this.#db.prepare(text);
+      this.#statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  #all(text: string, values: readonly unknown[]): Row[] {
+    return this.#prepared(text).all(...values) as Row[];
+  }
+
+  #run(text: string, values: readonly unknown[]): number {
+    return this.#prepared(text).run(...values).changes;
+  }
+
+  /** Waits while a transaction holds the connection. */
+  async #turn(): Promise<void> {
+    while (this.#transaction !== undefined) await this.#transaction;
+  }
+
+  async query(text: string, values: readonly unknown[]): Promise<Row[]> {
+    if (this.#transaction !== undefined) await this.#turn();
+    return this.#all(text, values);
+  }
+
+  async execute(text: string, values: readonly unknown[]): Promise<number> {
+    if (this.#transaction !== undefined) await this.#turn();
+    return this.#run(text, values);
+  }
+
+  /** BEGIN IMMEDIATE takes the write lock up front, so nothing read in the transaction can change before it commits. */
+  async transaction<T>(work: (transaction: SqlRunner) => Promise<T>): Promise<T> {
+    await this.#turn();
+    let end!: () => void;
+    this.#transaction = new Promise((resolve) => (end = resolve));
+    try {
+      this.#run('BEGIN IMMEDIATE', []);
+      try {
+        const result = await work(this.#inside);
+        this.#run('COMMIT', []);
+        return result;
+      } catch (error) {
+        try {
+          this.#run('ROLLBACK', []);
+        } catch {
+          // SQLite rolled back by itself already.
+        }
+        throw error;
+      }
+    } finally {
+      this.#transaction = undefined;
+      end();
+    }
+  }
+
+  /** One connection only: the work runs on it, between other callers' statements. */
+  withConnection<T>(work: (connection: SqlRunner) => Promise<T>): Promise<T> {
+    return work(this);
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').all();
+  }
+
+  isConnectionError(): boolean {
+    return false;
+  }
+
+  isConnectFailure(): boolean {
+    return false;
+  }
+
+  isTransientConflict(error: unknown): boolean {
+    // Another process held the write lock for longer than the busy timeout.
+    const code = (error as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsDatabase) this.#db.close();
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The per-request session helper every framework adapter wraps: open a
+ * session by id, read and change it, commit it, destroy or regenerate it.
+ * The snapshot of what was loaded stays inside the handle, so a commit
+ * writes only this request's change (or only the expiry, or nothing).
+ */
+import type { JsonObject } from './json.js';
+import type { LoadedState, SaveOptions, SessionStoreCore } from './session-store.js';
+
+/** One request's view of one session. Made by `store.open(id)` or `store.create(id)`. */
+export class SessionHandle {
+  readonly #store: SessionStoreCore;
+  readonly #id: string;
+  /** What this request loaded or last wrote; `undefined` while nothing is stored. */
+  #state: LoadedState | undefined;
+  #destroyed = false;
+  /**
+   * The session as loaded (`{}` for a new one): the request may read and
+   * change it in place, then {@link commit} it.
+   */
+  readonly data: JsonObject;
+
+  /** @internal Adapters get handles from the store. */
+  constructor(store: SessionStoreCore, id: string, data: JsonObject, state: LoadedState | undefined) {
+    this.#store = store;
+    this.#id = id;
+    this.data = data;
+    this.#state = state;
+  }
+
+  /** The session id. */
+  get id(): string {
+    return this.#id;
+  }
+
+  /** True while nothing of this session is stored (created, not yet committed). */
+  get isNew(): boolean {
+    return this.#state === undefined;
+  }
+
+  /** True once {@link destroy} or {@link regenerate} has run. */
+  get isDestroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  /** The stored expiry (epoch milliseconds), as loaded or last written; `undefined` while nothing is stored. */
+  get expiresAt(): number | undefined {
+    return this.#state?.expiresAt;
+  }
+
+  /**
+   * Writes what this request changed: for a new session the whole session,
+   * else the delta from what was loaded, merged into the latest stored
+   * session (a session destroyed meanwhile stays destroyed); only the expiry
+   * when the data did not change and the expiry moved by more than
+   * `touchAfter`; else nothing. `session` is the live object the request
+   * changed (by default {@link data}).
+   */
+  async commit(session: object = this.data, options?: SaveOptions): Promise<void> {
+    if (this.#destroyed) return;
+    this.#state = await this.#store.save(this.#id, session, this.#state, options);
+  }
+
+  /** Moves the stored expiry only, when it would move by more than `touchAfter`. Never creates a session. */
+  async touch(session: object = this.data, options?: SaveOptions): Promise<void> {
+    if (this.#destroyed || this.#state === undefined) return;
+    this.#state = (await this.#store.touch(this.#id, session, this.#state, options)) ?? this.#state;
+  }
+
+  /** Deletes the session. Concurrent requests saving it afterwards do not bring it back. */
+  async destroy(): Promise<void> {
+    this.#destroyed = true;
+    await this.#store.destroy(this.#id);
+  }
+
+  /**
+   * Destroys this session and gives a new, empty one under `newId` (after a
+   * login, so a session id known before it is worth nothing after).
+   */
+  async regenerate(newId: string): Promise<SessionHandle> {
+    await this.destroy();
+    return this.#store.create(newId);
+  }
+}
