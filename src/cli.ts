@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
+import { optionHelp } from './options-doc.js';
 import type { LockingMode } from './core/options.js';
 import type { SessionStoreOptions } from './options.js';
 import { SessionStore } from './store.js';
@@ -32,9 +33,10 @@ Options:
                      sqlite:./sessions.db (also from SESSION_STORE_URL)
   --config FILE      a YAML or JSON file in the Prancer shape
                      (session.store.driver, session.store.options)
-  --table NAME       table or schema.table (default: sessions)
-  --locking MODE     create-table: optimistic adds a lock_version column
-  --user-id-key KEY  create-table: add the user_id column (log out everywhere)
+  --table NAME       ${optionHelp('table')}
+  --locking MODE     create-table: optimistic adds a lock_version column;
+                     ${optionHelp('locking')}
+  --user-id-key KEY  create-table: add the user_id column; ${optionHelp('userIdKey')}
   --batch-size N     purge: rows per statement (default 1000)
   --json             stats, check: print JSON
   -h, --help         show this help

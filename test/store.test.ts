@@ -1,5 +1,5 @@
 /**
- * The shared suite: every promise of DESIGN.md section 2 against each
+ * The shared suite: every promise of docs/guarantees.md against each
  * backend and each locking mode, on real databases.
  */
 import assert from 'node:assert/strict';

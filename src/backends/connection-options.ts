@@ -157,8 +157,8 @@ function connectionSetting(summary: string, aliases: readonly string[] = []) {
 /** Every option of {@link ConnectionOptions}: names, seed aliases, checks, defaults. */
 export const CONNECTION_OPTION_TABLE = {
   url: rule<string | undefined>({
-    parse: parseString, fallback: undefined, defaultText: '',
-    summary: 'where the sessions live, see above; or give the next five, or `connection`',
+    parse: parseString, fallback: undefined, defaultText: 'none',
+    summary: 'where the sessions live: `postgres://`, `mysql://`, `sqlite:` (see above); or `dialect` with `database` and the settings after it, or `connection`',
   }),
   dialect: rule<string | undefined>({
     aliases: ['driver', 'session_class'], parse: parseDialect, fallback: undefined, defaultText: 'from the URL',
@@ -167,7 +167,7 @@ export const CONNECTION_OPTION_TABLE = {
   database: connectionSetting('database name, without `url` (for SQLite: the file, or `:memory:`)'),
   user: connectionSetting('database user, without `url`', ['username']),
   // An empty password in a configuration file means none.
-  password: { ...connectionSetting('database password, without `url`'), parse: (value: unknown, name: string) => (value === '' ? undefined : parseString(value, name)) },
+  password: { ...connectionSetting('database password, without `url`'), defaultText: 'none', parse: (value: unknown, name: string) => (value === '' ? undefined : parseString(value, name)) },
   host: connectionSetting('database host, without `url`', ['hostname']),
   port: rule<number | undefined>({ parse: parsePort, fallback: undefined, defaultText: 'driver default', summary: 'database port, without `url`' }),
   charset: rule({
@@ -175,7 +175,7 @@ export const CONNECTION_OPTION_TABLE = {
     summary: 'connection character set; `utf8` is `utf8mb4` on MySQL, so emoji round-trip',
   }),
   connection: rule<SessionConnection | undefined>({
-    parse: parseConnection, fallback: undefined, defaultText: '',
+    parse: parseConnection, fallback: undefined, defaultText: 'none',
     summary: 'a pool or connection of the application\'s to use instead of the store\'s own (see "Pools")',
   }),
   table: rule<TableName>({

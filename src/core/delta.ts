@@ -1,5 +1,5 @@
 /**
- * The merge rule of the store, in one place (DESIGN.md section 2).
+ * The merge rule of the store, in one place (docs/guarantees.md, promises 1 to 3).
  *
  * A request's change is the difference between the session as it loaded it
  * and as it is at save time. Plain objects are compared key by key, so the
