@@ -1,0 +1,55 @@
+/** The shared suite's app on express 5 + express-session, with `smart-session-store/express`. */
+import express from 'express';
+import session from 'express-session';
+import { createServer } from 'node:http';
+import { SmartSessionStore } from '../../../src/adapters/express.js';
+import { listen } from '../http.js';
+import { handlerDelay, keysOf, type FrameworkHarness } from './harness.js';
+
+declare module 'express-session' {
+  interface SessionData {
+    [key: string]: unknown;
+  }
+}
+
+export const harness: FrameworkHarness = {
+  name: 'express',
+  async start(options) {
+    const store = new SmartSessionStore(options);
+    const app = express();
+    app.use(session({ secret: 'test secret', resave: false, saveUninitialized: false, store, cookie: { maxAge: 3_600_000 } }));
+    app.post('/start', (req, res) => {
+      req.session['started'] = true;
+      res.json({ id: req.sessionID });
+    });
+    app.post('/set/:key', async (req, res) => {
+      await handlerDelay();
+      req.session[`k_${req.params['key']}`] = req.params['key'];
+      res.json({ ok: true });
+    });
+    app.get('/keys', (req, res) => {
+      res.json({ id: req.sessionID, keys: keysOf(req.session) });
+    });
+    app.post('/login', (req, res, next) => {
+      req.session.regenerate((error) => {
+        if (error) return next(error);
+        req.session['user'] = 'ann';
+        res.json({ id: req.sessionID });
+      });
+    });
+    app.post('/logout', (req, res, next) => {
+      req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
+    });
+    app.get('/read', (req, res) => {
+      res.json({ started: req.session['started'] ?? null });
+    });
+    const server = await listen(createServer(app));
+    return {
+      base: server.base,
+      close: async () => {
+        await server.close();
+        await store.close();
+      },
+    };
+  },
+};
