@@ -15,9 +15,9 @@ import { loadConfig } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { progressBar } from '../src/cli.js';
 import { CLI, runCli } from './support/cli.js';
-import { backendsForThisFile, isStoreError as isError, dropTable, type Backend, CookieStore } from './support/backends.js';
+import { backendsForThisFile, isStoreError as isError, dropTable, type Backend, CookieStore, LOCAL_SQL } from './support/backends.js';
 
-const backends = await backendsForThisFile();
+const backends = await backendsForThisFile(LOCAL_SQL);
 
 const directory = mkdtempSync(join(tmpdir(), 'sss-config-'));
 function file(name: string, text: string): string {
@@ -30,15 +30,15 @@ function file(name: string, text: string): string {
 /** The Prancer seed's example configuration, for one backend. */
 function prancerYaml(backend: Backend, table: string, extra = ''): string {
   const url = new URL(backend.url.startsWith('sqlite:') ? 'sqlite://x' : backend.url);
-  const driver = { postgres: 'Prancer::Session::Store::Database::Driver::Pg', mysql: 'Prancer::Session::Store::Database::Driver::mysql', sqlite: 'Prancer::Session::Store::Database::Driver::SQLite' }[backend.name];
-  const database = backend.name === 'sqlite' ? backend.url.slice('sqlite:'.length) : url.pathname.slice(1);
+  const driver = { postgres: 'Prancer::Session::Store::Database::Driver::Pg', mysql: 'Prancer::Session::Store::Database::Driver::mysql', sqlite: 'Prancer::Session::Store::Database::Driver::SQLite' }[backend.dialect as 'postgres' | 'mysql' | 'sqlite'];
+  const database = backend.dialect === 'sqlite' ? backend.url.slice('sqlite:'.length) : url.pathname.slice(1);
   return `session:
     store:
         driver: ${driver}
         options:
             table: ${table}
             database: ${database}
-${backend.name === 'sqlite' ? '' : `            username: ${decodeURIComponent(url.username)}
+${backend.dialect === 'sqlite' ? '' : `            username: ${decodeURIComponent(url.username)}
             password: ""
             hostname: ${url.hostname}
             port: ${url.port}

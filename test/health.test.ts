@@ -10,10 +10,10 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { SmartSessionStore } from '../src/adapters/express.js';
 import type { JsonObject } from '../src/index.js';
-import { backendsForThisFile, isStoreError as isError, dropTable, LOCKING_MODES, type Backend, CookieStore } from './support/backends.js';
+import { backendsForThisFile, isStoreError as isError, dropTable, LOCKING_MODES, type Backend, CookieStore, LOCAL_SQL } from './support/backends.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 
-const backends = (await backendsForThisFile()).filter((backend) => backend.name !== 'sqlite');
+const backends = (await backendsForThisFile(LOCAL_SQL)).filter((backend) => backend.dialect !== 'sqlite');
 
 const cookie = (): JsonObject => ({ expires: new Date(Date.now() + 3_600_000).toISOString() });
 
@@ -29,7 +29,7 @@ function variant(backend: Backend, change: { port?: number; user?: string; appli
 
 /** Kills every server connection of the store's (by application name on PostgreSQL, by user on MariaDB). */
 async function killStoreConnections(backend: Backend, marker: string): Promise<number> {
-  if (backend.name === 'postgres') {
+  if (backend.dialect === 'postgres') {
     const rows = await backend.query('SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1', [marker]);
     return rows.length;
   }
@@ -46,7 +46,7 @@ for (const backend of backends) {
 
     test('setup: a store of its own, recognisable on the server', async () => {
       await dropTable(backend, table);
-      if (backend.name === 'postgres') {
+      if (backend.dialect === 'postgres') {
         url = variant(backend, { applicationName: marker });
       } else {
         for (const host of ['localhost', '127.0.0.1', '%']) {
@@ -85,7 +85,7 @@ for (const backend of backends) {
 
     test('cleanup', async () => {
       await dropTable(backend, table);
-      if (backend.name === 'mysql') {
+      if (backend.dialect === 'mysql') {
         for (const host of ['localhost', '127.0.0.1', '%']) await backend.query(`DROP USER IF EXISTS '${marker}'@'${host}'`);
       }
     });

@@ -9,9 +9,9 @@ import mysql from 'mysql2/promise';
 import mysqlCallback from 'mysql2';
 import pg from 'pg';
 import type { JsonObject } from '../src/index.js';
-import { backendsForThisFile, dropTable, type Backend, CookieStore } from './support/backends.js';
+import { backendsForThisFile, dropTable, type Backend, CookieStore, LOCAL_SQL } from './support/backends.js';
 
-const backends = await backendsForThisFile();
+const backends = await backendsForThisFile(LOCAL_SQL);
 
 const cookie = (): JsonObject => ({ originalMaxAge: 3_600_000, expires: new Date(Date.now() + 3_600_000).toISOString() });
 
@@ -41,7 +41,7 @@ for (const backend of backends) {
       }
     });
 
-    if (backend.name !== 'sqlite') {
+    if (backend.dialect !== 'sqlite') {
       test('connectionCheckThreshold: a connection idle longer than the threshold is checked before use', async () => {
         await dropTable(backend, table);
         const given = await backend.counted();
@@ -71,8 +71,8 @@ for (const backend of backends) {
 }
 
 describe('other connection flavours', () => {
-  const postgres = backends.find((backend) => backend.name === 'postgres');
-  const mariadb = backends.find((backend) => backend.name === 'mysql');
+  const postgres = backends.find((backend) => backend.dialect === 'postgres');
+  const mariadb = backends.find((backend) => backend.dialect === 'mysql');
 
   test('a single pg Client: calls take turns, transactions included', { skip: postgres === undefined }, async () => {
     const backend = postgres as Backend;

@@ -10,9 +10,9 @@ import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { SessionStore, type JsonObject } from '../src/index.js';
-import { backendsForThisFile, dropTable, type Backend, CookieStore } from './support/backends.js';
+import { backendsForThisFile, dropTable, type Backend, CookieStore, LOCAL_SQL } from './support/backends.js';
 
-const backends = await backendsForThisFile();
+const backends = await backendsForThisFile(LOCAL_SQL);
 
 const live = (): JsonObject => ({ cookie: { expires: new Date(Date.now() + 3_600_000).toISOString() }, live: true });
 const dead = (): JsonObject => ({ cookie: { expires: new Date(Date.now() - 60_000).toISOString() }, live: false });
@@ -20,7 +20,7 @@ const dead = (): JsonObject => ({ cookie: { expires: new Date(Date.now() - 60_00
 /** Holds the purge lock of `table` the way another process would, until the returned function is called. */
 async function holdPurgeLock(backend: Backend, table: string): Promise<() => Promise<void>> {
   const name = `smart-session-store:purge:${table}`;
-  if (backend.name === 'postgres') {
+  if (backend.dialect === 'postgres') {
     const client = new pg.Client({ connectionString: backend.url });
     await client.connect();
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [name]);
@@ -29,7 +29,7 @@ async function holdPurgeLock(backend: Backend, table: string): Promise<() => Pro
       await client.end();
     };
   }
-  if (backend.name === 'mysql') {
+  if (backend.dialect === 'mysql') {
     const { createHash } = await import('node:crypto');
     const lock = `sss-purge:${createHash('sha1').update(name).digest('hex')}`;
     const connection = await mysql.createConnection({ uri: backend.url });

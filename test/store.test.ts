@@ -210,7 +210,7 @@ for (const backend of backends) {
         await store.save(sid, { cookie: cookie(), a: 1 });
         await store.save(healthy, { cookie: cookie(), ok: true });
         // jsonb (PostgreSQL) cannot hold invalid JSON; a JSON array is corrupt for a session all the same.
-        await rows.rewrite(hashSessionId(sid), backend.name === 'postgres' ? '[1,2]' : '{not json');
+        await rows.rewrite(hashSessionId(sid), backend.dialect === 'postgres' ? '[1,2]' : '{not json');
         await assert.rejects(store.load(sid), isError('ERR_CORRUPT_ROW'));
         assert.deepStrictEqual((await store.load(healthy))?.session, { cookie: (await store.load(healthy))?.session['cookie'], ok: true });
         await store.destroy(sid);

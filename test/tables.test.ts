@@ -6,22 +6,24 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { hashSessionId, type JsonObject } from '../src/index.js';
-import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES, type Backend, CookieStore } from './support/backends.js';
+import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES, type Backend, CookieStore, LOCAL_SQL } from './support/backends.js';
 
-const backends = await backendsForThisFile();
+const backends = await backendsForThisFile(LOCAL_SQL);
 
 
 
 /** The Prancer seed's table, as its documentation gives it, in each dialect. */
 function prancerTable(backend: Backend, table: string, lockVersion: boolean): string {
   const version = lockVersion ? ', lock_version integer NOT NULL DEFAULT 0' : '';
-  switch (backend.name) {
+  switch (backend.dialect) {
     case 'postgres':
       return `CREATE TABLE ${table} (id CHAR(72) PRIMARY KEY, data TEXT, timeout integer DEFAULT date_part('epoch'::text, now()) NOT NULL${version})`;
     case 'mysql':
       return `CREATE TABLE ${table} (id CHAR(72) PRIMARY KEY, data MEDIUMTEXT, timeout INT NOT NULL DEFAULT (UNIX_TIMESTAMP())${version}) DEFAULT CHARSET=utf8mb4`;
     case 'sqlite':
       return `CREATE TABLE ${table} (id CHAR(72) PRIMARY KEY, data TEXT, timeout INTEGER NOT NULL DEFAULT (strftime('%s','now'))${version})`;
+    default:
+      throw new Error(`${backend.name} has no tables`);
   }
 }
 
@@ -65,8 +67,8 @@ for (const backend of backends) {
 
   describe(`${backend.name}: table names and shapes`, () => {
     test('schema.table', async () => {
-      const schema = backend.name === 'postgres' ? 'ssn_schema' : backend.name === 'mysql' ? 'test' : 'main';
-      if (backend.name === 'postgres') await backend.query('CREATE SCHEMA IF NOT EXISTS ssn_schema');
+      const schema = backend.dialect === 'postgres' ? 'ssn_schema' : backend.dialect === 'mysql' ? 'test' : 'main';
+      if (backend.dialect === 'postgres') await backend.query('CREATE SCHEMA IF NOT EXISTS ssn_schema');
       await dropTable(backend, `${schema}.ssn_qualified`);
       const store = new CookieStore({ url: backend.url, table: `${schema}.ssn_qualified`, createTable: true });
       try {
@@ -131,7 +133,7 @@ for (const backend of backends) {
         await store.ready();
         // 4-byte characters count double in UTF-16 and four times in UTF-8: both sizes cross 16 MiB.
         const big = { cookie: cookie(), blob: '😀'.repeat(1024 * 1024) + 'x'.repeat(13 * 1024 * 1024) };
-        const packet = backend.name === 'mysql' ? Number((await backend.query('SELECT @@max_allowed_packet AS p'))[0]?.['p']) : Infinity;
+        const packet = backend.dialect === 'mysql' ? Number((await backend.query('SELECT @@max_allowed_packet AS p'))[0]?.['p']) : Infinity;
         if (packet < 64 * 1024 * 1024) {
           // A server that takes smaller statements is reported, not left to fail mid-way (CI raises the limit).
           await assert.rejects(store.save('big', big), (error: unknown) => isError('ERR_SESSION_TOO_LARGE')(error) && /max_allowed_packet/.test((error as Error).message));
@@ -148,7 +150,7 @@ for (const backend of backends) {
       }
     });
 
-    if (backend.name === 'mysql') {
+    if (backend.dialect === 'mysql') {
       test('a TEXT data column (64 KiB) refuses larger sessions instead of letting the server cut them', async () => {
         const table = 'ssn_small_text';
         await dropTable(backend, table);

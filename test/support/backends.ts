@@ -6,18 +6,15 @@
  * A server that cannot be reached is a skip on a developer machine and a
  * failure when `CI=true`.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { after, test } from 'node:test';
-import Database from 'better-sqlite3';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
-import { countedSqlConnection } from './counted.js';
 import { SessionStore, SessionStoreError, type JsonObject, type LockingMode, type SessionStoreOptions } from '../../src/index.js';
 import { EXPRESS_SESSION_FORMAT } from '../../src/adapters/express.js';
 
-export type BackendName = 'postgres' | 'mysql' | 'sqlite';
+/** A backend as `DATABASE=` names it: `postgres`, `mysql`, `sqlite`, and those the connectors add. */
+export type BackendName = string;
+/** How the store talks to it, for what tests write by hand (SQL placeholders, say). */
+export type BackendDialect = 'postgres' | 'mysql' | 'sqlite' | 'redis';
 export const LOCKING_MODES: readonly LockingMode[] = ['atomic', 'optimistic', 'pessimistic'];
 
 /** A stored session, read past the store. */
@@ -44,6 +41,7 @@ export interface CountedConnection {
 
 export interface Backend {
   readonly name: BackendName;
+  readonly dialect: BackendDialect;
   readonly url: string;
   /** True for the SQL databases: `query` works, tables can be created by hand. */
   readonly sql: boolean;
@@ -58,85 +56,39 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-const ALIASES: Record<string, BackendName> = {
-  postgres: 'postgres', postgresql: 'postgres', pg: 'postgres',
-  mysql: 'mysql', mariadb: 'mysql', mysql2: 'mysql',
-  sqlite: 'sqlite', sqlite3: 'sqlite',
-};
+/**
+ * How the suite reaches one backend. Each file in `test/support/connectors/`
+ * exports `connectors`; adding a backend to the suite adds a file there.
+ */
+export interface BackendConnector {
+  readonly name: BackendName;
+  /** Other names `DATABASE=` accepts for it. */
+  readonly aliases: readonly string[];
+  /** Where it comes in the default order (the machine's own servers first). */
+  readonly order: number;
+  /** Connects, or throws when the backend is not reachable. */
+  connect(): Promise<Backend>;
+}
 
-function selectedNames(): BackendName[] {
+const connectorsDirectory = new URL('./connectors/', import.meta.url);
+const CONNECTORS: readonly BackendConnector[] = (
+  await Promise.all(
+    readdirSync(connectorsDirectory)
+      .filter((file) => file.endsWith('.ts'))
+      .map(async (file) => ((await import(new URL(file, connectorsDirectory).href)) as { connectors: readonly BackendConnector[] }).connectors),
+  )
+)
+  .flat()
+  .sort((left, right) => left.order - right.order);
+
+function selectedConnectors(): BackendConnector[] {
   const wanted = process.env['DATABASE'];
-  if (wanted === undefined || wanted.trim() === '') return ['postgres', 'mysql', 'sqlite'];
-  return wanted.split(',').map((name) => {
-    const backend = ALIASES[name.trim().toLowerCase()];
-    if (backend === undefined) throw new Error(`DATABASE=${wanted}: unknown backend "${name}" (postgres, mysql, sqlite)`);
-    return backend;
-  });
-}
-
-let sqliteDirectory: string | undefined;
-
-/** A SQL backend from its raw query function: rows, drop and counting are SQL alike. */
-function sqlBackend(name: BackendName, url: string, query: Backend['query'], close: () => Promise<void>): Backend {
-  const p = (index: number): string => (name === 'postgres' ? `$${index}` : '?');
-  return {
-    name, url, sql: true, query, close,
-    rows: (table) => ({
-      read: async (key) => {
-        const [row] = await query(`SELECT data FROM ${table} WHERE id = ${p(1)}`, [key]);
-        if (row === undefined) return undefined;
-        const raw = row['data'];
-        // MySQL's JSON type and PostgreSQL's jsonb arrive parsed; text columns as text.
-        const text = raw === null || raw === undefined ? null : typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : JSON.stringify(raw);
-        let data: JsonObject | undefined;
-        try {
-          data = text === null ? undefined : (JSON.parse(text) as JsonObject);
-        } catch {
-          data = undefined;
-        }
-        return { text, data };
-      },
-      rewrite: async (key, text) => {
-        const [columns] = await query(`SELECT * FROM ${table} WHERE id = ${p(1)}`, [key]);
-        const bump = columns !== undefined && 'lock_version' in columns ? ', lock_version = lock_version + 1' : '';
-        await query(`UPDATE ${table} SET data = ${p(1)}${bump} WHERE id = ${p(2)}`, [text, key]);
-      },
-    }),
-    counted: () => countedSqlConnection(name, url),
-    drop: async (table) => {
-      await query(`DROP TABLE IF EXISTS ${table}`);
-    },
-  };
-}
-
-async function connect(name: BackendName): Promise<Backend> {
-  if (name === 'postgres') {
-    const url = process.env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-    const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 3000 });
-    pool.on('error', () => undefined);
-    await pool.query('SELECT 1');
-    return sqlBackend(name, url, async (sql, params) => (await pool.query(sql, params)).rows, () => pool.end());
-  }
-  if (name === 'mysql') {
-    const url = process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test';
-    const pool = mysql.createPool({ uri: url, connectionLimit: 2, connectTimeout: 3000, charset: 'utf8mb4_unicode_ci' });
-    await pool.query('SELECT 1');
-    const query: Backend['query'] = async (sql, params) => {
-      const [rows] = await pool.query(sql, params);
-      return Array.isArray(rows) ? (rows as Record<string, unknown>[]) : [];
-    };
-    return sqlBackend(name, url, query, () => pool.end());
-  }
-  sqliteDirectory ??= mkdtempSync(join(tmpdir(), 'smart-session-store-'));
-  const filename = join(sqliteDirectory, 'sessions.db');
-  const db = new Database(filename);
-  db.pragma('busy_timeout = 5000');
-  const query: Backend['query'] = async (sql, params = []) => {
-    const statement = db.prepare(sql);
-    return statement.reader ? (statement.all(...params) as Record<string, unknown>[]) : (statement.run(...params), []);
-  };
-  return sqlBackend(name, `sqlite:${filename}`, query, async () => {
-    db.close();
+  if (wanted === undefined || wanted.trim() === '') return [...CONNECTORS];
+  return wanted.split(',').map((given) => {
+    const name = given.trim().toLowerCase();
+    const connector = CONNECTORS.find((known) => known.name === name || known.aliases.includes(name));
+    if (connector === undefined) throw new Error(`DATABASE=${wanted}: unknown backend "${given}" (${CONNECTORS.map((known) => known.name).join(', ')})`);
+    return connector;
   });
 }
 
@@ -144,11 +96,11 @@ async function connect(name: BackendName): Promise<Backend> {
  * The backends to test, connected. Each unreachable one registers a test that
  * is skipped, or fails under `CI=true`.
  */
-export async function availableBackends(): Promise<Backend[]> {
+export async function availableBackends(among?: readonly BackendName[]): Promise<Backend[]> {
   const backends: Backend[] = [];
-  for (const name of selectedNames()) {
+  for (const { name, connect } of selectedConnectors().filter((connector) => among === undefined || among.includes(connector.name))) {
     try {
-      backends.push(await connect(name));
+      backends.push(await connect());
     } catch (error) {
       const reason = `${name} is not reachable: ${error instanceof Error ? error.message : String(error)}`;
       if (process.env['CI'] === 'true') {
@@ -171,9 +123,12 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The backends of a test file, closed when the file's tests are done. */
-export async function backendsForThisFile(): Promise<Backend[]> {
-  const backends = await availableBackends();
+/** The machine's own database servers, for tests of what is particular to one engine (its tables, its connections). */
+export const LOCAL_SQL: readonly BackendName[] = ['postgres', 'mysql', 'sqlite'];
+
+/** The backends of a test file (all of them, or those `among`), closed when the file's tests are done. */
+export async function backendsForThisFile(among?: readonly BackendName[]): Promise<Backend[]> {
+  const backends = await availableBackends(among);
   after(async () => {
     for (const backend of backends) await backend.close();
   });
@@ -187,7 +142,7 @@ export function isStoreError(code: string, mentioning?: string): (error: unknown
 
 /** SQL written with `?` placeholders, numbered for PostgreSQL. */
 export function sql(backend: Backend, text: string): string {
-  if (backend.name !== 'postgres') return text;
+  if (backend.dialect !== 'postgres') return text;
   let index = 0;
   return text.replace(/\?/g, () => `$${++index}`);
 }
