@@ -30,6 +30,12 @@ export type SessionStoreErrorCode =
   | 'ERR_SCHEMA'
   /** The database reported an error. */
   | 'ERR_DATABASE'
+  /**
+   * The database answered but would not let the store in: a wrong user or
+   * password, a database that does not exist, no permission, or (SQLite) a
+   * file that cannot be opened. Not retried: it needs a fix of the settings.
+   */
+  | 'ERR_LOGIN_FAILED'
   /** The database cannot be reached; the store keeps checking in the background and recovers by itself. */
   | 'ERR_UNAVAILABLE'
   /** The store was used after `close()`. */

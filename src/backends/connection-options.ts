@@ -205,13 +205,18 @@ export interface ConnectionSettings
 /** The target from a handed-over connection, a URL, or parameters, refusing settings that contradict each other. */
 function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): ConnectionTarget {
   const { url, dialect, connection, database } = options;
+  // One place says where to connect: settings that would be ignored are refused, as a second expiry is.
+  const given = (['database', 'host', 'port', 'user', 'password'] as const).filter((name) => options[name] !== undefined);
+  const [ignored] = given;
   if (connection !== undefined) {
     if (url !== undefined) throw invalidOption('connection', 'and "url" exclude each other');
+    if (ignored !== undefined) throw invalidOption(ignored, 'cannot be given with "connection": the connection handed over decides where the store connects');
     const backend: BackendDescriptor | undefined = dialect === undefined ? backendRecognising(connection) : backendNamed(dialect);
     if (backend === undefined) throw invalidOption('connection', `is not a ${BACKENDS.map((known) => known.name).join(', ')} driver object; give "dialect" too`);
     return { dialect: backend.name, connection };
   }
   if (url !== undefined) {
+    if (ignored !== undefined) throw invalidOption(ignored, 'cannot be given with "url": put it in the URL, or give the settings one by one without "url"');
     const target = parseConnectionUrl(url);
     if (dialect !== undefined && dialect !== target.dialect) throw invalidOption('dialect', `is ${dialect} but the URL is for ${target.dialect}`);
     return target;

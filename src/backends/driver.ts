@@ -2,7 +2,9 @@
  * What every backend does alike with its driver: load it only when used,
  * bound a wait, and tell a lost connection from a failed statement.
  */
+import type { ConnectionFailure } from '../core/backend.js';
 import { SessionStoreError } from '../errors.js';
+import type { ConnectionTarget } from './connection-options.js';
 
 /**
  * Loads an optional peer dependency. Drivers are imported only when a store
@@ -65,4 +67,57 @@ export async function acquireOrMark<T>(acquire: () => Promise<T>): Promise<T> {
 /** True for an error from opening a connection. */
 export function isConnectFailure(error: unknown): boolean {
   return typeof error === 'object' && error !== null && connectFailures.has(error);
+}
+
+/** Where a backend connects, for messages: never the password. */
+export interface TargetDescription {
+  readonly user: string | undefined;
+  /** `host:port`. */
+  readonly address: string;
+  readonly database: string | undefined;
+}
+
+/** Where a URL or parameters point, with the driver's default port. */
+export function describeTarget(target: ConnectionTarget, defaultPort: number): TargetDescription | undefined {
+  if ('url' in target) {
+    // Several hosts (a cluster) cannot be parsed as one URL: describe the first.
+    const url = URL.parse(target.url.replace(/@([^/,]+),[^/]+/, '@$1'));
+    if (url === null) return undefined;
+    return {
+      user: url.username === '' ? undefined : decodeURIComponent(url.username),
+      address: `${url.hostname || 'localhost'}:${url.port || defaultPort}`,
+      database: url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined,
+    };
+  }
+  if ('parameters' in target) {
+    const { user, host, port, database } = target.parameters;
+    return { user, address: `${host ?? 'localhost'}:${port ?? defaultPort}`, database };
+  }
+  return undefined;
+}
+
+/** Why a connection failed, as the driver's codes tell it. */
+export type ConnectionFailureReason = 'credentials' | 'database' | 'refused' | 'timeout' | 'host';
+
+/** The failure said plainly: what failed, for which user, where, and what to look at. */
+export function connectionFailure(reason: ConnectionFailureReason, where: TargetDescription | undefined, error: unknown): ConnectionFailure {
+  const detail = error instanceof Error ? error.message : String(error);
+  const user = where?.user === undefined ? '' : ` as user "${where.user}"`;
+  const database = where?.database === undefined ? '' : ` (database "${where.database}")`;
+  const address = where?.address ?? 'the server';
+  switch (reason) {
+    case 'credentials':
+      return { kind: 'login', message: `the database at ${address} refused the login${user}${database}: ${detail}. Check the user and password` };
+    case 'database': {
+      const name = where?.database === undefined ? 'the database' : `database "${where.database}"`;
+      const who = where?.user === undefined ? 'the user' : `user "${where.user}"`;
+      return { kind: 'login', message: `${name} does not exist at ${address}, or ${who} may not use it: ${detail}` };
+    }
+    case 'refused':
+      return { kind: 'unreachable', message: `nothing accepts connections at ${address} (${detail}): is the server running, and are the host and port right?` };
+    case 'timeout':
+      return { kind: 'unreachable', message: `no answer from ${address} in time${user}${database} (${detail})` };
+    case 'host':
+      return { kind: 'unreachable', message: `the host of ${address} cannot be found (${detail})` };
+  }
 }

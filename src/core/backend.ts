@@ -151,6 +151,18 @@ export interface ReadyBackend {
   stats(now: number): Promise<SessionCounts>;
 }
 
+/** Why a connection could not be made, said so that a person can fix it. */
+export interface ConnectionFailure {
+  /**
+   * `login`: the server answered and refused (credentials, unknown database,
+   * permission): retrying will not help. `unreachable`: nothing answered
+   * (refused, timed out, unknown host): the store waits for it to come back.
+   */
+  readonly kind: 'login' | 'unreachable';
+  /** What failed, naming the user, host and database (never the password). */
+  readonly message: string;
+}
+
 /** A backend that is open (connections, a file) but whose storage has not been inspected yet. */
 export interface SessionBackend {
   /** How many lost connections an operation may meet in a row before the backend counts as unreachable (a pool's worth). */
@@ -165,6 +177,8 @@ export interface SessionBackend {
   isConnectionError(error: unknown): boolean;
   /** True when `error` came from opening a connection: the backend is unreachable. */
   isConnectFailure(error: unknown): boolean;
+  /** What a failure to connect means, or `undefined` when `error` is not one. */
+  describeConnectionFailure(error: unknown): ConnectionFailure | undefined;
   /** True when `error` is a conflict the backend resolved by rolling back (a deadlock, a lock timeout): run it again. */
   isTransientConflict(error: unknown): boolean;
   /** Ends what the backend opened (never a connection the application handed over). */

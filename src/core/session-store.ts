@@ -127,7 +127,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   #ready: Prepared | undefined;
   #closed = false;
   /** Set while the database cannot be reached: calls fail fast and a probe looks for its return. */
-  #unavailable: { readonly since: Date; readonly error: unknown; readonly probe: NodeJS.Timeout } | undefined;
+  #unavailable: { readonly since: Date; readonly error: unknown; readonly message: string | undefined; readonly probe: NodeJS.Timeout } | undefined;
   /** The purge running in this process, if any: purges are single-flight. */
   #purging: Promise<number> | undefined;
   readonly #autopurge: Autopurge | undefined;
@@ -192,8 +192,20 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** A connection failure marks the backend unavailable; anything else becomes a store error. */
   async #failure(error: unknown, doing: string): Promise<SessionStoreError> {
     const backend = await this.#backend?.catch(() => undefined);
-    if (backend?.isConnectionError(error)) return this.#markUnavailable(backend, error);
-    return toStoreError(error, doing);
+    if (backend === undefined) return toStoreError(error, doing);
+    return this.#connectionError(backend, error) ?? (backend.isConnectionError(error) ? this.#markUnavailable(backend, error) : toStoreError(error, doing));
+  }
+
+  /**
+   * A failure to connect, said so that a person can fix it: a refused login
+   * is `ERR_LOGIN_FAILED` (retrying will not help), a database that does not
+   * answer makes the store unavailable. `undefined` for any other error.
+   */
+  #connectionError(backend: SessionBackend, error: unknown): SessionStoreError | undefined {
+    const failure = backend.describeConnectionFailure(error);
+    if (failure === undefined) return undefined;
+    if (failure.kind === 'login') return new SessionStoreError('ERR_LOGIN_FAILED', failure.message, { cause: error });
+    return this.#markUnavailable(backend, error, failure.message);
   }
 
   /**
@@ -206,7 +218,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    */
   async #call<T>(doing: string, operation: (prepared: Prepared) => Promise<T>): Promise<T> {
     try {
-      if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error, this.#unavailable.since);
+      if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error, this.#unavailable.since, this.#unavailable.message);
       const prepared = this.#ready ?? (await this.#prepare());
       const backend = await (this.#backend as Promise<SessionBackend>);
       let lostConnections = 0;
@@ -222,10 +234,13 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
             await sleep(Math.random() * 10 * conflicts);
             continue;
           }
-          if (!backend.isConnectionError(error)) throw error;
+          // A refused login is said as such, whatever the driver calls it.
+          if (!backend.isConnectionError(error)) throw this.#connectionError(backend, error) ?? error;
           // A connection the server dropped is discarded; the next attempt takes another, up to a whole pool's worth.
           // One that cannot even be opened means the database is unreachable: no point in trying again now.
-          if (backend.isConnectFailure(error) || ++lostConnections > backend.connectionAttempts) throw this.#markUnavailable(backend, error);
+          if (backend.isConnectFailure(error) || ++lostConnections > backend.connectionAttempts) {
+            throw this.#connectionError(backend, error) ?? this.#markUnavailable(backend, error);
+          }
         }
       }
     } catch (error) {
@@ -233,15 +248,15 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     }
   }
 
-  #unavailableError(cause: unknown, since?: Date): SessionStoreError {
-    const detail = cause instanceof Error ? cause.message : String(cause);
+  #unavailableError(cause: unknown, since?: Date, message?: string): SessionStoreError {
+    const detail = message ?? (cause instanceof Error ? cause.message : String(cause));
     const when = since === undefined ? '' : ` since ${since.toISOString()}`;
-    return new SessionStoreError('ERR_UNAVAILABLE', `the database cannot be reached${when} (${detail}); the store reconnects by itself`, { cause });
+    return new SessionStoreError('ERR_UNAVAILABLE', `the database cannot be reached${when}: ${detail}; the store keeps checking and recovers by itself`, { cause });
   }
 
   /** Enters the unavailable state (once), emits `disconnect` and probes until the database answers. */
-  #markUnavailable(backend: SessionBackend, cause: unknown): SessionStoreError {
-    const error = this.#unavailableError(cause);
+  #markUnavailable(backend: SessionBackend, cause: unknown, message?: string): SessionStoreError {
+    const error = this.#unavailableError(cause, undefined, message);
     if (this.#unavailable !== undefined || this.#closed) return error;
     const probe = setInterval(() => {
       backend.ping().then(
@@ -254,7 +269,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
         () => undefined,
       );
     }, PROBE_INTERVAL_MS).unref();
-    this.#unavailable = { since: new Date(), error: cause, probe };
+    this.#unavailable = { since: new Date(), error: cause, message, probe };
     this.emit('disconnect', error);
     return error;
   }

@@ -2,7 +2,8 @@
  * MySQL and MariaDB connections over `mysql2/promise`: a structural subset of
  * its pool, so the library has no hard dependency on the driver.
  */
-import { importDriver, isConnectFailure, isNetworkError } from '../driver.js';
+import type { ConnectionFailure } from '../../core/backend.js';
+import { connectionFailure, describeTarget, importDriver, isConnectFailure, isNetworkError, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
 import type { ConnectionSettings } from '../connection-options.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
@@ -50,6 +51,17 @@ export function isMysqlConnectionError(error: unknown): boolean {
   return /closed state|Connection lost|connect ETIMEDOUT|Pool is closed/i.test(message);
 }
 
+/** Why mysql2 could not connect, from its error; `undefined` for any other error. */
+function connectionFailureReason(error: unknown): ConnectionFailureReason | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR' || code === 'ER_NOT_SUPPORTED_AUTH_MODE') return 'credentials';
+  if (code === 'ER_BAD_DB_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR') return 'database';
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host';
+  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH') return 'timeout';
+  return undefined;
+}
+
 /** A single connection the application handed over, shaped as a pool whose callers take turns. */
 function connectionAsPool(connection: MysqlPoolConnectionLike): MysqlPoolLike {
   const serial = new Serial();
@@ -93,6 +105,7 @@ export class MysqlDriver implements SqlDriver {
   readonly #ownsPool: boolean;
   readonly #lender: ConnectionLender<MysqlPoolConnectionLike>;
   readonly connectionAttempts: number;
+  readonly #where: TargetDescription | undefined;
 
   /** Opens a pool of the store's own, in utf8mb4 so 4-byte characters round-trip; or adopts the application's pool or connection. */
   static async open(settings: ConnectionSettings): Promise<MysqlDriver> {
@@ -121,6 +134,7 @@ export class MysqlDriver implements SqlDriver {
     this.#pool = pool;
     this.#ownsPool = ownsPool;
     this.connectionAttempts = settings.poolSize;
+    this.#where = describeTarget(settings.target, 3306);
     this.#lender = new ConnectionLender<MysqlPoolConnectionLike>(
       {
         acquire: () => pool.getConnection(),
@@ -172,6 +186,11 @@ export class MysqlDriver implements SqlDriver {
 
   isConnectFailure(error: unknown): boolean {
     return isConnectFailure(error);
+  }
+
+  describeConnectionFailure(error: unknown): ConnectionFailure | undefined {
+    const reason = connectionFailureReason(error);
+    return reason === undefined ? undefined : connectionFailure(reason, this.#where, error);
   }
 
   isTransientConflict(error: unknown): boolean {

@@ -2,7 +2,8 @@
  * PostgreSQL connections over `pg`: a structural subset of its Pool, so the
  * library has no hard dependency on the driver.
  */
-import { importDriver, isConnectFailure, isNetworkError, markConnectFailure } from '../driver.js';
+import type { ConnectionFailure } from '../../core/backend.js';
+import { connectionFailure, describeTarget, importDriver, isConnectFailure, isNetworkError, markConnectFailure, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
 import type { ConnectionSettings } from '../connection-options.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
@@ -58,6 +59,19 @@ function isOpeningError(error: unknown): boolean {
   return /timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i.test(message);
 }
 
+/** Why pg could not connect, from its error; `undefined` for any other error. */
+function connectionFailureReason(error: unknown): ConnectionFailureReason | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  // invalid_password, invalid_authorization_specification; invalid_catalog_name (no such database)
+  if (code === '28P01' || code === '28000') return 'credentials';
+  if (code === '3D000') return 'database';
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host';
+  const message = error instanceof Error ? error.message : '';
+  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || /timeout exceeded when trying to connect|connection timeout/i.test(message)) return 'timeout';
+  return undefined;
+}
+
 /**
  * A single `pg` Client the application handed over, shaped as a pool: calls
  * take turns, so a transaction never interleaves with another call.
@@ -90,6 +104,7 @@ export class PostgresDriver implements SqlDriver {
   /** Single statements go straight to the pool: it is ours, and closes connections before they need a check. */
   readonly #direct: boolean;
   readonly connectionAttempts: number;
+  readonly #where: TargetDescription | undefined;
 
   /** Opens a pool of the store's own, or adopts the application's pool or client. */
   static async open(settings: ConnectionSettings): Promise<PostgresDriver> {
@@ -120,6 +135,7 @@ export class PostgresDriver implements SqlDriver {
     this.#pool = pool;
     this.#ownsPool = ownsPool;
     this.#direct = ownsPool && settings.connectionCheckMs > 0;
+    this.#where = describeTarget(settings.target, 5432);
     this.connectionAttempts = settings.poolSize;
     // Clients that already carry our error listener: pooled clients are handed out many times.
     const listening = new WeakSet<PgPoolClientLike>();
@@ -193,6 +209,11 @@ export class PostgresDriver implements SqlDriver {
 
   isConnectFailure(error: unknown): boolean {
     return isConnectFailure(error);
+  }
+
+  describeConnectionFailure(error: unknown): ConnectionFailure | undefined {
+    const reason = connectionFailureReason(error);
+    return reason === undefined ? undefined : connectionFailure(reason, this.#where, error);
   }
 
   isTransientConflict(error: unknown): boolean {

@@ -4,7 +4,7 @@
  * differs); this file inspects the table and checks it can serve the store.
  */
 import { SessionStoreError } from '../../errors.js';
-import type { ReadyBackend, SessionBackend, StorageNeeds } from '../../core/backend.js';
+import type { ConnectionFailure, ReadyBackend, SessionBackend, StorageNeeds } from '../../core/backend.js';
 import type { TableName } from '../connection-options.js';
 import type { SqlDialect, SqlDriver } from './sql-dialect.js';
 import { SqlTable } from './sql-table.js';
@@ -89,6 +89,10 @@ export class SqlSessionBackend implements SessionBackend {
 
   isTransientConflict(error: unknown): boolean {
     return this.#driver.isTransientConflict(error);
+  }
+
+  describeConnectionFailure(error: unknown): ConnectionFailure | undefined {
+    return this.#driver.describeConnectionFailure(error);
   }
 
   close(): Promise<void> {

@@ -5,6 +5,7 @@
  * expression, upsert, the purge lock, introspection, DDL). Everything else,
  * the statements themselves and the checks of a table's shape, is shared.
  */
+import type { ConnectionFailure } from '../../core/backend.js';
 import type { SessionDelta } from '../../core/delta.js';
 import type { TableName } from '../connection-options.js';
 import type { Placeholders, Sql } from './statement.js';
@@ -33,6 +34,8 @@ export interface SqlDriver extends SqlRunner {
   readonly connectionAttempts: number;
   isConnectionError(error: unknown): boolean;
   isConnectFailure(error: unknown): boolean;
+  /** What a failure to connect means, or `undefined` when `error` is not one. */
+  describeConnectionFailure(error: unknown): ConnectionFailure | undefined;
   isTransientConflict(error: unknown): boolean;
   /** Ends what the store opened (never the application's pool or connection). */
   close(): Promise<void>;

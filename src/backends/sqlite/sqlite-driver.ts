@@ -9,8 +9,10 @@
  */
 import { applyDelta, deltaFromJson } from '../../core/delta.js';
 import { parseStoredSession, type JsonObject } from '../../core/json.js';
+import { SessionStoreError } from '../../errors.js';
 import { importDriver } from '../driver.js';
 import type { ConnectionSettings } from '../connection-options.js';
+import type { ConnectionFailure } from '../../core/backend.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
 
 /** The part of a better-sqlite3 statement the store uses. */
@@ -58,7 +60,12 @@ export class SqliteDriver implements SqlDriver {
     if ('connection' in target) return new SqliteDriver(target.connection as SqliteDatabaseLike, false);
     if (!('filename' in target)) throw new Error('a SQLite store needs a file name or a Database');
     const Database = (await importDriver('better-sqlite3')) as SqliteDatabaseConstructor;
-    const db = new Database(target.filename);
+    let db: SqliteDatabaseLike;
+    try {
+      db = new Database(target.filename);
+    } catch (error) {
+      throw new SessionStoreError('ERR_LOGIN_FAILED', `the SQLite file ${target.filename} cannot be opened: ${(error as Error).message}. Check the path and its permissions`, { cause: error });
+    }
     // WAL lets readers in other processes proceed while one writes; the busy timeout makes writers queue instead of failing.
     if (!db.memory) db.pragma('journal_mode = WAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -148,6 +155,14 @@ export class SqliteDriver implements SqlDriver {
 
   isConnectFailure(): boolean {
     return false;
+  }
+
+  describeConnectionFailure(error: unknown): ConnectionFailure | undefined {
+    // better-sqlite3 throws a TypeError "Cannot open database because the directory does not exist", or SQLITE_CANTOPEN.
+    const code = (error as { code?: unknown } | null)?.code;
+    const message = error instanceof Error ? error.message : String(error);
+    if (code !== 'SQLITE_CANTOPEN' && code !== 'SQLITE_PERM' && !/cannot open database/i.test(message)) return undefined;
+    return { kind: 'login', message: `the SQLite file cannot be opened: ${message}. Check the path and its permissions` };
   }
 
   isTransientConflict(error: unknown): boolean {
