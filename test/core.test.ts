@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import './support/random.js';
 import { applyDelta, computeDelta, isEmptyDelta, SessionStoreError, toJsonValue, type JsonObject, type JsonValue } from '../src/index.js';
 import { deltaFromJson, deltaToJson, diffLive } from '../src/core/delta.js';
 import { parseStoredSession } from '../src/core/json.js';
@@ -132,6 +133,12 @@ describe('what can be stored', () => {
     fc.assert(fc.property(session, (value) => {
       assert.deepStrictEqual(toJsonValue(value), value);
     }));
+  });
+
+  test('negative zero becomes 0, as JSON.stringify writes it (JSON has no -0)', () => {
+    assert.ok(Object.is(toJsonValue(-0), 0));
+    assert.ok(Object.is((toJsonValue({ a: [{ '': -0 }] }) as { a: [{ '': number }] }).a[0][''], 0));
+    assert.equal(isEmptyDelta(diffLive({ n: 0 }, { n: -0 })), true);
   });
 
   test('Dates become ISO strings, undefined properties vanish, undefined array items become null', () => {

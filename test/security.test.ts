@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import './support/random.js';
 import { hashSessionId, SessionStore, SessionStoreError, toJsonValue, type JsonObject } from '../src/index.js';
 import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES, CookieStore } from './support/backends.js';
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hashSessionId, SessionStore, type JsonObject, type LockingMode } from '../src/index.js';
+import { random } from './support/random.js';
 import { backendsForThisFile, isStoreError as isError, delay, dropTable, LOCKING_MODES, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
@@ -52,6 +53,16 @@ for (const backend of backends) {
         const loaded = await store.load(sid);
         assert.deepStrictEqual(loaded?.session, data);
         assert.equal(await store.length() >= 1, true);
+      });
+
+      test('a negative zero is stored and read back as 0 (JSON has no -0)', async () => {
+        const sid = newSid();
+        await store.save(sid, { cookie: cookie(), a: [{ '': -0 }] });
+        const loaded = await store.load(sid);
+        assert.ok(Object.is((loaded?.session['a'] as [{ '': number }])[0][''], 0));
+        assert.ok(loaded);
+        await store.save(sid, { ...loaded.session, b: -0 }, loaded.state);
+        assert.ok(Object.is((await store.load(sid))?.session['b'], 0));
       });
 
       test('ids are stored as their SHA-256, never as the cookie value', async () => {
@@ -243,20 +254,20 @@ for (const backend of backends) {
           const written = new Set<unknown>(['initial']);
           const expectations = await Promise.all(
             Array.from({ length: workers }, async (_, w) => {
-              await delay(Math.random() * 10);
+              await delay(random() * 10);
               const loaded = await store.load(sid);
               assert.ok(loaded);
               const mine = structuredClone(loaded.session);
               const own: JsonObject = {};
-              for (let k = 0; k < 1 + Math.floor(Math.random() * 3); k++) own[`k${k}`] = Math.random() < 0.5 ? k : [w, k];
+              for (let k = 0; k < 1 + Math.floor(random() * 3); k++) own[`k${k}`] = random() < 0.5 ? k : [w, k];
               mine[`worker${w}`] = own;
               (mine['nested'] as JsonObject)[`w${w}`] = w;
-              if (Math.random() < 0.5) {
+              if (random() < 0.5) {
                 mine['shared'] = `from ${w}`;
                 written.add(`from ${w}`);
               }
               delete mine[`doomed${w}`];
-              await delay(Math.random() * 20);
+              await delay(random() * 20);
               await store.save(sid, mine, loaded.state);
               return { w, own };
             }),

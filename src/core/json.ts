@@ -105,7 +105,8 @@ export class JsonWalk {
         return current;
       case 'number':
         if (!Number.isFinite(current)) throw notStorable(this.path, `${current} is not a finite number`);
-        return current;
+        // JSON has no negative zero: JSON.stringify writes 0, and so does every backend.
+        return current === 0 ? 0 : current;
       case 'undefined':
         return undefined;
       case 'bigint':
