@@ -17,9 +17,9 @@ import { Client, listen, type RunningServer } from './support/http.js';
 
 const backends = await backendsForThisFile();
 
-function buildApp(store: SmartSessionStore, resave: boolean): express.Express {
+function buildApp(store: SmartSessionStore, resave: boolean, maxAge = 3_600_000): express.Express {
   const app = express();
-  app.use(session({ secret: 'test secret', resave, saveUninitialized: false, store, cookie: { maxAge: 3_600_000 } }));
+  app.use(session({ secret: 'test secret', resave, saveUninitialized: false, store, cookie: { maxAge } }));
   app.post('/start', (req, res) => {
     req.session['started'] = true;
     res.json({ id: req.sessionID });
@@ -41,6 +41,9 @@ function buildApp(store: SmartSessionStore, resave: boolean): express.Express {
   });
   app.get('/read', (req, res) => {
     res.json({ started: req.session['started'] ?? null });
+  });
+  app.get('/max-age', (req, res) => {
+    res.json({ started: req.session['started'] ?? null, maxAge: req.session.cookie.maxAge });
   });
   return app;
 }
@@ -99,6 +102,42 @@ for (const backend of backends) {
       await rows.rewrite(key, JSON.stringify({ ...stored, k_meanwhile: 'x' }));
       await Promise.all(reads);
       assert.deepStrictEqual((await client.request('GET', '/keys'))['keys'], ['k_meanwhile']);
+    });
+  });
+
+  describe(`express-session on ${backend.name}: a short session kept alive by reads`, () => {
+    const table = 'ssn_express_alive';
+    const maxAge = 3000;
+    let store: SmartSessionStore;
+    let server: RunningServer;
+    before(async () => {
+      await dropTable(backend, table);
+      // touchAfter (60 s) is far longer than this session lives: the store must touch it anyway.
+      store = new SmartSessionStore({ url: backend.url, table, createTable: true, autopurge: false });
+      server = await listen(createServer(buildApp(store, false, maxAge)));
+    });
+    after(async () => {
+      await server.close();
+      await store.close();
+      await dropTable(backend, table);
+    });
+
+    test('read-only requests keep it alive past its maxAge, and cookie.maxAge stays close to the original', async () => {
+      const client = new Client(server.base);
+      await client.request('POST', '/start');
+      let previous = Date.now();
+      const seen: number[] = [];
+      // 10 reads 400 ms apart: longer than the session's 3 s, so only touches keep it alive.
+      for (let read = 0; read < 10; read++) {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        const sinceLast = Date.now() - previous;
+        const { started, maxAge: left } = await client.request('GET', '/max-age');
+        previous = Date.now();
+        seen.push(Number(left));
+        assert.equal(started, true, `read ${read}: the session expired while in use (cookie.maxAge seen so far: ${seen.join(', ')})`);
+        // A touch lags the rolling expiry by at most a tenth of the lifetime: what is left is at least that, less the wait.
+        assert.ok(Number(left) >= maxAge * 0.9 - sinceLast - 100, `read ${read}: cookie.maxAge ${String(left)} after ${sinceLast} ms (seen: ${seen.join(', ')})`);
+      }
     });
   });
 }

@@ -115,6 +115,9 @@ export class SmartSessionStore extends session.Store {
         // express-session rebuilds its Cookie from this; anything but an object would throw in there.
         if (cookie === undefined) handle.data['cookie'] = { originalMaxAge: null, expires: null, httpOnly: true, path: '/' };
         else if (!isJsonObject(cookie)) throw new SessionStoreError('ERR_CORRUPT_ROW', 'stored session has a cookie that is not an object');
+        // A touch moves only the stored expiry, not the JSON: the cookie gets the expiry the session really has,
+        // so req.session.cookie.maxAge is right in every request. A cookie without expiry (a browser session) stays so.
+        else if (cookie['expires'] !== null && cookie['expires'] !== undefined && handle.expiresAt !== undefined) cookie['expires'] = new Date(handle.expiresAt).toISOString();
         this.#handles.set(handle.data, handle);
         this.#rememberLoaded(sid);
         return handle.data as unknown as session.SessionData;

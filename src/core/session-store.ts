@@ -498,10 +498,11 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   }
 
   async #touch(storage: ReadyBackend, key: string, expiresAt: number, now: number, state?: LoadedState): Promise<LoadedState | undefined> {
-    const { touchAfterMs } = this.options;
+    // At most a tenth of the session's lifetime: a short-lived session kept alive by reads must not run out while in use.
+    const threshold = Math.min(this.options.touchAfterMs, (expiresAt - now) / 10);
     // What the request loaded tells the stored expiry: no statement at all when it would barely move.
-    if (state !== undefined && expiresAt - state.expiresAt <= touchAfterMs) return state;
-    await storage.extendExpiry({ key, now, expiresAt, movedBefore: expiresAt - touchAfterMs });
+    if (state !== undefined && expiresAt - state.expiresAt <= threshold) return state;
+    await storage.extendExpiry({ key, now, expiresAt, movedBefore: expiresAt - threshold });
     return state === undefined ? undefined : { ...state, expiresAt };
   }
 
