@@ -6,10 +6,8 @@
  * Exit codes: 0 done, 1 the database refused, could not be reached, or a
  * check failed, 2 the command line or configuration was wrong.
  */
-import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
 import { optionHelp } from './options-doc.js';
-import type { LockingMode } from './core/options.js';
 import type { SessionStoreOptions } from './options.js';
 import { SessionStore } from './store.js';
 import { SessionStoreError } from './errors.js';
@@ -17,32 +15,72 @@ import { SessionStoreError } from './errors.js';
 /** Exit codes of the command line. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
-const COMMANDS = ['create-table', 'purge', 'stats', 'check'] as const;
-type Command = (typeof COMMANDS)[number];
+/** A flag of the command line. */
+interface Flag {
+  readonly name: string;
+  /** What it takes, for the usage line (`URL`); none for a switch. */
+  readonly value?: string;
+  readonly help: string;
+}
 
+const CONNECTION_FLAGS: readonly Flag[] = [
+  { name: 'url', value: 'URL', help: 'postgres://user@host:5432/db, mysql://user@host:3306/db, sqlite:./sessions.db (also from SESSION_STORE_URL)' },
+  { name: 'config', value: 'FILE', help: 'a YAML or JSON file in the Prancer shape (session.store.driver, session.store.options)' },
+  { name: 'table', value: 'NAME', help: optionHelp('table') },
+];
+const JSON_FLAG: Flag = { name: 'json', help: 'print JSON' };
+const HELP_FLAG: Flag = { name: 'help', help: 'show this help' };
+
+/** Each command: what it does and the flags it takes. */
+const COMMANDS = {
+  'create-table': {
+    summary: 'create the sessions table and its indexes (if missing)',
+    flags: [
+      ...CONNECTION_FLAGS,
+      { name: 'locking', value: 'MODE', help: `optimistic adds a lock_version column; ${optionHelp('locking')}` },
+      { name: 'user-id-key', value: 'KEY', help: `add the user_id column; ${optionHelp('userIdKey')}` },
+    ],
+  },
+  purge: {
+    summary: 'delete expired sessions in batches, with progress',
+    flags: [...CONNECTION_FLAGS, { name: 'batch-size', value: 'N', help: 'sessions deleted per statement (default 1000)' }],
+  },
+  stats: { summary: 'count live and expired sessions', flags: [...CONNECTION_FLAGS, JSON_FLAG] },
+  check: { summary: 'verify connectivity and the table, and say what is wrong', flags: [...CONNECTION_FLAGS, JSON_FLAG] },
+} as const satisfies Record<string, { summary: string; flags: readonly Flag[] }>;
+type Command = keyof typeof COMMANDS;
+
+const EXIT_CODES = 'Exit codes: 0 done, 1 database error or failed check, 2 wrong command line or configuration.';
+
+function flagLines(flags: readonly Flag[]): string {
+  const labels = flags.map((flag) => `--${flag.name}${flag.value === undefined ? '' : ` ${flag.value}`}`);
+  const width = Math.max(...labels.map((label) => label.length)) + 2;
+  return flags.map((flag, index) => `  ${(labels[index] as string).padEnd(width)}${flag.help}`).join('\n');
+}
+
+/** The help of the whole command line. */
 const HELP = `Usage: smart-session-store <command> (--url URL | --config FILE) [options]
 
 Commands:
-  create-table   create the sessions table and its indexes (if missing)
-  purge          delete expired sessions in batches, with progress
-  stats          count live and expired sessions
-  check          verify connectivity and the table, and say what is wrong
+${Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`).join('\n')}
+
+Run "smart-session-store <command> --help" for the options of one command.
+${EXIT_CODES}
+`;
+
+/** The help of one command. */
+function commandHelp(name: Command): string {
+  const command = COMMANDS[name];
+  return `Usage: smart-session-store ${name} (--url URL | --config FILE) [options]
+
+${command.summary[0]?.toUpperCase()}${command.summary.slice(1)}.
 
 Options:
-  --url URL          postgres://user@host:5432/db, mysql://user@host:3306/db,
-                     sqlite:./sessions.db (also from SESSION_STORE_URL)
-  --config FILE      a YAML or JSON file in the Prancer shape
-                     (session.store.driver, session.store.options)
-  --table NAME       ${optionHelp('table')}
-  --locking MODE     create-table: optimistic adds a lock_version column;
-                     ${optionHelp('locking')}
-  --user-id-key KEY  create-table: add the user_id column; ${optionHelp('userIdKey')}
-  --batch-size N     purge: rows per statement (default 1000)
-  --json             stats, check: print JSON
-  -h, --help         show this help
+${flagLines([...command.flags, HELP_FLAG])}
 
-Exit codes: 0 done, 1 database error or failed check, 2 wrong command line or configuration.
+${EXIT_CODES}
 `;
+}
 
 /** Output streams, replaceable in tests. */
 export interface CliIo {
@@ -58,7 +96,15 @@ const processIo: CliIo = {
   interactive: process.stderr.isTTY === true,
 };
 
-class UsageError extends Error {}
+/** A wrong command line: said in our words, with the usage of the command. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command: Command | undefined,
+  ) {
+    super(message);
+  }
+}
 
 /** A progress bar drawn in place on a terminal: `[#####-----]  50%  500/1000`. */
 export function progressBar(done: number, total: number, width = 30): string {
@@ -67,17 +113,84 @@ export function progressBar(done: number, total: number, width = 30): string {
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.round(share * 100)).padStart(3)}%  ${done}/${total}`;
 }
 
-async function storeOptions(values: Record<string, string | boolean | undefined>): Promise<SessionStoreOptions> {
-  const url = (values['url'] as string | undefined) ?? (values['config'] === undefined ? process.env['SESSION_STORE_URL'] : undefined);
-  if (url !== undefined && values['config'] !== undefined) throw new UsageError('give --url or --config, not both');
+/** Edit distance, for "did you mean". */
+function distance(left: string, right: string): number {
+  const row = Array.from({ length: right.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= left.length; i++) {
+    let diagonal = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= right.length; j++) {
+      const above = row[j] as number;
+      row[j] = Math.min(above + 1, (row[j - 1] as number) + 1, diagonal + (left[i - 1] === right[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[right.length] as number;
+}
+
+function didYouMean(given: string, known: readonly string[], prefix = ''): string {
+  const [closest] = [...known].sort((a, b) => distance(given, a) - distance(given, b));
+  return closest !== undefined && distance(given, closest) <= 2 ? ` (did you mean ${prefix}${closest}?)` : '';
+}
+
+interface ParsedLine {
+  readonly command: Command | undefined;
+  readonly values: ReadonlyMap<string, string | true>;
+  readonly help: boolean;
+}
+
+/**
+ * Reads `<command> --flag value --flag=value --switch`. A flag's value is
+ * taken as it is, even when it starts with a dash (`--batch-size -5` is a
+ * negative number, refused as such, not an "ambiguous argument").
+ */
+function parseLine(argv: readonly string[]): ParsedLine {
+  const values = new Map<string, string | true>();
+  let command: Command | undefined;
+  let help = false;
+  for (let index = 0; index < argv.length; index++) {
+    const token = argv[index] as string;
+    if (token === '-h' || token === '--help') {
+      help = true;
+      continue;
+    }
+    if (!token.startsWith('-')) {
+      if (command !== undefined) throw new UsageError(`one command at a time: "${command}" and "${token}"`, command);
+      if (!(token in COMMANDS)) throw new UsageError(`unknown command "${token}"${didYouMean(token, Object.keys(COMMANDS))}`, undefined);
+      command = token as Command;
+      continue;
+    }
+    const [name = '', inline] = token.replace(/^--?/, '').split(/=(.*)/s, 2);
+    const allowed: readonly Flag[] = command === undefined ? [...new Map(Object.values(COMMANDS).flatMap((known) => known.flags).map((flag) => [flag.name, flag])).values()] : COMMANDS[command].flags;
+    const flag = allowed.find((known) => known.name === name);
+    if (flag === undefined) {
+      const where = command === undefined ? '' : ` of ${command}`;
+      throw new UsageError(`unknown option --${name}${where}${didYouMean(name, allowed.map((known) => known.name), '--')}`, command);
+    }
+    if (flag.value === undefined) {
+      if (inline !== undefined) throw new UsageError(`--${name} takes no value`, command);
+      values.set(name, true);
+      continue;
+    }
+    const value = inline ?? argv[++index];
+    if (value === undefined || value === '') throw new UsageError(`--${name} needs a value: --${name} ${flag.value}`, command);
+    values.set(name, value);
+  }
+  return { command, values, help };
+}
+
+async function storeOptions(command: Command, values: ReadonlyMap<string, string | true>): Promise<SessionStoreOptions> {
+  const config = values.get('config') as string | undefined;
+  const url = (values.get('url') as string | undefined) ?? (config === undefined ? process.env['SESSION_STORE_URL'] : undefined);
+  if (url !== undefined && config !== undefined) throw new UsageError('give --url or --config, not both', command);
   let options: SessionStoreOptions;
-  if (values['config'] !== undefined) options = await loadConfig(values['config'] as string);
+  if (config !== undefined) options = await loadConfig(config);
   else if (url !== undefined) options = { url };
-  else throw new UsageError('--url or --config is required');
+  else throw new UsageError('--url or --config is required (or SESSION_STORE_URL)', command);
   const overrides: Record<string, unknown> = {};
-  if (values['table'] !== undefined) overrides['table'] = values['table'];
-  if (values['locking'] !== undefined) overrides['locking'] = values['locking'] as LockingMode;
-  if (values['user-id-key'] !== undefined) overrides['userIdKey'] = values['user-id-key'];
+  if (values.has('table')) overrides['table'] = values.get('table');
+  if (values.has('locking')) overrides['locking'] = values.get('locking');
+  if (values.has('user-id-key')) overrides['userIdKey'] = values.get('user-id-key');
   // A command is one short run: no background purge of its own.
   return { ...options, ...overrides, autopurge: false };
 }
@@ -87,8 +200,15 @@ function tableName(store: SessionStore): string {
   return schema === undefined ? name : `${schema}.${name}`;
 }
 
-async function run(command: Command, store: SessionStore, values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
-  const json = values['json'] === true;
+/** What went wrong, in the words of a one-shot command (the store's own retries mean nothing here). */
+function failureText(error: unknown): string {
+  if (!(error instanceof SessionStoreError)) return (error as Error).message;
+  if (error.code === 'ERR_UNAVAILABLE') return error.message.replace(/; the store keeps checking and recovers by itself$/, '');
+  return error.message;
+}
+
+async function run(command: Command, store: SessionStore, values: ReadonlyMap<string, string | true>, io: CliIo): Promise<number> {
+  const json = values.get('json') === true;
   switch (command) {
     case 'create-table': {
       await store.createTable();
@@ -101,8 +221,11 @@ async function run(command: Command, store: SessionStore, values: Record<string,
       return EXIT.ok;
     }
     case 'purge': {
-      const batchSize = values['batch-size'] === undefined ? undefined : Number(values['batch-size']);
-      if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize <= 0)) throw new UsageError('--batch-size must be a positive integer');
+      const given = values.get('batch-size');
+      const batchSize = given === undefined ? undefined : Number(given);
+      if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize <= 0)) {
+        throw new UsageError(`--batch-size must be a positive integer, got ${String(given)}`, command);
+      }
       const { expired } = await store.stats();
       let nextLine = 0.1;
       const removed = await store.purge({
@@ -133,12 +256,13 @@ async function run(command: Command, store: SessionStore, values: Record<string,
         const code = error instanceof SessionStoreError ? error.code : 'ERR_DATABASE';
         const problem =
           code === 'ERR_UNAVAILABLE' ? 'the database cannot be reached'
+          : code === 'ERR_LOGIN_FAILED' ? 'the database refused the login'
           : code === 'ERR_TABLE_MISSING' ? `table ${tableName(store)} is missing: run create-table`
           : code === 'ERR_SCHEMA' ? `table ${tableName(store)} has the wrong shape`
           : code === 'ERR_DRIVER_MISSING' ? 'the database driver is not installed'
           : 'the database refused';
-        Object.assign(report, { ok: false, code, problem, detail: (error as Error).message });
-        io.out(json ? `${JSON.stringify(report)}\n` : `not ok: ${problem}\n  [${code}] ${(error as Error).message}\n`);
+        Object.assign(report, { ok: false, code, problem, detail: failureText(error) });
+        io.out(json ? `${JSON.stringify(report)}\n` : `not ok: ${problem}\n  [${code}] ${failureText(error)}\n`);
         return EXIT.failed;
       }
     }
@@ -147,52 +271,39 @@ async function run(command: Command, store: SessionStore, values: Record<string,
 
 /** Runs the command line; resolves to the exit code. */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
+  let line: ParsedLine;
   try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        config: { type: 'string' },
-        table: { type: 'string' },
-        locking: { type: 'string' },
-        'user-id-key': { type: 'string' },
-        'batch-size': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    line = parseLine(argv);
   } catch (error) {
-    io.err(`${(error as Error).message}\n\n${HELP}`);
+    const usage = error instanceof UsageError && error.command !== undefined ? commandHelp(error.command) : HELP;
+    io.err(`smart-session-store: ${(error as Error).message}\n\n${usage}`);
     return EXIT.usage;
   }
-  if (values['help'] === true) {
-    io.out(HELP);
+  const { command, values, help } = line;
+  if (help) {
+    io.out(command === undefined ? HELP : commandHelp(command));
     return EXIT.ok;
   }
-  const [command, ...extra] = positionals;
-  if (command === undefined || !(COMMANDS as readonly string[]).includes(command) || extra.length > 0) {
-    io.err(`${command === undefined ? 'no command given' : `unknown command: ${positionals.join(' ')}`}\n\n${HELP}`);
+  if (command === undefined) {
+    io.err(`smart-session-store: no command given\n\n${HELP}`);
     return EXIT.usage;
   }
   let store: SessionStore;
   try {
-    store = new SessionStore(await storeOptions(values));
+    store = new SessionStore(await storeOptions(command, values));
   } catch (error) {
-    io.err(`${(error as Error).message}\n${error instanceof UsageError ? `\n${HELP}` : ''}`);
+    io.err(`smart-session-store ${command}: ${(error as Error).message}\n\n${commandHelp(command)}`);
     return EXIT.usage;
   }
   try {
-    return await run(command as Command, store, values, io);
+    return await run(command, store, values, io);
   } catch (error) {
     if (error instanceof UsageError) {
-      io.err(`${error.message}\n\n${HELP}`);
+      io.err(`smart-session-store ${command}: ${error.message}\n\n${commandHelp(command)}`);
       return EXIT.usage;
     }
     const code = error instanceof SessionStoreError ? ` [${error.code}]` : '';
-    io.err(`${command} failed${code}: ${(error as Error).message}\n`);
+    io.err(`${command} failed${code}: ${failureText(error)}\n`);
     return EXIT.failed;
   } finally {
     await store.close().catch(() => undefined);

@@ -3,13 +3,15 @@
  * their types, and the command line.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { runCli } from './support/cli.js';
+import { keepsTwentyParallelItems, startExample } from './support/examples.js';
 
 const require = createRequire(import.meta.url);
 const root = join(import.meta.dirname, '..');
@@ -67,5 +69,109 @@ describe('command line', () => {
     const unreachable = await attempt('create-table', '--url', 'postgres://postgres@127.0.0.1:1/test');
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /ERR_UNAVAILABLE/);
+    // A one-shot command does not wait for the database to come back: it says what failed, and stops.
+    assert.match(unreachable.stderr, /nothing accepts connections at 127\.0\.0\.1:1/);
+    assert.doesNotMatch(unreachable.stderr, /recovers by itself|reconnects/);
   });
+
+  test('a wrong command line is said in our words, with the usage of the command', async () => {
+    const typo = await attempt('create-table', '--url', 'sqlite::memory:', '--tabel', 'x');
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /unknown option --tabel of create-table \(did you mean --table\?\)/);
+    assert.match(typo.stderr, /Usage: smart-session-store create-table/);
+    assert.doesNotMatch(typo.stderr, /ERR_PARSE_ARGS|Unknown option '/);
+    const negative = await attempt('purge', '--url', 'sqlite::memory:', '--batch-size', '-5');
+    assert.equal(negative.code, 2);
+    assert.match(negative.stderr, /--batch-size must be a positive integer, got -5/);
+    assert.doesNotMatch(negative.stderr, /ambiguous/);
+    const missing = await attempt('stats', '--url');
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--url needs a value/);
+    const command = await attempt('purg', '--url', 'sqlite::memory:');
+    assert.match(command.stderr, /unknown command "purg" \(did you mean purge\?\)/);
+  });
+
+  test('<command> --help shows that command, with its own options', async () => {
+    for (const [command, own] of [['create-table', '--locking MODE'], ['purge', '--batch-size N'], ['stats', '--json'], ['check', '--json']] as const) {
+      const help = await attempt(command, '--help');
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, new RegExp(`^Usage: smart-session-store ${command} `));
+      assert.ok(help.stdout.includes(own), `${command} --help lists ${own}`);
+    }
+    const purgeHelp = (await attempt('purge', '--help')).stdout;
+    assert.ok(!purgeHelp.includes('--locking'), 'purge --help lists only purge\'s options');
+  });
+});
+
+describe('the packed tarball, installed as a user would', () => {
+  test('installs with no lifecycle script and no source map pointing outside the package; its express example keeps 20 parallel changes on SQLite', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'sss-pack-'));
+    // The build is already there (npm test builds first): pack it as it is.
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })) as { filename: string; files: { path: string }[] }[];
+    assert.ok(packed);
+    const shipped = new Set(packed.files.map((file) => file.path));
+    for (const map of [...shipped].filter((path) => path.endsWith('.map'))) {
+      const { sources } = JSON.parse(readFileSync(join(root, map), 'utf8')) as { sources: string[] };
+      for (const source of sources) {
+        const target = posix.normalize(posix.join(posix.dirname(map), source));
+        assert.ok(shipped.has(target), `${map} points to ${source}, which the package does not ship`);
+      }
+    }
+    const project = join(work, 'app');
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    const install = spawnSync('npm', ['install', join(work, packed.filename), '--no-audit', '--no-fund', '--prefer-offline'], { cwd: project, encoding: 'utf8' });
+    assert.equal(install.status, 0, install.stderr);
+    assert.doesNotMatch(install.stderr, /script/i, 'installing runs no lifecycle script and warns about none');
+    // The framework and driver the example needs, as the user would install them (taken from here: no download, no compile).
+    for (const dependency of ['express', 'express-session', 'better-sqlite3']) symlinkSync(join(root, 'node_modules', dependency), join(project, 'node_modules', dependency));
+    copyFileSync(join(root, 'examples/express.mjs'), join(project, 'server.mjs'));
+    const app = await startExample(join(project, 'server.mjs'), `sqlite:${join(project, 'sessions.db')}`, project);
+    try {
+      await keepsTwentyParallelItems(app.base);
+    } finally {
+      await app.stop();
+    }
+  });
+});
+
+describe('types, under every module resolution users set', () => {
+  const resolutions: [name: string, compilerOptions: Record<string, unknown>, type: 'module' | 'commonjs'][] = [
+    ['NodeNext (ESM)', { module: 'nodenext', moduleResolution: 'nodenext' }, 'module'],
+    ['NodeNext (CommonJS)', { module: 'nodenext', moduleResolution: 'nodenext' }, 'commonjs'],
+    ['node10 with CommonJS', { module: 'commonjs', moduleResolution: 'node10' }, 'commonjs'],
+    ['bundler', { module: 'esnext', moduleResolution: 'bundler' }, 'module'],
+  ];
+  // Every adapter the package exports and the build made.
+  const subpaths = Object.keys((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports)
+    .filter((subpath) => subpath !== '.' && subpath !== './package.json')
+    .filter((subpath) => existsSync(join(root, 'dist/cjs/adapters', `${subpath.slice(2)}.d.ts`)));
+
+  for (const [name, compilerOptions, type] of resolutions) {
+    test(`a user file type-checks under ${name}, seed option names included`, () => {
+      const project = mkdtempSync(join(tmpdir(), 'sss-types-'));
+      mkdirSync(join(project, 'node_modules', '@types'), { recursive: true });
+      symlinkSync(root, join(project, 'node_modules', 'smart-session-store'));
+      for (const dependency of ['express-session', 'express', 'fastify', '@fastify', 'koa', 'koa-session', 'hono', 'react-router']) {
+        if (existsSync(join(root, 'node_modules', dependency))) symlinkSync(join(root, 'node_modules', dependency), join(project, 'node_modules', dependency));
+      }
+      for (const types of readdirSync(join(root, 'node_modules/@types'))) symlinkSync(join(root, 'node_modules/@types', types), join(project, 'node_modules/@types', types));
+      writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user', private: true, type }));
+      writeFileSync(
+        join(project, 'user.ts'),
+        [
+          "import { SessionStore, SessionStoreError, type SessionStoreOptions } from 'smart-session-store';",
+          ...subpaths.map((subpath, index) => `import * as adapter${index} from 'smart-session-store/${subpath.slice(2)}';`),
+          "const seed: SessionStoreOptions = { driver: 'sqlite', database: ':memory:', expiration_timeout: 3600, connection_check_threshold: 10, autopurge: 0 };",
+          'const store = new SessionStore(seed);',
+          "const failure: string = new SessionStoreError('ERR_DATABASE', 'x').code;",
+          `export const used = [store, failure${subpaths.map((_, index) => `, adapter${index}`).join('')}];`,
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...compilerOptions, strict: true, noEmit: true, target: 'es2022', types: ['node'], skipLibCheck: true }, files: ['user.ts'] }));
+      const checked = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(project, 'tsconfig.json')], { encoding: 'utf8' });
+      assert.equal(checked.status, 0, `${name}:\n${checked.stdout}${checked.stderr}`);
+    });
+  }
 });
