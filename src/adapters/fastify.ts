@@ -1,0 +1,365 @@
+/**
+ * Fastify adapter: a plugin that gives `request.session` exactly as
+ * @fastify/session does (it registers @fastify/session itself, with the
+ * options you pass), with sessions kept in smart-session-store.
+ *
+ * ```ts
+ * import Fastify from 'fastify';
+ * import smartSession from 'smart-session-store/fastify';
+ *
+ * const app = Fastify();
+ * await app.register(smartSession, {
+ *   secret: process.env.SESSION_SECRET, // at least 32 characters
+ *   cookie: { maxAge: 24 * 3600 * 1000 },
+ *   store: { url: 'postgres://postgres@127.0.0.1:5432/test', createTable: true },
+ * });
+ * app.post('/visit', async (request) => ({ visits: (request.session.visits = (request.session.visits ?? 0) + 1) }));
+ * ```
+ *
+ * How each request is tied to what it loaded: @fastify/session calls its
+ * store's `get`, `set` and `destroy` with a session id only. The plugin runs
+ * @fastify/session's hooks inside an `AsyncLocalStorage` context holding the
+ * request (entered by an `onRequest` hook registered just before
+ * @fastify/session's), so `get` files the session it loads under its
+ * request, whatever other hooks the application adds, sync or async. The
+ * session object @fastify/session builds from it is then bound to that load
+ * (at the end of `onRequest` and again at the start of `onSend`, by the
+ * request the hooks are given), so the save @fastify/session makes in
+ * `onSend` finds its load even when the application lost the async context
+ * (a callback-style library in a handler). The loaded state is kept as JSON
+ * text inside the store's handle: @fastify/session copies the loaded values
+ * by reference, and the application's changes to them never touch it.
+ *
+ * Differences from @fastify/session used with its own stores:
+ * `saveUninitialized` is off by default; a save of an unchanged session
+ * (`rolling`, the default) writes nothing but, once per `touchAfter`, its
+ * expiry; and a session whose cookie an older secret signed gets its cookie
+ * re-signed rather than cleared (@fastify/session clears it when
+ * `saveUninitialized` is off and nothing changed).
+ *
+ * @module
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { EventEmitter } from 'node:events';
+import fastifyCookie from '@fastify/cookie';
+import fastifySession, { type FastifySessionOptions } from '@fastify/session';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, Session } from 'fastify';
+import fp from 'fastify-plugin';
+import { isJsonObject, jsonEqual, toJsonValue, type JsonValue } from '../core/json.js';
+import type { SessionHandle } from '../core/session-handle.js';
+import type { SessionFormat } from '../core/session-format.js';
+import { SessionStoreError } from '../errors.js';
+import type { SessionStoreOptions } from '../options.js';
+import { SessionStore } from '../store.js';
+import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
+import { warnUntiedSession } from './untied.js';
+
+export type { SessionStoreOptions } from '../options.js';
+export type { LockingMode } from '../core/options.js';
+export type { UserSession, PurgeOptions, SessionStats } from '../core/session-store.js';
+export { SessionStoreError };
+export type { SessionStoreErrorCode } from '../errors.js';
+
+/** The adapter's name, as the untied-session warning gives it. */
+const ADAPTER = 'smart-session-store/fastify';
+
+/** Keys of the cookie @fastify/session changes on every load, whatever `rolling` says: no change on their own. */
+const ROLLING_COOKIE_KEYS: ReadonlySet<string> = new Set(['expires', 'originalExpires']);
+
+/** Compares two cookies, ignoring the expiry @fastify/session rolls forward on every load. */
+function sameCookie(loaded: JsonValue | undefined, current: JsonValue | undefined): boolean {
+  if (!isJsonObject(loaded) || !isJsonObject(current)) return jsonEqual(loaded, current);
+  const strip = (cookie: Record<string, JsonValue>): Record<string, JsonValue> =>
+    Object.fromEntries(Object.entries(cookie).filter(([key]) => !ROLLING_COOKIE_KEYS.has(key)));
+  return jsonEqual(strip(loaded), strip(current));
+}
+
+/** Epoch milliseconds of a cookie's `expires`: a Date on a live session, an ISO string once stored. */
+function expiryOf(expires: unknown): number | undefined {
+  const at = expires instanceof Date ? expires.getTime() : typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : Number.NaN;
+  return Number.isFinite(at) ? at : undefined;
+}
+
+/**
+ * @fastify/session's sessions: the top-level `cookie` is its bookkeeping, and
+ * its `expires` is the session's expiry. @fastify/session rolls `expires`
+ * forward on every load and keeps the previous one as `originalExpires`;
+ * neither is a change on its own (the expiry is then only touched, at most
+ * once per `touchAfter`). A session without `expires` (a browser-session
+ * cookie) lives `ttl` seconds from its last write or touch.
+ */
+export const FASTIFY_SESSION_FORMAT: SessionFormat = {
+  bookkeeping: new Set(['cookie']),
+  bookkeepingChanged(loaded, live) {
+    const cookie = (live as { cookie?: unknown }).cookie;
+    return !sameCookie(loaded['cookie'], cookie === undefined ? undefined : toJsonValue(cookie));
+  },
+  expiresAt(live) {
+    const cookie = (live as { cookie?: unknown }).cookie;
+    if (typeof cookie !== 'object' || cookie === null) return undefined;
+    return expiryOf((cookie as { expires?: unknown }).expires);
+  },
+};
+
+type Callback = (error?: unknown) => void;
+type ValueCallback<T> = (error: unknown, value?: T) => void;
+
+/** Calls a Node-style callback outside the promise chain, so a throwing callback is never swallowed. */
+function settle<T>(promise: Promise<T>, callback: ValueCallback<T> | undefined): void {
+  promise.then(
+    (value) => {
+      if (typeof callback === 'function') process.nextTick(callback, null, value);
+    },
+    (error: unknown) => {
+      if (typeof callback === 'function') process.nextTick(callback, error);
+    },
+  );
+}
+
+/** The request's @fastify/session Session, if it has one (`request.session` is `{}` off the cookie's path, `null` after destroy). */
+function sessionObjectOf(request: FastifyRequest): (object & { readonly sessionId: string }) | undefined {
+  const session: unknown = request.session;
+  if (typeof session !== 'object' || session === null) return undefined;
+  const id: unknown = (session as { sessionId?: unknown }).sessionId;
+  return typeof id === 'string' ? (session as object & { readonly sessionId: string }) : undefined;
+}
+
+/** Only the plugin makes stores: a store handed to @fastify/session directly could not tie requests to their loads. */
+const PLUGIN_TOKEN = Symbol('smart-session-store/fastify plugin');
+
+/** What the plugin does with its store's request bookkeeping, kept off the store's public surface. */
+interface PluginAccess {
+  /** Runs the rest of the request's hooks (and so everything after them) knowing the request. */
+  enter(store: SmartSessionStore, request: FastifyRequest, next: () => void): void;
+  /** Ties the request's current session object to what the request loaded. */
+  bind(store: SmartSessionStore, request: FastifyRequest): void;
+  /** True when the request loaded the session under this id from the store (not made it new). */
+  loaded(store: SmartSessionStore, request: FastifyRequest, sessionId: string): boolean;
+}
+let pluginAccess!: PluginAccess;
+
+/**
+ * The store the plugin hands @fastify/session, decorating the Fastify
+ * instance as `fastify.sessionStore`: @fastify/session's store interface
+ * (`get`, `set`, `destroy`, called by @fastify/session), the store's
+ * management methods (`createTable`, `ready`, `close`, `purge`, `stats`,
+ * `destroyByUser`, `listByUser`, `lockingMode`) and its events (`connect`,
+ * `disconnect`, `purge`, `purgeError`).
+ */
+class SmartSessionStore extends EventEmitter {
+  /** The framework-neutral store underneath, promise-based. */
+  readonly store: SessionStore;
+  /** The request whose hooks, handler and store calls are running. */
+  readonly #requests = new AsyncLocalStorage<FastifyRequest>();
+  /** What each request loaded or created, by session id: the handle its saves go through. */
+  readonly #loads = new WeakMap<FastifyRequest, Map<string, SessionHandle>>();
+  /** The handle each of @fastify/session's Session objects saves through, for as long as the object lives. */
+  readonly #handles = new WeakMap<object, SessionHandle>();
+  /** Handles made by a load (as opposed to those of sessions new to their request). */
+  readonly #loadedHandles = new WeakSet<SessionHandle>();
+  /** Ids loaded outside any request the plugin knows (so not tied to one), until a save claims them. */
+  readonly #untiedLoads = new Set<string>();
+
+  /** @internal Made by the plugin, which alone can tie requests to what they loaded. */
+  constructor(options: SessionStoreOptions, token: typeof PLUGIN_TOKEN) {
+    super();
+    if (token !== PLUGIN_TOKEN) throw new TypeError('the store of smart-session-store/fastify is made by its plugin: fastify.register(smartSession, { secret, store: { url } })');
+    this.store = new SessionStore(options, { format: FASTIFY_SESSION_FORMAT });
+    forwardStoreEvents(this.store, this);
+  }
+
+  static {
+    pluginAccess = {
+      enter: (store, request, next) => store.#requests.run(request, next),
+      bind: (store, request) => store.#bind(request),
+      loaded: (store, request, sessionId) => {
+        const handle = store.#loads.get(request)?.get(sessionId);
+        return handle !== undefined && store.#loadedHandles.has(handle);
+      },
+    };
+  }
+
+  /**
+   * Binds the request's current session object to what the request loaded,
+   * by the request itself (no async context needed): the save
+   * @fastify/session makes then finds its load.
+   */
+  #bind(request: FastifyRequest): void {
+    const session = sessionObjectOf(request);
+    if (session === undefined || this.#handles.get(session)?.id === session.sessionId) return;
+    const handle = this.#loads.get(request)?.get(session.sessionId);
+    if (handle !== undefined) this.#handles.set(session, handle);
+  }
+
+  #loadsOf(request: FastifyRequest): Map<string, SessionHandle> {
+    let loads = this.#loads.get(request);
+    if (loads === undefined) this.#loads.set(request, (loads = new Map()));
+    return loads;
+  }
+
+  #rememberUntied(sessionId: string): void {
+    // Bounded: ids loaded outside requests and never saved would otherwise pile up.
+    if (this.#untiedLoads.size >= 10_000) this.#untiedLoads.clear();
+    this.#untiedLoads.add(sessionId);
+  }
+
+  /** Loads a session for @fastify/session; yields `null` when there is none or it has expired. */
+  get(sessionId: string, callback: ValueCallback<Session | null>): void {
+    const request = this.#requests.getStore();
+    settle(
+      this.store.open(sessionId).then((handle) => {
+        if (handle === null) return null;
+        const { cookie } = handle.data;
+        if (cookie !== undefined && !isJsonObject(cookie)) throw new SessionStoreError('ERR_CORRUPT_ROW', 'stored session has a cookie that is not an object');
+        // @fastify/session regenerates a session whose stored `expires` has passed; the stored document keeps the
+        // expiry of its last write, the row the (later) one of its last touch: @fastify/session must see the latter.
+        if (cookie !== undefined && cookie['expires'] != null && handle.expiresAt !== undefined) {
+          cookie['expires'] = new Date(handle.expiresAt).toISOString();
+        }
+        this.#loadedHandles.add(handle);
+        // A reload in the same request replaces what the request loaded before.
+        if (request !== undefined) this.#loadsOf(request).set(sessionId, handle);
+        else this.#rememberUntied(sessionId);
+        // @fastify/session copies these values by reference; the loaded state stays inside the handle, as text.
+        return handle.data as unknown as Session;
+      }),
+      callback,
+    );
+  }
+
+  /** The handle a save of `session` under `sessionId` goes through. */
+  #handleFor(sessionId: string, session: object): SessionHandle {
+    const bound = this.#handles.get(session);
+    if (bound !== undefined && bound.id === sessionId) return bound;
+    const request = this.#requests.getStore();
+    let handle = request === undefined ? undefined : this.#loads.get(request)?.get(sessionId);
+    if (handle === undefined) {
+      // Loaded, but by no request the plugin knows: all that is left is to store it whole.
+      if (this.#untiedLoads.delete(sessionId)) {
+        warnUntiedSession(ADAPTER, session, 'Register the store only through the smart-session-store/fastify plugin, and keep session calls inside the request');
+      }
+      // Otherwise a session new to this request (a first visit, a regenerate): stored whole, as it must be.
+      handle = this.store.create(sessionId);
+      if (request !== undefined) this.#loadsOf(request).set(sessionId, handle);
+    }
+    this.#handles.set(session, handle);
+    return handle;
+  }
+
+  /**
+   * Saves a session for @fastify/session: only what the request changed,
+   * merged into the latest stored session; for an unchanged one, at most its
+   * expiry (once per `touchAfter`); a new one whole.
+   */
+  set(sessionId: string, session: Session, callback: Callback): void {
+    settle(
+      (async () => {
+        await this.#handleFor(sessionId, session).commit(session);
+      })(),
+      callback,
+    );
+  }
+
+  /** Deletes a session for @fastify/session; concurrent saves of it will not bring it back. */
+  destroy(sessionId: string, callback: Callback): void {
+    const request = this.#requests.getStore();
+    const handle = request === undefined ? undefined : this.#loads.get(request)?.get(sessionId);
+    settle(handle === undefined ? this.store.destroy(sessionId) : handle.destroy(), callback);
+  }
+}
+
+// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
+delegateStoreMethods(SmartSessionStore);
+interface SmartSessionStore extends StoreMethods {}
+
+export type { SmartSessionStore };
+
+/**
+ * Options of the plugin: @fastify/session's own (`secret`, `cookie`,
+ * `cookieName`, `cookiePrefix`, `rolling`, `idGenerator`, `algorithm`, ...),
+ * meaning what they mean there, with `store` taking the options of
+ * smart-session-store.
+ */
+export interface SmartSessionOptions extends Omit<FastifySessionOptions, 'store' | 'saveUninitialized'> {
+  /**
+   * Where and how sessions are stored: at least `url` (or `connection`); see
+   * the README, "Options". The plugin opens the store and closes it when
+   * Fastify closes.
+   */
+  store: SessionStoreOptions;
+  /**
+   * Store (and send a cookie for) a session that is new and unchanged.
+   * Unlike @fastify/session, off by default: a request that puts nothing in
+   * its session inserts nothing (no row for every visitor, bot or probe).
+   * @default false
+   */
+  saveUninitialized?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** smart-session-store's store, as registered by `smart-session-store/fastify`: its management methods and events. */
+    sessionStore: SmartSessionStore;
+  }
+}
+
+const plugin: FastifyPluginAsync<SmartSessionOptions> = async (fastify: FastifyInstance, options: SmartSessionOptions) => {
+  const { store: storeOptions, ...sessionOptions } = options;
+  const store = new SmartSessionStore(storeOptions, PLUGIN_TOKEN);
+  fastify.decorate('sessionStore', store);
+  fastify.addHook('onClose', async () => {
+    await store.close();
+  });
+  // @fastify/session needs @fastify/cookie; one the application registered itself (with its own options) is kept.
+  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie);
+  // These run right before @fastify/session's hooks of the same kind (hooks run in the order they are added).
+  fastify.addHook('onRequest', function enterSessionRequest(request, _reply, done) {
+    pluginAccess.enter(store, request, done);
+  });
+  const cookieName = sessionOptions.cookieName ?? 'sessionId';
+  const cookiePrefix = sessionOptions.cookiePrefix ?? '';
+  const saveUninitialized = sessionOptions.saveUninitialized ?? false;
+  fastify.addHook('onSend', function bindSessionBeforeSave(request, _reply, payload, done) {
+    pluginAccess.bind(store, request);
+    const session = sessionObjectOf(request);
+    const cookie = request.cookies[cookieName];
+    // A stored session whose cookie an older secret signed is, for @fastify/session, a new session: unless it was
+    // changed, with saveUninitialized: false it would clear that cookie, logging the user out after a secret
+    // rotation. Saved (which writes at most its expiry), it gets its cookie again, signed with the current secret.
+    if (
+      saveUninitialized ||
+      session === undefined ||
+      cookie === undefined ||
+      cookie === cookiePrefix + request.session.encryptedSessionId ||
+      request.session.isModified() ||
+      !pluginAccess.loaded(store, request, session.sessionId)
+    ) {
+      done(null, payload);
+      return;
+    }
+    request.session.save().then(
+      () => done(null, payload),
+      (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+    );
+  });
+  await fastify.register(fastifySession, { ...sessionOptions, saveUninitialized: sessionOptions.saveUninitialized ?? false, store });
+  // This one right after @fastify/session's onRequest, which has made request.session.
+  fastify.addHook('onRequest', function bindLoadedSession(request, _reply, done) {
+    pluginAccess.bind(store, request);
+    done();
+  });
+};
+
+/**
+ * The plugin: registers @fastify/session (and @fastify/cookie, unless it is
+ * registered already) with the options given, its sessions kept in
+ * smart-session-store. Not encapsulated: `request.session` exists on every
+ * route, `fastify.sessionStore` on the instance.
+ *
+ * Every overlapping request's change is kept (each save writes only what its
+ * request changed), a request that changed nothing writes nothing but, with
+ * `rolling`, a throttled expiry, and destroy and regenerate stick.
+ */
+export const smartSession = fp(plugin, { fastify: '5.x', name: 'smart-session-store' });
+
+export default smartSession;
