@@ -30,12 +30,14 @@ const PARALLEL = 20;
 const ROUNDS = 20;
 
 for (const framework of await frameworks()) {
+  // Table names are identifiers: react-router becomes react_router.
+  const tableTag = framework.name.replace(/[^A-Za-z0-9_]/g, '_');
   for (const backend of backends) {
     const rows = (table: string) => backend.rows(table);
 
     for (const locking of LOCKING_MODES) {
       describe(`${framework.name} on ${backend.name} / ${locking}`, () => {
-        const table = `ssn_fw_${framework.name}_${locking}`;
+        const table = `ssn_fw_${tableTag}_${locking}`;
         let app: Awaited<ReturnType<FrameworkHarness['start']>>;
 
         before(async () => {
@@ -95,7 +97,7 @@ for (const framework of await frameworks()) {
     }
 
     describe(`${framework.name} on ${backend.name}: what a request costs`, () => {
-      const table = `ssn_fw_${framework.name}_cost`;
+      const table = `ssn_fw_${tableTag}_cost`;
 
       test('a read-only request sends one statement (the lookup); a writing one, one more', async () => {
         await dropTable(backend, table);
