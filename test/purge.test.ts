@@ -30,12 +30,14 @@ async function holdPurgeLock(backend: Backend, table: string): Promise<() => Pro
     };
   }
   if (backend.dialect === 'mysql') {
-    const { createHash } = await import('node:crypto');
-    const lock = `sss-purge:${createHash('sha1').update(name).digest('hex')}`;
+    // A lease row, as the store keeps it on MySQL/MariaDB (GET_LOCK would be node-local on a Galera cluster).
     const connection = await mysql.createConnection({ uri: backend.url });
-    await connection.query('SELECT GET_LOCK(?, 5)', [lock]);
+    await connection.query(
+      'CREATE TABLE IF NOT EXISTS smart_session_store_locks (name VARCHAR(255) CHARACTER SET ascii NOT NULL PRIMARY KEY, holder VARCHAR(64) NOT NULL, `until` BIGINT NOT NULL) ENGINE=InnoDB',
+    );
+    await connection.query('INSERT INTO smart_session_store_locks (name, holder, `until`) VALUES (?, ?, ?)', [name, 'other process', Date.now() + 60_000]);
     return async () => {
-      await connection.query('SELECT RELEASE_LOCK(?)', [lock]);
+      await connection.query('DELETE FROM smart_session_store_locks WHERE name = ?', [name]);
       await connection.end();
     };
   }

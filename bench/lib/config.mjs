@@ -1,6 +1,6 @@
 /** What to run and for how long, from the environment. */
 
-export const SECTIONS = ['lost', 'http', 'statements', 'store', 'contention', 'purge'];
+export const SECTIONS = ['lost', 'http', 'statements', 'store', 'contention', 'purge', 'scaleout'];
 
 const ALIASES = {
   lost: 'lost',
@@ -13,6 +13,8 @@ const ALIASES = {
   'store-level': 'store',
   contention: 'contention',
   purge: 'purge',
+  scaleout: 'scaleout',
+  'scale-out': 'scaleout',
 };
 
 function flag(name) {
@@ -51,6 +53,9 @@ export function loadConfig() {
       postgres: process.env.BENCH_POSTGRES_URL ?? process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
       mysql: process.env.BENCH_MYSQL_URL ?? process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test',
       redis: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      // What scripts/pgbouncer.sh and scripts/galera.sh print (PGBOUNCER_URL and GALERA_URL, as the tests use them, work too).
+      pgbouncer: process.env.BENCH_PGBOUNCER_URL ?? process.env.PGBOUNCER_URL ?? 'postgres://postgres@127.0.0.1:6432/test',
+      galera: process.env.BENCH_GALERA_URL ?? process.env.GALERA_URL ?? 'mysql://root@127.0.0.1:3311,127.0.0.1:3312,127.0.0.1:3313/test',
     },
     lost: { rounds: quick ? 3 : 20, parallel: [20, 5], maxDelayMs: 20 },
     statements: { sessions: quick ? 5 : 20 },
@@ -69,6 +74,16 @@ export function loadConfig() {
       repeats: quick ? 1 : 3,
     },
     contention: { writers: 50, rounds: quick ? 3 : 20 },
+    scaleout: {
+      // 50 connections in all, shared out over the apps (one per Galera node).
+      connections: 50,
+      warmupSeconds: quick ? 0.5 : 2,
+      seconds: number('BENCH_HTTP_SECONDS', quick ? 2 : 8),
+      repeats: quick ? 1 : 3,
+      rounds: quick ? 3 : 20,
+      parallel: 20,
+      maxDelayMs: 20,
+    },
     purge: {
       // Expired rows to purge per backend (the figure: 1,000,000), and the live sessions the requests use.
       rows: Math.round(number('BENCH_PURGE_ROWS', quick ? 50_000 : 1_000_000)),

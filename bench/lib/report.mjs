@@ -333,6 +333,34 @@ function purgeSection(purge, chart) {
   ].join('\n');
 }
 
+function scaleOutSection(scaleout) {
+  const engineLabel = { pgbouncer: 'PgBouncer', galera: 'Galera' };
+  const engines = Object.entries(scaleout.engines).map(([engine, e]) =>
+    `- **${engineLabel[engine]}**: ${e.problem === undefined ? `${e.version}, \`${e.url}\`${e.started ? ' (started by its script for this run)' : ''}` : `unreachable, skipped: ${e.problem}`}`,
+  );
+  const modes = ['atomic', 'optimistic', 'pessimistic'];
+  const rows = scaleout.rows.map((r) => [
+    engineLabel[r.engine],
+    r.setup,
+    `${fmt(r.write.reqPerSec)}${r.apps > 1 ? ` (${r.write.perApp.map((v) => fmt(v)).join(' + ')})` : ''}`,
+    fmt(r.write.p99),
+    `${r.write.non2xx + r.write.errors}`,
+    ...modes.map((mode) => {
+      const s = r.survival[mode];
+      return s === undefined ? '–' : `${fmt(s.keptPercent, 1)} %${s.failed ? ` (${s.failed} failed)` : ''}`;
+    }),
+  ]);
+  return [
+    '## 7. Scale-out: PgBouncer and Galera',
+    '',
+    ...engines,
+    '',
+    `Writing requests per second (\`/write\`, one key changed; ${scaleout.connections} keep-alive connections in all, each on its own ~1 KB session, shared out over the apps, one load generator process per app; best of ${scaleout.repeats} × ${scaleout.seconds} s) and survival: ${scaleout.parallel} parallel requests on ONE session, request k through app k mod apps (on Galera, through node k mod 3), ${scaleout.rounds} rounds, keys kept. The Galera stores read with \`syncWait: true\`.`,
+    '',
+    table(['engine', 'setup', 'write req/s', 'p99 ms', 'non-2xx/errors', 'kept (atomic)', 'kept (optimistic)', 'kept (pessimistic)'], rows),
+  ].join('\n');
+}
+
 function methodSection(results) {
   const p = results.environment.packages;
   const rows = Object.entries(p.bench).map(([name, version]) => [name, version ?? '–']);
@@ -464,6 +492,7 @@ export function writeReports(results, { resultsDir, chartsDir, published }) {
   if (r.store) parts.push(storeSection(r.store, chartLink('bench-store-ops.svg')));
   if (r.contention) parts.push(contentionSection(r.contention));
   if (r.purge) parts.push(purgeSection(r.purge, chartLink('bench-purge.svg')));
+  if (r.scaleout) parts.push(scaleOutSection(r.scaleout));
   parts.push(methodSection(results));
   if (!published) parts.splice(1, 0, '> Smoke or partial run: not published (bench/results/quick/). A full run, `node bench/run.mjs`, writes bench/results/ and the charts in docs/.');
 

@@ -13,6 +13,15 @@ export interface BackendDescriptor {
   readonly name: string;
   /** What holds the sessions, for messages: `sessions table`. */
   readonly storage: string;
+  /**
+   * The backend removes expired sessions by itself (Redis key TTLs): it has
+   * no table to create and nothing to purge.
+   */
+  readonly expiresItself?: boolean;
+  /** The backend reaches a cluster through a list of nodes (the `hosts` option). */
+  readonly acceptsHosts?: boolean;
+  /** Where the sessions of `table` live, for messages: `table sessions` (the default) or `keys under "sessions:"`. */
+  place?(table: string): string;
   /** Other names accepted for `dialect` (the seeds' driver names), lower case: `pg`, `postgresql`. */
   readonly aliases: readonly string[];
   /** URL schemes, without the colon: `postgres`, `postgresql`. */

@@ -3,7 +3,7 @@
  * connection the application hands over; the table; the pool. Declared once
  * in {@link CONNECTION_OPTION_TABLE}, next to the store's own options.
  */
-import { invalidOption, parseNumber, parseString, resolveTable, rule, seconds, type OptionTable, type ResolvedTable } from '../core/option-table.js';
+import { invalidOption, parseBoolean, parseNumber, parseString, resolveTable, rule, seconds, type OptionTable, type ResolvedTable } from '../core/option-table.js';
 import type { BackendDescriptor } from './backend-descriptor.js';
 import { BACKENDS, backendForScheme, backendNamed, backendRecognising } from './registry.js';
 
@@ -18,19 +18,21 @@ export type SessionConnection = object;
 export interface ConnectionOptions {
   /**
    * Where the sessions live: `postgres://user@host:5432/db`,
-   * `mysql://user:pass@host:3306/db` (also `mariadb://`), `sqlite:./sessions.db`
-   * or `sqlite::memory:`. Alternatively give `dialect` with `database` (and
-   * `host`, `port`, `user`, `password`), or a `connection`.
+   * `mysql://user:pass@host:3306/db` (also `mariadb://`; several hosts for a
+   * Galera cluster), `sqlite:./sessions.db` or `sqlite::memory:`,
+   * `redis://user:pass@host:6379/0` (also `rediss://`; several hosts for a
+   * Redis Cluster). Alternatively give `dialect` with `database` (and `host`,
+   * `port`, `user`, `password`), or a `connection`.
    */
   url?: string;
   /**
-   * `postgres`, `mysql` or `sqlite` (the seeds' driver names such as `Pg`,
-   * `mysql2`, `postgresql`, `SQLite` are accepted too). Taken from the URL when
-   * one is given.
+   * `postgres`, `mysql`, `sqlite` or `redis` (the seeds' driver names such
+   * as `Pg`, `mysql2`, `postgresql`, `SQLite` are accepted too). Taken from
+   * the URL when one is given.
    * @default from the URL
    */
   dialect?: string;
-  /** Database name; for SQLite the file (or `:memory:`). Required without `url` or `connection`. */
+  /** Database name; for SQLite the file (or `:memory:`), for Redis the number. Required without `url` or `connection`. */
   database?: string;
   /** Database user. @default the driver's default */
   user?: string;
@@ -41,15 +43,42 @@ export interface ConnectionOptions {
   /** Database port. @default the driver's default (5432, 3306) */
   port?: number;
   /**
+   * The nodes of a cluster, as `host` or `host:port`. MySQL/MariaDB
+   * (Galera): in the order they are used: the store works on the first that
+   * answers and is synced, moves to the next when it is down or not synced,
+   * and goes back to an earlier one once it is again. Redis: the seed nodes
+   * of a Redis Cluster. Instead of `host` and `port`; with a URL, write them
+   * in it: `mysql://user@db1:3306,db2:3306,db3:3306/sessions`. A
+   * comma-separated string is accepted too.
+   * @default the one `host`
+   */
+  hosts?: readonly string[] | string;
+  /**
+   * On a Galera cluster: every read waits until the node it runs on has
+   * applied every write the cluster had committed when the read began
+   * (`SET SESSION wsrep_sync_wait = 1` on each new connection), so a request
+   * sent to another node than the one it wrote through reads its own
+   * writes. Costs a little latency per read; harmless on a server without
+   * Galera (on MySQL, which lacks the setting, it is skipped).
+   * @default false
+   */
+  syncWait?: boolean;
+  /**
    * Character set of the connection. `utf8` means `utf8mb4` on MySQL, so 4-byte
    * characters (emoji) round-trip.
    * @default 'utf8'
    */
   charset?: string;
-  /** A pool or connection of the application's to use instead of the store's own. */
+  /**
+   * A pool, connection or client of the application's to use instead of the
+   * store's own: a `pg` Pool or Client, a `mysql2` pool or connection, a
+   * `better-sqlite3` Database, a node-redis client, pool or cluster, an
+   * ioredis Redis or Cluster. The store never closes it.
+   */
   connection?: SessionConnection;
   /**
-   * Table name, optionally `schema.table`. Letters, digits and `_` only.
+   * Table name, optionally `schema.table` (for Redis: the key prefix).
+   * Letters, digits and `_` only.
    * @default 'sessions'
    */
   table?: string;
@@ -66,7 +95,7 @@ export interface ConnectionOptions {
   connectionCheckThreshold?: number;
   /**
    * Seconds to wait for a new database connection before a call fails with
-   * `ERR_UNAVAILABLE`.
+   * `ERR_UNAVAILABLE` (for Redis also every command's deadline).
    * @default 5
    */
   connectTimeout?: number;
@@ -82,6 +111,8 @@ export interface TableName {
 export interface ConnectionParameters {
   readonly host: string | undefined;
   readonly port: number | undefined;
+  /** Several servers of one cluster (`host` or `host:port` each), instead of `host` and `port`. */
+  readonly hosts?: readonly string[] | undefined;
   readonly user: string | undefined;
   readonly password: string | undefined;
   readonly database: string;
@@ -138,6 +169,22 @@ function parsePort(value: unknown, name: string): number {
   return parseNumber(typeof value === 'string' ? Number(value) : value, name, { integer: true, max: 65535 });
 }
 
+/** `host`, `host:port` or `[v6 address]:port`. */
+const HOST_ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::\d{1,5})?$/;
+
+/** A list of `host[:port]`, from an array or a comma-separated string (a configuration file, an environment variable). */
+function parseHosts(value: unknown, name: string): readonly string[] {
+  const list = typeof value === 'string' ? value.split(',').map((host) => host.trim()) : value;
+  if (!Array.isArray(list) || list.length === 0) throw invalidOption(name, `must be a non-empty list of "host" or "host:port", got ${JSON.stringify(value)}`);
+  for (const host of list) {
+    const port = typeof host === 'string' ? /:(\d+)$/.exec(host)?.[1] : undefined;
+    if (typeof host !== 'string' || !HOST_ADDRESS.test(host) || (port !== undefined && (Number(port) === 0 || Number(port) > 65535))) {
+      throw invalidOption(name, `must be a list of "host" or "host:port", got ${JSON.stringify(host)}`);
+    }
+  }
+  return list as string[];
+}
+
 function parseCharset(value: unknown, name: string): string {
   const charset = parseString(value, name);
   if (!/^[A-Za-z0-9_]+$/.test(charset)) throw invalidOption(name, `must be a character set name such as utf8, got ${JSON.stringify(charset)}`);
@@ -158,29 +205,37 @@ function connectionSetting(summary: string, aliases: readonly string[] = []) {
 export const CONNECTION_OPTION_TABLE = {
   url: rule<string | undefined>({
     parse: parseString, fallback: undefined, defaultText: 'none',
-    summary: 'where the sessions live: `postgres://`, `mysql://`, `sqlite:` (see above); or `dialect` with `database` and the settings after it, or `connection`',
+    summary: 'where the sessions live: `postgres://`, `mysql://`, `sqlite:`, `redis://` (see "Connection URLs"); or `dialect` with `database` and the settings after it, or `connection`',
   }),
   dialect: rule<string | undefined>({
     aliases: ['driver', 'session_class'], parse: parseDialect, fallback: undefined, defaultText: 'from the URL',
-    summary: "`postgres`, `mysql` or `sqlite` (the seeds' names `Pg`, `mysql2`, `postgresql`, `SQLite`, `Prancer::...::Driver::Pg` work too)",
+    summary: "`postgres`, `mysql`, `sqlite` or `redis` (the seeds' names `Pg`, `mysql2`, `postgresql`, `SQLite`, `Prancer::...::Driver::Pg` work too)",
   }),
-  database: connectionSetting('database name, without `url` (for SQLite: the file, or `:memory:`)'),
+  database: connectionSetting('database name, without `url` (SQLite: the file, or `:memory:`; Redis: the number)'),
   user: connectionSetting('database user, without `url`', ['username']),
   // An empty password in a configuration file means none.
   password: { ...connectionSetting('database password, without `url`'), defaultText: 'none', parse: (value: unknown, name: string) => (value === '' ? undefined : parseString(value, name)) },
   host: connectionSetting('database host, without `url`', ['hostname']),
   port: rule<number | undefined>({ parse: parsePort, fallback: undefined, defaultText: 'driver default', summary: 'database port, without `url`' }),
+  hosts: rule<readonly string[] | undefined>({
+    parse: parseHosts, fallback: undefined, defaultText: 'the one `host`',
+    summary: 'cluster nodes, `host:port` each, instead of `host` and `port`: MySQL/MariaDB (Galera) nodes used in order with failover, or Redis Cluster seeds; in a URL: `mysql://user@db1,db2,db3/db`',
+  }),
+  syncWait: rule({
+    parse: parseBoolean, fallback: false, defaultText: '`false`',
+    summary: 'Galera: reads wait for the node to apply the cluster\'s earlier writes (`wsrep_sync_wait = 1`), so requests read their writes on any node',
+  }),
   charset: rule({
     parse: parseCharset, fallback: 'utf8', defaultText: "`'utf8'`",
     summary: 'connection character set; `utf8` is `utf8mb4` on MySQL, so emoji round-trip',
   }),
   connection: rule<SessionConnection | undefined>({
     parse: parseConnection, fallback: undefined, defaultText: 'none',
-    summary: 'a pool or connection of the application\'s to use instead of the store\'s own (see "Pools")',
+    summary: 'a pool, connection or client of the application\'s to use instead of the store\'s own (see "Pools")',
   }),
   table: rule<TableName>({
     parse: (value, name) => parseTableName(typeof value === 'string' ? value : JSON.stringify(value), name), fallback: { schema: undefined, name: 'sessions' },
-    defaultText: "`'sessions'`", summary: 'table name, optionally `schema.table`; letters, digits and `_` only',
+    defaultText: "`'sessions'`", summary: 'table name, optionally `schema.table` (Redis: the key prefix); letters, digits and `_` only',
   }),
   poolSize: rule({
     aliases: ['pool_size'], parse: (value, name) => parseNumber(value, name, { integer: true }), fallback: 10, defaultText: '`10`',
@@ -192,21 +247,21 @@ export const CONNECTION_OPTION_TABLE = {
   }),
   connectTimeout: rule({
     aliases: ['connect_timeout'], as: 'connectTimeoutMs', parse: seconds(), fallback: 5000, defaultText: '`5`',
-    summary: 'seconds to wait for a new connection before failing with `ERR_UNAVAILABLE`',
+    summary: 'seconds to wait for a new connection before failing with `ERR_UNAVAILABLE` (Redis: also every command\'s deadline)',
   }),
 } as const satisfies OptionTable<ConnectionOptions>;
 
 /** The connection options after validation: where to connect, and how. */
 export interface ConnectionSettings
-  extends Pick<ResolvedTable<typeof CONNECTION_OPTION_TABLE>, 'table' | 'poolSize' | 'charset' | 'connectionCheckMs' | 'connectTimeoutMs'> {
+  extends Pick<ResolvedTable<typeof CONNECTION_OPTION_TABLE>, 'table' | 'poolSize' | 'charset' | 'connectionCheckMs' | 'connectTimeoutMs' | 'syncWait'> {
   readonly target: ConnectionTarget;
 }
 
 /** The target from a handed-over connection, a URL, or parameters, refusing settings that contradict each other. */
 function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): ConnectionTarget {
-  const { url, dialect, connection, database } = options;
+  const { url, dialect, connection, database, hosts } = options;
   // One place says where to connect: settings that would be ignored are refused, as a second expiry is.
-  const given = (['database', 'host', 'port', 'user', 'password'] as const).filter((name) => options[name] !== undefined);
+  const given = (['database', 'host', 'port', 'hosts', 'user', 'password'] as const).filter((name) => options[name] !== undefined);
   const [ignored] = given;
   if (connection !== undefined) {
     if (url !== undefined) throw invalidOption('connection', 'and "url" exclude each other');
@@ -224,8 +279,14 @@ function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): 
   if (dialect === undefined || database === undefined) {
     throw invalidOption('url', 'is required, or "dialect" with "database" (and host, port, user, password), or a "connection"');
   }
+  if (hosts !== undefined) {
+    const single = (['host', 'port'] as const).find((name) => options[name] !== undefined);
+    if (single !== undefined) throw invalidOption(single, 'cannot be given with "hosts": list every node, as host:port, in "hosts"');
+  }
   const backend = backendNamed(dialect) as BackendDescriptor;
-  return backend.fromParameters({ host: options.host, port: options.port, user: options.user, password: options.password, database });
+  // Only a backend that reaches a cluster takes a list of nodes; anywhere else the list would be ignored.
+  if (hosts !== undefined && backend.acceptsHosts !== true) throw invalidOption('hosts', `is for clusters (MySQL/MariaDB Galera, Redis Cluster); ${backend.name} is given one host`);
+  return backend.fromParameters({ host: options.host, port: options.port, ...(hosts === undefined ? {} : { hosts }), user: options.user, password: options.password, database });
 }
 
 /**
@@ -235,6 +296,13 @@ function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): 
  */
 export function resolveConnection(options: Readonly<Record<string, unknown>>, spelledAs?: ReadonlyMap<string, string>): ConnectionSettings {
   const resolved = resolveTable(CONNECTION_OPTION_TABLE, options, spelledAs);
-  const { table, poolSize, charset, connectionCheckMs, connectTimeoutMs } = resolved;
-  return { target: resolveTarget(resolved), table, poolSize, charset, connectionCheckMs, connectTimeoutMs };
+  const { table, poolSize, charset, connectionCheckMs, connectTimeoutMs, syncWait } = resolved;
+  const target = resolveTarget(resolved);
+  if (syncWait) {
+    const name = spelledAs?.get('syncWait') ?? 'syncWait';
+    // A Galera setting: anywhere else it would be silently ignored.
+    if (target.dialect !== 'mysql') throw invalidOption(name, `is for MySQL/MariaDB (a Galera cluster), not ${target.dialect}`);
+    if ('connection' in target) throw invalidOption(name, 'cannot be given with "connection": set wsrep_sync_wait on the connections of your own pool');
+  }
+  return { target, table, poolSize, charset, connectionCheckMs, connectTimeoutMs, syncWait };
 }

@@ -77,21 +77,62 @@ export interface TargetDescription {
   readonly database: string | undefined;
 }
 
-/** Where a URL or parameters point, with the driver's default port. */
+/** A URL split around its host list: `scheme://user:pass@` + `h1:3306,h2:3306` + `/db?options`. */
+export interface HostListUrl {
+  /** The hosts as written: `host`, `host:port` or `[v6]:port`. */
+  readonly hosts: readonly string[];
+  /** The same URL naming only `host`. */
+  urlFor(host: string): string;
+}
+
+/**
+ * Splits a URL that names several hosts, as cluster drivers write them
+ * (`mysql://user@db1:3306,db2:3306/sessions`), which no URL parser takes.
+ * `undefined` when `url` has no `scheme://` authority.
+ */
+export function splitHostList(url: string): HostListUrl | undefined {
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(url);
+  if (match === null) return undefined;
+  const [, scheme, authority, rest] = match as unknown as [string, string, string, string];
+  // The user part ends at the last @ of the authority (one in a password must be percent-encoded anyway).
+  const at = authority.lastIndexOf('@');
+  const userInfo = authority.slice(0, at + 1);
+  const hosts = authority.slice(at + 1).split(',');
+  return { hosts, urlFor: (host) => `${scheme}${userInfo}${host}${rest}` };
+}
+
+/** `host` and `port` of `host`, `host:port` or `[v6]:port`; `port` undefined when not written. */
+export function parseHostAddress(address: string): { readonly host: string; readonly port: number | undefined } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(address);
+  const host = match?.[1] ?? match?.[2] ?? address;
+  const port = match?.[3];
+  return { host, port: port === undefined ? undefined : Number(port) };
+}
+
+/** `host:port`, with the driver's default port when none is written. */
+function withPort(address: string, defaultPort: number): string {
+  const { host, port } = parseHostAddress(address);
+  return `${host.includes(':') ? `[${host}]` : host || 'localhost'}:${port ?? defaultPort}`;
+}
+
+/** Where a URL or parameters point, with the driver's default port; several hosts are listed. */
 export function describeTarget(target: ConnectionTarget, defaultPort: number): TargetDescription | undefined {
   if ('url' in target) {
-    // Several hosts (a cluster) cannot be parsed as one URL: describe the first.
-    const url = URL.parse(target.url.replace(/@([^/,]+),[^/]+/, '@$1'));
+    const split = splitHostList(target.url);
+    // Several hosts (a cluster) cannot be parsed as one URL: the first stands for them, then all are listed.
+    const url = URL.parse(split === undefined ? target.url : split.urlFor(split.hosts[0] ?? ''));
     if (url === null) return undefined;
+    const address = split !== undefined && split.hosts.length > 1 ? split.hosts.map((host) => withPort(host, defaultPort)).join(', ') : `${url.hostname || 'localhost'}:${url.port || defaultPort}`;
     return {
       user: url.username === '' ? undefined : decodeURIComponent(url.username),
-      address: `${url.hostname || 'localhost'}:${url.port || defaultPort}`,
+      address,
       database: url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined,
     };
   }
   if ('parameters' in target) {
-    const { user, host, port, database } = target.parameters;
-    return { user, address: `${host ?? 'localhost'}:${port ?? defaultPort}`, database };
+    const { user, host, port, hosts, database } = target.parameters;
+    const address = hosts === undefined ? `${host ?? 'localhost'}:${port ?? defaultPort}` : hosts.map((each) => withPort(each, defaultPort)).join(', ');
+    return { user, address, database };
   }
   return undefined;
 }

@@ -167,6 +167,12 @@ export interface ConnectionFailure {
 export interface SessionBackend {
   /** How many lost connections an operation may meet in a row before the backend counts as unreachable (a pool's worth). */
   readonly connectionAttempts: number;
+  /**
+   * How many times in all an operation rolled back for a conflict ({@link isTransientConflict}) is run before its
+   * error is given up: a multi-primary cluster (Galera), whose certification conflicts are routine under
+   * concurrent writes, asks for more than a single server. `undefined`: the store's default.
+   */
+  readonly conflictAttempts?: number | undefined;
   /** Inspects the storage (creating it when asked and missing) and checks it serves `needs`. */
   prepare(needs: StorageNeeds): Promise<ReadyBackend>;
   /** Creates the storage if it is missing. */

@@ -83,8 +83,10 @@ export interface PurgeOptions {
 /** Live and expired sessions in the table, from {@link SessionStoreCore.stats}. */
 export type SessionStats = SessionCounts;
 
-/** Runs of an operation the database rolled back for a lock conflict (deadlock, lock timeout), before giving up. */
+/** Runs of an operation the database rolled back for a lock conflict (deadlock, lock timeout), before giving up, unless the backend asks for more. */
 const CONFLICT_ATTEMPTS = 5;
+/** The longest random pause, in ms, before running again an operation rolled back for a conflict. */
+const CONFLICT_PAUSE_CAP_MS = 100;
 /** How often, in ms, an unreachable database is probed. */
 const PROBE_INTERVAL_MS = 1000;
 /** Attempts of compare-and-swap before an optimistic save takes the row lock instead. */
@@ -229,9 +231,10 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
           this.#autopurge?.maybeStart(this.#purging !== undefined);
           return result;
         } catch (error) {
-          if (backend.isTransientConflict(error) && ++conflicts < CONFLICT_ATTEMPTS) {
-            // The database rolled the work back to break a deadlock: run it again after a short random pause.
-            await sleep(Math.random() * 10 * conflicts);
+          if (backend.isTransientConflict(error) && ++conflicts < (backend.conflictAttempts ?? CONFLICT_ATTEMPTS)) {
+            // The database rolled the work back to break a deadlock: run it again after a short random pause,
+            // longer each time (up to a cap), so writers that keep colliding spread out.
+            await sleep(Math.random() * Math.min(10 * conflicts, CONFLICT_PAUSE_CAP_MS));
             continue;
           }
           // A refused login is said as such, whatever the driver calls it.

@@ -1,5 +1,5 @@
-/** What is MySQL's and MariaDB's own: `?` placeholders, backquotes, JSON_MERGE_PATCH, ON DUPLICATE KEY, GET_LOCK. */
-import { createHash } from 'node:crypto';
+/** What is MySQL's and MariaDB's own: `?` placeholders, backquotes, JSON_MERGE_PATCH, ON DUPLICATE KEY, INSERT IGNORE. */
+import { leaseLock } from '../sql/lease.js';
 import { planMergePatch } from '../sql/merge-patch.js';
 import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
 import { compile, join, raw, sql } from '../sql/statement.js';
@@ -89,30 +89,38 @@ export const mysqlDialect: SqlDialect = {
 
   dataColumn: () => DATA_COLUMN,
 
-  async withPurgeLock(driver, target, work) {
-    // GET_LOCK names are at most 64 characters: the table's name goes in as a digest.
-    const lock = `sss-purge:${createHash('sha1').update(target.lockName).digest('hex')}`;
-    return driver.withConnection(async (connection) => {
-      // A named lock, held by this connection: one purge of this table at a time, across every process.
-      const [locked] = await connection.query('SELECT GET_LOCK(?, 0) AS locked', [lock]);
-      if (Number(locked?.['locked']) !== 1) return null;
-      try {
-        return await work(connection, () => undefined);
-      } finally {
-        await connection.query('SELECT RELEASE_LOCK(?)', [lock]);
-      }
-    });
-  },
+  /**
+   * A lease row beside the sessions (`sql/lease.ts`), not GET_LOCK: a named
+   * lock belongs to one connection on one server, and each node of a Galera
+   * cluster grants it on its own. Two nodes inserting the same lease row
+   * collide at certification instead, and one of them loses.
+   */
+  purgeLock: leaseLock({
+    placeholder: () => '?',
+    numbered: false,
+    quote: quoteMysql,
+    // InnoDB with a primary key: a cluster replicates nothing else. UNTIL is a reserved word in MySQL, hence the quotes.
+    createLockTable: (qualified) =>
+      `CREATE TABLE IF NOT EXISTS ${qualified} (
+      ${quoteMysql('name')} VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+      ${quoteMysql('holder')} VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+      ${quoteMysql('until')} BIGINT NOT NULL,
+      PRIMARY KEY (${quoteMysql('name')})
+    ) ENGINE=InnoDB`,
+    insertIgnore: 'INSERT IGNORE INTO',
+    // ER_NO_SUCH_TABLE
+    isMissingTable: (error) => (error as { errno?: unknown } | null)?.errno === 1146,
+  }),
 
   async deleteExpired(runner, { table, expires, cutoff }, size) {
     // Expired ids first, read without locks; then a delete by primary key. A ranged DELETE ... LIMIT may scan
     // (and lock) live rows too, and deadlock with saves holding them.
     const select = compile(sql`SELECT id FROM ${table} WHERE ${expires} <= ${cutoff} LIMIT ${size}`, mysqlDialect);
     const ids = (await runner.query(select.text, select.bind())).map((row) => row['id']);
-    if (ids.length === 0) return 0;
-    // mysql2 expands an array parameter into a list.
+    if (ids.length === 0) return { removed: 0, found: 0 };
+    // mysql2 expands an array parameter into a list. What the DELETE removed is counted, not what the SELECT saw: a
+    // row renewed meanwhile stays, and on a cluster a row another node removed already is no longer there.
     const remove = compile(sql`DELETE FROM ${table} WHERE id IN (${ids}) AND ${expires} <= ${cutoff}`, mysqlDialect);
-    await runner.execute(remove.text, remove.bind());
-    return ids.length;
+    return { removed: await runner.execute(remove.text, remove.bind()), found: ids.length };
   },
 };

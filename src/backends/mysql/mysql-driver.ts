@@ -3,8 +3,9 @@
  * its pool, so the library has no hard dependency on the driver.
  */
 import type { ConnectionFailure } from '../../core/backend.js';
-import { connectionFailure, describeTarget, importDriver, isConnectFailure, isNetworkError, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
-import type { ConnectionSettings } from '../connection-options.js';
+import { connectionFailure, describeTarget, importDriver, isConnectFailure, isNetworkError, parseHostAddress, splitHostList, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
+import type { ConnectionSettings, ConnectionTarget } from '../connection-options.js';
+import { isNodeFailure, MysqlNodes, type Mysql2PromiseModule, type MysqlNodeAddress } from './mysql-nodes.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
 
@@ -32,18 +33,20 @@ export interface MysqlPoolLike extends MysqlQueryable {
   end(): Promise<void>;
 }
 
-interface Mysql2PromiseModule {
-  createPool(config: Record<string, unknown>): MysqlPoolLike;
-}
+/** Runs an operation rolled back for a conflict gets on a Galera cluster, where certification conflicts are routine. */
+const GALERA_CONFLICT_ATTEMPTS = 30;
+
+/** MySQL's port when none is given. */
+const DEFAULT_PORT = 3306;
 
 /** mysql2 error codes that mean the connection, not the statement, failed. */
 const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CONNECTION_KILLED', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'ER_NET_READ_ERROR',
 ]);
 
-/** True when a mysql2 error means the connection was lost or could not be made. */
+/** True when a mysql2 error means the connection was lost or could not be made, or its node cannot serve it. */
 export function isMysqlConnectionError(error: unknown): boolean {
-  if (isNetworkError(error)) return true;
+  if (isNetworkError(error) || isNodeFailure(error)) return true;
   const { code, fatal } = (error ?? {}) as { code?: unknown; fatal?: unknown };
   if (fatal === true) return true;
   if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
@@ -99,7 +102,26 @@ function runnerOf(connection: MysqlQueryable): SqlRunner {
   };
 }
 
-/** The store's connections to MySQL or MariaDB: its own pool, or the application's pool or connection. */
+/** The server, or each node of a cluster, that a URL or parameters name, with the `mysql2` settings that reach it. */
+function nodesOf(target: ConnectionTarget): MysqlNodeAddress[] {
+  const where = describeTarget(target, DEFAULT_PORT);
+  if ('url' in target) {
+    const split = splitHostList(target.url);
+    if (split === undefined || split.hosts.length < 2) return [{ address: where?.address ?? 'the server', config: { uri: target.url } }];
+    return split.hosts.map((host) => ({ address: describeTarget({ dialect: 'mysql', url: split.urlFor(host) }, DEFAULT_PORT)?.address ?? host, config: { uri: split.urlFor(host) } }));
+  }
+  if ('parameters' in target) {
+    const { hosts, ...one } = target.parameters;
+    if (hosts === undefined) return [{ address: where?.address ?? 'the server', config: one }];
+    return hosts.map((address) => {
+      const { host, port } = parseHostAddress(address);
+      return { address, config: { ...one, host, port: port ?? DEFAULT_PORT } };
+    });
+  }
+  throw new Error('a MySQL store needs a URL, connection parameters or a connection');
+}
+
+/** The store's connections to MySQL or MariaDB: its own pool (over one server or a cluster's nodes), or the application's pool or connection. */
 export class MysqlDriver implements SqlDriver {
   readonly #pool: MysqlPoolLike;
   readonly #ownsPool: boolean;
@@ -117,15 +139,15 @@ export class MysqlDriver implements SqlDriver {
       return new MysqlDriver('getConnection' in promised ? promised : connectionAsPool(promised), settings, false);
     }
     const mysql = (await importDriver('mysql2/promise')) as Mysql2PromiseModule;
-    const where = 'url' in target ? { uri: target.url } : 'parameters' in target ? { ...target.parameters } : undefined;
-    if (where === undefined) throw new Error('a MySQL store needs a URL, connection parameters or a connection');
-    const pool = mysql.createPool({
-      ...where,
-      connectionLimit: settings.poolSize,
-      connectTimeout: settings.connectTimeoutMs,
-      charset: /^utf8(mb4)?$/i.test(settings.charset) ? 'utf8mb4_unicode_ci' : settings.charset,
-      supportBigNumbers: true,
-      enableKeepAlive: true,
+    const pool = new MysqlNodes(mysql, nodesOf(target), {
+      syncWait: settings.syncWait,
+      common: {
+        connectionLimit: settings.poolSize,
+        connectTimeout: settings.connectTimeoutMs,
+        charset: /^utf8(mb4)?$/i.test(settings.charset) ? 'utf8mb4_unicode_ci' : settings.charset,
+        supportBigNumbers: true,
+        enableKeepAlive: true,
+      },
     });
     return new MysqlDriver(pool, settings, true);
   }
@@ -134,7 +156,7 @@ export class MysqlDriver implements SqlDriver {
     this.#pool = pool;
     this.#ownsPool = ownsPool;
     this.connectionAttempts = settings.poolSize;
-    this.#where = describeTarget(settings.target, 3306);
+    this.#where = describeTarget(settings.target, DEFAULT_PORT);
     this.#lender = new ConnectionLender<MysqlPoolConnectionLike>(
       {
         acquire: () => pool.getConnection(),
@@ -172,10 +194,6 @@ export class MysqlDriver implements SqlDriver {
     });
   }
 
-  withConnection<T>(work: (connection: SqlRunner) => Promise<T>): Promise<T> {
-    return this.#lender.use((connection) => work(runnerOf(connection)));
-  }
-
   async ping(): Promise<void> {
     await this.query('SELECT 1', []);
   }
@@ -193,7 +211,14 @@ export class MysqlDriver implements SqlDriver {
     return reason === undefined ? undefined : connectionFailure(reason, this.#where, error);
   }
 
+  /** A Galera cluster (seen on the store's own connections) gets more runs: its certification conflicts are routine. */
+  get conflictAttempts(): number | undefined {
+    return this.#pool instanceof MysqlNodes && this.#pool.galera ? GALERA_CONFLICT_ATTEMPTS : undefined;
+  }
+
   isTransientConflict(error: unknown): boolean {
+    // A deadlock, which on Galera is also how a certification conflict is reported (at any statement, COMMIT
+    // included); a lock wait timeout.
     const code = (error as { code?: unknown } | null)?.code;
     return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
   }

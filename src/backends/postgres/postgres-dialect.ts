@@ -1,4 +1,5 @@
 /** What is PostgreSQL's own: jsonb, `$n` placeholders, ON CONFLICT, advisory locks, its catalogue. */
+import type { PurgeLock } from '../sql/purge.js';
 import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
 import { compile, quoteIdentifier, raw, shared, sql, type Sql } from '../sql/statement.js';
 import { findExpiryColumn, type TableInfo } from '../sql/table-shape.js';
@@ -7,6 +8,30 @@ import { asJsonb, deltaExpression } from './delta-sql.js';
 const quotePostgres = quoteIdentifier;
 
 const INTEGER_TYPES = ['integer', 'bigint', 'smallint'];
+
+/**
+ * The purge lock: a transaction-level advisory lock, taken anew inside each
+ * batch's transaction and gone with its COMMIT. A session-level lock would
+ * belong to the server connection, which a pooler in transaction mode
+ * (PgBouncer) hands to other clients between transactions: the unlock would
+ * run elsewhere and the lock stay held for good. A batch that finds the lock
+ * taken ends this purge: another process is purging (if that happens at the
+ * first batch, this purge reports that it did not run).
+ */
+const transactionAdvisoryLock: PurgeLock = {
+  async run(driver, target, purge) {
+    let granted = false;
+    const removed = await purge((work) =>
+      driver.transaction(async (transaction) => {
+        const [row] = await transaction.query('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked', [target.lockName]);
+        if (row?.['locked'] !== true) return null;
+        granted = true;
+        return work(transaction);
+      }),
+    );
+    return granted ? removed : null;
+  },
+};
 
 export const postgresDialect: SqlDialect = {
   placeholder: (index) => `$${index}`,
@@ -61,18 +86,7 @@ export const postgresDialect: SqlDialect = {
     };
   },
 
-  async withPurgeLock(driver, target, work) {
-    return driver.withConnection(async (connection) => {
-      // A session-level advisory lock: one purge of this table at a time, across every process.
-      const [locked] = await connection.query('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [target.lockName]);
-      if (locked?.['locked'] !== true) return null;
-      try {
-        return await work(connection, () => undefined);
-      } finally {
-        await connection.query('SELECT pg_advisory_unlock(hashtext($1))', [target.lockName]);
-      }
-    });
-  },
+  purgeLock: transactionAdvisoryLock,
 
   async deleteExpired(runner, { table, expires, cutoff }, size) {
     // SKIP LOCKED: rows a save holds are left for the next batch instead of waited for.
@@ -81,6 +95,7 @@ export const postgresDialect: SqlDialect = {
       sql`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${expires} <= ${before} LIMIT ${size} FOR UPDATE SKIP LOCKED) AND ${expires} <= ${before}`,
       postgresDialect,
     );
-    return runner.execute(batch.text, batch.bind());
+    const removed = await runner.execute(batch.text, batch.bind());
+    return { removed, found: removed };
   },
 };

@@ -195,9 +195,6 @@ export class PostgresDriver implements SqlDriver {
     });
   }
 
-  withConnection<T>(work: (connection: SqlRunner) => Promise<T>): Promise<T> {
-    return this.#lender.use((client) => work(runnerOf(client)));
-  }
 
   async ping(): Promise<void> {
     await this.#query('SELECT 1', []);

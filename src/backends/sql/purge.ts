@@ -1,8 +1,11 @@
 /**
  * Purging in batches, the same on every SQL database: only the batch
- * statement and the lock around the run differ (see each dialect).
+ * statement and the lock that keeps purges of one table to one process at a
+ * time differ (see each dialect, and `lease.ts`).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TableName } from '../connection-options.js';
+import type { PurgeBatch, PurgeTarget, SqlDriver, SqlRunner } from './sql-dialect.js';
 
 /** The name under which purges of one table take their cross-process lock. */
 export function purgeLockName(table: TableName): string {
@@ -10,36 +13,90 @@ export function purgeLockName(table: TableName): string {
 }
 
 /**
+ * Runs one batch's statements where the purge lock covers them. Resolves to
+ * what `work` returned, or `null` when the lock has gone to another process
+ * since the previous batch (that process carries the purge on).
+ */
+export type LockedBatch = <T>(work: (runner: SqlRunner) => Promise<T>) => Promise<T | null>;
+
+/**
+ * What keeps the purges of one table to one process at a time. Nothing of it
+ * may outlive the purge on a connection (a pooler such as PgBouncer hands the
+ * same server connection to someone else between transactions), so a lock is
+ * either taken inside each batch's transaction or kept in a row.
+ */
+export interface PurgeLock {
+  /**
+   * Runs `purge` holding the lock: resolves to what it returned, or `null`
+   * without running it (or after its first batch was refused) when another
+   * process holds the lock.
+   */
+  run(driver: SqlDriver, target: PurgeTarget, purge: (batch: LockedBatch) => Promise<number>): Promise<number | null>;
+}
+
+/** Runs of one batch that a database rolled back for a conflict, before the purge gives up. */
+const BATCH_CONFLICT_ATTEMPTS = 10;
+/** The longest random pause, in ms, before a batch rolled back for a conflict runs again. */
+const BATCH_CONFLICT_PAUSE_CAP_MS = 100;
+
+/**
+ * Runs `work` again when the database rolled it back for a conflict (a save
+ * holding a row, a certification conflict on a multi-primary cluster): a
+ * batch is idempotent, and running the whole purge again would lose the
+ * count of the batches already done.
+ */
+export async function retryingConflicts<T>(driver: SqlDriver, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!driver.isTransientConflict(error) || attempt >= BATCH_CONFLICT_ATTEMPTS) throw error;
+      await sleep(Math.random() * Math.min(10 * attempt, BATCH_CONFLICT_PAUSE_CAP_MS));
+    }
+  }
+}
+
+/** How the batches of one purge run. */
+export interface BatchPlan {
+  /** Rows deleted per statement, at most. */
+  readonly batchSize: number;
+  /** Called after each batch with the number removed so far. */
+  readonly onProgress?: ((removed: number) => void) | undefined;
+  /**
+   * For a synchronous driver (better-sqlite3) a batch blocks the event loop,
+   * and every request waiting behind it: the batch size adapts so that one
+   * batch takes about this many ms.
+   */
+  readonly budgetMs?: number | undefined;
+}
+
+/**
  * Deletes in batches until a batch comes back short, reporting progress and
  * yielding to other work between batches, so a large purge never holds locks
- * for long nor starves requests. `between` runs before each further batch.
- *
- * With `budgetMs` the batch size adapts so that one batch takes about that
- * long: for a synchronous driver (better-sqlite3) a batch blocks the event
- * loop, and every request waiting behind it.
+ * for long nor starves requests. Each batch runs through `batch` (where the
+ * purge lock covers it); a batch refused by the lock ends the run with what
+ * was removed so far.
  */
 export async function deleteInBatches(
-  deleteBatch: (size: number) => Promise<number>,
-  batchSize: number,
-  onProgress: ((removed: number) => void) | undefined,
-  options: { readonly between?: (() => void | Promise<void>) | undefined; readonly budgetMs?: number | undefined } = {},
+  driver: SqlDriver,
+  batch: LockedBatch,
+  deleteBatch: (runner: SqlRunner, size: number) => Promise<PurgeBatch>,
+  { batchSize, onProgress, budgetMs }: BatchPlan,
 ): Promise<number> {
-  const { between, budgetMs } = options;
   let size = budgetMs === undefined ? batchSize : Math.min(batchSize, 100);
   let removed = 0;
   for (;;) {
     const started = performance.now();
-    const count = await deleteBatch(size);
+    const done = await retryingConflicts(driver, () => batch((runner) => deleteBatch(runner, size)));
+    if (done === null) return removed;
     const took = performance.now() - started;
-    removed += count;
+    removed += done.removed;
     onProgress?.(removed);
-    if (count < size) return removed;
+    if (done.found < size) return removed;
     if (budgetMs !== undefined) {
       if (took > budgetMs) size = Math.max(10, Math.floor(size / 2));
       else if (took < budgetMs / 4) size = Math.min(batchSize, size * 2);
     }
-    await between?.();
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
-

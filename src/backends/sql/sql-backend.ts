@@ -34,6 +34,10 @@ export class SqlSessionBackend implements SessionBackend {
     return this.#driver.connectionAttempts;
   }
 
+  get conflictAttempts(): number | undefined {
+    return this.#driver.conflictAttempts;
+  }
+
   #createOptions(needs: StorageNeeds): CreateTableOptions {
     return { lockVersion: needs.locking === 'optimistic', userId: needs.userId };
   }

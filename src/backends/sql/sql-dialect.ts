@@ -8,6 +8,7 @@
 import type { ConnectionFailure } from '../../core/backend.js';
 import type { SessionDelta } from '../../core/delta.js';
 import type { TableName } from '../connection-options.js';
+import type { PurgeLock } from './purge.js';
 import type { Placeholders, Sql } from './statement.js';
 import type { CreateTableOptions, TableInfo } from './table-shape.js';
 
@@ -26,12 +27,12 @@ export interface SqlRunner {
 export interface SqlDriver extends SqlRunner {
   /** Runs `work` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (transaction: SqlRunner) => Promise<T>): Promise<T>;
-  /** Runs `work` on one connection, outside a transaction (for a lock held by the connection). */
-  withConnection<T>(work: (connection: SqlRunner) => Promise<T>): Promise<T>;
   /** One cheap round trip. */
   ping(): Promise<void>;
   /** How many lost connections in a row mean the database is gone: a pool's worth. */
   readonly connectionAttempts: number;
+  /** How many runs an operation rolled back for a conflict gets; `undefined`: the store's default. */
+  readonly conflictAttempts?: number | undefined;
   isConnectionError(error: unknown): boolean;
   isConnectFailure(error: unknown): boolean;
   /** What a failure to connect means, or `undefined` when `error` is not one. */
@@ -71,6 +72,14 @@ export interface PurgeTarget {
   readonly lockName: string;
 }
 
+/** What one purge batch did. */
+export interface PurgeBatch {
+  /** Sessions it removed. */
+  readonly removed: number;
+  /** Expired sessions it found (a batch that found as many as it may take leaves more for the next one). */
+  readonly found: number;
+}
+
 /** What differs between SQL databases. */
 export interface SqlDialect extends Placeholders {
   /** Quotes an identifier that was validated already. */
@@ -91,13 +100,10 @@ export interface SqlDialect extends Placeholders {
   readonly updatedAtNow: string | undefined;
   /** What locks a selected row until the transaction ends (`FOR UPDATE`; nothing where the transaction locks everything). */
   readonly lockRowClause: string;
-  /**
-   * Runs `work` holding the purge lock; `null` without running it when
-   * another process holds it. `between` is called between batches (to renew a lease).
-   */
-  withPurgeLock(driver: SqlDriver, target: PurgeTarget, work: (runner: SqlRunner, between: () => void | Promise<void>) => Promise<number>): Promise<number | null>;
-  /** Deletes up to `size` expired sessions; resolves to how many. */
-  deleteExpired(runner: SqlRunner, target: PurgeTarget, size: number): Promise<number>;
+  /** What keeps purges of one table to one process at a time (never a lock a pooled connection would keep). */
+  readonly purgeLock: PurgeLock;
+  /** Deletes up to `size` expired sessions. */
+  deleteExpired(runner: SqlRunner, target: PurgeTarget, size: number): Promise<PurgeBatch>;
   /** For a driver that blocks the event loop: the time one purge batch may take, in ms; batch sizes adapt to it. */
   readonly purgeBatchBudgetMs?: number;
 }

@@ -225,12 +225,10 @@ export class SqlTable implements ReadyBackend {
 
   async purge({ now, batchSize, onProgress }: PurgeRun): Promise<number | null> {
     const dialect = this.#dialect;
+    const driver = this.#driver;
     const target: PurgeTarget = { tableName: this.#tableName, table: this.#table, expires: this.#expires, cutoff: this.#at(now), lockName: this.#lockName };
-    return dialect.withPurgeLock(this.#driver, target, (runner, between) =>
-      deleteInBatches((size) => dialect.deleteExpired(runner, target, size), batchSize, onProgress, {
-        between,
-        budgetMs: dialect.purgeBatchBudgetMs,
-      }),
+    return dialect.purgeLock.run(driver, target, (batch) =>
+      deleteInBatches(driver, batch, (runner, size) => dialect.deleteExpired(runner, target, size), { batchSize, onProgress, budgetMs: dialect.purgeBatchBudgetMs }),
     );
   }
 }

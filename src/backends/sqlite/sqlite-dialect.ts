@@ -1,5 +1,6 @@
 /** What is SQLite's own: json_patch and json_set, ON CONFLICT, a lease row for the purge lock, pragma_table_info. */
 import { deltaToJson } from '../../core/delta.js';
+import { leaseLock } from '../sql/lease.js';
 import { planMergePatch } from '../sql/merge-patch.js';
 import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
 import { compile, join, quoteIdentifier as quoteSqlite, raw, sql } from '../sql/statement.js';
@@ -8,8 +9,6 @@ import { APPLY_DELTA_FUNCTION } from './sqlite-driver.js';
 
 /** The current time in epoch milliseconds, computed by SQLite. */
 const NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
-/** How long a purge lease lasts unless renewed: a lease left by a crashed process lapses by itself. */
-const LEASE_MS = 60_000;
 
 const DATA_COLUMN: DataColumn = {
   read: raw('data'),
@@ -72,36 +71,23 @@ export const sqliteDialect: SqlDialect = {
   dataColumn: () => DATA_COLUMN,
 
   /**
-   * A lease row in a small lock table beside the sessions: SQLite has no
-   * named locks, and holding its write lock for a whole purge would stall
-   * every other writer.
+   * A lease row in a small lock table beside the sessions (shared with
+   * MySQL, `sql/lease.ts`): SQLite has no named locks, and holding its write
+   * lock for a whole purge would stall every other writer.
    */
-  async withPurgeLock(driver, target, work) {
-    const { schema } = target.tableName;
-    const locks = `${schema === undefined ? '' : `${quoteSqlite(schema)}.`}${quoteSqlite('smart_session_store_locks')}`;
-    await driver.execute(`CREATE TABLE IF NOT EXISTS ${locks} (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL)`, []);
-    const name = target.lockName;
-    const holder = `${process.pid}:${Math.random().toString(36).slice(2)}`;
-    const acquired = await driver.transaction(async (transaction) => {
-      await transaction.execute(`DELETE FROM ${locks} WHERE name = ? AND until < ?`, [name, Date.now()]);
-      return (await transaction.execute(`INSERT OR IGNORE INTO ${locks} (name, holder, until) VALUES (?, ?, ?)`, [name, holder, Date.now() + LEASE_MS])) === 1;
-    });
-    if (!acquired) return null;
-    let renewed = Date.now();
-    try {
-      return await work(driver, async () => {
-        // A write (and a sync to disk) of its own: only once half the lease has gone by.
-        if (Date.now() - renewed < LEASE_MS / 2) return;
-        renewed = Date.now();
-        await driver.execute(`UPDATE ${locks} SET until = ? WHERE name = ? AND holder = ?`, [renewed + LEASE_MS, name, holder]);
-      });
-    } finally {
-      await driver.execute(`DELETE FROM ${locks} WHERE name = ? AND holder = ?`, [name, holder]);
-    }
-  },
+  purgeLock: leaseLock({
+    placeholder: () => '?',
+    numbered: false,
+    quote: quoteSqlite,
+    createLockTable: (qualified) =>
+      `CREATE TABLE IF NOT EXISTS ${qualified} (${quoteSqlite('name')} TEXT PRIMARY KEY, ${quoteSqlite('holder')} TEXT NOT NULL, ${quoteSqlite('until')} INTEGER NOT NULL)`,
+    insertIgnore: 'INSERT OR IGNORE INTO',
+    isMissingTable: (error) => error instanceof Error && /no such table/i.test(error.message),
+  }),
 
   async deleteExpired(runner, { table, expires, cutoff }, size) {
     const batch = compile(sql`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${expires} <= ${cutoff} LIMIT ${size})`, sqliteDialect);
-    return runner.execute(batch.text, batch.bind());
+    const removed = await runner.execute(batch.text, batch.bind());
+    return { removed, found: removed };
   },
 };

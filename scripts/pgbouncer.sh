@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# A throw-away PgBouncer (transaction pooling) in front of the local PostgreSQL, for the tests.
+#
+#   scripts/pgbouncer.sh start    # start (or verify) it; prints the URL on stdout
+#   scripts/pgbouncer.sh stop     # stop it and remove the state dir
+#   scripts/pgbouncer.sh status   # SELECT 1 through it + SHOW POOLS; exit 1 unless healthy
+#   scripts/pgbouncer.sh url      # print the URL of the running instance
+#
+# Listens on 127.0.0.1:6432, or on the next free port if 6432 is taken (PGBOUNCER_PORT forces
+# one). Upstream: 127.0.0.1:5432, database test, user postgres, trust auth (the machine's
+# shared PostgreSQL, which this script only connects to, never configures);
+# PGBOUNCER_UPSTREAM_HOST, _PORT and _DB change it (clients still ask for database test).
+# Config, pid file and log live in ${PGBOUNCER_DIR:-/tmp/smart-session-store-pgbouncer}.
+#
+# stdout carries only the URL (`URL=$(scripts/pgbouncer.sh start)`); progress goes to stderr.
+set -euo pipefail
+
+STATE_DIR="${PGBOUNCER_DIR:-/tmp/smart-session-store-pgbouncer}"
+HOST=127.0.0.1
+DEFAULT_PORT=6432
+UPSTREAM_HOST="${PGBOUNCER_UPSTREAM_HOST:-127.0.0.1}"
+UPSTREAM_PORT="${PGBOUNCER_UPSTREAM_PORT:-5432}"
+DB="test"                                     # the database name clients use
+UPSTREAM_DB="${PGBOUNCER_UPSTREAM_DB:-$DB}"   # the server's database it stands for
+DB_USER=postgres
+RUN_AS=postgres # PgBouncer refuses to run as root
+
+INI="$STATE_DIR/pgbouncer.ini"
+PIDFILE="$STATE_DIR/pgbouncer.pid"
+LOGFILE="$STATE_DIR/pgbouncer.log"
+PORTFILE="$STATE_DIR/port"
+
+log() { printf '[pgbouncer] %s\n' "$*" >&2; }
+die() { printf '[pgbouncer] ERROR: %s\n' "$*" >&2; exit 1; }
+
+url_for() { echo "postgres://${DB_USER}@${HOST}:$1/${DB}"; }
+
+# --- packages ---------------------------------------------------------------------------------
+
+pgbouncer_bin() { command -v pgbouncer || { [[ -x /usr/sbin/pgbouncer ]] && echo /usr/sbin/pgbouncer; } || true; }
+
+ensure_packages() {
+    local missing=()
+    [[ -n "$(pgbouncer_bin)" ]] || missing+=(pgbouncer)
+    command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+    ((${#missing[@]} == 0)) && return 0
+
+    [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}); run as root or install them"
+    log "installing ${missing[*]} (apt-get)"
+    # On a machine with systemd, installing pgbouncer starts the packaged service on 6432.
+    # A policy-rc.d answering 101 prevents that; only added (and removed) if none exists.
+    local policy_added=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
+    local rc=0
+    {
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+    } >&2 || rc=$?
+    ((policy_added)) && rm -f /usr/sbin/policy-rc.d
+    ((rc == 0)) || die "apt-get install ${missing[*]} failed"
+}
+
+# --- helpers ----------------------------------------------------------------------------------
+
+# -X: ignore ~/.psqlrc; PGCONNECT_TIMEOUT: fail fast instead of hanging on a dead port.
+psql_at() { # port dbname psql-args...
+    local port=$1 db=$2
+    shift 2
+    PGCONNECT_TIMEOUT=3 psql -X -q -w -h "$HOST" -p "$port" -U "$DB_USER" -d "$db" "$@"
+}
+
+port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q . ; }
+
+pick_port() {
+    if [[ -n "${PGBOUNCER_PORT:-}" ]]; then
+        port_in_use "$PGBOUNCER_PORT" && die "PGBOUNCER_PORT=$PGBOUNCER_PORT is in use"
+        echo "$PGBOUNCER_PORT"
+        return 0
+    fi
+    local p
+    for ((p = DEFAULT_PORT; p < DEFAULT_PORT + 100; p++)); do
+        port_in_use "$p" || { echo "$p"; return 0; }
+    done
+    die "no free port in $DEFAULT_PORT..$((DEFAULT_PORT + 99))"
+}
+
+# PID of our pgbouncer, or empty. The pid file is trusted only if that process is a pgbouncer
+# started with our ini (pids get reused, the state dir may be left over from a crash).
+running_pid() {
+    [[ -f "$PIDFILE" ]] || return 0
+    local pid cmd
+    pid=$(cat "$PIDFILE" 2>/dev/null || true)
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+    [[ "$cmd" == *pgbouncer*"$INI"* ]] && echo "$pid"
+    return 0
+}
+
+current_port() { cat "$PORTFILE" 2>/dev/null || true; }
+
+answers() { # a real query through the pooler, reaching the upstream server
+    local port
+    port=$(current_port)
+    [[ -n "$port" ]] && psql_at "$port" "$DB" -tAc 'SELECT 1' 2>/dev/null | grep -qx 1
+}
+
+write_config() {
+    local port=$1
+    # auth_type=trust: the upstream server trusts local connections anyway; PgBouncer
+    # still only admits user names listed in auth_file.
+    printf '"%s" ""\n' "$DB_USER" >"$STATE_DIR/userlist.txt"
+    cat >"$INI" <<EOF
+; Generated by scripts/pgbouncer.sh - rewritten on every start.
+[databases]
+$DB = host=$UPSTREAM_HOST port=$UPSTREAM_PORT dbname=$UPSTREAM_DB user=$DB_USER
+
+[pgbouncer]
+listen_addr = $HOST
+listen_port = $port
+; no unix socket: nothing else should reach this instance by accident
+unix_socket_dir =
+auth_type = trust
+auth_file = $STATE_DIR/userlist.txt
+; admin console: psql -h $HOST -p $port -U $DB_USER pgbouncer -c 'SHOW POOLS'
+admin_users = $DB_USER
+stats_users = $DB_USER
+
+; A server connection goes back to the pool at the end of every transaction: session state
+; (SET, advisory locks, LISTEN, temp tables, SQL-level PREPARE) does not follow the client.
+pool_mode = transaction
+max_client_conn = 200
+default_pool_size = 10
+min_pool_size = 0
+reserve_pool_size = 0
+; clients such as JDBC send this startup parameter; PgBouncer would reject the connection
+ignore_startup_parameters = extra_float_digits
+
+server_connect_timeout = 5
+query_wait_timeout = 60
+server_login_retry = 1
+
+logfile = $LOGFILE
+pidfile = $PIDFILE
+log_connections = 0
+log_disconnections = 0
+EOF
+}
+
+# --- commands ----------------------------------------------------------------------------------
+
+cmd_start() {
+    local t0=$SECONDS
+    ensure_packages
+    if [[ -n "$(running_pid)" ]]; then
+        if answers; then
+            log "already running (pid $(running_pid), port $(current_port))"
+            url_for "$(current_port)"
+            return 0
+        fi
+        die "pgbouncer (pid $(running_pid)) runs but does not answer; see $LOGFILE or run stop"
+    fi
+
+    PGCONNECT_TIMEOUT=3 psql -X -q -w -h "$UPSTREAM_HOST" -p "$UPSTREAM_PORT" -U "$DB_USER" -d "$UPSTREAM_DB" \
+        -tAc 'SELECT 1' >/dev/null 2>&1 ||
+        die "upstream PostgreSQL $UPSTREAM_HOST:$UPSTREAM_PORT/$UPSTREAM_DB (user $DB_USER) does not answer"
+
+    mkdir -p "$STATE_DIR"
+    rm -f "$PIDFILE"
+    local port
+    port=$(pick_port)
+    [[ $port == "$DEFAULT_PORT" ]] || log "port $DEFAULT_PORT is taken, using $port"
+    echo "$port" >"$PORTFILE"
+    write_config "$port"
+    : >"$LOGFILE"
+
+    local bin
+    bin=$(pgbouncer_bin)
+    # -d: daemonize (writes the pid file). The std fds are redirected so that
+    # `$(pgbouncer.sh start)` does not wait on the daemon.
+    if [[ $EUID -eq 0 ]]; then
+        chown -R "$RUN_AS:$RUN_AS" "$STATE_DIR"
+        setpriv --reuid="$RUN_AS" --regid="$RUN_AS" --init-groups \
+            "$bin" -d -q "$INI" </dev/null >>"$LOGFILE" 2>&1 ||
+            { tail -n 20 "$LOGFILE" >&2; die "pgbouncer failed to start"; }
+    else
+        "$bin" -d -q "$INI" </dev/null >>"$LOGFILE" 2>&1 ||
+            { tail -n 20 "$LOGFILE" >&2; die "pgbouncer failed to start"; }
+    fi
+
+    local deadline=$((SECONDS + 15))
+    until [[ -n "$(running_pid)" ]] && answers; do
+        ((SECONDS < deadline)) || { tail -n 20 "$LOGFILE" >&2; die "pgbouncer does not answer on port $port"; }
+        sleep 0.2
+    done
+    log "listening on $HOST:$port (pid $(running_pid), pool_mode=transaction) after $((SECONDS - t0))s"
+    url_for "$port"
+}
+
+cmd_stop() {
+    local pid
+    pid=$(running_pid)
+    if [[ -n "$pid" ]]; then
+        # SIGTERM = immediate shutdown (SIGINT would wait for clients to finish).
+        log "stopping pid $pid"
+        kill -TERM "$pid" 2>/dev/null || true
+        local deadline=$((SECONDS + 15))
+        while kill -0 "$pid" 2>/dev/null; do
+            if ((SECONDS >= deadline)); then
+                kill -KILL "$pid" 2>/dev/null || true
+                break
+            fi
+            sleep 0.1
+        done
+    else
+        log "not running"
+    fi
+    rm -rf "$STATE_DIR"
+    log "removed $STATE_DIR"
+}
+
+cmd_status() {
+    local pid port
+    pid=$(running_pid)
+    port=$(current_port)
+    if [[ -z "$pid" ]]; then
+        echo "pgbouncer: not running"
+        return 1
+    fi
+    if ! answers; then
+        echo "pgbouncer: pid $pid on port $port does NOT answer"
+        return 1
+    fi
+    echo "pgbouncer: pid $pid, $(url_for "$port") answers SELECT 1"
+    psql_at "$port" pgbouncer -c 'SHOW POOLS' || true
+}
+
+case "${1:-}" in
+start) cmd_start ;;
+stop) cmd_stop ;;
+status) cmd_status ;;
+url)
+    [[ -n "$(running_pid)" ]] || die "not running"
+    url_for "$(current_port)"
+    ;;
+*)
+    echo "usage: $0 start|stop|status|url" >&2
+    exit 2
+    ;;
+esac
