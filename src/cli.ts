@@ -9,6 +9,7 @@
 import { loadConfig } from './config.js';
 import { optionHelp } from './options-doc.js';
 import type { SessionStoreOptions } from './options.js';
+import { backendNamed } from './backends/registry.js';
 import { SessionStore } from './store.js';
 import { SessionStoreError } from './errors.js';
 
@@ -24,7 +25,7 @@ interface Flag {
 }
 
 const CONNECTION_FLAGS: readonly Flag[] = [
-  { name: 'url', value: 'URL', help: 'postgres://user@host:5432/db, mysql://user@host:3306/db, sqlite:./sessions.db (also from SESSION_STORE_URL)' },
+  { name: 'url', value: 'URL', help: 'postgres://user@host:5432/db, mysql://user@host:3306/db, sqlite:./sessions.db, redis://host:6379/0 (also from SESSION_STORE_URL)' },
   { name: 'config', value: 'FILE', help: 'a YAML or JSON file in the Prancer shape (session.store.driver, session.store.options)' },
   { name: 'table', value: 'NAME', help: optionHelp('table') },
 ];
@@ -200,6 +201,16 @@ function tableName(store: SessionStore): string {
   return schema === undefined ? name : `${schema}.${name}`;
 }
 
+/** Where the store keeps its sessions, in words: `table sessions`, `keys under "sessions:"`. */
+function place(store: SessionStore): string {
+  return backendNamed(store.dialect)?.place?.(tableName(store)) ?? `table ${tableName(store)}`;
+}
+
+/** True when the backend expires sessions by itself: nothing to create, nothing to purge. */
+function expiresItself(store: SessionStore): boolean {
+  return backendNamed(store.dialect)?.expiresItself === true;
+}
+
 /** What went wrong, in the words of a one-shot command (the store's own retries mean nothing here). */
 function failureText(error: unknown): string {
   if (!(error instanceof SessionStoreError)) return (error as Error).message;
@@ -212,12 +223,17 @@ async function run(command: Command, store: SessionStore, values: ReadonlyMap<st
   switch (command) {
     case 'create-table': {
       await store.createTable();
-      io.out(`table ${tableName(store)} is ready (${store.dialect}, locking ${await store.lockingMode()})\n`);
+      const locking = await store.lockingMode();
+      io.out(
+        expiresItself(store)
+          ? `nothing to create on ${store.dialect}: sessions are ${place(store)}, which ${store.dialect} expires itself (locking ${locking})\n`
+          : `${place(store)} is ready (${store.dialect}, locking ${locking})\n`,
+      );
       return EXIT.ok;
     }
     case 'stats': {
       const stats = await store.stats();
-      io.out(json ? `${JSON.stringify({ table: tableName(store), ...stats })}\n` : `table ${tableName(store)}: ${stats.live} live, ${stats.expired} expired\n`);
+      io.out(json ? `${JSON.stringify({ table: tableName(store), ...stats })}\n` : `${place(store)}: ${stats.live} live, ${stats.expired} expired\n`);
       return EXIT.ok;
     }
     case 'purge': {
@@ -241,7 +257,8 @@ async function run(command: Command, store: SessionStore, values: ReadonlyMap<st
         },
       });
       if (io.interactive) io.err('\n');
-      io.out(`purged ${removed} expired session${removed === 1 ? '' : 's'} from ${tableName(store)}\n`);
+      if (expiresItself(store) && removed === 0) io.out(`nothing to purge in ${place(store)}: ${store.dialect} removes expired sessions itself\n`);
+      else io.out(`purged ${removed} expired session${removed === 1 ? '' : 's'} from ${place(store)}\n`);
       return EXIT.ok;
     }
     case 'check': {
@@ -250,7 +267,7 @@ async function run(command: Command, store: SessionStore, values: ReadonlyMap<st
         await store.ready();
         const stats = await store.stats();
         Object.assign(report, { ok: true, locking: await store.lockingMode(), ...stats });
-        io.out(json ? `${JSON.stringify(report)}\n` : `ok: ${store.dialect} reachable, table ${tableName(store)} usable (locking ${String(report['locking'])}), ${stats.live} live and ${stats.expired} expired sessions\n`);
+        io.out(json ? `${JSON.stringify(report)}\n` : `ok: ${store.dialect} reachable, ${place(store)} usable (locking ${String(report['locking'])}), ${stats.live} live and ${stats.expired} expired sessions\n`);
         return EXIT.ok;
       } catch (error) {
         const code = error instanceof SessionStoreError ? error.code : 'ERR_DATABASE';

@@ -33,7 +33,8 @@ for (const backend of backends) {
       before(async () => {
         await dropTable(backend, table);
         store = new CookieStore({ url: backend.url, table, locking, poolSize: 10, autopurge: false });
-        await assert.rejects(store.ready(), isError('ERR_TABLE_MISSING'));
+        // Redis has no table: its keys appear as sessions are saved.
+        if (backend.sql) await assert.rejects(store.ready(), isError('ERR_TABLE_MISSING'));
         await store.createTable();
       });
       after(async () => {
@@ -152,7 +153,8 @@ for (const backend of backends) {
       test('expired sessions are never returned, purged or not', async () => {
         const sid = newSid();
         await store.save(sid, { cookie: { originalMaxAge: 1, expires: new Date(Date.now() - 1000).toISOString() }, marker: sid });
-        assert.notEqual(await rows.read(hashSessionId(sid)), undefined);
+        // A SQL row stays until purged; Redis deletes the key itself once its TTL has passed.
+        if (backend.sql) assert.notEqual(await rows.read(hashSessionId(sid)), undefined);
         assert.equal(await store.load(sid), null);
         assert.equal((await store.all()).some((session) => session['marker'] === sid), false);
         const loaded = await store.load(sid);

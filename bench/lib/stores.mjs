@@ -14,11 +14,13 @@ import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import { SmartSessionStore } from 'smart-session-store/express';
 import { SessionStore } from 'smart-session-store';
-import { countRedisClient } from './counters.mjs';
+import { countRedisClient, counts } from './counters.mjs';
 import { drivers } from './drivers.mjs';
 
 export const MODES = ['atomic', 'optimistic', 'pessimistic'];
 export const SMART_BACKENDS = ['postgres', 'mysql', 'sqlite'];
+/** Redis is compared in the lost-update, HTTP and statements sections only (the other sections are about SQL tables). */
+export const SMART_REDIS_MODES = MODES;
 export const POOL_SIZE = 10;
 
 /** Tables this benchmark creates; all start with bench_ (the test suite uses ssn_*). */
@@ -40,6 +42,7 @@ function smart(backend, mode) {
 /** Every store definition, smart ones first. */
 export const STORE_DEFS = [
   ...SMART_BACKENDS.flatMap((backend) => MODES.map((mode) => smart(backend, mode))),
+  ...SMART_REDIS_MODES.map((mode) => smart('redis', mode)),
   { id: 'connect-pg-simple', name: 'connect-pg-simple', backend: 'postgres', smart: false },
   { id: 'express-mysql-session', name: 'express-mysql-session', backend: 'mysql', smart: false },
   { id: 'better-sqlite3-session-store', name: 'better-sqlite3-session-store', backend: 'sqlite', smart: false },
@@ -49,7 +52,7 @@ export const STORE_DEFS = [
 ];
 
 /** The peer each smart backend is compared with in the throughput section. */
-export const PEER_OF = { postgres: 'connect-pg-simple', mysql: 'express-mysql-session', sqlite: 'better-sqlite3-session-store' };
+export const PEER_OF = { postgres: 'connect-pg-simple', mysql: 'express-mysql-session', sqlite: 'better-sqlite3-session-store', redis: 'connect-redis' };
 
 export function storeDef(id) {
   const def = STORE_DEFS.find((d) => d.id === id);
@@ -102,6 +105,7 @@ const callback = (fn) => new Promise((resolve, reject) => fn((error, value) => (
  */
 export async function openStore(ctx, def) {
   const { urls } = ctx.config;
+  if (def.smart && def.backend === 'redis') return openSmartRedis(ctx, def);
   if (def.smart) {
     const store = new SmartSessionStore(smartOptions({ url: smartUrl(ctx, def.backend), table: SMART_TABLE(def.mode), locking: def.mode }));
     await store.createTable();
@@ -157,6 +161,34 @@ export async function openStore(ctx, def) {
     default:
       throw new Error(`no factory for ${def.id}`);
   }
+}
+
+/**
+ * smart-session-store on Redis, given the same node-redis client as
+ * connect-redis (the bench's copy, default options), whose commands are
+ * counted as they are sent. Its keys (`bench_smart_<mode>:*`) are cleared
+ * before and after.
+ */
+async function openSmartRedis(ctx, def) {
+  const client = createClient({ url: ctx.config.urls.redis });
+  client.on('error', () => undefined);
+  await client.connect();
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = (...args) => {
+    counts.redis++;
+    return send(...args);
+  };
+  const store = new SmartSessionStore(smartOptions({ connection: client, table: SMART_TABLE(def.mode), locking: def.mode }));
+  // The promise-based store underneath: express-session's clear() takes a callback.
+  await store.store.clear();
+  return {
+    store,
+    close: async () => {
+      await store.store.clear();
+      await store.close();
+      await client.close();
+    },
+  };
 }
 
 /** The framework-neutral store (load/save), for the contention section. */

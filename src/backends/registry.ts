@@ -6,10 +6,11 @@
 import type { BackendDescriptor } from './backend-descriptor.js';
 import { mysql } from './mysql/index.js';
 import { postgres } from './postgres/index.js';
+import { redis } from './redis/index.js';
 import { sqlite } from './sqlite/index.js';
 
 /** Every backend, in the order the documentation lists them (and in which handed-over connections are recognised). */
-export const BACKENDS: readonly BackendDescriptor[] = [postgres, mysql, sqlite];
+export const BACKENDS: readonly BackendDescriptor[] = [postgres, mysql, sqlite, redis];
 
 /** The backend a `dialect` name means (`postgres`, `Pg`, `Prancer::...::Driver::Pg`, `:mysql2`, `SQLite`); `undefined` for none. */
 export function backendNamed(value: string): BackendDescriptor | undefined {

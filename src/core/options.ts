@@ -44,8 +44,8 @@ export interface StoreOptions {
    * How a changed session is saved: `atomic` (one statement applies the delta
    * inside the database), `optimistic` (compare-and-swap on `lock_version`,
    * reload and merge on a miss) or `pessimistic` (lock the row, reload, merge,
-   * write). Left out: `optimistic` when the table has a `lock_version` column,
-   * else `atomic`.
+   * write). Left out: `optimistic` when the table has a `lock_version` column
+   * (and on Redis), else `atomic`.
    * @default 'atomic'
    */
   locking?: LockingMode;
@@ -159,7 +159,7 @@ function parseLocking(value: unknown, name: string): LockingMode {
 export const STORE_OPTION_TABLE = {
   locking: rule<LockingMode | undefined>({
     aliases: [], parse: parseLocking, fallback: undefined,
-    defaultText: "`'atomic'`, or `'optimistic'` when the table has a `lock_version` column", summary: 'how a changed session is written, see "Locking modes"',
+    defaultText: "`'atomic'`, or `'optimistic'` when the table has a `lock_version` column (and on Redis)", summary: 'how a changed session is written, see "Locking modes"',
   }),
   ttl: rule({
     aliases: ['expiration_timeout', 'timeout'], as: 'ttlSeconds', parse: (v, n) => parseNumber(v, n), fallback: 1800,

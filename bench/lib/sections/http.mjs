@@ -15,7 +15,7 @@ import { since, snapshot } from '../counters.mjs';
 import { COUNTER, openStore, storeDef, storeLabel } from '../stores.mjs';
 import { log, round } from '../util.mjs';
 
-/** The stores compared here: smart-session-store (atomic) next to the peer on its backend, and Redis. */
+/** The stores compared here: smart-session-store (its default mode) next to the peer on its backend. */
 export const HTTP_STORES = [
   'smart-postgres-atomic',
   'connect-pg-simple',
@@ -23,6 +23,8 @@ export const HTTP_STORES = [
   'express-mysql-session',
   'smart-sqlite-atomic',
   'better-sqlite3-session-store',
+  // On Redis, optimistic is the default mode (one command per write after the read).
+  'smart-redis-optimistic',
   'connect-redis',
 ];
 
