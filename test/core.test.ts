@@ -200,7 +200,7 @@ describe('options', () => {
 
   const invalid: [string, Record<string, unknown>][] = [
     ['url', {}],
-    ['url', { url: 'redis://localhost' }],
+    ['url', { url: 'ftp://localhost' }],
     ['locking', { url: 'sqlite::memory:', locking: 'optimistc' }],
     ['ttl', { url: 'sqlite::memory:', ttl: -1 }],
     ['ttl', { url: 'sqlite::memory:', ttl: '60' }],
