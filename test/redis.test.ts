@@ -570,3 +570,21 @@ if (single !== undefined) {
     }
   });
 }
+
+describe('the command line on Redis', { skip: single === undefined ? 'redis is not reachable' : false }, () => {
+  test('create-table and purge say there is nothing to do; stats and check name the key prefix', async () => {
+    const { runCli } = await import('./support/cli.js');
+    const url = (single as { url: string }).url;
+    const created = await runCli('create-table', '--url', url, '--table', 'ssn_cli');
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /^nothing to create on redis: sessions are keys under "ssn_cli:", which redis expires itself/);
+    const purged = await runCli('purge', '--url', url, '--table', 'ssn_cli');
+    assert.equal(purged.code, 0, purged.stderr);
+    assert.match(purged.stdout, /^nothing to purge in keys under "ssn_cli:": redis removes expired sessions itself/);
+    const stats = await runCli('stats', '--url', url, '--table', 'ssn_cli');
+    assert.match(stats.stdout, /^keys under "ssn_cli:": 0 live, 0 expired/);
+    const checked = await runCli('check', '--url', url, '--table', 'ssn_cli');
+    assert.equal(checked.code, 0, checked.stdout);
+    assert.match(checked.stdout, /^ok: redis reachable, keys under "ssn_cli:" usable/);
+  });
+});
