@@ -17,7 +17,7 @@
  */
 import type { Request } from 'express';
 import session from 'express-session';
-import { isJsonObject, jsonEqual, toJsonValue, type JsonValue } from '../core/json.js';
+import { isJsonObject, jsonEqual, type JsonValue } from '../core/json.js';
 import type { SessionHandle } from '../core/session-handle.js';
 import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
@@ -64,10 +64,7 @@ function sameCookie(loaded: JsonValue | undefined, current: JsonValue | undefine
  */
 export const EXPRESS_SESSION_FORMAT: SessionFormat = {
   bookkeeping: new Set(['cookie']),
-  bookkeepingChanged(loaded, live) {
-    const cookie = (live as { cookie?: unknown }).cookie;
-    return !sameCookie(loaded['cookie'], cookie === undefined ? undefined : toJsonValue(cookie));
-  },
+  bookkeepingChanged: (loaded, current) => !sameCookie(loaded['cookie'], current['cookie']),
   expiresAt(live) {
     const cookie = (live as { cookie?: unknown }).cookie;
     if (typeof cookie !== 'object' || cookie === null) return undefined;
@@ -117,7 +114,10 @@ export class SmartSessionStore extends session.Store {
         else if (!isJsonObject(cookie)) throw new SessionStoreError('ERR_CORRUPT_ROW', 'stored session has a cookie that is not an object');
         // A touch moves only the stored expiry, not the JSON: the cookie gets the expiry the session really has,
         // so req.session.cookie.maxAge is right in every request. A cookie without expiry (a browser session) stays so.
-        else if (cookie['expires'] !== null && cookie['expires'] !== undefined && handle.expiresAt !== undefined) cookie['expires'] = new Date(handle.expiresAt).toISOString();
+        // As a Date, which express-session's Cookie takes as it is (a string it would parse again).
+        else if (cookie['expires'] !== null && cookie['expires'] !== undefined && handle.expiresAt !== undefined) {
+          (cookie as Record<string, unknown>)['expires'] = new Date(handle.expiresAt);
+        }
         this.#handles.set(handle.data, handle);
         this.#rememberLoaded(sid);
         return handle.data as unknown as session.SessionData;

@@ -45,7 +45,7 @@ import fastifyCookie from '@fastify/cookie';
 import fastifySession, { type FastifySessionOptions } from '@fastify/session';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, Session } from 'fastify';
 import fp from 'fastify-plugin';
-import { isJsonObject, jsonEqual, toJsonValue, type JsonValue } from '../core/json.js';
+import { isJsonObject, jsonEqual, type JsonValue } from '../core/json.js';
 import type { SessionHandle } from '../core/session-handle.js';
 import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
@@ -90,10 +90,7 @@ function expiryOf(expires: unknown): number | undefined {
  */
 export const FASTIFY_SESSION_FORMAT: SessionFormat = {
   bookkeeping: new Set(['cookie']),
-  bookkeepingChanged(loaded, live) {
-    const cookie = (live as { cookie?: unknown }).cookie;
-    return !sameCookie(loaded['cookie'], cookie === undefined ? undefined : toJsonValue(cookie));
-  },
+  bookkeepingChanged: (loaded, current) => !sameCookie(loaded['cookie'], current['cookie']),
   expiresAt(live) {
     const cookie = (live as { cookie?: unknown }).cookie;
     if (typeof cookie !== 'object' || cookie === null) return undefined;

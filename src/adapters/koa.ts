@@ -57,9 +57,9 @@ const ADAPTER = 'smart-session-store/koa';
  */
 export const KOA_SESSION_FORMAT: SessionFormat = {
   bookkeeping: new Set(['_expire', '_maxAge', '_session']),
-  bookkeepingChanged(loaded, live) {
-    const { _maxAge: maxAge, _session: browserSession } = live as { _maxAge?: unknown; _session?: unknown };
-    const liveMaxAge = typeof maxAge === 'number' && Number.isFinite(maxAge) ? maxAge : undefined;
+  bookkeepingChanged(loaded, current) {
+    const { _maxAge: maxAge, _session: browserSession } = current;
+    const liveMaxAge = typeof maxAge === 'number' ? maxAge : undefined;
     return !jsonEqual(loaded['_maxAge'], liveMaxAge) || (loaded['_session'] === true) !== (browserSession === true);
   },
   expiresAt(live) {

@@ -16,9 +16,11 @@ export interface SessionFormat {
   /**
    * True when the bookkeeping changed in a way worth writing although the
    * data did not (express-session: the cookie changed beyond its rolling
-   * `expires`). `loaded` is the session as stored.
+   * `expires`). `loaded` is the session as stored; `current` holds the live
+   * session's bookkeeping keys, as JSON (a key the live session lacks is
+   * absent).
    */
-  bookkeepingChanged(loaded: JsonObject, session: object): boolean;
+  bookkeepingChanged(loaded: JsonObject, current: JsonObject): boolean;
   /** When the live session expires, epoch milliseconds; `undefined`: `ttl` seconds from `now`. */
   expiresAt(session: object, now: number): number | undefined;
 }

@@ -10,7 +10,7 @@ import { SessionStoreError, toStoreError } from '../errors.js';
 import { Autopurge } from './autopurge.js';
 import type { BackendOpener, ReadyBackend, SessionBackend, SessionCounts, StorageNeeds, UserIdWrite } from './backend.js';
 import { applyDelta, deltaToJson, diffLive, isEmptyDelta, type SessionDelta } from './delta.js';
-import { isJsonObject, JsonWalk, parseStoredSession, toJsonValue, type JsonObject } from './json.js';
+import { isJsonObject, JsonWalk, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
@@ -24,6 +24,14 @@ import { userIdAfterDelta, userIdOf } from './user-id.js';
 export interface LoadedState {
   /** The session as this request saw it or last saved it, as JSON text: the delta is taken against it. */
   readonly viewText: string;
+  /**
+   * The same, parsed, when the store has it at hand (after a save): a further
+   * save of the request diffs against it without parsing the text again.
+   * Never handed to the application, so nothing changes it.
+   */
+  readonly view?: JsonObject | undefined;
+  /** With `view`: at least the length of its JSON text, so the size limit is checked without writing it out. */
+  readonly viewLength?: number | undefined;
   /** The stored document at `version` (differs from `viewText` after a merged save): the optimistic merge base. */
   readonly baseText: string;
   /** The stored version of `baseText`, `null` when unknown. */
@@ -100,6 +108,8 @@ interface SizeLimit {
 
 /** The backend, ready, with the limit its storage puts on a session's size. */
 interface Prepared extends SizeLimit {
+  /** The open backend: its error classification. */
+  readonly backend: SessionBackend;
   readonly storage: ReadyBackend;
 }
 
@@ -179,10 +189,11 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   #prepare(): Promise<Prepared> {
     if (this.#closed) return Promise.reject(new SessionStoreError('ERR_STORE_CLOSED', 'the session store is closed'));
     this.#prepared ??= (async () => {
-      const storage = await (await this.#open()).prepare(this.#needs(this.options.createTable));
+      const backend = await this.#open();
+      const storage = await backend.prepare(this.#needs(this.options.createTable));
       const { capacity } = storage;
       const capped = capacity !== undefined && capacity.bytes < this.options.maxSize;
-      return (this.#ready = { storage, sizeLimit: capped ? capacity.bytes : this.options.maxSize, limitedBy: capped ? capacity.limitedBy : undefined });
+      return (this.#ready = { backend, storage, sizeLimit: capped ? capacity.bytes : this.options.maxSize, limitedBy: capped ? capacity.limitedBy : undefined });
     })().catch(async (error: unknown) => {
       // Retry on the next call: the database may only have been down for a moment.
       this.#prepared = undefined;
@@ -222,7 +233,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     try {
       if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error, this.#unavailable.since, this.#unavailable.message);
       const prepared = this.#ready ?? (await this.#prepare());
-      const backend = await (this.#backend as Promise<SessionBackend>);
+      const { backend } = prepared;
       let lostConnections = 0;
       let conflicts = 0;
       for (;;) {
@@ -397,33 +408,47 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       return this.#call('saving the session', async ({ storage, sizeLimit, limitedBy }) => {
         this.#checkSize(current.text, sizeLimit, limitedBy);
         await storage.upsert({ key, now, expiresAt, text: current.text, userId: this.#userIdOf(current.data) });
-        return { viewText: current.text, baseText: current.text, version: null, expiresAt };
+        return { viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt };
       });
     }
     // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
-    const loaded = parseStoredSession(state.viewText);
+    const loaded = state.view ?? parseStoredSession(state.viewText);
     const delta = this.#deltaOf(loaded, session);
     return this.#call('saving the session', async (prepared) => {
       if (delta === null) return (await this.#touch(prepared.storage, key, expiresAt, now, state)) ?? state;
-      const view = this.#view(loaded, delta, state.viewText, prepared);
+      const { view, viewLength } = this.#view(loaded, delta, state.viewLength ?? state.viewText.length, prepared);
       const saved = await this.#saveDelta(prepared, { key, now, expiresAt, delta, state });
       if (saved === null) return state;
-      return { get viewText() { return view(); }, baseText: saved.baseText, version: saved.version, expiresAt };
+      let viewText: string | undefined;
+      return {
+        view,
+        viewLength,
+        get viewText() {
+          return (viewText ??= JSON.stringify(view));
+        },
+        baseText: saved.baseText,
+        version: saved.version,
+        expiresAt,
+      };
     });
   }
 
   /**
-   * The session as this request now sees it, as JSON text, made only when
-   * needed (a second save in the same request), after refusing a result over
-   * the size limit. The size is bounded from the loaded text and the delta
-   * first: the whole text is built to measure it only when the bound is over.
+   * The session as this request now sees it: the delta merged into what it
+   * loaded (copying only the changed paths), after refusing a result over the
+   * size limit. The size is bounded from the loaded text and the delta first:
+   * the whole text is built to measure it only when the bound is over.
    */
-  #view(loaded: JsonObject, delta: SessionDelta, loadedText: string, { sizeLimit, limitedBy }: SizeLimit): () => string {
-    let text: string | undefined;
-    const build = (): string => (text ??= JSON.stringify(applyDelta(loaded, delta)));
-    const bound = (loadedText.length + JSON.stringify(deltaToJson(delta)).length) * 3;
-    if (bound > sizeLimit) this.#checkSize(build(), sizeLimit, limitedBy);
-    return build;
+  #view(loaded: JsonObject, delta: SessionDelta, loadedLength: number, { sizeLimit, limitedBy }: SizeLimit): { view: JsonObject; viewLength: number } {
+    const view = applyDelta(loaded, delta);
+    // An upper bound of the merged text's length; a UTF-16 unit is at most 3 bytes of UTF-8.
+    let viewLength = loadedLength + JSON.stringify(deltaToJson(delta)).length;
+    if (viewLength * 3 > sizeLimit) {
+      const text = JSON.stringify(view);
+      this.#checkSize(text, sizeLimit, limitedBy);
+      viewLength = text.length;
+    }
+    return { view, viewLength };
   }
 
   /**
@@ -435,11 +460,17 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   #deltaOf(loaded: JsonObject, session: object): SessionDelta | null {
     const { bookkeeping } = this.#format;
     const delta = diffLive(loaded, session, bookkeeping);
-    if (isEmptyDelta(delta) && (bookkeeping.size === 0 || !this.#format.bookkeepingChanged(loaded, session))) return null;
+    if (bookkeeping.size === 0) return isEmptyDelta(delta) ? null : delta;
+    // The bookkeeping as JSON, converted once: to tell whether it changed, and to write it.
+    const current: JsonObject = {};
     for (const name of bookkeeping) {
       const live = (session as Record<string, unknown>)[name];
-      const current = live === undefined ? undefined : toJsonValue(live);
-      if (current !== undefined) delta.set.set(name, { kind: 'value', value: current });
+      const value = live === undefined ? undefined : toJsonValue(live);
+      if (value !== undefined) current[name] = value;
+    }
+    if (isEmptyDelta(delta) && !this.#format.bookkeepingChanged(loaded, current)) return null;
+    for (const name of bookkeeping) {
+      if (Object.hasOwn(current, name)) delta.set.set(name, { kind: 'value', value: current[name] as JsonValue });
       else if (loaded[name] !== undefined) delta.unset.push(name);
     }
     return delta;
