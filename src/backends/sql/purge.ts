@@ -34,6 +34,12 @@ export interface PurgeLock {
   run(driver: SqlDriver, target: PurgeTarget, purge: (batch: LockedBatch) => Promise<number>): Promise<number | null>;
 }
 
+/**
+ * A database server's pacing: batches of about 50 ms, then as long a pause,
+ * so a purge of a million rows never holds the server for long at a time.
+ */
+export const DEFAULT_PURGE_PACING: PurgePacing = { budgetMs: 50, pauseShare: 1 };
+
 /** Runs of one batch that a database rolled back for a conflict, before the purge gives up. */
 const BATCH_CONFLICT_ATTEMPTS = 10;
 /** The longest random pause, in ms, before a batch rolled back for a conflict runs again. */
@@ -62,12 +68,21 @@ export interface BatchPlan {
   readonly batchSize: number;
   /** Called after each batch with the number removed so far. */
   readonly onProgress?: ((removed: number) => void) | undefined;
-  /**
-   * For a synchronous driver (better-sqlite3) a batch blocks the event loop,
-   * and every request waiting behind it: the batch size adapts so that one
-   * batch takes about this many ms.
-   */
-  readonly budgetMs?: number | undefined;
+  /** How long a batch may take and how long to pause after it (the dialect's pacing). */
+  readonly pacing: PurgePacing;
+}
+
+/**
+ * How a purge shares the database with the requests beside it. A batch
+ * holds locks, fills the buffer pool with pages of expired rows and, for a
+ * synchronous driver (better-sqlite3), blocks the event loop: requests that
+ * arrive meanwhile wait. Batches are sized to take about `budgetMs`, and
+ * after each the purge pauses `pauseShare` times as long as the batch took,
+ * so requests always find the database free part of the time.
+ */
+export interface PurgePacing {
+  readonly budgetMs: number;
+  readonly pauseShare: number;
 }
 
 /**
@@ -81,9 +96,11 @@ export async function deleteInBatches(
   driver: SqlDriver,
   batch: LockedBatch,
   deleteBatch: (runner: SqlRunner, size: number) => Promise<PurgeBatch>,
-  { batchSize, onProgress, budgetMs }: BatchPlan,
+  { batchSize, onProgress, pacing }: BatchPlan,
 ): Promise<number> {
-  let size = budgetMs === undefined ? batchSize : Math.min(batchSize, 100);
+  const { budgetMs, pauseShare } = pacing;
+  // Start small: the first batch tells how long a row takes.
+  let size = Math.min(batchSize, 100);
   let removed = 0;
   for (;;) {
     const started = performance.now();
@@ -93,10 +110,10 @@ export async function deleteInBatches(
     removed += done.removed;
     onProgress?.(removed);
     if (done.found < size) return removed;
-    if (budgetMs !== undefined) {
-      if (took > budgetMs) size = Math.max(10, Math.floor(size / 2));
-      else if (took < budgetMs / 4) size = Math.min(batchSize, size * 2);
-    }
-    await new Promise((resolve) => setImmediate(resolve));
+    if (took > budgetMs) size = Math.max(10, Math.floor(size / 2));
+    else if (took < budgetMs / 4) size = Math.min(batchSize, size * 2);
+    // Requests that queued behind the batch go first.
+    if (pauseShare > 0) await sleep(took * pauseShare);
+    else await new Promise((resolve) => setImmediate(resolve));
   }
 }

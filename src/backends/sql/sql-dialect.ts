@@ -9,6 +9,7 @@ import type { ConnectionFailure } from '../../core/backend.js';
 import type { SessionDelta } from '../../core/delta.js';
 import type { TableName } from '../connection-options.js';
 import type { PurgeLock } from './purge.js';
+import type { PurgePacing } from './purge.js';
 import type { Placeholders, Sql } from './statement.js';
 import type { CreateTableOptions, TableInfo } from './table-shape.js';
 
@@ -104,6 +105,6 @@ export interface SqlDialect extends Placeholders {
   readonly purgeLock: PurgeLock;
   /** Deletes up to `size` expired sessions. */
   deleteExpired(runner: SqlRunner, target: PurgeTarget, size: number): Promise<PurgeBatch>;
-  /** For a driver that blocks the event loop: the time one purge batch may take, in ms; batch sizes adapt to it. */
-  readonly purgeBatchBudgetMs?: number;
+  /** How a purge shares the database with requests (batch time budget, pause after each batch). @default DEFAULT_PURGE_PACING */
+  readonly purgePacing?: PurgePacing;
 }

@@ -22,7 +22,7 @@ import { applyDelta } from '../../core/delta.js';
 import { parseStoredSession } from '../../core/json.js';
 import type { LockingMode } from '../../core/options.js';
 import type { TableName } from '../connection-options.js';
-import { deleteInBatches, purgeLockName } from './purge.js';
+import { DEFAULT_PURGE_PACING, deleteInBatches, purgeLockName } from './purge.js';
 import type { DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
 import { compile, EMPTY, join, raw, slot, sql, type CompiledSql, type Sql } from './statement.js';
 import { expiryFromDatabase, expiryToDatabase, type ExpiryColumn, type ExpiryUnit, type TableInfo } from './table-shape.js';
@@ -228,7 +228,7 @@ export class SqlTable implements ReadyBackend {
     const driver = this.#driver;
     const target: PurgeTarget = { tableName: this.#tableName, table: this.#table, expires: this.#expires, cutoff: this.#at(now), lockName: this.#lockName };
     return dialect.purgeLock.run(driver, target, (batch) =>
-      deleteInBatches(driver, batch, (runner, size) => dialect.deleteExpired(runner, target, size), { batchSize, onProgress, budgetMs: dialect.purgeBatchBudgetMs }),
+      deleteInBatches(driver, batch, (runner, size) => dialect.deleteExpired(runner, target, size), { batchSize, onProgress, pacing: dialect.purgePacing ?? DEFAULT_PURGE_PACING }),
     );
   }
 }

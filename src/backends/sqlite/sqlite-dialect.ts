@@ -35,8 +35,8 @@ export const sqliteDialect: SqlDialect = {
   updatedAtNow: NOW_MS,
   // BEGIN IMMEDIATE has taken the write lock already.
   lockRowClause: '',
-  // better-sqlite3 blocks the event loop for the length of a statement.
-  purgeBatchBudgetMs: 5,
+  // better-sqlite3 blocks the event loop for the length of a statement: short batches, and as long a pause after each.
+  purgePacing: { budgetMs: 5, pauseShare: 1 },
 
   async inspect(runner, table) {
     const rows = await runner.query('SELECT name, type FROM pragma_table_info(?, ?)', [table.name, table.schema ?? 'main']);
