@@ -6,7 +6,7 @@
  *   BENCH_QUICK=1 node bench/run.mjs        smoke run (a minute or two)
  *   BENCH_ONLY=lost,store node bench/run.mjs  some sections only
  *
- * Sections: lost, http, statements, store, contention, purge, scaleout. See bench/README.md.
+ * Sections: lost, http, statements, store, contention, purge, scaleout, sizes. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -47,6 +47,7 @@ const { storeLevel } = await import('./lib/sections/store.mjs');
 const { contention } = await import('./lib/sections/contention.mjs');
 const { purge } = await import('./lib/sections/purge.mjs');
 const { scaleOut } = await import('./lib/sections/scale-out.mjs');
+const { sessionSizes } = await import('./lib/sections/sizes.mjs');
 const { writeReports } = await import('./lib/report.mjs');
 
 async function main() {
@@ -115,9 +116,10 @@ async function main() {
       contention: () => contention(ctx),
       purge: () => purge(ctx),
       scaleout: () => scaleOut(ctx),
+      sizes: () => sessionSizes(ctx),
     };
     // Statements before HTTP: its counts are exact (one request at a time), HTTP's are a cross-check.
-    const order = ['lost', 'statements', 'http', 'store', 'contention', 'purge', 'scaleout'].filter((s) => config.only.includes(s));
+    const order = ['lost', 'statements', 'http', 'sizes', 'store', 'contention', 'purge', 'scaleout'].filter((s) => config.only.includes(s));
     results.results = {};
     for (const name of order) {
       await sampleLoad(`before ${name}`);

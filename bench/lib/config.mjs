@@ -1,6 +1,6 @@
 /** What to run and for how long, from the environment. */
 
-export const SECTIONS = ['lost', 'http', 'statements', 'store', 'contention', 'purge', 'scaleout'];
+export const SECTIONS = ['lost', 'http', 'statements', 'store', 'contention', 'purge', 'scaleout', 'sizes'];
 
 const ALIASES = {
   lost: 'lost',
@@ -15,6 +15,9 @@ const ALIASES = {
   purge: 'purge',
   scaleout: 'scaleout',
   'scale-out': 'scaleout',
+  sizes: 'sizes',
+  size: 'sizes',
+  'session-size': 'sizes',
 };
 
 function flag(name) {
@@ -74,6 +77,13 @@ export function loadConfig() {
       repeats: quick ? 1 : 3,
     },
     contention: { writers: 50, rounds: quick ? 3 : 20 },
+    sizes: {
+      connections: 50,
+      warmupSeconds: quick ? 0.5 : 1,
+      seconds: number('BENCH_SIZE_SECONDS', quick ? 2 : 6),
+      repeats: quick ? 1 : 2,
+      sizes: [1024, 10 * 1024, 40 * 1024],
+    },
     scaleout: {
       // 50 connections in all, shared out over the apps (one per Galera node).
       connections: 50,
