@@ -139,20 +139,32 @@ function sameAsStored(live: unknown, stored: JsonValue): boolean {
   if (Array.isArray(live)) {
     if (!Array.isArray(stored) || live.length !== stored.length) return false;
     for (let index = 0; index < live.length; index++) {
-      const item = JsonWalk.resolve(live[index], String(index));
-      if (!sameAsStored(item, stored[index] as JsonValue)) return false;
+      let item: unknown = live[index];
+      // What JSON.stringify would see; the key is made only for a toJSON to receive it.
+      if (typeof item === 'object' && item !== null && typeof (item as { toJSON?: unknown }).toJSON === 'function') item = JsonWalk.resolve(item, String(index));
+      if (item !== stored[index] && !sameAsStored(item, stored[index] as JsonValue)) return false;
     }
     return true;
   }
-  if (Array.isArray(stored) || !JsonWalk.isKeyed(live)) return false;
+  if (Array.isArray(stored)) return false;
+  // A plain object is written out key by key; anything else only when it is not a Map, a typed array and such.
+  const prototype: unknown = Object.getPrototypeOf(live);
+  if (prototype !== Object.prototype && prototype !== null && !JsonWalk.isKeyed(live)) return false;
   let count = 0;
-  for (const key of Object.keys(live)) {
-    const item = JsonWalk.resolve((live as Record<string, unknown>)[key], key);
+  // for...in allocates nothing; own keys only, as JSON.stringify takes them.
+  for (const key in live) {
+    if (!Object.hasOwn(live, key)) continue;
+    let item: unknown = (live as Record<string, unknown>)[key];
+    if (((typeof item === 'object' && item !== null) || typeof item === 'bigint') && typeof (item as { toJSON?: unknown }).toJSON === 'function') item = JsonWalk.resolve(item, key);
     if (item === undefined) continue;
-    if (!Object.hasOwn(stored, key) || !sameAsStored(item, stored[key] as JsonValue)) return false;
+    if (!Object.hasOwn(stored, key)) return false;
+    const storedItem = stored[key] as JsonValue;
+    if (item !== storedItem && !sameAsStored(item, storedItem)) return false;
     count++;
   }
-  return count === Object.keys(stored).length;
+  let storedCount = 0;
+  for (const key in stored) if (Object.hasOwn(stored, key)) storedCount++;
+  return count === storedCount;
 }
 const isEnumerable = Object.prototype.propertyIsEnumerable;
 

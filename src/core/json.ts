@@ -17,8 +17,10 @@ export interface JsonObject {
 
 /** Keys that could reach a prototype when an object is walked or merged by path. */
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
-/** Fast pre-check on stored text: only rows containing one of these need sanitising. */
-const FORBIDDEN_KEY_IN_TEXT = /"(?:__proto__|constructor|prototype)"/;
+/** Fast pre-check on stored text: only rows containing one of these need sanitising (three plain searches beat one alternation). */
+function mayHoldForbiddenKey(text: string): boolean {
+  return text.includes('"__proto__"') || text.includes('"constructor"') || text.includes('"prototype"');
+}
 
 /** True for a key that must never be used as a path segment. */
 export function isForbiddenKey(key: string): boolean {
@@ -209,7 +211,7 @@ export function parseStoredSession(text: unknown): JsonObject {
   if (!isJsonObject(parsed)) {
     throw new SessionStoreError('ERR_CORRUPT_ROW', `stored session data is ${Array.isArray(parsed) ? 'an array' : String(parsed === null ? 'null' : typeof parsed)}, not an object`);
   }
-  if (FORBIDDEN_KEY_IN_TEXT.test(text)) dropForbiddenKeys(parsed);
+  if (mayHoldForbiddenKey(text)) dropForbiddenKeys(parsed);
   return parsed;
 }
 
