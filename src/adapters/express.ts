@@ -17,12 +17,13 @@
  */
 import type { Request } from 'express';
 import session from 'express-session';
-import { isJsonObject, jsonEqual, type JsonValue } from '../core/json.js';
+import { isJsonObject } from '../core/json.js';
 import type { SessionHandle } from '../core/session-handle.js';
 import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
 import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
+import { cookieSessionFormat, settle, type Callback } from './cookie-session.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
 import { warnUntiedSession } from './untied.js';
 
@@ -35,45 +36,11 @@ export type { SessionStoreErrorCode } from '../errors.js';
 /** Options of {@link SmartSessionStore}: the store's options (see the README). */
 export type SmartSessionStoreOptions = SessionStoreOptions;
 
-type Callback = (error?: unknown) => void;
-type ValueCallback<T> = (error: unknown, value?: T) => void;
-
-/** Calls a Node-style callback outside the promise chain, so a throwing callback is never swallowed. */
-function settle<T>(promise: Promise<T>, callback: ValueCallback<T> | undefined): void {
-  promise.then(
-    (value) => {
-      if (callback !== undefined) process.nextTick(callback, null, value);
-    },
-    (error: unknown) => {
-      if (callback !== undefined) process.nextTick(callback, error);
-    },
-  );
-}
-
-/** Compares two cookies, ignoring `expires`, which express-session rolls forward on every request. */
-function sameCookie(loaded: JsonValue | undefined, current: JsonValue | undefined): boolean {
-  if (!isJsonObject(loaded) || !isJsonObject(current)) return jsonEqual(loaded, current);
-  const { expires: _loadedExpires, ...loadedRest } = loaded;
-  const { expires: _currentExpires, ...currentRest } = current;
-  return jsonEqual(loadedRest, currentRest);
-}
-
 /**
  * express-session's sessions: the `cookie` is its bookkeeping, and its
  * `expires` (rolled forward on every request) is the session's expiry.
  */
-export const EXPRESS_SESSION_FORMAT: SessionFormat = {
-  bookkeeping: new Set(['cookie']),
-  bookkeepingChanged: (loaded, current) => !sameCookie(loaded['cookie'], current['cookie']),
-  expiresAt(live) {
-    const cookie = (live as { cookie?: unknown }).cookie;
-    if (typeof cookie !== 'object' || cookie === null) return undefined;
-    // The live cookie holds a Date; the stored one (a session saved as JSON) an ISO string.
-    const expires: unknown = (cookie as { expires?: unknown }).expires;
-    const at = expires instanceof Date ? expires.getTime() : typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : Number.NaN;
-    return Number.isFinite(at) ? at : undefined;
-  },
-};
+export const EXPRESS_SESSION_FORMAT: SessionFormat = cookieSessionFormat(['expires']);
 
 /**
  * An express-session store that saves only what each request changed, merged

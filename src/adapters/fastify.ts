@@ -45,12 +45,13 @@ import fastifyCookie from '@fastify/cookie';
 import fastifySession, { type FastifySessionOptions } from '@fastify/session';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, Session } from 'fastify';
 import fp from 'fastify-plugin';
-import { isJsonObject, jsonEqual, type JsonValue } from '../core/json.js';
+import { isJsonObject } from '../core/json.js';
 import type { SessionHandle } from '../core/session-handle.js';
 import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
 import type { SessionStoreOptions } from '../options.js';
 import { SessionStore } from '../store.js';
+import { cookieSessionFormat, settle, type Callback, type ValueCallback } from './cookie-session.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
 import { warnUntiedSession } from './untied.js';
 
@@ -63,55 +64,13 @@ export type { SessionStoreErrorCode } from '../errors.js';
 /** The adapter's name, as the untied-session warning gives it. */
 const ADAPTER = 'smart-session-store/fastify';
 
-/** Keys of the cookie @fastify/session changes on every load, whatever `rolling` says: no change on their own. */
-const ROLLING_COOKIE_KEYS: ReadonlySet<string> = new Set(['expires', 'originalExpires']);
-
-/** Compares two cookies, ignoring the expiry @fastify/session rolls forward on every load. */
-function sameCookie(loaded: JsonValue | undefined, current: JsonValue | undefined): boolean {
-  if (!isJsonObject(loaded) || !isJsonObject(current)) return jsonEqual(loaded, current);
-  const strip = (cookie: Record<string, JsonValue>): Record<string, JsonValue> =>
-    Object.fromEntries(Object.entries(cookie).filter(([key]) => !ROLLING_COOKIE_KEYS.has(key)));
-  return jsonEqual(strip(loaded), strip(current));
-}
-
-/** Epoch milliseconds of a cookie's `expires`: a Date on a live session, an ISO string once stored. */
-function expiryOf(expires: unknown): number | undefined {
-  const at = expires instanceof Date ? expires.getTime() : typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : Number.NaN;
-  return Number.isFinite(at) ? at : undefined;
-}
-
 /**
  * @fastify/session's sessions: the top-level `cookie` is its bookkeeping, and
  * its `expires` is the session's expiry. @fastify/session rolls `expires`
- * forward on every load and keeps the previous one as `originalExpires`;
- * neither is a change on its own (the expiry is then only touched, at most
- * once per `touchAfter`). A session without `expires` (a browser-session
- * cookie) lives `ttl` seconds from its last write or touch.
+ * forward on every load and keeps the previous one as `originalExpires`:
+ * neither is a change on its own.
  */
-export const FASTIFY_SESSION_FORMAT: SessionFormat = {
-  bookkeeping: new Set(['cookie']),
-  bookkeepingChanged: (loaded, current) => !sameCookie(loaded['cookie'], current['cookie']),
-  expiresAt(live) {
-    const cookie = (live as { cookie?: unknown }).cookie;
-    if (typeof cookie !== 'object' || cookie === null) return undefined;
-    return expiryOf((cookie as { expires?: unknown }).expires);
-  },
-};
-
-type Callback = (error?: unknown) => void;
-type ValueCallback<T> = (error: unknown, value?: T) => void;
-
-/** Calls a Node-style callback outside the promise chain, so a throwing callback is never swallowed. */
-function settle<T>(promise: Promise<T>, callback: ValueCallback<T> | undefined): void {
-  promise.then(
-    (value) => {
-      if (typeof callback === 'function') process.nextTick(callback, null, value);
-    },
-    (error: unknown) => {
-      if (typeof callback === 'function') process.nextTick(callback, error);
-    },
-  );
-}
+export const FASTIFY_SESSION_FORMAT: SessionFormat = cookieSessionFormat(['expires', 'originalExpires']);
 
 /** The request's @fastify/session Session, if it has one (`request.session` is `{}` off the cookie's path, `null` after destroy). */
 function sessionObjectOf(request: FastifyRequest): (object & { readonly sessionId: string }) | undefined {
