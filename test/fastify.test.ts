@@ -17,7 +17,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import smartSession, { FASTIFY_SESSION_FORMAT, type SmartSessionOptions } from '../src/adapters/fastify.js';
 import { SmartSessionStore as ExpressStore } from '../src/adapters/express.js';
 import { UNTIED_SESSION_WARNING } from '../src/adapters/untied.js';
-import { hashSessionId, type SessionStoreOptions } from '../src/index.js';
+import { hashSessionId, type JsonObject, type SessionStoreOptions } from '../src/index.js';
 import { backendsForThisFile, delay, dropTable, isStoreError, type CountedConnection } from './support/backends.js';
 import { handlerDelay, keysOf } from './support/frameworks/harness.js';
 import { Client } from './support/http.js';
@@ -291,7 +291,7 @@ for (const backend of backends) {
       const { id } = await client.request('POST', '/start');
       const stored = (await row(id))?.data;
       assert.equal(stored?.['started'], true);
-      const cookie = stored?.['cookie'] as Record<string, unknown>;
+      const cookie = stored?.['cookie'] as JsonObject;
       assert.equal(cookie['originalMaxAge'], 3_600_000);
       assert.equal(typeof cookie['expires'], 'string');
       assert.equal(FASTIFY_SESSION_FORMAT.expiresAt({ cookie }, Date.now()), Date.parse(String(cookie['expires'])));
