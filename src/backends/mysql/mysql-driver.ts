@@ -1,13 +1,17 @@
 /**
- * MySQL and MariaDB connections over `mysql2/promise`: a structural subset of
- * its pool, so the library has no hard dependency on the driver.
+ * MySQL and MariaDB connections over `mysql2`: the store's own (see
+ * `mysql-nodes.ts`), or the application's pool or connection through
+ * `mysql2/promise`, both as structural subsets, so the library has no hard
+ * dependency on the driver.
  */
 import type { ConnectionFailure } from '../../core/backend.js';
-import { connectionFailure, describeTarget, importDriver, isConnectFailure, isNetworkError, parseHostAddress, splitHostList, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
+import { connectionFailure, describeTarget, importDriver, isConnectFailure, parseHostAddress, splitHostList, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
 import type { ConnectionSettings, ConnectionTarget } from '../connection-options.js';
-import { isNodeFailure, MysqlNodes, type Mysql2PromiseModule, type MysqlNodeAddress } from './mysql-nodes.js';
+import { isMysqlConnectionError, MysqlNodes, type Mysql2Module, type MysqlNodeAddress } from './mysql-nodes.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
+
+export { isMysqlConnectionError };
 
 /** What `query` resolves to in `mysql2/promise`: rows for a SELECT, a header with `affectedRows` otherwise. */
 export type MysqlQueryResult = [unknown, unknown];
@@ -38,21 +42,6 @@ const GALERA_CONFLICT_ATTEMPTS = 30;
 
 /** MySQL's port when none is given. */
 const DEFAULT_PORT = 3306;
-
-/** mysql2 error codes that mean the connection, not the statement, failed. */
-const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CONNECTION_KILLED', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'ER_NET_READ_ERROR',
-]);
-
-/** True when a mysql2 error means the connection was lost or could not be made, or its node cannot serve it. */
-export function isMysqlConnectionError(error: unknown): boolean {
-  if (isNetworkError(error) || isNodeFailure(error)) return true;
-  const { code, fatal } = (error ?? {}) as { code?: unknown; fatal?: unknown };
-  if (fatal === true) return true;
-  if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
-  const message = error instanceof Error ? error.message : '';
-  return /closed state|Connection lost|connect ETIMEDOUT|Pool is closed/i.test(message);
-}
 
 /** Why mysql2 could not connect, from its error; `undefined` for any other error. */
 function connectionFailureReason(error: unknown): ConnectionFailureReason | undefined {
@@ -86,20 +75,36 @@ function connectionAsPool(connection: MysqlPoolConnectionLike): MysqlPoolLike {
   };
 }
 
-function rowsOf(result: MysqlQueryResult): Row[] {
-  return Array.isArray(result[0]) ? (result[0] as Row[]) : [];
+/** The rows of a statement's answer (none for a statement that returns none). */
+function rowsIn(answer: unknown): Row[] {
+  return Array.isArray(answer) ? (answer as Row[]) : [];
 }
 
-function affectedRows(result: MysqlQueryResult): number {
-  const header = result[0] as { affectedRows?: unknown };
-  return typeof header.affectedRows === 'number' ? header.affectedRows : 0;
+/** The rows a statement changed, from its answer's header. */
+function affectedIn(answer: unknown): number {
+  const header = answer as { affectedRows?: unknown } | null | undefined;
+  return typeof header?.affectedRows === 'number' ? header.affectedRows : 0;
 }
 
 function runnerOf(connection: MysqlQueryable): SqlRunner {
   return {
-    query: async (text, values) => rowsOf(await connection.query(text, values as unknown[])),
-    execute: async (text, values) => affectedRows(await connection.query(text, values as unknown[])),
+    query: async (text, values) => rowsIn((await connection.query(text, values as unknown[]))[0]),
+    execute: async (text, values) => affectedIn((await connection.query(text, values as unknown[]))[0]),
   };
+}
+
+/** One transaction on `connection`: committed when `work` resolves, rolled back when it throws. */
+async function transactionOn<T>(connection: MysqlPoolConnectionLike, broken: (error: Error) => void, work: (transaction: SqlRunner) => Promise<T>): Promise<T> {
+  await connection.beginTransaction();
+  try {
+    const result = await work(runnerOf(connection));
+    await connection.commit();
+    return result;
+  } catch (error) {
+    // A connection that cannot roll back is not returned to the pool.
+    await connection.rollback().catch((rollbackError: unknown) => broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
+    throw error;
+  }
 }
 
 /** The server, or each node of a cluster, that a URL or parameters name, with the `mysql2` settings that reach it. */
@@ -123,9 +128,12 @@ function nodesOf(target: ConnectionTarget): MysqlNodeAddress[] {
 
 /** The store's connections to MySQL or MariaDB: its own pool (over one server or a cluster's nodes), or the application's pool or connection. */
 export class MysqlDriver implements SqlDriver {
-  readonly #pool: MysqlPoolLike;
-  readonly #ownsPool: boolean;
-  readonly #lender: ConnectionLender<MysqlPoolConnectionLike>;
+  /** The store's own connections (whose Galera nodes it tells apart); `undefined` for the application's. */
+  readonly #nodes: MysqlNodes | undefined;
+  /** One statement; `read` turns its answer (rows, or a result header) into what the caller wants. */
+  readonly #statement: <T>(text: string, values: readonly unknown[], read: (answer: unknown) => T) => Promise<T>;
+  /** Runs `work` on one live connection; `broken` keeps it out of the pool afterwards. */
+  readonly #use: <T>(work: (connection: MysqlPoolConnectionLike, broken: (error: Error) => void) => Promise<T>) => Promise<T>;
   readonly connectionAttempts: number;
   readonly #where: TargetDescription | undefined;
 
@@ -136,10 +144,11 @@ export class MysqlDriver implements SqlDriver {
       // A callback-style pool or connection carries its promise twin.
       const given = target.connection as { promise?: () => unknown };
       const promised = (typeof given.promise === 'function' ? given.promise() : given) as MysqlPoolLike | MysqlPoolConnectionLike;
-      return new MysqlDriver('getConnection' in promised ? promised : connectionAsPool(promised), settings, false);
+      return new MysqlDriver('getConnection' in promised ? promised : connectionAsPool(promised), settings);
     }
-    const mysql = (await importDriver('mysql2/promise')) as Mysql2PromiseModule;
-    const pool = new MysqlNodes(mysql, nodesOf(target), {
+    // The callback API: its promise twin captures a stack trace on every call and wraps every checkout anew.
+    const mysql = (await importDriver('mysql2')) as Mysql2Module;
+    const nodes = new MysqlNodes(mysql, nodesOf(target), {
       syncWait: settings.syncWait,
       common: {
         connectionLimit: settings.poolSize,
@@ -148,16 +157,25 @@ export class MysqlDriver implements SqlDriver {
         supportBigNumbers: true,
         enableKeepAlive: true,
       },
+      checkMs: settings.connectionCheckMs,
+      attempts: settings.poolSize + 1,
     });
-    return new MysqlDriver(pool, settings, true);
+    return new MysqlDriver(nodes, settings);
   }
 
-  constructor(pool: MysqlPoolLike, settings: ConnectionSettings, ownsPool: boolean) {
-    this.#pool = pool;
-    this.#ownsPool = ownsPool;
+  /** Over the store's own nodes, or the application's pool (a single connection shaped as one). */
+  constructor(connections: MysqlNodes | MysqlPoolLike, settings: ConnectionSettings) {
     this.connectionAttempts = settings.poolSize;
     this.#where = describeTarget(settings.target, DEFAULT_PORT);
-    this.#lender = new ConnectionLender<MysqlPoolConnectionLike>(
+    if (connections instanceof MysqlNodes) {
+      // The store's own: statements go straight to the nodes, which check idle connections themselves.
+      this.#nodes = connections;
+      this.#statement = (text, values, read) => connections.run(text, values, read);
+      this.#use = (work) => connections.use(work);
+      return;
+    }
+    const pool = connections;
+    const lender = new ConnectionLender<MysqlPoolConnectionLike>(
       {
         acquire: () => pool.getConnection(),
         ping: (connection) => connection.ping(),
@@ -169,29 +187,20 @@ export class MysqlDriver implements SqlDriver {
       settings.connectionCheckMs,
       settings.poolSize + 1,
     );
+    this.#statement = (text, values, read) => lender.use(async (connection) => read((await connection.query(text, values as unknown[]))[0]));
+    this.#use = (work) => lender.use(work);
   }
 
   query(text: string, values: readonly unknown[]): Promise<Row[]> {
-    return this.#lender.use((connection) => runnerOf(connection).query(text, values));
+    return this.#statement(text, values, rowsIn);
   }
 
   execute(text: string, values: readonly unknown[]): Promise<number> {
-    return this.#lender.use((connection) => runnerOf(connection).execute(text, values));
+    return this.#statement(text, values, affectedIn);
   }
 
   transaction<T>(work: (transaction: SqlRunner) => Promise<T>): Promise<T> {
-    return this.#lender.use(async (connection, broken) => {
-      await connection.beginTransaction();
-      try {
-        const result = await work(runnerOf(connection));
-        await connection.commit();
-        return result;
-      } catch (error) {
-        // A connection that cannot roll back is not returned to the pool.
-        await connection.rollback().catch((rollbackError: unknown) => broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
-        throw error;
-      }
-    });
+    return this.#use((connection, broken) => transactionOn(connection, broken, work));
   }
 
   async ping(): Promise<void> {
@@ -213,7 +222,7 @@ export class MysqlDriver implements SqlDriver {
 
   /** A Galera cluster (seen on the store's own connections) gets more runs: its certification conflicts are routine. */
   get conflictAttempts(): number | undefined {
-    return this.#pool instanceof MysqlNodes && this.#pool.galera ? GALERA_CONFLICT_ATTEMPTS : undefined;
+    return this.#nodes?.galera === true ? GALERA_CONFLICT_ATTEMPTS : undefined;
   }
 
   isTransientConflict(error: unknown): boolean {
@@ -224,6 +233,7 @@ export class MysqlDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
-    if (this.#ownsPool) await this.#pool.end();
+    // Never the application's pool or connection.
+    await this.#nodes?.end();
   }
 }
