@@ -94,6 +94,30 @@ describe('other connection flavours', () => {
     }
   });
 
+  test('a pg Pool shared by many stores: each client carries one error listener of ours, not one per store', { skip: postgres === undefined }, async () => {
+    const backend = postgres as Backend;
+    await dropTable(backend, 'ssn_shared_pool');
+    const pool = new pg.Pool({ connectionString: backend.url, max: 1 });
+    const listenersOfTheClient = async (): Promise<number> => {
+      const client = await pool.connect();
+      try {
+        return client.listenerCount('error');
+      } finally {
+        client.release();
+      }
+    };
+    const stores = Array.from({ length: 15 }, () => new CookieStore({ connection: pool, table: 'ssn_shared_pool', createTable: true, autopurge: false }));
+    try {
+      const before = await listenersOfTheClient();
+      for (const [i, store] of stores.entries()) await store.save(`shared-${i}`, { cookie: cookie(), i });
+      assert.equal(await listenersOfTheClient(), before + 1);
+    } finally {
+      for (const store of stores) await store.close();
+      await pool.end();
+      await dropTable(backend, 'ssn_shared_pool');
+    }
+  });
+
   test('a mysql2 callback pool and a single promise connection', { skip: mariadb === undefined }, async () => {
     const backend = mariadb as Backend;
     await dropTable(backend, 'ssn_callback');

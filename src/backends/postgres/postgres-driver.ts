@@ -97,6 +97,14 @@ function runnerOf(client: PgQueryable): SqlRunner {
 }
 
 /** The store's connections to PostgreSQL: its own pool, or the application's pool or client. */
+/**
+ * Pooled clients that already carry our error listener. Module-wide: a pool
+ * handed to several stores lends each client to all of them, and one
+ * listener per client is enough (one per store would soon trip Node's
+ * MaxListenersExceededWarning).
+ */
+const LISTENING = new WeakSet<PgPoolClientLike>();
+
 export class PostgresDriver implements SqlDriver {
   readonly #pool: PgPoolLike;
   readonly #ownsPool: boolean;
@@ -137,17 +145,15 @@ export class PostgresDriver implements SqlDriver {
     this.#direct = ownsPool && settings.connectionCheckMs > 0;
     this.#where = describeTarget(settings.target, 5432);
     this.connectionAttempts = settings.poolSize;
-    // Clients that already carry our error listener: pooled clients are handed out many times.
-    const listening = new WeakSet<PgPoolClientLike>();
     this.#lender = new ConnectionLender<PgPoolClientLike>(
       {
         acquire: async () => {
           const client = await pool.connect();
-          if (!listening.has(client)) {
+          if (!LISTENING.has(client)) {
             // A checked-out client whose connection drops emits 'error'; unheard, that would crash the process.
             // The failure reaches the caller through its query, and the client is destroyed when given back.
             client.on?.('error', () => undefined);
-            listening.add(client);
+            LISTENING.add(client);
           }
           return client;
         },

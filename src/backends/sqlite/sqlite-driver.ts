@@ -149,11 +149,6 @@ export class SqliteDriver implements SqlDriver {
     }
   }
 
-  /** One connection only: the work runs on it, between other callers' statements. */
-  withConnection<T>(work: (connection: SqlRunner) => Promise<T>): Promise<T> {
-    return work(this);
-  }
-
   async ping(): Promise<void> {
     this.#db.prepare('SELECT 1').all();
   }
