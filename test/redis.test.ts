@@ -201,14 +201,118 @@ for (const backend of backends) {
           assert.ok(fresh);
           counted.statements.length = 0;
           await store.save('s', { ...fresh.session, b: 2 }, fresh.state);
-          // optimistic: the compare-and-set; atomic: read + compare-and-set; pessimistic: lock + write.
-          assert.equal(counted.statements.length, locking === 'optimistic' ? 1 : 2, counted.statements.join(' | '));
+          // optimistic and atomic: the compare-and-set (atomic starts from the state the load saw); pessimistic: lock + write.
+          assert.equal(counted.statements.length, locking === 'pessimistic' ? 2 : 1, counted.statements.join(' | '));
         } finally {
           await store.close();
           await counted.close();
         }
       });
     }
+  });
+
+  describe(`${backend.name}: atomic saves start from the state last seen`, () => {
+    const table = 'ssn_redis_recent';
+    before(() => dropTable(backend, table));
+    after(() => dropTable(backend, table));
+
+    /** Store `a` (commands counted) and store `b` (another process, in effect), both `atomic` on the same keys. */
+    async function twoStores(options: Partial<SessionStoreOptions> = {}): Promise<{ a: CookieStore; b: CookieStore; statements: string[]; close: () => Promise<void> }> {
+      const counted = await backend.counted();
+      const a = new CookieStore({ connection: counted.connection, table, locking: 'atomic', autopurge: false, ...options });
+      const b = new CookieStore({ url, table, locking: 'atomic', autopurge: false, ...options });
+      return { a, b, statements: counted.statements, close: async () => { await a.close(); await b.close(); await counted.close(); } };
+    }
+
+    test('a save merges into what another store wrote since the load (one more command), and a later save needs no read', async () => {
+      const { a, b, statements, close } = await twoStores();
+      try {
+        await a.save('s', { cookie: cookie(), first: 1 });
+        const loadedByA = await a.load('s');
+        const loadedByB = await b.load('s');
+        assert.ok(loadedByA && loadedByB);
+        await b.save('s', { ...loadedByB.session, byB: 'b' }, loadedByB.state);
+        statements.length = 0;
+        await a.save('s', { ...loadedByA.session, byA: 'a' }, loadedByA.state);
+        // The first compare-and-set fails (b moved the version on); its reply carries b's session, merged into at once.
+        assert.deepStrictEqual(statements.map((statement) => statement.split(' ')[0]), ['EVALSHA', 'EVALSHA']);
+        assert.deepStrictEqual((await b.load('s'))?.session, { cookie: loadedByA.session['cookie'], first: 1, byB: 'b', byA: 'a' });
+
+        // a knows what it wrote: its next request's save is one command after its read.
+        const again = await a.load('s');
+        assert.ok(again);
+        statements.length = 0;
+        await a.save('s', { ...again.session, next: true }, again.state);
+        assert.deepStrictEqual(statements.map((statement) => statement.split(' ')[0]), ['EVALSHA']);
+        assert.equal((await b.load('s'))?.session['next'], true);
+      } finally {
+        await close();
+      }
+    });
+
+    test('a session destroyed, or destroyed and created again, by another store after the load: never brought back, never written from the old one', async () => {
+      const { a, b, close } = await twoStores();
+      try {
+        await a.save('gone', { cookie: cookie(), v: 1 });
+        const loaded = await a.load('gone');
+        assert.ok(loaded);
+        await b.destroy('gone');
+        await a.save('gone', { ...loaded.session, late: true }, loaded.state);
+        assert.equal(await b.load('gone'), null, 'a logout sticks');
+        assert.equal((await backend.rows(table).read(hashSessionId('gone')))?.text, undefined);
+
+        await a.save('again', { cookie: cookie(), old: true });
+        const before = await a.load('again');
+        assert.ok(before);
+        await b.destroy('again');
+        await b.save('again', { cookie: cookie(), fresh: true });
+        await a.save('again', { ...before.session, late: true }, before.state);
+        // The delta lands on the session stored now, as a save that read first would put it (the old keys stay gone).
+        const now = (await b.load('again'))?.session;
+        assert.equal(now?.['fresh'], true);
+        assert.equal(now?.['late'], true);
+        assert.equal(now?.['old'], undefined);
+      } finally {
+        await close();
+      }
+    });
+
+    test('an expiry another store moved on since the load counts, not the one the load saw', async () => {
+      const { a, b, close } = await twoStores();
+      try {
+        await a.save('moved', { cookie: cookie(1500), n: 0 });
+        const loaded = await a.load('moved');
+        assert.ok(loaded);
+        const byB = await b.load('moved');
+        assert.ok(byB);
+        await b.touch('moved', { ...byB.session, cookie: cookie(3_600_000) }, byB.state);
+        // Past the expiry a saw (and its cookie's), not past the stored one.
+        await delay(1600);
+        await a.save('moved', { ...loaded.session, n: 1 }, { ...loaded.state }, { expiresAt: Date.now() + 3_600_000 });
+        assert.equal((await b.load('moved'))?.session['n'], 1);
+      } finally {
+        await close();
+      }
+    });
+
+    test('with userIdKey: a user changed by another store after the load is indexed before the save leaves the session with it', async () => {
+      const { a, b, close } = await twoStores({ userIdKey: 'passport.user' });
+      try {
+        await a.save('u', { cookie: cookie(), passport: { user: 'ann' } });
+        const loaded = await a.load('u');
+        const byB = await b.load('u');
+        assert.ok(loaded && byB);
+        await b.save('u', { ...byB.session, passport: { user: 'bob' } }, byB.state);
+        await a.save('u', { ...loaded.session, cart: 1 }, loaded.state);
+        const stored = (await b.load('u'))?.session;
+        assert.deepStrictEqual(stored?.['passport'], { user: 'bob' });
+        assert.equal(stored?.['cart'], 1);
+        assert.equal(await a.destroyByUser('bob'), 1);
+        assert.equal(await b.load('u'), null);
+      } finally {
+        await close();
+      }
+    });
   });
 
   describe(`${backend.name}: clients handed over`, () => {

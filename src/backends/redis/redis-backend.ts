@@ -12,9 +12,12 @@
  * - `optimistic` (the default): the core merges into what the request
  *   loaded and writes with compare-and-set; on a conflict it reloads and
  *   merges again, and takes the lock after 8 conflicts.
- * - `atomic`: the same compare-and-set loop, run here from the latest stored
- *   session (a conflict reply carries the stored session, so each retry is
- *   one round trip), with jitter; after 8 conflicts it takes the lock.
+ * - `atomic`: the same compare-and-set loop, run here (a conflict reply
+ *   carries the stored session, so each retry is one round trip), with
+ *   jitter; after 8 conflicts it takes the lock. Its first attempt starts
+ *   from the state of the session this process last saw (see
+ *   {@link RecentStates}), so a writing request sends two commands, as with
+ *   `optimistic`.
  * - `pessimistic`: a lock in the session's own hash (a token and a lease),
  *   then the merge, then a write that checks the token and the version and
  *   releases the lock. Compare-and-set writers respect a live lock.
@@ -72,6 +75,9 @@ const LOCK_WAIT_MS = 2 * LOCK_LEASE_MS;
 const SCAN_COUNT = 500;
 /** The oldest Redis with every command the store sends (ZADD GT). */
 const MINIMUM_VERSION = [6, 2] as const;
+/** Sessions whose last seen state an `atomic` store keeps, and the UTF-16 units of text they may hold in all. */
+const RECENT_STATES = 1024;
+const RECENT_STATES_TEXT = 4 * 1024 * 1024;
 
 /** `<table>` or `<schema>.<table>`: the prefix of every key of the store. */
 export function keyPrefix(table: TableName): string {
@@ -116,10 +122,11 @@ interface StoredState {
   readonly text: string | null;
   readonly version: number | null;
   readonly expiresAt: number;
-  readonly userId: string | null;
+  /** `undefined`: not read. */
+  readonly userId: string | null | undefined;
 }
 
-/** `data, v, e, u` of a reply (from `offset`). */
+/** `data, v, e`, and `u` when there, of a reply (from `offset`). */
 function stateOf(reply: readonly unknown[], offset: number): StoredState {
   const version = reply[offset + 1];
   const expiry = reply[offset + 2];
@@ -128,8 +135,66 @@ function stateOf(reply: readonly unknown[], offset: number): StoredState {
     version: version === null || version === undefined ? null : integerOf(version),
     // A hash written without an expiry by someone else lives as long as its key.
     expiresAt: expiry === null || expiry === undefined ? Number.MAX_SAFE_INTEGER : integerOf(expiry),
-    userId: textOf(reply[offset + 3]),
+    userId: reply.length > offset + 3 ? textOf(reply[offset + 3]) : undefined,
   };
+}
+
+/** What a compare-and-set did, when it says no more than that. */
+const WRITTEN = { outcome: 'written' } as const;
+const GONE = { outcome: 'gone' } as const;
+
+/**
+ * The state of each session this process last saw (`atomic` only): what a
+ * read found, what a conflict reply said is stored, what a write of this
+ * process stored. An `atomic` save merges its delta into that state and
+ * writes it with compare-and-set from its version, so it needs no read of
+ * its own: a writing request sends two commands (its read, the write), not
+ * three.
+ *
+ * It is only ever a first guess. Every writer moves a session's version on
+ * by one whenever its data changes, and a session created again starts at a
+ * random version, so a state whose version is still the stored one is the
+ * stored session; any other fails the version check, whose reply carries the
+ * stored session to merge into instead. A session that is gone stays gone
+ * (the check finds no session). The state a save starts from is never older
+ * than what its own request read, so the guarantees are those of
+ * `optimistic`, which starts from that read.
+ *
+ * Bounded in sessions and in text; the oldest go first.
+ */
+class RecentStates {
+  readonly #states = new Map<string, StoredState>();
+  #textUnits = 0;
+
+  get(key: string): StoredState | undefined {
+    return this.#states.get(key);
+  }
+
+  /** Remembers a session's state (a state without a version cannot be checked against: it is forgotten). */
+  set(key: string, state: StoredState): void {
+    this.delete(key);
+    const units = state.text?.length ?? 0;
+    if (state.version === null || units > RECENT_STATES_TEXT / 64) return;
+    this.#states.set(key, state);
+    this.#textUnits += units;
+    for (const [oldest, { text }] of this.#states) {
+      if (this.#states.size <= RECENT_STATES && this.#textUnits <= RECENT_STATES_TEXT) break;
+      this.#states.delete(oldest);
+      this.#textUnits -= text?.length ?? 0;
+    }
+  }
+
+  delete(key: string): void {
+    const known = this.#states.get(key);
+    if (known === undefined) return;
+    this.#states.delete(key);
+    this.#textUnits -= known.text?.length ?? 0;
+  }
+
+  clear(): void {
+    this.#states.clear();
+    this.#textUnits = 0;
+  }
 }
 
 /** The sessions under one key prefix, on one Redis or Redis Cluster. */
@@ -140,12 +205,18 @@ export class RedisSessions implements ReadyBackend {
   readonly #prefix: string;
   /** True when a user index is kept (`userIdKey`). */
   readonly #indexed: boolean;
+  /** `atomic`: the state of each session last seen, where an `atomic` save starts from. */
+  readonly #recent: RecentStates | undefined;
+  /** The fields a read asks for: with the user too when an `atomic` save starts from it and the user is indexed. */
+  readonly #readFields: readonly string[];
 
   constructor(link: RedisLink, prefix: string, locking: LockingMode, indexed: boolean) {
     this.#link = link;
     this.#prefix = prefix;
     this.locking = locking;
     this.#indexed = indexed;
+    this.#recent = locking === 'atomic' ? new RecentStates() : undefined;
+    this.#readFields = locking === 'atomic' && indexed ? ['data', 'v', 'e', 'u'] : ['data', 'v', 'e'];
   }
 
   /** The hash of a session. */
@@ -182,14 +253,28 @@ export class RedisSessions implements ReadyBackend {
     if (this.#indexed && userId !== null) await this.#index(userId, key, expiresAt);
   }
 
-  async load(key: string, now: number): Promise<StoredSession | null> {
-    const reply = arrayOf(await this.#link.send(this.#sessionKey(key), ['HMGET', this.#sessionKey(key), 'data', 'v', 'e']));
+  /** The session's fields (data, v, e, and u when asked for); `null` when it does not exist. */
+  async #read(key: string, fields: readonly string[]): Promise<StoredState | null> {
+    const sessionKey = this.#sessionKey(key);
+    const reply = arrayOf(await this.#link.send(sessionKey, ['HMGET', sessionKey, ...fields]));
     if ((reply[0] ?? null) === null && (reply[1] ?? null) === null) return null;
-    const { text, version, expiresAt } = stateOf(reply, 0);
+    return stateOf(reply, 0);
+  }
+
+  async load(key: string, now: number): Promise<StoredSession | null> {
+    const stored = await this.#read(key, this.#readFields);
+    if (stored === null) {
+      this.#recent?.delete(key);
+      return null;
+    }
+    this.#recent?.set(key, stored);
+    const { text, version, expiresAt } = stored;
     return expiresAt <= now ? null : { text, version, expiresAt };
   }
 
   async upsert({ key, expiresAt, text, userId }: DocumentWrite): Promise<void> {
+    // The version this write leaves is not known here: the next read says it.
+    this.#recent?.delete(key);
     if (typeof userId === 'string') await this.#indexFor(userId, key, expiresAt);
     await this.#run(UPSERT, this.#sessionKey(key), [text, at(expiresAt), ...userArgs(userId), String(randomInt(1, 2 ** 31))]);
   }
@@ -203,16 +288,17 @@ export class RedisSessions implements ReadyBackend {
     { readonly outcome: 'written' } | { readonly outcome: 'gone' } | { readonly outcome: 'conflict'; readonly stored: StoredState } | { readonly outcome: 'unindexed'; readonly userId: string }
   > {
     const { key, now, expiresAt, version, text, userId } = write;
-    const reply = arrayOf(
-      await this.#run(COMPARE_AND_SET, this.#sessionKey(key), [
-        String(version), text, at(expiresAt), ...userArgs(userId), at(now), indexedUser ?? '', this.#indexed ? '1' : '',
-      ]),
-    );
+    const [userOp, userValue] = userArgs(userId);
+    const reply = await this.#run(COMPARE_AND_SET, this.#sessionKey(key), [
+      String(version), text, at(expiresAt), userOp, userValue, at(now), indexedUser ?? '', this.#indexed ? '1' : '', String(version + 1),
+    ]);
+    // Written: a plain 1 (no array to build and read on every save).
+    if (!Array.isArray(reply)) return integerOf(reply) === 1 ? WRITTEN : GONE;
     switch (integerOf(reply[0])) {
       case 1:
-        return { outcome: 'written' };
+        return WRITTEN;
       case -1:
-        return { outcome: 'gone' };
+        return GONE;
       case 2:
         return { outcome: 'unindexed', userId: textOf(reply[1]) as string };
       default:
@@ -235,31 +321,45 @@ export class RedisSessions implements ReadyBackend {
 
   /** The user a session ends with: the write's, or the stored one when the write leaves it. */
   #finalUser(userId: UserIdWrite, stored: StoredState): string | null {
-    return userId === undefined ? stored.userId : userId;
+    return userId === undefined ? stored.userId ?? null : userId;
   }
 
   async applyDelta(write: DeltaWrite): Promise<boolean> {
     const { key, now, expiresAt, delta, userId } = write;
     const merge = (stored: StoredState): MergedDocument => ({ text: JSON.stringify(applyDelta(parseStoredSession(stored.text), delta)), userId });
-    const reply = arrayOf(await this.#link.send(this.#sessionKey(key), ['HMGET', this.#sessionKey(key), 'data', 'v', 'e', 'u']));
-    if ((reply[0] ?? null) === null && (reply[1] ?? null) === null) return false;
-    let stored = stateOf(reply, 0);
+    // The state last seen (this request's own read, or newer), else a read; with an index, one that knows the user.
+    const known = this.#recent?.get(key);
+    let stored = known !== undefined && (known.userId !== undefined || !this.#indexed) ? known : await this.#read(key, ['data', 'v', 'e', 'u']);
+    if (stored === null) {
+      this.#recent?.delete(key);
+      return false;
+    }
     for (let attempt = 0; attempt < ATOMIC_ATTEMPTS && stored.version !== null; attempt++) {
-      if (stored.expiresAt <= now) return false;
+      // Whether the session expired meanwhile is the script's to say: a state seen earlier may hold an expiry moved on since.
       const { text } = merge(stored);
       const finalUser = this.#finalUser(userId, stored);
       await this.#indexFor(finalUser, key, expiresAt);
       const result = await this.#compareAndSet({ key, now, expiresAt, userId, text, version: stored.version }, finalUser);
-      if (result.outcome === 'written') return true;
-      if (result.outcome === 'gone') return false;
+      if (result.outcome === 'written') {
+        this.#recent?.set(key, { text, version: stored.version + 1, expiresAt, userId: this.#indexed ? finalUser : undefined });
+        return true;
+      }
+      if (result.outcome === 'gone') {
+        this.#recent?.delete(key);
+        return false;
+      }
       if (result.outcome === 'conflict') {
         stored = result.stored;
+        this.#recent?.set(key, stored);
         if (attempt > 0) await backoff(attempt);
       } else {
         // The user changed between the read and the write: read again (the next reply says the new one).
-        const again = arrayOf(await this.#link.send(this.#sessionKey(key), ['HMGET', this.#sessionKey(key), 'data', 'v', 'e', 'u']));
-        if ((again[0] ?? null) === null && (again[1] ?? null) === null) return false;
-        stored = stateOf(again, 0);
+        const again = await this.#read(key, ['data', 'v', 'e', 'u']);
+        if (again === null) {
+          this.#recent?.delete(key);
+          return false;
+        }
+        stored = again;
       }
     }
     // Heavy contention (or a session without a version): the lock always makes progress.
@@ -273,6 +373,8 @@ export class RedisSessions implements ReadyBackend {
   /** Takes the session's lock, merges, writes and releases it; `false` when the session is gone. */
   async #updateLocked({ key, now, expiresAt, merge }: { key: string; now: number; expiresAt: number; merge: (stored: StoredState) => MergedDocument }): Promise<boolean> {
     const sessionKey = this.#sessionKey(key);
+    // What the locked write leaves is not kept: the next read says it.
+    this.#recent?.delete(key);
     const token = randomBytes(12).toString('base64url');
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
@@ -315,6 +417,7 @@ export class RedisSessions implements ReadyBackend {
   }
 
   async destroy(key: string): Promise<void> {
+    this.#recent?.delete(key);
     await this.#link.send(this.#sessionKey(key), ['DEL', this.#sessionKey(key)]);
   }
 
@@ -336,6 +439,7 @@ export class RedisSessions implements ReadyBackend {
    */
   async destroyByUser(userId: string): Promise<number> {
     const keys = await this.#indexedKeys(userId, Date.now());
+    for (const key of keys) this.#recent?.delete(key);
     const deleted = await Promise.all(keys.map(async (key) => integerOf(await this.#run(DESTROY_IF_USER, this.#sessionKey(key), [userId]))));
     return deleted.reduce((sum, count) => sum + count, 0);
   }
@@ -391,6 +495,7 @@ export class RedisSessions implements ReadyBackend {
   }
 
   async clear(): Promise<void> {
+    this.#recent?.clear();
     const prefix = literalPattern(this.#prefix);
     for (const pattern of [`${prefix}:*`, `${prefix}#*`]) {
       for await (const keys of this.#scan(pattern)) await Promise.all(keys.map((key) => this.#link.send(key, ['DEL', key])));

@@ -111,9 +111,8 @@ export function redisClientKind(connection: object): RedisClientKind | undefined
  * Deadlines and the commands themselves.
  * --------------------------------------------------------------------------------------------- */
 
-/** Rejects with {@link RedisUnreachableError} when `promise` takes longer than `ms`. */
+/** Rejects with {@link RedisUnreachableError} when `promise` takes longer than `ms` (waiting for a connection, closing). */
 function withDeadline<T>(promise: Promise<T>, ms: number, what: string, lastError: () => unknown): Promise<T> {
-  // One promise and one timer per command (no race, no finally): this is on every request's path.
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new RedisUnreachableError(`${what}: no answer from Redis in ${ms} ms`, lastError())), ms);
     promise.then(
@@ -132,21 +131,123 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string, lastErro
 
 /** Buffers (a client set to hand them back) are read as UTF-8, like strings. */
 function normalise(reply: unknown): unknown {
+  if (typeof reply !== 'object' || reply === null) return reply;
   if (Buffer.isBuffer(reply)) return reply.toString('utf8');
-  if (Array.isArray(reply)) return reply.map(normalise);
+  // Arrays are copied only when something in them needs reading (replies of strings and integers are most of them).
+  if (Array.isArray(reply) && reply.some((item) => typeof item === 'object' && item !== null)) return reply.map(normalise);
   return reply;
+}
+
+/** Sends one command through a client; on a cluster, `key` (a key of the command) picks the node. */
+type Sender = (key: string | undefined, args: readonly string[]) => Promise<unknown>;
+
+/** A command waiting for its reply, in its link's queue of pending commands. */
+interface PendingCommand {
+  /** The command's name, for the error. */
+  readonly what: string;
+  /** `performance.now()` at which it fails. */
+  readonly deadline: number;
+  readonly reject: (error: unknown) => void;
+  previous: PendingCommand | undefined;
+  next: PendingCommand | undefined;
+  /** False once it was answered or timed out. */
+  queued: boolean;
+}
+
+/**
+ * The deadline of every command of a link, kept by one timer. Every command
+ * has the same allowance, so commands queued in the order they were sent
+ * are also in the order their deadlines fall: the timer only ever waits for
+ * the oldest. A command is one small record and two callbacks, with no
+ * timer of its own to arm and clear on every request.
+ */
+class CommandDeadlines {
+  readonly #ms: number;
+  readonly #lastError: () => unknown;
+  #oldest: PendingCommand | undefined;
+  #newest: PendingCommand | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(ms: number, lastError: () => unknown) {
+    this.#ms = ms;
+    this.#lastError = lastError;
+  }
+
+  /**
+   * Sends a command (`send(args)`) and resolves to its reply as the store
+   * reads it (see {@link normalise}); rejects with {@link RedisUnreachableError}
+   * when it takes longer than the allowance.
+   */
+  send(sender: Sender, key: string | undefined, args: readonly string[]): Promise<unknown> {
+    let reply: Promise<unknown>;
+    try {
+      reply = sender(key, args);
+    } catch (error) {
+      // A client that throws instead of rejecting (an argument it refuses) fails the call the same way.
+      return Promise.reject(error);
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      const pending: PendingCommand = { what: args[0] as string, deadline: performance.now() + this.#ms, reject, previous: this.#newest, next: undefined, queued: true };
+      if (this.#newest === undefined) this.#oldest = pending;
+      else this.#newest.next = pending;
+      this.#newest = pending;
+      this.#timer ??= setTimeout(this.#expire, this.#ms);
+      reply.then(
+        (value) => {
+          if (this.#unqueue(pending)) resolve(normalise(value));
+        },
+        (error: unknown) => {
+          // After the deadline, a late answer of the command itself is nobody's concern any more.
+          if (this.#unqueue(pending)) reject(error);
+        },
+      );
+    });
+  }
+
+  /** Takes a command out of the queue; false when it was out already (timed out). */
+  #unqueue(pending: PendingCommand): boolean {
+    if (!pending.queued) return false;
+    pending.queued = false;
+    const { previous, next } = pending;
+    if (previous === undefined) this.#oldest = next;
+    else previous.next = next;
+    if (next === undefined) this.#newest = previous;
+    else next.previous = previous;
+    if (this.#oldest === undefined && this.#timer !== undefined) {
+      // Nothing left to watch: no timer keeps the process alive.
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    return true;
+  }
+
+  /** Fails the commands whose deadline passed, then waits for the next oldest. */
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    for (let oldest = this.#oldest; oldest !== undefined && oldest.deadline <= now; oldest = this.#oldest) {
+      this.#unqueue(oldest);
+      oldest.reject(new RedisUnreachableError(`${oldest.what}: no answer from Redis in ${this.#ms} ms`, this.#lastError()));
+    }
+    if (this.#oldest !== undefined) this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(this.#oldest.deadline - now)));
+  };
+}
+
+/** A server's own `send`, as a {@link Sender}. */
+function nodeSender(node: RedisNode): Sender {
+  return (_key, args) => node.send(args);
 }
 
 interface LinkParts {
   readonly kind: RedisClientKind;
-  readonly send: (key: string | undefined, args: readonly string[]) => Promise<unknown>;
+  readonly send: Sender;
   readonly masters: () => Promise<readonly RedisNode[]>;
   readonly emitters: readonly Emitter[];
 }
 
 function ioCall(client: IoRedisLike, args: readonly string[]): Promise<unknown> {
-  const [command, ...rest] = args as [string, ...string[]];
-  return client.call(command, ...rest);
+  // call(command, ...args): the array as it is, with no copy of it split into a head and a rest.
+  return Reflect.apply(client.call, client, args) as Promise<unknown>;
 }
 
 function ioAddress(client: IoRedisLike): string {
@@ -220,25 +321,25 @@ class AdoptedLink implements RedisLink {
   readonly cluster: boolean;
   readonly owned = false;
   readonly #parts: LinkParts;
-  readonly #deadlineMs: number;
   readonly #errors = new ErrorListener();
+  readonly #deadlines: CommandDeadlines;
 
   constructor(kind: RedisClientKind, client: object, deadlineMs: number) {
     this.kind = kind;
     this.cluster = kind.endsWith('-cluster');
     this.#parts = partsOf(kind, client);
-    this.#deadlineMs = deadlineMs;
+    this.#deadlines = new CommandDeadlines(deadlineMs, () => this.#errors.last);
     for (const emitter of this.#parts.emitters) this.#errors.listen(emitter);
   }
 
-  async send(key: string | undefined, args: readonly string[]): Promise<unknown> {
-    return normalise(await withDeadline(this.#parts.send(key, args), this.#deadlineMs, args[0] as string, () => this.#errors.last));
+  send(key: string | undefined, args: readonly string[]): Promise<unknown> {
+    return this.#deadlines.send(this.#parts.send, key, args);
   }
 
   async masters(): Promise<readonly RedisNode[]> {
     return (await this.#parts.masters()).map((node) => ({
       address: node.address,
-      send: async (args) => normalise(await withDeadline(node.send(args), this.#deadlineMs, args[0] as string, () => this.#errors.last)),
+      send: (args) => this.#deadlines.send(nodeSender(node), undefined, args),
     }));
   }
 
@@ -382,6 +483,7 @@ class OwnedLink implements RedisLink {
   readonly #parts: LinkParts;
   readonly #deadlineMs: number;
   readonly #errors = new ErrorListener();
+  readonly #deadlines: CommandDeadlines;
   #connecting: Promise<unknown> | undefined;
   #waiting: Promise<void> | undefined;
   /** Ends {@link #waiting}. */
@@ -393,6 +495,7 @@ class OwnedLink implements RedisLink {
     this.#own = own;
     this.#parts = partsOf(own.kind, own.client);
     this.#deadlineMs = deadlineMs;
+    this.#deadlines = new CommandDeadlines(deadlineMs, () => this.#errors.last);
     for (const emitter of this.#parts.emitters) this.#errors.listen(emitter);
     this.#connect().catch(() => undefined);
   }
@@ -439,16 +542,17 @@ class OwnedLink implements RedisLink {
     return waiting;
   }
 
-  async send(key: string | undefined, args: readonly string[]): Promise<unknown> {
-    await this.#ready();
-    return normalise(await withDeadline(this.#parts.send(key, args), this.#deadlineMs, args[0] as string, () => this.#errors.last));
+  send(key: string | undefined, args: readonly string[]): Promise<unknown> {
+    // Connected (nearly always): the command goes at once, with no wait in between.
+    if (this.#own.ready()) return this.#deadlines.send(this.#parts.send, key, args);
+    return this.#ready().then(() => this.#deadlines.send(this.#parts.send, key, args));
   }
 
   async masters(): Promise<readonly RedisNode[]> {
     await this.#ready();
     return (await this.#parts.masters()).map((node) => ({
       address: node.address,
-      send: async (args) => normalise(await withDeadline(node.send(args), this.#deadlineMs, args[0] as string, () => this.#errors.last)),
+      send: (args) => this.#deadlines.send(nodeSender(node), undefined, args),
     }));
   }
 

@@ -61,30 +61,42 @@ elseif ARGV[${opArg}] == '0' then redis.call('HDEL', KEYS[1], 'u') end`;
 /**
  * Compare-and-set. ARGV: expected version, data, expiry, user op, user id,
  * now, the user indexed before this write, '1' when the store keeps a user
- * index. Replies `{1, new version}` when written; `{-1}` when the session is
- * gone; `{0, data, version, expiry, user}` (what is stored now) when the
- * version moved on or another writer holds the lock, so a retry needs no
- * extra read; `{2, user}` when the session would be left with a user whose
- * index entry was not raised first (the caller raises it and asks again).
+ * index, the version to write (the expected one plus 1, as the caller says
+ * it: every writer moves a session's version on by one). Replies 1 when
+ * written; `{-1}` when the session is gone; `{0, data, version, expiry,
+ * user}` (what is stored now) when the version moved on or another writer
+ * holds the lock, so a retry needs no extra read; `{2, user}` when the
+ * session would be left with a user whose index entry was not raised first
+ * (the caller raises it and asks again).
+ *
+ * This runs on every writing request, so it does the least it can: the
+ * session text is read only for a conflict's reply, and one HSET writes
+ * the data, the expiry and the version.
  */
 export const COMPARE_AND_SET = script(
   'compare-and-set',
-  `${readLive(['data', 'v', 'e', 'u', 'lk', 'lt'], 'ARGV[6]', '{-1}')}
-if cur[5] then
-  ${SERVER_MS}
-  if tonumber(cur[6]) > server_ms then return {0, cur[1], cur[2], cur[3], cur[4]} end
+  `local cur = redis.call('HMGET', KEYS[1], 'v', 'e', 'u', 'lk', 'lt')
+local data = nil
+if cur[1] == false then
+  data = redis.call('HGET', KEYS[1], 'data')
+  if data == false then return {-1} end
 end
-if cur[2] ~= ARGV[1] then return {0, cur[1], cur[2], cur[3], cur[4]} end
+if cur[2] and tonumber(cur[2]) <= tonumber(ARGV[6]) then return {-1} end
+local busy = false
+if cur[4] then
+  ${SERVER_MS}
+  busy = (tonumber(cur[5]) or 0) > server_ms
+end
+if busy or cur[1] ~= ARGV[1] then return {0, data or redis.call('HGET', KEYS[1], 'data'), cur[1], cur[2], cur[3]} end
 if ARGV[8] == '1' then
-  local user = (ARGV[4] == '1' and ARGV[5]) or (ARGV[4] == '' and cur[4])
+  local user = (ARGV[4] == '1' and ARGV[5]) or (ARGV[4] == '' and cur[3])
   if user and user ~= ARGV[7] then return {2, user} end
 end
-redis.call('HSET', KEYS[1], 'data', ARGV[2], 'e', ARGV[3])
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'e', ARGV[3], 'v', ARGV[9])
 ${writeUser(4)}
-if cur[5] then redis.call('HDEL', KEYS[1], 'lk', 'lt') end
-local version = redis.call('HINCRBY', KEYS[1], 'v', 1)
+if cur[4] then redis.call('HDEL', KEYS[1], 'lk', 'lt') end
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-return {1, version}`,
+return 1`,
 );
 
 /**
