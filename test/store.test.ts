@@ -286,6 +286,25 @@ for (const backend of backends) {
         }
       });
 
+      test('a burst of saves and loads released at once on one session: every change kept, no call fails', async () => {
+        // No pause between the calls: the writers queue for the same lock (or connection) at the same instant, and
+        // plain statements arrive while a transaction holds it.
+        const sid = newSid();
+        await store.save(sid, { cookie: cookie(), n: 0 });
+        const writers = 40;
+        const loads = await Promise.all(Array.from({ length: writers }, () => store.load(sid)));
+        const calls: Promise<unknown>[] = [];
+        for (const [w, loaded] of loads.entries()) {
+          assert.ok(loaded);
+          calls.push(store.save(sid, { ...loaded.session, [`burst${w}`]: w }, loaded.state));
+          calls.push(store.load(sid));
+        }
+        await Promise.all(calls);
+        const final = (await store.load(sid))?.session;
+        assert.ok(final);
+        for (let w = 0; w < writers; w++) assert.equal(final[`burst${w}`], w, `writer ${w}'s key kept`);
+      });
+
       test('destroy sticks against concurrent saves', async () => {
         for (let round = 0; round < 5; round++) {
           const sid = newSid();

@@ -96,7 +96,6 @@ function runnerOf(client: PgQueryable): SqlRunner {
   };
 }
 
-/** The store's connections to PostgreSQL: its own pool, or the application's pool or client. */
 /**
  * Pooled clients that already carry our error listener. Module-wide: a pool
  * handed to several stores lends each client to all of them, and one
@@ -105,6 +104,7 @@ function runnerOf(client: PgQueryable): SqlRunner {
  */
 const LISTENING = new WeakSet<PgPoolClientLike>();
 
+/** The store's connections to PostgreSQL: its own pool, or the application's pool or client. */
 export class PostgresDriver implements SqlDriver {
   readonly #pool: PgPoolLike;
   readonly #ownsPool: boolean;

@@ -100,11 +100,6 @@ export class SqliteDriver implements SqlDriver {
     return this.#prepared(text).run(...values).changes;
   }
 
-  /** Waits while a transaction holds the connection. */
-  async #turn(): Promise<void> {
-    while (this.#transaction !== undefined) await this.#transaction;
-  }
-
   // Not async functions: with no transaction open (nearly always), the statement runs at once and costs no extra promise.
   query(text: string, values: readonly unknown[]): Promise<Row[]> {
     return this.#now(() => this.#all(text, values));
@@ -114,9 +109,15 @@ export class SqliteDriver implements SqlDriver {
     return this.#now(() => this.#run(text, values));
   }
 
-  /** Runs a statement now, or once the transaction holding the connection has ended. */
+  /**
+   * Runs a statement now, or once the transaction holding the connection has
+   * ended. The check and the statement run in one go: were there a tick in
+   * between, another waiter could open its transaction there, and this
+   * statement would become part of it (and be rolled back with it).
+   */
   #now<T>(statement: () => T): Promise<T> {
-    if (this.#transaction !== undefined) return this.#turn().then(statement);
+    const holding = this.#transaction;
+    if (holding !== undefined) return holding.then(() => this.#now(statement));
     try {
       return Promise.resolve(statement());
     } catch (error) {
@@ -126,7 +127,9 @@ export class SqliteDriver implements SqlDriver {
 
   /** BEGIN IMMEDIATE takes the write lock up front, so nothing read in the transaction can change before it commits. */
   async transaction<T>(work: (transaction: SqlRunner) => Promise<T>): Promise<T> {
-    await this.#turn();
+    // Every waiter wakes when the transaction ends; the first takes the connection with no tick between its check and
+    // the taking, and the others see it taken and wait again.
+    while (this.#transaction !== undefined) await this.#transaction;
     let end!: () => void;
     this.#transaction = new Promise((resolve) => (end = resolve));
     try {
