@@ -3,7 +3,7 @@
  * Runs ONE store of the HTTP section alone (server here, autocannon in a child
  * process), for a CPU profile of the server side:
  *
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/tools/profile-http.mjs smart-postgres-atomic write 8
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/tools/profile-http.mjs smart-postgres-atomic write 8 [session bytes]
  *   node bench/tools/cpuprofile-summary.mjs /tmp/prof/*.cpuprofile
  *
  * store: an id from bench/lib/stores.mjs (smart-postgres-atomic, connect-pg-simple, ...); kind: read | write.
@@ -17,9 +17,9 @@ import { createSessions, startApp } from '../lib/app.mjs';
 import { openStore, storeDef } from '../lib/stores.mjs';
 import { startWorker } from '../lib/sections/http.mjs';
 
-const [id = 'smart-postgres-atomic', kind = 'write', secondsArg = '8'] = process.argv.slice(2);
+const [id = 'smart-postgres-atomic', kind = 'write', secondsArg = '8', bytesArg = '1024'] = process.argv.slice(2);
 if (!['read', 'write'].includes(kind)) {
-  console.error('usage: profile-http.mjs <store id> <read|write> [seconds]');
+  console.error('usage: profile-http.mjs <store id> <read|write> [seconds] [session bytes]');
   process.exit(2);
 }
 const config = loadConfig();
@@ -27,7 +27,7 @@ const { reachable } = await probeServers(config);
 const sqliteDir = mkdtempSync(path.join(os.tmpdir(), 'smart-session-store-profile-'));
 const ctx = { config, reachable, sqliteDir };
 const { store, close } = await openStore(ctx, storeDef(id));
-const app = await startApp(store);
+const app = await startApp(store, { sessionBytes: Number(bytesArg) });
 const worker = startWorker();
 try {
   await worker.ready;
