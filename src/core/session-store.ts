@@ -34,6 +34,12 @@ export interface LoadedState {
   readonly viewLength?: number | undefined;
   /** The stored document at `version` (differs from `viewText` after a merged save): the optimistic merge base. */
   readonly baseText: string;
+  /**
+   * True when the view is the stored document at `version` (after a load, or
+   * a save that merged into what the request saw): the optimistic merge
+   * then needs no parse of `baseText`, since its result is the view itself.
+   */
+  readonly viewIsBase?: boolean | undefined;
   /** The stored version of `baseText`, `null` when unknown. */
   readonly version: number | null;
   /** Stored expiry, epoch milliseconds. */
@@ -362,7 +368,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       if (row === null) return null;
       const session = parseStoredSession(row.text);
       const text = row.text as string;
-      return { session, state: { viewText: text, baseText: text, version: row.version, expiresAt: row.expiresAt } };
+      return { session, state: { viewText: text, baseText: text, viewIsBase: true, version: row.version, expiresAt: row.expiresAt } };
     });
   }
 
@@ -417,9 +423,10 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     return this.#call('saving the session', async (prepared) => {
       if (delta === null) return (await this.#touch(prepared.storage, key, expiresAt, now, state)) ?? state;
       const { view, viewLength } = this.#view(loaded, delta, state.viewLength ?? state.viewText.length, prepared);
-      const saved = await this.#saveDelta(prepared, { key, now, expiresAt, delta, state });
+      const saved = await this.#saveDelta(prepared, { key, now, expiresAt, delta, state, view });
       if (saved === null) return state;
-      let viewText: string | undefined;
+      // The view's text is written out only if a later call needs it (the merge wrote it already when the view was its base).
+      let viewText: string | undefined = saved.viewIsBase ? saved.baseText : undefined;
       return {
         view,
         viewLength,
@@ -427,6 +434,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
           return (viewText ??= JSON.stringify(view));
         },
         baseText: saved.baseText,
+        viewIsBase: saved.viewIsBase,
         version: saved.version,
         expiresAt,
       };
@@ -477,8 +485,12 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   }
 
   /** Merges the delta into the stored text, refusing a result over the size limit. */
-  #merged(storedText: string | null, delta: SessionDelta, { sizeLimit, limitedBy }: SizeLimit): { text: string; userId: UserIdWrite } {
-    const merged = applyDelta(parseStoredSession(storedText), delta);
+  #merged(storedText: string | null, delta: SessionDelta, limit: SizeLimit): { text: string; userId: UserIdWrite } {
+    return this.#document(applyDelta(parseStoredSession(storedText), delta), limit);
+  }
+
+  /** A merged session as the text to write, refusing it over the size limit. */
+  #document(merged: JsonObject, { sizeLimit, limitedBy }: SizeLimit): { text: string; userId: UserIdWrite } {
     const text = JSON.stringify(merged);
     this.#checkSize(text, sizeLimit, limitedBy);
     return { text, userId: this.#userIdOf(merged) };
@@ -487,29 +499,32 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** Writes a delta in the locking mode in force; `null` when the session is gone (destroyed or expired). */
   async #saveDelta(
     prepared: Prepared,
-    { key, now, expiresAt, delta, state }: { key: string; now: number; expiresAt: number; delta: SessionDelta; state: LoadedState },
-  ): Promise<{ baseText: string; version: number | null } | null> {
+    { key, now, expiresAt, delta, state, view }: { key: string; now: number; expiresAt: number; delta: SessionDelta; state: LoadedState; view: JsonObject },
+  ): Promise<{ baseText: string; version: number | null; viewIsBase: boolean } | null> {
     const { storage } = prepared;
     if (storage.locking === 'atomic') {
       // One round trip: the delta is applied inside the database, so no lock is held between statements.
       const path = this.options.userIdPath;
       const userId = path === undefined ? undefined : userIdAfterDelta(delta, path)?.userId;
-      return (await storage.applyDelta({ key, now, expiresAt, delta, userId })) ? { baseText: '', version: null } : null;
+      return (await storage.applyDelta({ key, now, expiresAt, delta, userId })) ? { baseText: '', version: null, viewIsBase: false } : null;
     }
     if (storage.locking === 'optimistic') {
       let baseText: string | null = state.baseText;
       let version = state.version;
+      // The delta merged into what the request saw is the view already: when that is the stored base, no parse.
+      let mergesIntoView = state.viewIsBase === true;
       for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
         if (version === null) {
           const row = await storage.load(key, Date.now());
           if (row === null) return null;
           baseText = row.text;
           version = row.version;
+          mergesIntoView = false;
           if (version === null) break;
         }
-        const merged = this.#merged(baseText, delta, prepared);
+        const merged = mergesIntoView ? this.#document(view, prepared) : this.#merged(baseText, delta, prepared);
         if (await storage.compareAndSwap({ key, now: Date.now(), expiresAt, version, ...merged })) {
-          return { baseText: merged.text, version: version + 1 };
+          return { baseText: merged.text, version: version + 1, viewIsBase: mergesIntoView };
         }
         // Someone saved in between: reload and merge again, after a short random pause once it repeats.
         version = null;
@@ -528,7 +543,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
         return merged;
       },
     });
-    return written ? { baseText: mergedText, version: null } : null;
+    return written ? { baseText: mergedText, version: null, viewIsBase: false } : null;
   }
 
   async #touch(storage: ReadyBackend, key: string, expiresAt: number, now: number, state?: LoadedState): Promise<LoadedState | undefined> {
