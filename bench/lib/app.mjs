@@ -17,9 +17,13 @@ export function makeProfile(i, bytes = 1024) {
     prefs: { lang: 'en', theme: 'dark', tz: 'Europe/Paris', currency: 'EUR' },
     cart: [],
   };
-  // The cookie express-session adds is ~110 bytes of JSON.
-  for (let n = 0; JSON.stringify(profile).length < bytes - 110; n++) {
-    profile.cart.push({ sku: `SKU-${i}-${n}`, qty: (n % 3) + 1, price: 1999 + n });
+  // The cookie express-session adds is ~110 bytes of JSON. The length is kept as items are added (each adds its own
+  // JSON and, after the first, a comma), not measured again per item: a 40 KB cart would cost seconds per session.
+  let length = JSON.stringify(profile).length;
+  for (let n = 0; length < bytes - 110; n++) {
+    const item = { sku: `SKU-${i}-${n}`, qty: (n % 3) + 1, price: 1999 + n };
+    length += JSON.stringify(item).length + (n > 0 ? 1 : 0);
+    profile.cart.push(item);
   }
   return profile;
 }
