@@ -29,6 +29,8 @@ URL="mysql://root@${HOST}:3311,${HOST}:3312,${HOST}:3313/test"
 
 log() { printf '[galera] %s\n' "$*" >&2; }
 die() { printf '[galera] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-install.sh"
 
 # --- ports and paths ------------------------------------------------------------------------
 
@@ -62,23 +64,7 @@ ensure_packages() {
     command -v ps >/dev/null 2>&1 || missing+=(procps)
     ((${#missing[@]} == 0)) && return 0
 
-    [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}); run as root or install them"
-    log "installing ${missing[*]} (apt-get)"
-    # A fresh Debian would start the packaged mariadb service on 3306 after install; a
-    # policy-rc.d that answers 101 stops that. Only added (and removed) if none exists.
-    local policy_added=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_added=1
-    fi
-    local rc=0
-    {
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
-    } >&2 || rc=$?
-    ((policy_added)) && rm -f /usr/sbin/policy-rc.d
-    ((rc == 0)) || die "apt-get install ${missing[*]} failed"
+    apt_install_quietly "${missing[@]}"
 }
 
 # The provider path differs between packagings; find it instead of assuming.

@@ -32,6 +32,8 @@ PORTFILE="$STATE_DIR/port"
 
 log() { printf '[pgbouncer] %s\n' "$*" >&2; }
 die() { printf '[pgbouncer] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/apt-install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt-install.sh"
 
 url_for() { echo "postgres://${DB_USER}@${HOST}:$1/${DB}"; }
 
@@ -46,23 +48,7 @@ ensure_packages() {
     command -v ss >/dev/null 2>&1 || missing+=(iproute2)
     ((${#missing[@]} == 0)) && return 0
 
-    [[ $EUID -eq 0 ]] || die "missing packages (${missing[*]}); run as root or install them"
-    log "installing ${missing[*]} (apt-get)"
-    # On a machine with systemd, installing pgbouncer starts the packaged service on 6432.
-    # A policy-rc.d answering 101 prevents that; only added (and removed) if none exists.
-    local policy_added=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_added=1
-    fi
-    local rc=0
-    {
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
-    } >&2 || rc=$?
-    ((policy_added)) && rm -f /usr/sbin/policy-rc.d
-    ((rc == 0)) || die "apt-get install ${missing[*]} failed"
+    apt_install_quietly "${missing[@]}"
 }
 
 # --- helpers ----------------------------------------------------------------------------------
