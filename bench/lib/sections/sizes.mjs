@@ -9,23 +9,12 @@
 import { createSessions, startApp } from '../app.mjs';
 import { openStore, storeDef, storeLabel } from '../stores.mjs';
 import { log, round } from '../util.mjs';
-import { startWorker } from './http.mjs';
-
-/** The stores compared: this store in its default mode next to the peer, per backend. */
-export const SIZE_STORES = [
-  'smart-postgres-atomic',
-  'connect-pg-simple',
-  'smart-mysql-atomic',
-  'express-mysql-session',
-  'smart-sqlite-atomic',
-  'better-sqlite3-session-store',
-  'smart-redis-optimistic',
-  'connect-redis',
-];
+import { HTTP_STORES, startWorker } from './http.mjs';
 
 export async function sessionSizes(ctx) {
   const { connections, warmupSeconds, seconds, repeats, sizes } = ctx.config.sizes;
-  const ids = SIZE_STORES.filter((id) => ctx.defs.some((d) => d.id === id));
+  // The HTTP section's stores: this store in its default mode next to the peer, per backend.
+  const ids = HTTP_STORES.filter((id) => ctx.defs.some((d) => d.id === id));
   const worker = startWorker();
   await worker.ready;
   const rows = [];

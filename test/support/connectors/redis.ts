@@ -6,7 +6,7 @@
  */
 import { createClient, createCluster } from 'redis';
 import type { Backend, BackendConnector, CountedConnection, StoredRow } from '../backends.js';
-import type { JsonObject } from '../../../src/index.js';
+import { storedRow } from '../stored-row.js';
 
 /** A command sender past the store: one server, or a cluster (routed by the command's key). */
 export interface RawRedis {
@@ -143,13 +143,7 @@ export async function connectRedis(name: string, url: string, cluster: boolean):
         const sessionKey = `${table}:${key}`;
         const [text, version] = (await raw.send(sessionKey, ['HMGET', sessionKey, 'data', 'v'])) as [string | null, string | null];
         if (text === null && version === null) return undefined;
-        let data: JsonObject | undefined;
-        try {
-          data = text === null ? undefined : (JSON.parse(text) as JsonObject);
-        } catch {
-          data = undefined;
-        }
-        return { text, data };
+        return storedRow(text);
       },
       rewrite: async (key, text) => {
         const sessionKey = `${table}:${key}`;

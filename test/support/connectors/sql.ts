@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import type { JsonObject } from '../../../src/index.js';
 import type { Backend, BackendConnector } from '../backends.js';
+import { storedRow } from '../stored-row.js';
 import { countedSqlConnection } from '../counted.js';
 
 /** A SQL backend from its raw query function: rows, drop and counting are SQL alike. */
@@ -24,13 +24,7 @@ export function sqlBackend(name: string, dialect: 'postgres' | 'mysql' | 'sqlite
         const raw = row['data'];
         // MySQL's JSON type and PostgreSQL's jsonb arrive parsed; text columns as text.
         const text = raw === null || raw === undefined ? null : typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : JSON.stringify(raw);
-        let data: JsonObject | undefined;
-        try {
-          data = text === null ? undefined : (JSON.parse(text) as JsonObject);
-        } catch {
-          data = undefined;
-        }
-        return { text, data };
+        return storedRow(text);
       },
       rewrite: async (key, text) => {
         const [columns] = await query(`SELECT * FROM ${table} WHERE id = ${p(1)}`, [key]);
