@@ -24,6 +24,7 @@ import { SessionStoreError } from '../errors.js';
 import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
 import { cookieSessionFormat, settle, type Callback } from './cookie-session.js';
+import { ObjectSlot } from './object-slot.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
 import { warnUntiedSession } from './untied.js';
 
@@ -55,7 +56,7 @@ export class SmartSessionStore extends session.Store {
   /** The framework-neutral store underneath, promise-based. */
   readonly store: SessionStore;
   /** The handle of each live session object, for as long as the object lives. */
-  readonly #handles = new WeakMap<object, SessionHandle>();
+  readonly #handles = new ObjectSlot<SessionHandle>('smart-session-store/express handle');
   /** Ids loaded by `get` whose session object express-session has not yet made through `createSession`. */
   readonly #loadedIds = new Set<string>();
 

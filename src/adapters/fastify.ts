@@ -54,6 +54,7 @@ import { SessionStore } from '../store.js';
 import { cookieSessionFormat, settle, type Callback, type ValueCallback } from './cookie-session.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
 import { warnUntiedSession } from './untied.js';
+import { ObjectSlot } from './object-slot.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
@@ -108,11 +109,11 @@ class SmartSessionStore extends EventEmitter {
   /** The request whose hooks, handler and store calls are running. */
   readonly #requests = new AsyncLocalStorage<FastifyRequest>();
   /** What each request loaded or created, by session id: the handle its saves go through. */
-  readonly #loads = new WeakMap<FastifyRequest, Map<string, SessionHandle>>();
+  readonly #loads = new ObjectSlot<Map<string, SessionHandle>>('smart-session-store/fastify loads');
   /** The handle each of @fastify/session's Session objects saves through, for as long as the object lives. */
-  readonly #handles = new WeakMap<object, SessionHandle>();
+  readonly #handles = new ObjectSlot<SessionHandle>('smart-session-store/fastify handle');
   /** Handles made by a load (as opposed to those of sessions new to their request). */
-  readonly #loadedHandles = new WeakSet<SessionHandle>();
+  readonly #loadedHandles = new ObjectSlot<true>('smart-session-store/fastify loaded');
   /** Ids loaded outside any request the plugin knows (so not tied to one), until a save claims them. */
   readonly #untiedLoads = new Set<string>();
 
@@ -172,7 +173,7 @@ class SmartSessionStore extends EventEmitter {
         if (cookie !== undefined && cookie['expires'] != null && handle.expiresAt !== undefined) {
           cookie['expires'] = new Date(handle.expiresAt).toISOString();
         }
-        this.#loadedHandles.add(handle);
+        this.#loadedHandles.set(handle, true);
         // A reload in the same request replaces what the request loaded before.
         if (request !== undefined) this.#loadsOf(request).set(sessionId, handle);
         else this.#rememberUntied(sessionId);

@@ -40,6 +40,7 @@ import { SessionStoreError } from '../errors.js';
 import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
+import { ObjectSlot } from './object-slot.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
@@ -384,7 +385,7 @@ export interface RequestSession {
   cleared: boolean;
 }
 
-const requestSessions = new WeakMap<object, RequestSession>();
+const requestSessions = new ObjectSlot<RequestSession>('smart-session-store/fetch session');
 
 /**
  * One request's session. Read and change it through {@link get} / {@link set}

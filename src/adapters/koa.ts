@@ -35,6 +35,7 @@ import type { SessionStoreOptions } from '../options.js';
 import { SessionStore } from '../store.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
 import { warnUntiedSession } from './untied.js';
+import { ObjectSlot } from './object-slot.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
@@ -103,7 +104,7 @@ export class SmartSessionStore extends EventEmitter {
   /** The framework-neutral store underneath. */
   readonly store: SessionStore;
   /** What each request (by its `ctx`) loaded or created, by key: the handle its saves go through. */
-  readonly #loads = new WeakMap<object, Map<string, SessionHandle>>();
+  readonly #loads = new ObjectSlot<Map<string, SessionHandle>>('smart-session-store/koa loads');
   /** Keys loaded without a `ctx` to file them under, until a save claims them. */
   readonly #untiedLoads = new Set<string>();
 

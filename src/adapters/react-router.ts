@@ -54,6 +54,7 @@ import type { SessionStoreOptions } from '../options.js';
 import { appendSetCookie, cookieValues, FETCH_SESSION_FORMAT, isSessionId, SessionKeeper } from './fetch.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
 import { warnUntiedSession } from './untied.js';
+import { ObjectSlot } from './object-slot.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
@@ -136,9 +137,9 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
   readonly #keeper: SessionKeeper;
   readonly #rolling: boolean;
   /** What the storage knows of each session it gave out, for as long as the session object lives. */
-  readonly #sessions = new WeakMap<object, SessionState>();
+  readonly #sessions = new ObjectSlot<SessionState>('smart-session-store/react-router session');
   /** Router contexts whose request already has its session (the middleware placed on nested routes loads once). */
-  readonly #loaded = new WeakSet<object>();
+  readonly #loaded = new ObjectSlot<true>('smart-session-store/react-router loaded');
 
   /** @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option. */
   constructor(options: SmartSessionStorageOptions) {
@@ -318,7 +319,7 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
    */
   readonly middleware: MiddlewareFunction<Response> = async ({ request, context }, next) => {
     if (this.#loaded.has(context)) return next();
-    this.#loaded.add(context);
+    this.#loaded.set(context, true);
     context.set(this.context, await this.getSession(request.headers.get('Cookie')));
     const response = await next();
     const setCookie = await this.#commitForResponse(context.get(this.context));
