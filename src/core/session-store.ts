@@ -10,7 +10,7 @@ import { SessionStoreError, toStoreError } from '../errors.js';
 import { Autopurge } from './autopurge.js';
 import type { BackendOpener, ReadyBackend, SessionBackend, SessionCounts, StorageNeeds, UserIdWrite } from './backend.js';
 import { applyDelta, deltaToJson, diffLive, isEmptyDelta, type SessionDelta } from './delta.js';
-import { isJsonObject, JsonWalk, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
+import { cloneJson, isJsonObject, JsonWalk, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
@@ -25,9 +25,9 @@ export interface LoadedState {
   /** The session as this request saw it or last saved it, as JSON text: the delta is taken against it. */
   readonly viewText: string;
   /**
-   * The same, parsed, when the store has it at hand (after a save): a further
-   * save of the request diffs against it without parsing the text again.
-   * Never handed to the application, so nothing changes it.
+   * The same, parsed, when the store has it at hand (a copy made at load, or
+   * the view after a save): a save diffs against it without parsing the text
+   * again. Never handed to the application, so nothing changes it.
    */
   readonly view?: JsonObject | undefined;
   /** With `view`: at least the length of its JSON text, so the size limit is checked without writing it out. */
@@ -44,6 +44,9 @@ export interface LoadedState {
   readonly version: number | null;
   /** Stored expiry, epoch milliseconds. */
   readonly expiresAt: number;
+  /** The session id this state was loaded under, with its stored key: a save of the same id needs no hashing. */
+  readonly sid?: string | undefined;
+  readonly key?: string | undefined;
 }
 
 /** A session read from the store, with the state to hand back when saving it. */
@@ -312,6 +315,11 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     return this.options.hashSessionIds ? hashSessionId(sid) : sid;
   }
 
+  /** The stored key of `sid`: the one its state was loaded under (checked then), else computed now. */
+  #keyOf(sid: string, state: LoadedState | undefined): string {
+    return state !== undefined && state.key !== undefined && state.sid === sid ? state.key : this.#key(sid);
+  }
+
   /** When a session saved now expires: the call's own expiry, else the format's, else `ttl` from now. */
   #expiry(session: object, now: number, options: SaveOptions | undefined): number {
     const given = options?.expiresAt;
@@ -368,7 +376,10 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       if (row === null) return null;
       const session = parseStoredSession(row.text);
       const text = row.text as string;
-      return { session, state: { viewText: text, baseText: text, viewIsBase: true, version: row.version, expiresAt: row.expiresAt } };
+      // The base a save diffs against, copied before the application can change the session: a copy of the parsed
+      // tree costs a fraction of parsing the text again at save time.
+      const view = cloneJson(session);
+      return { session, state: { viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version: row.version, expiresAt: row.expiresAt, sid, key } };
     });
   }
 
@@ -403,7 +414,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    *   `ERR_SESSION_TOO_LARGE` (nothing written in each case), `ERR_DATABASE`
    */
   async save(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState> {
-    const key = this.#key(sid);
+    const key = this.#keyOf(sid, state);
     if (!JsonWalk.isKeyed(session)) {
       throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(session) ? 'an array' : session === null ? 'null' : typeof session}`);
     }
@@ -414,7 +425,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       return this.#call('saving the session', async ({ storage, sizeLimit, limitedBy }) => {
         this.#checkSize(current.text, sizeLimit, limitedBy);
         await storage.upsert({ key, now, expiresAt, text: current.text, userId: this.#userIdOf(current.data) });
-        return { viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt };
+        return { viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key };
       });
     }
     // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
@@ -437,6 +448,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
         viewIsBase: saved.viewIsBase,
         version: saved.version,
         expiresAt,
+        sid,
+        key,
       };
     });
   }
@@ -560,7 +573,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    * move by more than `touchAfter`. Never creates a session.
    */
   async touch(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState | undefined> {
-    const key = this.#key(sid);
+    const key = this.#keyOf(sid, state);
     const now = Date.now();
     const expiresAt = this.#expiry(session, now, options);
     return this.#call('touching the session', ({ storage }) => this.#touch(storage, key, expiresAt, now, state));

@@ -66,7 +66,7 @@ export const mysqlDialect: SqlDialect = {
       hasLockVersion: ['int', 'bigint', 'smallint', 'mediumint', 'tinyint'].includes(types.get('lock_version') ?? ''),
       dataType: types.get('data') ?? 'longtext',
       // DATETIME and TIMESTAMP depend on the session time zone: only integer expiry columns are understood.
-      expiry: findExpiryColumn(types, () => false, (type) => ['int', 'bigint', 'mediumint', 'decimal'].includes(type)),
+      expiry: findExpiryColumn(types, () => undefined, (type) => ['int', 'bigint', 'mediumint', 'decimal'].includes(type)),
     };
   },
 

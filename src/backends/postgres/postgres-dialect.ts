@@ -1,7 +1,7 @@
 /** What is PostgreSQL's own: jsonb, `$n` placeholders, ON CONFLICT, advisory locks, its catalogue. */
 import type { PurgeLock } from '../sql/purge.js';
 import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
-import { compile, quoteIdentifier, raw, shared, sql, type Sql } from '../sql/statement.js';
+import { compile, quoteIdentifier, raw, sql, type Sql } from '../sql/statement.js';
 import { findExpiryColumn, type TableInfo } from '../sql/table-shape.js';
 import { asJsonb, deltaExpression } from './delta-sql.js';
 
@@ -42,6 +42,12 @@ export const postgresDialect: SqlDialect = {
   existing: (column) => `s.${quotePostgres(column)}`,
   updatedAtNow: 'now()',
   lockRowClause: ' FOR UPDATE',
+  timestampExpiry: {
+    // A timestamp without time zone holds UTC, as the store writes and reads it; float8 arithmetic, exact to the
+    // microsecond that PostgreSQL rounds to.
+    fromMs: (value, zoned) => (zoned ? sql`to_timestamp(${value}::float8 / 1000)` : sql`(to_timestamp(${value}::float8 / 1000) AT TIME ZONE 'UTC')`),
+    toMs: (column) => sql`(date_part('epoch', ${column}) * 1000)`,
+  },
 
   async inspect(runner, table) {
     const rows = await runner.query(
@@ -54,7 +60,11 @@ export const postgresDialect: SqlDialect = {
       columns: new Set(types.keys()),
       hasLockVersion: INTEGER_TYPES.includes(types.get('lock_version') ?? ''),
       dataType: types.get('data') ?? 'jsonb',
-      expiry: findExpiryColumn(types, (type) => type.startsWith('timestamp'), (type) => [...INTEGER_TYPES, 'numeric'].includes(type)),
+      expiry: findExpiryColumn(
+        types,
+        (type) => (type === 'timestamp with time zone' ? 'timestamptz' : type.startsWith('timestamp') ? 'timestamp' : undefined),
+        (type) => [...INTEGER_TYPES, 'numeric'].includes(type),
+      ),
     };
   },
 
@@ -90,9 +100,8 @@ export const postgresDialect: SqlDialect = {
 
   async deleteExpired(runner, { table, expires, cutoff }, size) {
     // SKIP LOCKED: rows a save holds are left for the next batch instead of waited for.
-    const before = shared(cutoff);
     const batch = compile(
-      sql`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${expires} <= ${before} LIMIT ${size} FOR UPDATE SKIP LOCKED) AND ${expires} <= ${before}`,
+      sql`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${expires} <= ${cutoff} LIMIT ${size} FOR UPDATE SKIP LOCKED) AND ${expires} <= ${cutoff}`,
       postgresDialect,
     );
     const removed = await runner.execute(batch.text, batch.bind());

@@ -24,8 +24,8 @@ import type { LockingMode } from '../../core/options.js';
 import type { TableName } from '../connection-options.js';
 import { DEFAULT_PURGE_PACING, deleteInBatches, purgeLockName } from './purge.js';
 import type { DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
-import { compile, EMPTY, join, raw, slot, sql, type CompiledSql, type Sql } from './statement.js';
-import { expiryFromDatabase, expiryToDatabase, type ExpiryColumn, type ExpiryUnit, type TableInfo } from './table-shape.js';
+import { compile, EMPTY, join, raw, shared, slot, sql, type CompiledSql, type Sql } from './statement.js';
+import { expiryFromDatabase, expiryToDatabase, isTimestampUnit, type ExpiryColumn, type ExpiryUnit, type TableInfo } from './table-shape.js';
 
 /** A sessions table and everything known about it. */
 export interface SqlTableSetup {
@@ -56,6 +56,8 @@ export class SqlTable implements ReadyBackend {
   readonly #unit: ExpiryUnit;
   readonly #table: Sql;
   readonly #expires: Sql;
+  /** An instant's parameter (epoch ms, as {@link #at} gives it) as the expiry column's type. */
+  readonly #instant: (value: unknown) => Sql;
   /** The expiry column's name, unquoted. */
   readonly #expiryName: string;
   readonly #hasVersion: boolean;
@@ -89,14 +91,21 @@ export class SqlTable implements ReadyBackend {
     this.#tableName = table;
     const t = (this.#table = raw(table.schema === undefined ? dialect.quote(table.name) : `${dialect.quote(table.schema)}.${dialect.quote(table.name)}`));
     const expires = (this.#expires = raw(dialect.quote(expiry.name)));
+    // Instants cross the wire as epoch-ms numbers both ways; a timestamp column converts them in SQL.
+    const stamp = isTimestampUnit(expiry.unit) ? dialect.timestampExpiry : undefined;
+    if (isTimestampUnit(expiry.unit) && stamp === undefined) throw new Error(`this database has no timestamp expiry column (${expiry.name})`);
+    const zoned = expiry.unit === 'timestamptz';
+    const instant = (this.#instant = stamp === undefined ? (value) => sql`${value}` : (value) => stamp.fromMs(sql`${value}`, zoned));
+    const expiresRead = stamp === undefined ? expires : stamp.toMs(expires, zoned);
     this.#touchUpdatedAt = info.columns.has('updated_at') && dialect.updatedAtNow !== undefined ? raw(`, updated_at = ${dialect.updatedAtNow}`) : EMPTY;
-    const columns = sql`${this.#data.read} AS data, ${expires} AS expires_at, ${raw(info.hasLockVersion ? 'lock_version' : 'NULL AS lock_version')}`;
-    const live = sql`${expires} > ${slot('now')}`;
+    // No lock_version column: none is read (a column fewer for the driver to describe on every load).
+    const columns = sql`${this.#data.read} AS data, ${expiresRead} AS expires_at${raw(info.hasLockVersion ? ', lock_version' : '')}`;
+    const live = sql`${expires} > ${instant(slot('now'))}`;
     const compiled = (fragment: Sql): CompiledSql => compile(fragment, dialect);
     this.#statements = {
       load: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}`),
       lockRow: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}${raw(dialect.lockRowClause)}`),
-      extendExpiry: compiled(sql`UPDATE ${t} SET ${expires} = ${slot('expiresAt')} WHERE id = ${slot('key')} AND ${live} AND ${expires} < ${slot('movedBefore')}`),
+      extendExpiry: compiled(sql`UPDATE ${t} SET ${expires} = ${instant(slot('expiresAt'))} WHERE id = ${slot('key')} AND ${live} AND ${expires} < ${instant(slot('movedBefore'))}`),
       destroy: compiled(sql`DELETE FROM ${t} WHERE id = ${slot('key')}`),
       destroyByUser: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')}`),
       listByUser: compiled(sql`SELECT ${columns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
@@ -107,8 +116,8 @@ export class SqlTable implements ReadyBackend {
     };
   }
 
-  /** An epoch-ms instant as the expiry column takes it. */
-  #at(ms: number): string | number {
+  /** An epoch-ms instant as the expiry column's parameter. */
+  #at(ms: number): number {
     return expiryToDatabase(ms, this.#unit);
   }
 
@@ -129,7 +138,7 @@ export class SqlTable implements ReadyBackend {
   #assignments(data: Sql, expiresAt: number, userId: UserIdWrite, bumpVersion: boolean): Sql {
     const setUser = userId === undefined ? EMPTY : sql`, user_id = ${userId}`;
     const bump = bumpVersion ? raw(', lock_version = lock_version + 1') : EMPTY;
-    return sql`data = ${data}, ${this.#expires} = ${this.#at(expiresAt)}${this.#touchUpdatedAt}${setUser}${bump}`;
+    return sql`data = ${data}, ${this.#expires} = ${this.#instant(this.#at(expiresAt))}${this.#touchUpdatedAt}${setUser}${bump}`;
   }
 
   async load(key: string, now: number): Promise<StoredSession | null> {
@@ -142,7 +151,7 @@ export class SqlTable implements ReadyBackend {
     const inserted: [string, Sql][] = [
       ['id', sql`${key}`],
       ['data', this.#data.write(text)],
-      [this.#expiryName, sql`${this.#at(expiresAt)}`],
+      [this.#expiryName, this.#instant(this.#at(expiresAt))],
     ];
     if (userId !== undefined) inserted.push(['user_id', sql`${userId}`]);
     const names = raw(inserted.map(([name]) => dialect.quote(name)).join(', '));
@@ -162,7 +171,7 @@ export class SqlTable implements ReadyBackend {
       return this.updateLocked({ key, now, expiresAt, merge: (row) => ({ text: JSON.stringify(applyDelta(parseStoredSession(row.text), delta)), userId }) });
     }
     const statement = this.#compile(
-      sql`UPDATE ${this.#table} SET ${this.#assignments(merged, expiresAt, userId, this.#hasVersion)} WHERE id = ${key} AND ${this.#expires} > ${this.#at(now)}`,
+      sql`UPDATE ${this.#table} SET ${this.#assignments(merged, expiresAt, userId, this.#hasVersion)} WHERE id = ${key} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
     );
     return (await this.#driver.execute(statement.text, statement.bind())) > 0;
   }
@@ -170,7 +179,7 @@ export class SqlTable implements ReadyBackend {
   async compareAndSwap({ key, now, expiresAt, text, version, userId }: VersionedWrite): Promise<boolean> {
     const statement = this.#compile(
       sql`UPDATE ${this.#table} SET ${this.#assignments(this.#data.write(text), expiresAt, userId, true)}
-        WHERE id = ${key} AND lock_version = ${version} AND ${this.#expires} > ${this.#at(now)}`,
+        WHERE id = ${key} AND lock_version = ${version} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
     );
     return (await this.#driver.execute(statement.text, statement.bind())) > 0;
   }
@@ -226,7 +235,7 @@ export class SqlTable implements ReadyBackend {
   async purge({ now, batchSize, onProgress }: PurgeRun): Promise<number | null> {
     const dialect = this.#dialect;
     const driver = this.#driver;
-    const target: PurgeTarget = { tableName: this.#tableName, table: this.#table, expires: this.#expires, cutoff: this.#at(now), lockName: this.#lockName };
+    const target: PurgeTarget = { tableName: this.#tableName, table: this.#table, expires: this.#expires, cutoff: this.#instant(shared(this.#at(now))), lockName: this.#lockName };
     return dialect.purgeLock.run(driver, target, (batch) =>
       deleteInBatches(driver, batch, (runner, size) => dialect.deleteExpired(runner, target, size), { batchSize, onProgress, pacing: dialect.purgePacing ?? DEFAULT_PURGE_PACING }),
     );

@@ -4,8 +4,12 @@
  * create (the Prancer seed's `timeout` in epoch seconds, TEXT data).
  */
 
-/** How an expiry column holds time: a timestamp type, or an integer of epoch milliseconds or seconds. */
-export type ExpiryUnit = 'timestamp' | 'ms' | 's';
+/**
+ * How an expiry column holds time: a timestamp with time zone (`timestamptz`)
+ * or without (`timestamp`, read as UTC), or an integer of epoch milliseconds
+ * or seconds.
+ */
+export type ExpiryUnit = 'timestamptz' | 'timestamp' | 'ms' | 's';
 
 /** The expiry column: the store's own `expires_at`, or `timeout` in epoch seconds as in the Prancer seed's table. */
 export interface ExpiryColumn {
@@ -41,27 +45,42 @@ export interface CreateTableOptions {
 /**
  * Finds the expiry column among the table's columns (name to lower-case
  * type): `expires_at` (integers are epoch ms) or else `timeout` (integers are
- * epoch seconds, the Prancer table).
+ * epoch seconds, the Prancer table). `timestampUnit` tells the timestamp
+ * types of the database apart (`undefined`: not a timestamp).
  */
-export function findExpiryColumn(types: ReadonlyMap<string, string>, isTimestamp: (type: string) => boolean, isInteger: (type: string) => boolean): ExpiryColumn | undefined {
+export function findExpiryColumn(
+  types: ReadonlyMap<string, string>,
+  timestampUnit: (type: string) => 'timestamptz' | 'timestamp' | undefined,
+  isInteger: (type: string) => boolean,
+): ExpiryColumn | undefined {
   for (const [name, integerUnit] of [['expires_at', 'ms'], ['timeout', 's']] as const) {
     const type = types.get(name);
     if (type === undefined) continue;
-    if (isTimestamp(type)) return { name, unit: 'timestamp' };
+    const timestamp = timestampUnit(type);
+    if (timestamp !== undefined) return { name, unit: timestamp };
     if (isInteger(type)) return { name, unit: integerUnit };
   }
   return undefined;
 }
 
-/** An epoch-ms instant as the expiry column takes it (a timestamp as ISO text: cheaper for drivers than a Date). */
-export function expiryToDatabase(ms: number, unit: ExpiryUnit): string | number {
-  if (unit === 'timestamp') return new Date(ms).toISOString();
+/** True for the units that SQL converts to and from epoch milliseconds (the dialect's `timestampExpiry`). */
+export function isTimestampUnit(unit: ExpiryUnit): unit is 'timestamptz' | 'timestamp' {
+  return unit === 'timestamptz' || unit === 'timestamp';
+}
+
+/**
+ * An epoch-ms instant as the statement's parameter for the expiry column: a
+ * number in every unit (a timestamp column takes it through the dialect's
+ * conversion, which costs the driver less than a date written out as text).
+ */
+export function expiryToDatabase(ms: number, unit: ExpiryUnit): number {
   return unit === 's' ? Math.floor(ms / 1000) : Math.round(ms);
 }
 
-/** An expiry column value as epoch ms. */
+/** An expiry as read (a timestamp column through the dialect's conversion to epoch ms) as epoch ms. */
 export function expiryFromDatabase(value: unknown, unit: ExpiryUnit): number {
   if (value instanceof Date) return value.getTime();
   const number = Number(value);
-  return unit === 's' ? number * 1000 : number;
+  // Epoch seconds with microseconds, times 1000, can land a hair off the millisecond it was written as.
+  return unit === 's' ? number * 1000 : isTimestampUnit(unit) ? Math.round(number) : number;
 }

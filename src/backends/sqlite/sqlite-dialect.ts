@@ -46,7 +46,7 @@ export const sqliteDialect: SqlDialect = {
       columns: new Set(types.keys()),
       hasLockVersion: (types.get('lock_version') ?? '').includes('int'),
       dataType: types.get('data') ?? 'text',
-      expiry: findExpiryColumn(types, () => false, (type) => type.includes('int')),
+      expiry: findExpiryColumn(types, () => undefined, (type) => type.includes('int')),
     };
   },
 
