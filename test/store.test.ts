@@ -16,10 +16,25 @@ function cookie(ms = 3_600_000): JsonObject {
   return { originalMaxAge: ms, expires: new Date(Date.now() + ms).toISOString(), httpOnly: true, path: '/' };
 }
 
+/**
+ * The ways a table can hold sessions: each locking mode on a table the store
+ * created (atomic saves append to its pending changes), and atomic saves
+ * merged inside the database, on a table without a `changes` column (one
+ * made by hand, or by an earlier version).
+ */
+const VARIANTS: readonly { readonly locking: LockingMode; readonly merged: boolean }[] = [...LOCKING_MODES.map((locking) => ({ locking, merged: false })), { locking: 'atomic', merged: true }];
+
+/** Drops the pending-changes column of a table the store created (PostgreSQL: and holds jsonb, as earlier versions made it). */
+async function withoutChangesColumn(backend: (typeof backends)[number], table: string): Promise<void> {
+  await backend.query(`ALTER TABLE ${table} DROP COLUMN changes`);
+  if (backend.dialect === 'postgres') await backend.query(`ALTER TABLE ${table} ALTER COLUMN data TYPE jsonb USING data::jsonb`);
+}
+
 for (const backend of backends) {
-  for (const locking of LOCKING_MODES) {
-    describe(`${backend.name} / ${locking}`, () => {
-      const table = `ssn_store_${locking}`;
+  for (const { locking, merged } of VARIANTS) {
+    if (merged && !backend.sql) continue;
+    describe(`${backend.name} / ${locking}${merged ? ', merged in the database' : ''}`, () => {
+      const table = `ssn_store_${locking}${merged ? '_merged' : ''}`;
       let store: SessionStore;
       let sidCounter = 0;
       const newSid = (): string => `sid-${locking}-${process.pid}-${++sidCounter}-${Math.random().toString(36).slice(2)}`;
@@ -36,6 +51,11 @@ for (const backend of backends) {
         // Redis has no table: its keys appear as sessions are saved.
         if (backend.sql) await assert.rejects(store.ready(), isError('ERR_TABLE_MISSING'));
         await store.createTable();
+        if (merged) {
+          await withoutChangesColumn(backend, table);
+          await store.close();
+          store = new CookieStore({ url: backend.url, table, locking, poolSize: 10, autopurge: false });
+        }
       });
       after(async () => {
         await store.close();

@@ -11,10 +11,20 @@
 import type { SessionDelta } from './delta.js';
 import type { LockingMode } from './options.js';
 
-/** A session as read back from storage. */
-export interface StoredSession {
+/** A session's data as read back from storage. */
+export interface StoredData {
   /** The stored JSON text, or `null` when the stored data is NULL (a corrupt row). */
   readonly text: string | null;
+  /**
+   * Deltas saved after `text` was written, still to be applied to it, in the
+   * text of `./pending-changes.ts`; `null` (or absent) when there are none,
+   * or where the storage keeps none.
+   */
+  readonly changes?: string | null | undefined;
+}
+
+/** A session as read back from storage. */
+export interface StoredSession extends StoredData {
   /** Expiry, epoch milliseconds. */
   readonly expiresAt: number;
   /** The stored version (`lock_version`), or `null` when the storage keeps none. */
@@ -44,6 +54,14 @@ export interface DocumentWrite extends WriteContext {
 /** A delta to merge into the latest stored document. */
 export interface DeltaWrite extends WriteContext {
   readonly delta: SessionDelta;
+  /**
+   * Where the storage keeps pending changes: those the request loaded, and
+   * the document with them applied. The backend may write that document
+   * in the same statement, keeping only the changes appended since the load
+   * (and none of this, should the stored changes no longer start with the
+   * loaded ones).
+   */
+  readonly fold?: { readonly changes: string; readonly text: string } | undefined;
 }
 
 /** A document to store only if the stored version is still `version`. */
@@ -138,7 +156,7 @@ export interface ReadyBackend {
   /** The live sessions of a user. */
   listByUser(userId: string, now: number): Promise<StoredSession[]>;
   /** The data of every live session. */
-  all(now: number): Promise<(string | null)[]>;
+  all(now: number): Promise<StoredData[]>;
   /** Number of live sessions. */
   count(now: number): Promise<number>;
   /** Deletes every session. */

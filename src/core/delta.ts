@@ -199,13 +199,23 @@ export function deltaToJson(delta: ObjectPatch): JsonObject {
   return { s: set, u: delta.unset };
 }
 
-/** Inverse of {@link deltaToJson}. */
-export function deltaFromJson(json: JsonObject): SessionDelta {
+/**
+ * Inverse of {@link deltaToJson}.
+ *
+ * @throws {TypeError} when `json` is not a delta in that form.
+ */
+export function deltaFromJson(json: JsonValue): SessionDelta {
+  if (!isJsonObject(json)) throw new TypeError('a delta must be an object');
+  const encodedSet = json['s'];
+  const unset = json['u'];
+  if (!isJsonObject(encodedSet) || !Array.isArray(unset) || !unset.every((key) => typeof key === 'string')) throw new TypeError('a delta holds "s", an object, and "u", a list of keys');
   const set = new Map<string, Patch>();
-  const encodedSet = json['s'] as JsonObject;
   for (const key of Object.keys(encodedSet)) {
-    const entry = encodedSet[key] as JsonObject;
-    set.set(key, Object.hasOwn(entry, 'o') ? deltaFromJson(entry['o'] as JsonObject) : { kind: 'value', value: entry['v'] as JsonValue });
+    const entry = encodedSet[key];
+    if (!isJsonObject(entry)) throw new TypeError('a change of a delta must be an object');
+    if (Object.hasOwn(entry, 'o')) set.set(key, deltaFromJson(entry['o'] as JsonValue));
+    else if (Object.hasOwn(entry, 'v')) set.set(key, { kind: 'value', value: entry['v'] as JsonValue });
+    else throw new TypeError('a change of a delta holds "o" or "v"');
   }
-  return { kind: 'object', set, unset: json['u'] as string[] };
+  return { kind: 'object', set, unset: unset as string[] };
 }

@@ -202,14 +202,25 @@ export function parseStoredSession(text: unknown): JsonObject {
   if (typeof text !== 'string') {
     throw new SessionStoreError('ERR_CORRUPT_ROW', `stored session data is ${text === null ? 'NULL' : typeof text}, not JSON text`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new SessionStoreError('ERR_CORRUPT_ROW', 'stored session data is not valid JSON', { cause: error });
-  }
+  const parsed = parseStoredJson(text, 'stored session data');
   if (!isJsonObject(parsed)) {
     throw new SessionStoreError('ERR_CORRUPT_ROW', `stored session data is ${Array.isArray(parsed) ? 'an array' : String(parsed === null ? 'null' : typeof parsed)}, not an object`);
+  }
+  return parsed;
+}
+
+/**
+ * Parses stored JSON text (`what` names it in the error), dropping the keys
+ * `__proto__`, `constructor` and `prototype` wherever they are.
+ *
+ * @throws {SessionStoreError} `ERR_CORRUPT_ROW` when the text is not JSON.
+ */
+export function parseStoredJson(text: string, what: string): JsonValue {
+  let parsed: JsonValue;
+  try {
+    parsed = JSON.parse(text) as JsonValue;
+  } catch (error) {
+    throw new SessionStoreError('ERR_CORRUPT_ROW', `${what} is not valid JSON`, { cause: error });
   }
   if (mayHoldForbiddenKey(text)) dropForbiddenKeys(parsed);
   return parsed;

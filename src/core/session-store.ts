@@ -8,9 +8,10 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionStoreError, toStoreError } from '../errors.js';
 import { Autopurge } from './autopurge.js';
-import type { BackendOpener, ReadyBackend, SessionBackend, SessionCounts, StorageNeeds, UserIdWrite } from './backend.js';
+import type { BackendOpener, ReadyBackend, SessionBackend, SessionCounts, StorageNeeds, StoredData, UserIdWrite } from './backend.js';
 import { applyDelta, deltaToJson, diffLive, isEmptyDelta, type SessionDelta } from './delta.js';
 import { cloneJson, isJsonObject, JsonWalk, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
+import { shouldFold, storedSession } from './pending-changes.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
@@ -47,6 +48,8 @@ export interface LoadedState {
   /** The session id this state was loaded under, with its stored key: a save of the same id needs no hashing. */
   readonly sid?: string | undefined;
   readonly key?: string | undefined;
+  /** The pending changes the load applied (where the storage keeps them): the first save may fold them into the document. */
+  readonly changes?: string | undefined;
 }
 
 /** A session read from the store, with the state to hand back when saving it. */
@@ -374,12 +377,37 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     return this.#call('loading the session', async ({ storage }) => {
       const row = await storage.load(key, Date.now());
       if (row === null) return null;
-      const session = parseStoredSession(row.text);
+      const session = storedSession(row);
       const text = row.text as string;
       // The base a save diffs against, copied before the application can change the session: a copy of the parsed
       // tree costs a fraction of parsing the text again at save time.
       const view = cloneJson(session);
-      return { session, state: { viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version: row.version, expiresAt: row.expiresAt, sid, key } };
+      const { version, expiresAt } = row;
+      const changes = row.changes ?? undefined;
+      if (changes === undefined) return { session, state: { viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key } };
+      // The stored text is not the session yet: its text is written out only if a later call needs it.
+      let viewText: string | undefined;
+      const whole = (): string => (viewText ??= JSON.stringify(view));
+      return {
+        session,
+        state: {
+          get viewText() {
+            return whole();
+          },
+          get baseText() {
+            return whole();
+          },
+          view,
+          // Applying a change never makes the document longer than the change's own text.
+          viewLength: text.length + changes.length,
+          viewIsBase: true,
+          version,
+          expiresAt,
+          sid,
+          key,
+          changes,
+        },
+      };
     });
   }
 
@@ -497,9 +525,9 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     return delta;
   }
 
-  /** Merges the delta into the stored text, refusing a result over the size limit. */
-  #merged(storedText: string | null, delta: SessionDelta, limit: SizeLimit): { text: string; userId: UserIdWrite } {
-    return this.#document(applyDelta(parseStoredSession(storedText), delta), limit);
+  /** Merges the delta into the stored session, refusing a result over the size limit. */
+  #merged(stored: StoredData, delta: SessionDelta, limit: SizeLimit): { text: string; userId: UserIdWrite } {
+    return this.#document(applyDelta(storedSession(stored), delta), limit);
   }
 
   /** A merged session as the text to write, refusing it over the size limit. */
@@ -519,10 +547,14 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       // One round trip: the delta is applied inside the database, so no lock is held between statements.
       const path = this.options.userIdPath;
       const userId = path === undefined ? undefined : userIdAfterDelta(delta, path)?.userId;
-      return (await storage.applyDelta({ key, now, expiresAt, delta, userId })) ? { baseText: '', version: null, viewIsBase: false } : null;
+      // The first save after a load that found many pending changes writes the session it loaded (those changes
+      // applied) in the same statement, so that loads stay cheap.
+      const { changes } = state;
+      const fold = changes !== undefined && state.view !== undefined && shouldFold(changes.length, state.viewLength ?? 0) ? { changes, text: JSON.stringify(state.view) } : undefined;
+      return (await storage.applyDelta({ key, now, expiresAt, delta, userId, fold })) ? { baseText: '', version: null, viewIsBase: false } : null;
     }
     if (storage.locking === 'optimistic') {
-      let baseText: string | null = state.baseText;
+      let base: StoredData = { text: state.baseText };
       let version = state.version;
       // The delta merged into what the request saw is the view already: when that is the stored base, no parse.
       let mergesIntoView = state.viewIsBase === true;
@@ -530,12 +562,12 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
         if (version === null) {
           const row = await storage.load(key, Date.now());
           if (row === null) return null;
-          baseText = row.text;
+          base = row;
           version = row.version;
           mergesIntoView = false;
           if (version === null) break;
         }
-        const merged = mergesIntoView ? this.#document(view, prepared) : this.#merged(baseText, delta, prepared);
+        const merged = mergesIntoView ? this.#document(view, prepared) : this.#merged(base, delta, prepared);
         if (await storage.compareAndSwap({ key, now: Date.now(), expiresAt, version, ...merged })) {
           return { baseText: merged.text, version: version + 1, viewIsBase: mergesIntoView };
         }
@@ -551,7 +583,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       now,
       expiresAt,
       merge: (row) => {
-        const merged = this.#merged(row.text, delta, prepared);
+        const merged = this.#merged(row, delta, prepared);
         mergedText = merged.text;
         return merged;
       },
@@ -608,7 +640,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       const sessions: UserSession[] = [];
       for (const row of await storage.listByUser(String(userId), Date.now())) {
         try {
-          sessions.push({ session: parseStoredSession(row.text), expiresAt: new Date(row.expiresAt) });
+          sessions.push({ session: storedSession(row), expiresAt: new Date(row.expiresAt) });
         } catch {
           // A corrupt row must not hide the user's other sessions.
         }
@@ -621,9 +653,9 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   async all(): Promise<JsonObject[]> {
     return this.#call('listing sessions', async ({ storage }) => {
       const sessions: JsonObject[] = [];
-      for (const text of await storage.all(Date.now())) {
+      for (const row of await storage.all(Date.now())) {
         try {
-          sessions.push(parseStoredSession(text));
+          sessions.push(storedSession(row));
         } catch {
           // A corrupt row must not hide every other session.
         }

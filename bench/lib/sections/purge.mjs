@@ -68,7 +68,7 @@ async function insertExpired(ctx, backend, rows) {
     return withPostgres(ctx.config, async (c) => {
       await c.query(
         `INSERT INTO "${PURGE_TABLE}" (id, data, expires_at)
-         SELECT encode(sha256(('bench-purge-' || g)::bytea), 'hex') AS id, $1::jsonb, $2::timestamptz - g * interval '1 second'
+         SELECT encode(sha256(('bench-purge-' || g)::bytea), 'hex') AS id, $1::json, $2::timestamptz - g * interval '1 second'
            FROM generate_series(1, $3::int) AS g ORDER BY 1`,
         [EXPIRED_DATA, new Date(now), rows],
       );

@@ -34,11 +34,11 @@ async function openFloor(ctx, backend) {
     const pool = new drivers.library.pg.Pool({ connectionString: ctx.config.urls.postgres, max: POOL_SIZE });
     pool.on('error', () => undefined);
     return {
-      insert: (id, text) => pool.query(`INSERT INTO "${TABLE}" (id, data, expires_at) VALUES ($1, $2::jsonb, $3)`, [id, text, new Date(expires())]),
+      insert: (id, text) => pool.query(`INSERT INTO "${TABLE}" (id, data, expires_at) VALUES ($1, $2, $3)`, [id, text, new Date(expires())]),
       select: async (id) => (await pool.query(`SELECT data, expires_at FROM "${TABLE}" WHERE id = $1`, [id])).rows[0].data,
-      update: (id, text) => pool.query(`UPDATE "${TABLE}" SET data = $2::jsonb, expires_at = $3 WHERE id = $1`, [id, text, new Date(expires())]),
+      update: (id, text) => pool.query(`UPDATE "${TABLE}" SET data = $2, expires_at = $3 WHERE id = $1`, [id, text, new Date(expires())]),
       close: () => pool.end(),
-      note: `pg Pool (max ${POOL_SIZE}); the jsonb column arrives parsed by pg`,
+      note: `pg Pool (max ${POOL_SIZE}); the json column arrives parsed by pg`,
     };
   }
   if (backend === 'mysql') {

@@ -3,7 +3,7 @@ import { leaseLock } from '../sql/lease.js';
 import { planMergePatch } from '../sql/merge-patch.js';
 import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
 import { compile, join, raw, sql } from '../sql/statement.js';
-import { findExpiryColumn } from '../sql/table-shape.js';
+import { findExpiryColumn, isTextType } from '../sql/table-shape.js';
 
 /** Backquotes an identifier that has already been validated. */
 export function quoteMysql(name: string): string {
@@ -42,6 +42,8 @@ export const mysqlDialect: SqlDialect = {
   // ON UPDATE CURRENT_TIMESTAMP keeps the store's own updated_at current.
   updatedAtNow: undefined,
   lockRowClause: ' FOR UPDATE',
+  concat: (a, b) => sql`CONCAT(${a}, ${b})`,
+  charLength: (text) => sql`CHAR_LENGTH(${text})`,
 
   async inspect(runner, table) {
     const rows = await runner.query(
@@ -64,6 +66,7 @@ export const mysqlDialect: SqlDialect = {
           : { bytes: perStatement, limitedBy: `the server's max_allowed_packet (${packet} bytes; raise it to store more)` },
       columns: new Set(types.keys()),
       hasLockVersion: ['int', 'bigint', 'smallint', 'mediumint', 'tinyint'].includes(types.get('lock_version') ?? ''),
+      hasChanges: isTextType(types.get('changes')),
       dataType: types.get('data') ?? 'longtext',
       // DATETIME and TIMESTAMP depend on the session time zone: only integer expiry columns are understood.
       expiry: findExpiryColumn(types, () => undefined, (type) => ['int', 'bigint', 'mediumint', 'decimal'].includes(type)),
@@ -77,6 +80,7 @@ export const mysqlDialect: SqlDialect = {
       `CREATE TABLE IF NOT EXISTS ${qualified} (
       id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
       data LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+      changes LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
       expires_at BIGINT NOT NULL,
       created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
       updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),${options.lockVersion ? '\n      lock_version INT NOT NULL DEFAULT 0,' : ''}${options.userId ? '\n      user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,' : ''}

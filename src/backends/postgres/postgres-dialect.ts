@@ -2,7 +2,7 @@
 import type { PurgeLock } from '../sql/purge.js';
 import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
 import { compile, quoteIdentifier, raw, sql, type Sql } from '../sql/statement.js';
-import { findExpiryColumn, type TableInfo } from '../sql/table-shape.js';
+import { findExpiryColumn, isTextType, type TableInfo } from '../sql/table-shape.js';
 import { asJsonb, deltaExpression } from './delta-sql.js';
 
 const quotePostgres = quoteIdentifier;
@@ -42,6 +42,8 @@ export const postgresDialect: SqlDialect = {
   existing: (column) => `s.${quotePostgres(column)}`,
   updatedAtNow: 'now()',
   lockRowClause: ' FOR UPDATE',
+  concat: (a, b) => sql`(${a} || ${b})`,
+  charLength: (text) => sql`length(${text}::text)`,
   timestampExpiry: {
     // A timestamp without time zone holds UTC, as the store writes and reads it; float8 arithmetic, exact to the
     // microsecond that PostgreSQL rounds to.
@@ -59,6 +61,7 @@ export const postgresDialect: SqlDialect = {
     return {
       columns: new Set(types.keys()),
       hasLockVersion: INTEGER_TYPES.includes(types.get('lock_version') ?? ''),
+      hasChanges: isTextType(types.get('changes')),
       dataType: types.get('data') ?? 'jsonb',
       expiry: findExpiryColumn(
         types,
@@ -73,7 +76,8 @@ export const postgresDialect: SqlDialect = {
     await runner.execute(
       `CREATE TABLE IF NOT EXISTS ${qualified} (
       id text PRIMARY KEY,
-      data jsonb NOT NULL,
+      data json NOT NULL,
+      changes text,
       expires_at timestamptz NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now()${options.lockVersion ? ',\n      lock_version integer NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id text' : ''}
@@ -85,13 +89,15 @@ export const postgresDialect: SqlDialect = {
   },
 
   dataColumn({ dataType }: TableInfo): DataColumn {
-    // jsonb is the native shape; json and text columns (tables shared with other readers) are converted on the way.
+    // The store's own tables hold json (read and written as text, merged by appending: core/pending-changes.ts); jsonb,
+    // json and text columns of other tables are merged with jsonb operators and converted on the way.
     const cast = dataType === 'jsonb' ? '' : dataType === 'json' ? '::json' : '::text';
     const fromJsonb = (expression: Sql): Sql => (cast === '' ? expression : sql`(${expression})${raw(cast)}`);
     return {
       read: raw('data::text'),
       text: (value) => (typeof value === 'string' ? value : null),
-      write: (text) => sql`${text}::jsonb${raw(cast)}`,
+      // A json column takes the text as it is (checked, never rebuilt): no jsonb parse on the way in.
+      write: (text) => (dataType === 'json' ? sql`${text}::json` : sql`${text}::jsonb${raw(cast)}`),
       merge: (delta) => fromJsonb(deltaExpression(delta, asJsonb(dataType))),
     };
   },

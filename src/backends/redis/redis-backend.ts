@@ -40,6 +40,7 @@ import type {
   SessionBackend,
   SessionCounts,
   StorageNeeds,
+  StoredData,
   StoredSession,
   UserIdWrite,
   VersionedWrite,
@@ -484,10 +485,10 @@ export class RedisSessions implements ReadyBackend {
     }
   }
 
-  async all(now: number): Promise<(string | null)[]> {
-    const texts: (string | null)[] = [];
-    for await (const batch of this.#sessions()) for (const { text, expiresAt } of batch) if (expiresAt > now) texts.push(text);
-    return texts;
+  async all(now: number): Promise<StoredData[]> {
+    const sessions: StoredData[] = [];
+    for await (const batch of this.#sessions()) for (const { text, expiresAt } of batch) if (expiresAt > now) sessions.push({ text });
+    return sessions;
   }
 
   async count(now: number): Promise<number> {

@@ -109,6 +109,10 @@ export interface SqlDialect extends Placeholders {
     fromMs(value: Sql, zoned: boolean): Sql;
     toMs(column: Sql, zoned: boolean): Sql;
   };
+  /** `a` and `b` joined as text. */
+  concat(a: Sql, b: Sql): Sql;
+  /** The length of a text in characters (as `substr` counts them). */
+  charLength(text: Sql): Sql;
   /** What locks a selected row until the transaction ends (`FOR UPDATE`; nothing where the transaction locks everything). */
   readonly lockRowClause: string;
   /** What keeps purges of one table to one process at a time (never a lock a pooled connection would keep). */

@@ -14,12 +14,13 @@ import type {
   ReadyBackend,
   SessionCounts,
   StorageCapacity,
+  StoredData,
   StoredSession,
   UserIdWrite,
   VersionedWrite,
 } from '../../core/backend.js';
 import { applyDelta } from '../../core/delta.js';
-import { parseStoredSession } from '../../core/json.js';
+import { changeEntry, changesMarker, storedSession } from '../../core/pending-changes.js';
 import type { LockingMode } from '../../core/options.js';
 import type { TableName } from '../connection-options.js';
 import { DEFAULT_PURGE_PACING, deleteInBatches, purgeLockName } from './purge.js';
@@ -61,6 +62,10 @@ export class SqlTable implements ReadyBackend {
   /** The expiry column's name, unquoted. */
   readonly #expiryName: string;
   readonly #hasVersion: boolean;
+  /** The table has a `changes` column: atomic saves append their deltas to it (`core/pending-changes.ts`). */
+  readonly #hasChanges: boolean;
+  /** `, changes = NULL` for a write of the whole document, where the table keeps pending changes. */
+  readonly #clearChanges: Sql;
   /** `, updated_at = <now>` where the table has that column and it does not keep itself current. */
   readonly #touchUpdatedAt: Sql;
   readonly #lockName: string;
@@ -76,6 +81,9 @@ export class SqlTable implements ReadyBackend {
     readonly count: CompiledSql;
     readonly clear: CompiledSql;
     readonly stats: CompiledSql;
+    /** Appends a delta to the pending changes; with the user-id column set, or left as it is. */
+    readonly append: CompiledSql;
+    readonly appendWithUser: CompiledSql;
   };
 
   constructor({ dialect, driver, table, info, expiry, locking }: SqlTableSetup) {
@@ -87,6 +95,8 @@ export class SqlTable implements ReadyBackend {
     this.#unit = expiry.unit;
     this.#expiryName = expiry.name;
     this.#hasVersion = info.hasLockVersion;
+    this.#hasChanges = info.hasChanges === true;
+    this.#clearChanges = this.#hasChanges ? raw(', changes = NULL') : EMPTY;
     this.#lockName = purgeLockName(table);
     this.#tableName = table;
     const t = (this.#table = raw(table.schema === undefined ? dialect.quote(table.name) : `${dialect.quote(table.schema)}.${dialect.quote(table.name)}`));
@@ -99,9 +109,17 @@ export class SqlTable implements ReadyBackend {
     const expiresRead = stamp === undefined ? expires : stamp.toMs(expires, zoned);
     this.#touchUpdatedAt = info.columns.has('updated_at') && dialect.updatedAtNow !== undefined ? raw(`, updated_at = ${dialect.updatedAtNow}`) : EMPTY;
     // No lock_version column: none is read (a column fewer for the driver to describe on every load).
-    const columns = sql`${this.#data.read} AS data, ${expiresRead} AS expires_at${raw(info.hasLockVersion ? ', lock_version' : '')}`;
+    const dataColumns = sql`${this.#data.read} AS data${raw(this.#hasChanges ? ', changes' : '')}`;
+    const columns = sql`${dataColumns}, ${expiresRead} AS expires_at${raw(info.hasLockVersion ? ', lock_version' : '')}`;
     const live = sql`${expires} > ${instant(slot('now'))}`;
     const compiled = (fragment: Sql): CompiledSql => compile(fragment, dialect);
+    // One fixed statement for every delta: the database appends a few bytes and never parses the session.
+    const bump = raw(info.hasLockVersion ? ', lock_version = lock_version + 1' : '');
+    const append = (setUser: Sql): CompiledSql =>
+      compiled(
+        sql`UPDATE ${t} SET changes = ${dialect.concat(sql`COALESCE(changes, ${slot('marker')})`, sql`${slot('entry')}`)}, ${expires} = ${instant(slot('expiresAt'))}${this.#touchUpdatedAt}${setUser}${bump}
+          WHERE id = ${slot('key')} AND ${live}`,
+      );
     this.#statements = {
       load: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}`),
       lockRow: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}${raw(dialect.lockRowClause)}`),
@@ -109,10 +127,12 @@ export class SqlTable implements ReadyBackend {
       destroy: compiled(sql`DELETE FROM ${t} WHERE id = ${slot('key')}`),
       destroyByUser: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')}`),
       listByUser: compiled(sql`SELECT ${columns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
-      all: compiled(sql`SELECT ${this.#data.read} AS data FROM ${t} WHERE ${live}`),
+      all: compiled(sql`SELECT ${dataColumns} FROM ${t} WHERE ${live}`),
       count: compiled(sql`SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`),
       clear: compiled(sql`DELETE FROM ${t}`),
       stats: compiled(sql`SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN ${live} THEN 1 ELSE 0 END), 0) AS live FROM ${t}`),
+      append: append(EMPTY),
+      appendWithUser: append(sql`, user_id = ${slot('userId')}`),
     };
   }
 
@@ -125,6 +145,7 @@ export class SqlTable implements ReadyBackend {
     const version = row['lock_version'];
     return {
       text: this.#data.text(row['data']),
+      changes: this.#changesOf(row),
       expiresAt: expiryFromDatabase(row['expires_at'], this.#unit),
       version: version === null || version === undefined ? null : Number(version),
     };
@@ -138,7 +159,14 @@ export class SqlTable implements ReadyBackend {
   #assignments(data: Sql, expiresAt: number, userId: UserIdWrite, bumpVersion: boolean): Sql {
     const setUser = userId === undefined ? EMPTY : sql`, user_id = ${userId}`;
     const bump = bumpVersion ? raw(', lock_version = lock_version + 1') : EMPTY;
-    return sql`data = ${data}, ${this.#expires} = ${this.#instant(this.#at(expiresAt))}${this.#touchUpdatedAt}${setUser}${bump}`;
+    return sql`data = ${data}, ${this.#expires} = ${this.#instant(this.#at(expiresAt))}${this.#touchUpdatedAt}${setUser}${bump}${this.#clearChanges}`;
+  }
+
+  /** The pending changes of a row, `null` when there are none. */
+  #changesOf(row: Row): string | null {
+    const changes = row['changes'];
+    if (changes === null || changes === undefined) return null;
+    return Buffer.isBuffer(changes) ? changes.toString('utf8') : String(changes);
   }
 
   async load(key: string, now: number): Promise<StoredSession | null> {
@@ -158,20 +186,52 @@ export class SqlTable implements ReadyBackend {
     const updated = inserted.slice(1).map(([name]) => name);
     const bump = this.#hasVersion ? raw(`, lock_version = ${dialect.existing('lock_version')} + 1`) : EMPTY;
     const statement = sql`INSERT INTO ${this.#table}${raw(dialect.insertAlias)} (${names}) VALUES (${join(inserted.map(([, value]) => value))})
-      ${raw(dialect.upsertClause(updated))}${this.#touchUpdatedAt}${bump}`;
+      ${raw(dialect.upsertClause(updated))}${this.#touchUpdatedAt}${bump}${this.#clearChanges}`;
     const compiled = this.#compile(statement);
     await this.#driver.execute(compiled.text, compiled.bind());
   }
 
   async applyDelta(write: DeltaWrite): Promise<boolean> {
+    if (this.#hasChanges) return this.#appendDelta(write);
     const { key, now, expiresAt, delta, userId } = write;
     const merged = this.#data.merge(delta);
     if (merged === null) {
       // This delta cannot be written as one expression here: the same result, reached under the row lock.
-      return this.updateLocked({ key, now, expiresAt, merge: (row) => ({ text: JSON.stringify(applyDelta(parseStoredSession(row.text), delta)), userId }) });
+      return this.updateLocked({ key, now, expiresAt, merge: (row) => ({ text: JSON.stringify(applyDelta(storedSession(row), delta)), userId }) });
     }
     const statement = this.#compile(
       sql`UPDATE ${this.#table} SET ${this.#assignments(merged, expiresAt, userId, this.#hasVersion)} WHERE id = ${key} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
+    );
+    return (await this.#driver.execute(statement.text, statement.bind())) > 0;
+  }
+
+  /**
+   * Appends the delta to the pending changes, in one statement whose text
+   * never changes. With `fold`, the same statement also writes the document
+   * the request loaded, keeping only the changes appended since, if the
+   * stored changes still start with those it loaded (see
+   * `core/pending-changes.ts`: no whole write came in between).
+   */
+  async #appendDelta({ key, now, expiresAt, delta, userId, fold }: DeltaWrite): Promise<boolean> {
+    const entry = changeEntry(delta);
+    const marker = changesMarker();
+    if (fold === undefined) {
+      const statement = userId === undefined ? this.#statements.append : this.#statements.appendWithUser;
+      return (await execute(this.#driver, statement, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), marker, entry, userId })) > 0;
+    }
+    const dialect = this.#dialect;
+    const loaded = shared(fold.changes);
+    const newMarker = shared(marker);
+    const unchanged = sql`substr(changes, 1, ${dialect.charLength(sql`${loaded}`)}) = ${loaded}`;
+    const since = sql`substr(changes, ${dialect.charLength(sql`${loaded}`)} + 1)`;
+    const setUser = userId === undefined ? EMPTY : sql`, user_id = ${userId}`;
+    const bump = raw(this.#hasVersion ? ', lock_version = lock_version + 1' : '');
+    // Assigned in this order: MySQL's later assignments see the earlier ones' new values, and `changes` is read by both.
+    const statement = this.#compile(
+      sql`UPDATE ${this.#table} SET data = CASE WHEN ${unchanged} THEN ${this.#data.write(fold.text)} ELSE data END,
+        changes = ${dialect.concat(sql`CASE WHEN ${unchanged} THEN ${dialect.concat(sql`${newMarker}`, since)} ELSE COALESCE(changes, ${newMarker}) END`, sql`${entry}`)},
+        ${this.#expires} = ${this.#instant(this.#at(expiresAt))}${this.#touchUpdatedAt}${setUser}${bump}
+        WHERE id = ${key} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
     );
     return (await this.#driver.execute(statement.text, statement.bind())) > 0;
   }
@@ -213,8 +273,8 @@ export class SqlTable implements ReadyBackend {
     return (await run(this.#driver, this.#statements.listByUser, { userId, now: this.#at(now) })).map((row) => this.#row(row));
   }
 
-  async all(now: number): Promise<(string | null)[]> {
-    return (await run(this.#driver, this.#statements.all, { now: this.#at(now) })).map((row) => this.#data.text(row['data']));
+  async all(now: number): Promise<StoredData[]> {
+    return (await run(this.#driver, this.#statements.all, { now: this.#at(now) })).map((row) => ({ text: this.#data.text(row['data']), changes: this.#changesOf(row) }));
   }
 
   async count(now: number): Promise<number> {

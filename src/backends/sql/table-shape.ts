@@ -23,6 +23,12 @@ export interface TableInfo {
   readonly columns: ReadonlySet<string>;
   /** The table has an integer `lock_version` column (optimistic locking becomes the default). */
   readonly hasLockVersion: boolean;
+  /**
+   * The table has a `changes` column of a text type: saves in `atomic` mode
+   * append their deltas to it instead of merging them into `data`
+   * (`core/pending-changes.ts`).
+   */
+  readonly hasChanges?: boolean;
   /** Declared type of the `data` column, lower case (`jsonb`, `text`, `longtext`, ...). */
   readonly dataType: string;
   /** The expiry column, `undefined` when the table has none the store understands. */
@@ -40,6 +46,11 @@ export interface CreateTableOptions {
   readonly lockVersion: boolean;
   /** Add an indexed `user_id` column (`userIdKey`). */
   readonly userId: boolean;
+}
+
+/** True for a column type that holds the pending changes: text of any length the database calls text. */
+export function isTextType(type: string | undefined): boolean {
+  return type !== undefined && /^(text|mediumtext|longtext|character varying|varchar|clob)$/.test(type);
 }
 
 /**

@@ -4,7 +4,7 @@ import { leaseLock } from '../sql/lease.js';
 import { planMergePatch } from '../sql/merge-patch.js';
 import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
 import { compile, join, quoteIdentifier as quoteSqlite, raw, sql } from '../sql/statement.js';
-import { findExpiryColumn } from '../sql/table-shape.js';
+import { findExpiryColumn, isTextType } from '../sql/table-shape.js';
 import { APPLY_DELTA_FUNCTION } from './sqlite-driver.js';
 
 /** The current time in epoch milliseconds, computed by SQLite. */
@@ -35,6 +35,8 @@ export const sqliteDialect: SqlDialect = {
   updatedAtNow: NOW_MS,
   // BEGIN IMMEDIATE has taken the write lock already.
   lockRowClause: '',
+  concat: (a, b) => sql`(${a} || ${b})`,
+  charLength: (text) => sql`length(${text})`,
   // better-sqlite3 blocks the event loop for the length of a statement: short batches, and as long a pause after each.
   purgePacing: { budgetMs: 5, pauseShare: 1 },
 
@@ -45,6 +47,7 @@ export const sqliteDialect: SqlDialect = {
     return {
       columns: new Set(types.keys()),
       hasLockVersion: (types.get('lock_version') ?? '').includes('int'),
+      hasChanges: isTextType(types.get('changes')),
       dataType: types.get('data') ?? 'text',
       expiry: findExpiryColumn(types, () => undefined, (type) => type.includes('int')),
     };
@@ -57,6 +60,7 @@ export const sqliteDialect: SqlDialect = {
       `CREATE TABLE IF NOT EXISTS ${schema}${bare} (
       id TEXT NOT NULL PRIMARY KEY,
       data TEXT NOT NULL,
+      changes TEXT,
       expires_at INTEGER NOT NULL,
       created_at INTEGER NOT NULL DEFAULT (${NOW_MS}),
       updated_at INTEGER NOT NULL DEFAULT (${NOW_MS})${options.lockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id TEXT' : ''}

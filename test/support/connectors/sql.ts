@@ -19,17 +19,20 @@ export function sqlBackend(name: string, dialect: 'postgres' | 'mysql' | 'sqlite
     name, dialect, url, sql: true, query, close,
     rows: (table) => ({
       read: async (key) => {
-        const [row] = await query(`SELECT data FROM ${table} WHERE id = ${p(1)}`, [key]);
+        const [row] = await query(`SELECT * FROM ${table} WHERE id = ${p(1)}`, [key]);
         if (row === undefined) return undefined;
         const raw = row['data'];
-        // MySQL's JSON type and PostgreSQL's jsonb arrive parsed; text columns as text.
+        // MySQL's JSON type and PostgreSQL's json and jsonb arrive parsed; text columns as text.
         const text = raw === null || raw === undefined ? null : typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : JSON.stringify(raw);
-        return storedRow(text);
+        const changes = row['changes'];
+        return storedRow(text, changes === null || changes === undefined ? null : String(changes));
       },
       rewrite: async (key, text) => {
         const [columns] = await query(`SELECT * FROM ${table} WHERE id = ${p(1)}`, [key]);
+        // As every writer of the whole session must: bump lock_version, and drop the pending changes the text replaces.
         const bump = columns !== undefined && 'lock_version' in columns ? ', lock_version = lock_version + 1' : '';
-        await query(`UPDATE ${table} SET data = ${p(1)}${bump} WHERE id = ${p(2)}`, [text, key]);
+        const clear = columns !== undefined && 'changes' in columns ? ', changes = NULL' : '';
+        await query(`UPDATE ${table} SET data = ${p(1)}${bump}${clear} WHERE id = ${p(2)}`, [text, key]);
       },
     }),
     counted: () => countedSqlConnection(dialect, url),
