@@ -44,11 +44,11 @@ describe('the pending-changes text', () => {
     assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
   });
 
-  test('folding starts past a kilobyte plus an eighth of the document, and never waits past 16 KB', () => {
-    assert.equal(shouldFold(1000, 800), false);
-    assert.equal(shouldFold(1200, 800), true);
+  test('folding starts past a quarter kilobyte plus an eighth of the document, and never waits past 16 KB', () => {
+    assert.equal(shouldFold(300, 800), false);
+    assert.equal(shouldFold(400, 800), true);
     assert.equal(shouldFold(5000, 40_000), false);
-    assert.equal(shouldFold(7000, 40_000), true);
+    assert.equal(shouldFold(6000, 40_000), true);
     assert.equal(shouldFold(16_000, 10_000_000), false);
     assert.equal(shouldFold(17_000, 10_000_000), true);
   });

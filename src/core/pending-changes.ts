@@ -25,7 +25,7 @@ import { parseStoredJson, parseStoredSession, type JsonObject } from './json.js'
 /** Pending changes longer than this are folded into the document by the next save, whatever its size. */
 const FOLD_AT_MOST = 16_384;
 /** ... and once they reach this length plus an eighth of the document's. */
-const FOLD_AT_LEAST = 1024;
+const FOLD_AT_LEAST = 256;
 
 /** One delta as it is appended to the pending changes. */
 export function changeEntry(delta: SessionDelta): string {
