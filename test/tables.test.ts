@@ -112,6 +112,31 @@ for (const backend of backends) {
       }
     });
 
+    if (backend.dialect === 'postgres') test('a timestamp expiry column without time zone holds UTC, whatever the time zone of the connection', async () => {
+      const table = 'ssn_timestamp_utc';
+      await dropTable(backend, table);
+      await backend.query(`CREATE TABLE ${table} (id text PRIMARY KEY, data json NOT NULL, expires_at timestamp NOT NULL)`);
+      // Another writer's connection in a zone far from UTC, and the store's own, through the URL, in another.
+      const url = new URL(backend.url);
+      url.searchParams.set('options', '-c TimeZone=Pacific/Kiritimati');
+      const store = new CookieStore({ url: url.href, table });
+      try {
+        const expires = Date.now() + 3_600_000;
+        await store.save('utc', { cookie: { originalMaxAge: 3_600_000, expires: new Date(expires).toISOString() }, a: 1 });
+        const [row] = await backend.query(`SELECT to_char(expires_at, 'YYYY-MM-DD"T"HH24:MI:SS.MS') AS at FROM ${table}`);
+        assert.equal(row?.['at'], new Date(expires).toISOString().slice(0, 23), 'the wall-clock time in UTC');
+        const loaded = await store.load('utc');
+        assert.equal(loaded?.state.expiresAt, expires);
+        assert.deepStrictEqual(loaded?.session['a'], 1);
+        // Expired by the UTC clock: never returned.
+        await backend.query(`UPDATE ${table} SET expires_at = (now() AT TIME ZONE 'UTC') - interval '1 second'`);
+        assert.equal(await store.load('utc'), null);
+      } finally {
+        await store.close();
+        await dropTable(backend, table);
+      }
+    });
+
     test('a table without an expiry column the store understands is a schema error', async () => {
       const table = 'ssn_no_expiry';
       await dropTable(backend, table);
