@@ -202,6 +202,24 @@ for (const backend of backends) {
       assert.ok((row.changes ?? '').length < 16_384 + 10 * 200, 'folds kept the pending changes short');
     });
 
+    test('a request that saves again and again without loading has its changes folded in: they stay short', async () => {
+      const sid = newSid();
+      await store.save(sid, { cookie: expiresIn(), n: 0 });
+      const handle = await store.open(sid);
+      assert.ok(handle);
+      let longest = 0;
+      for (let n = 1; n <= 300; n++) {
+        handle.data['n'] = n;
+        handle.data[`k${n % 7}`] = 'v'.repeat(n % 13);
+        await handle.commit();
+        longest = Math.max(longest, (await rawRow(backend, table, sid)).changes?.length ?? 0);
+      }
+      assert.ok(longest < 1024, `pending changes reached ${longest} characters`);
+      const session = (await other.load(sid))?.session;
+      assert.equal(session?.['n'], 300);
+      assert.equal(session?.['k6'], 'v'.repeat(300 % 13));
+    });
+
     test('pending changes that cannot be read make a corrupt row, reported as such', async () => {
       const sid = newSid();
       await store.save(sid, { cookie: expiresIn(), a: 1 });

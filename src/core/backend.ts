@@ -55,13 +55,15 @@ export interface DocumentWrite extends WriteContext {
 export interface DeltaWrite extends WriteContext {
   readonly delta: SessionDelta;
   /**
-   * Where the storage keeps pending changes: those the request loaded, and
-   * the document with them applied. The backend may write that document
-   * in the same statement, keeping only the changes appended since the load
-   * (and none of this, should the stored changes no longer start with the
-   * loaded ones).
+   * Where the storage keeps pending changes (`keepsChanges`): what to append
+   * to them (`./pending-changes.ts`), the marker that starts them should
+   * there be none, and, when the request holds the text of those stored
+   * (`fold.changes`) and the document they make (`fold.text`), a fold: the
+   * backend writes that document in the same statement and keeps only the
+   * changes appended after that text, if the stored changes still start with
+   * it (else it only appends).
    */
-  readonly fold?: { readonly changes: string; readonly text: string } | undefined;
+  readonly append: { readonly entry: string; readonly marker: string; readonly fold: { readonly changes: string; readonly text: string } | undefined } | undefined;
 }
 
 /** A document to store only if the stored version is still `version`. */
@@ -134,6 +136,12 @@ export interface ReadyBackend {
   readonly locking: LockingMode;
   /** Set when the storage takes less than the store's `maxSize`. */
   readonly capacity: StorageCapacity | undefined;
+  /**
+   * True when atomic saves append to the session's pending changes
+   * (`./pending-changes.ts`) rather than merge into its document: the store
+   * then keeps track of how long they grow, and has them folded in.
+   */
+  readonly keepsChanges?: boolean;
   /** One round trip: the live session, or `null` when missing or expired. */
   load(key: string, now: number): Promise<StoredSession | null>;
   /** Stores the whole document, replacing any session with that key. */

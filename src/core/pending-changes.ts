@@ -27,9 +27,9 @@ const FOLD_AT_MOST = 16_384;
 /** ... and once they reach this length plus an eighth of the document's. */
 const FOLD_AT_LEAST = 256;
 
-/** One delta as it is appended to the pending changes. */
-export function changeEntry(delta: SessionDelta): string {
-  return `,${JSON.stringify(deltaToJson(delta))}`;
+/** One delta as it is appended to the pending changes, from the delta or its JSON text (`deltaToJson`). */
+export function changeEntry(delta: SessionDelta | string): string {
+  return `,${typeof delta === 'string' ? delta : JSON.stringify(deltaToJson(delta))}`;
 }
 
 /** The marker a run of appends starts with, should it be the first since a whole write: random, and free of commas. */
@@ -41,6 +41,7 @@ export function changesMarker(): string {
 export function shouldFold(changesLength: number, documentLength: number): boolean {
   return changesLength > Math.min(FOLD_AT_MOST, FOLD_AT_LEAST + documentLength / 8);
 }
+
 
 function corrupt(why: string, cause?: unknown): SessionStoreError {
   return new SessionStoreError('ERR_CORRUPT_ROW', `stored pending changes ${why}`, cause === undefined ? undefined : { cause });

@@ -11,7 +11,7 @@ import { Autopurge } from './autopurge.js';
 import type { BackendOpener, ReadyBackend, SessionBackend, SessionCounts, StorageNeeds, StoredData, UserIdWrite } from './backend.js';
 import { applyDelta, deltaToJson, diffLive, isEmptyDelta, type SessionDelta } from './delta.js';
 import { cloneJson, isJsonObject, JsonWalk, parseStoredSession, toJsonValue, type JsonObject, type JsonValue } from './json.js';
-import { shouldFold, storedSession } from './pending-changes.js';
+import { changeEntry, changesMarker, shouldFold, storedSession } from './pending-changes.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
@@ -48,8 +48,15 @@ export interface LoadedState {
   /** The session id this state was loaded under, with its stored key: a save of the same id needs no hashing. */
   readonly sid?: string | undefined;
   readonly key?: string | undefined;
-  /** The pending changes the load applied (where the storage keeps them): the first save may fold them into the document. */
+  /**
+   * Where the storage keeps pending changes: the text they have, as far as
+   * this request knows (those it loaded, then those it appended), which
+   * `view` has applied. A save may fold them into the document: the
+   * database does so only if the stored changes still start with this text.
+   */
   readonly changes?: string | undefined;
+  /** How long the stored document is that the pending changes apply to, as far as this request knows. */
+  readonly documentLength?: number | undefined;
 }
 
 /** A session read from the store, with the state to hand back when saving it. */
@@ -384,7 +391,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       const view = cloneJson(session);
       const { version, expiresAt } = row;
       const changes = row.changes ?? undefined;
-      if (changes === undefined) return { session, state: { viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key } };
+      if (changes === undefined) return { session, state: { viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key, documentLength: text.length } };
       // The stored text is not the session yet: its text is written out only if a later call needs it.
       let viewText: string | undefined;
       const whole = (): string => (viewText ??= JSON.stringify(view));
@@ -406,6 +413,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
           sid,
           key,
           changes,
+          documentLength: text.length,
         },
       };
     });
@@ -453,7 +461,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       return this.#call('saving the session', async ({ storage, sizeLimit, limitedBy }) => {
         this.#checkSize(current.text, sizeLimit, limitedBy);
         await storage.upsert({ key, now, expiresAt, text: current.text, userId: this.#userIdOf(current.data) });
-        return { viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key };
+        return { viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key, documentLength: current.text.length };
       });
     }
     // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
@@ -461,8 +469,9 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const delta = this.#deltaOf(loaded, session);
     return this.#call('saving the session', async (prepared) => {
       if (delta === null) return (await this.#touch(prepared.storage, key, expiresAt, now, state)) ?? state;
-      const { view, viewLength } = this.#view(loaded, delta, state.viewLength ?? state.viewText.length, prepared);
-      const saved = await this.#saveDelta(prepared, { key, now, expiresAt, delta, state, view });
+      const encoded = JSON.stringify(deltaToJson(delta));
+      const { view, viewLength } = this.#view(loaded, delta, encoded, state.viewLength ?? state.viewText.length, prepared);
+      const saved = await this.#saveDelta(prepared, { key, now, expiresAt, delta, encoded, state, view });
       if (saved === null) return state;
       // The view's text is written out only if a later call needs it (the merge wrote it already when the view was its base).
       let viewText: string | undefined = saved.viewIsBase ? saved.baseText : undefined;
@@ -478,6 +487,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
         expiresAt,
         sid,
         key,
+        changes: saved.changes,
+        documentLength: saved.documentLength ?? state.documentLength,
       };
     });
   }
@@ -488,10 +499,11 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    * size limit. The size is bounded from the loaded text and the delta first:
    * the whole text is built to measure it only when the bound is over.
    */
-  #view(loaded: JsonObject, delta: SessionDelta, loadedLength: number, { sizeLimit, limitedBy }: SizeLimit): { view: JsonObject; viewLength: number } {
+  #view(loaded: JsonObject, delta: SessionDelta, encoded: string, loadedLength: number, { sizeLimit, limitedBy }: SizeLimit): { view: JsonObject; viewLength: number } {
     const view = applyDelta(loaded, delta);
-    // An upper bound of the merged text's length; a UTF-16 unit is at most 3 bytes of UTF-8.
-    let viewLength = loadedLength + JSON.stringify(deltaToJson(delta)).length;
+    // An upper bound of the merged text's length (applying a delta never adds more than its JSON text); a UTF-16
+    // unit is at most 3 bytes of UTF-8.
+    let viewLength = loadedLength + encoded.length;
     if (viewLength * 3 > sizeLimit) {
       const text = JSON.stringify(view);
       this.#checkSize(text, sizeLimit, limitedBy);
@@ -540,18 +552,26 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** Writes a delta in the locking mode in force; `null` when the session is gone (destroyed or expired). */
   async #saveDelta(
     prepared: Prepared,
-    { key, now, expiresAt, delta, state, view }: { key: string; now: number; expiresAt: number; delta: SessionDelta; state: LoadedState; view: JsonObject },
-  ): Promise<{ baseText: string; version: number | null; viewIsBase: boolean } | null> {
+    { key, now, expiresAt, delta, encoded, state, view }: { key: string; now: number; expiresAt: number; delta: SessionDelta; encoded: string; state: LoadedState; view: JsonObject },
+  ): Promise<{ baseText: string; version: number | null; viewIsBase: boolean; changes?: string; documentLength?: number } | null> {
     const { storage } = prepared;
     if (storage.locking === 'atomic') {
-      // One round trip: the delta is applied inside the database, so no lock is held between statements.
+      // One round trip: the delta is appended or merged inside the database, so no lock is held between statements.
       const path = this.options.userIdPath;
       const userId = path === undefined ? undefined : userIdAfterDelta(delta, path)?.userId;
-      // The first save after a load that found many pending changes writes the session it loaded (those changes
-      // applied) in the same statement, so that loads stay cheap.
+      if (storage.keepsChanges !== true) {
+        return (await storage.applyDelta({ key, now, expiresAt, delta, userId, append: undefined })) ? { baseText: '', version: null, viewIsBase: false } : null;
+      }
+      // A save that finds many pending changes also writes the document they make (the view it saved on), so that
+      // loads stay cheap; the database does so only if the stored changes still start with those the view has.
       const { changes } = state;
-      const fold = changes !== undefined && state.view !== undefined && shouldFold(changes.length, state.viewLength ?? 0) ? { changes, text: JSON.stringify(state.view) } : undefined;
-      return (await storage.applyDelta({ key, now, expiresAt, delta, userId, fold })) ? { baseText: '', version: null, viewIsBase: false } : null;
+      const documentLength = state.documentLength ?? state.viewLength ?? 0;
+      const fold = changes !== undefined && state.view !== undefined && shouldFold(changes.length, documentLength) ? { changes, text: JSON.stringify(state.view) } : undefined;
+      const append = { entry: changeEntry(encoded), marker: changesMarker(), fold };
+      if (!(await storage.applyDelta({ key, now, expiresAt, delta, userId, append }))) return null;
+      // What the stored changes now are, unless another request appended too (then a later fold is refused).
+      if (fold === undefined) return { baseText: '', version: null, viewIsBase: false, changes: (changes ?? append.marker) + append.entry };
+      return { baseText: '', version: null, viewIsBase: false, changes: append.marker + append.entry, documentLength: fold.text.length };
     }
     if (storage.locking === 'optimistic') {
       let base: StoredData = { text: state.baseText };
@@ -569,7 +589,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
         }
         const merged = mergesIntoView ? this.#document(view, prepared) : this.#merged(base, delta, prepared);
         if (await storage.compareAndSwap({ key, now: Date.now(), expiresAt, version, ...merged })) {
-          return { baseText: merged.text, version: version + 1, viewIsBase: mergesIntoView };
+          return { baseText: merged.text, version: version + 1, viewIsBase: mergesIntoView, documentLength: merged.text.length };
         }
         // Someone saved in between: reload and merge again, after a short random pause once it repeats.
         version = null;
@@ -588,7 +608,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
         return merged;
       },
     });
-    return written ? { baseText: mergedText, version: null, viewIsBase: false } : null;
+    return written ? { baseText: mergedText, version: null, viewIsBase: false, documentLength: mergedText.length } : null;
   }
 
   async #touch(storage: ReadyBackend, key: string, expiresAt: number, now: number, state?: LoadedState): Promise<LoadedState | undefined> {

@@ -51,6 +51,7 @@ function execute(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Re
 export class SqlTable implements ReadyBackend {
   readonly locking: LockingMode;
   readonly capacity: StorageCapacity | undefined;
+  readonly keepsChanges: boolean;
   readonly #dialect: SqlDialect;
   readonly #driver: SqlDriver;
   readonly #data: DataColumn;
@@ -95,7 +96,7 @@ export class SqlTable implements ReadyBackend {
     this.#unit = expiry.unit;
     this.#expiryName = expiry.name;
     this.#hasVersion = info.hasLockVersion;
-    this.#hasChanges = info.hasChanges === true;
+    this.#hasChanges = this.keepsChanges = info.hasChanges === true;
     this.#clearChanges = this.#hasChanges ? raw(', changes = NULL') : EMPTY;
     this.#lockName = purgeLockName(table);
     this.#tableName = table;
@@ -212,9 +213,8 @@ export class SqlTable implements ReadyBackend {
    * stored changes still start with those it loaded (see
    * `core/pending-changes.ts`: no whole write came in between).
    */
-  async #appendDelta({ key, now, expiresAt, delta, userId, fold }: DeltaWrite): Promise<boolean> {
-    const entry = changeEntry(delta);
-    const marker = changesMarker();
+  async #appendDelta({ key, now, expiresAt, delta, userId, append }: DeltaWrite): Promise<boolean> {
+    const { entry, marker, fold } = append ?? { entry: changeEntry(delta), marker: changesMarker(), fold: undefined };
     if (fold === undefined) {
       const statement = userId === undefined ? this.#statements.append : this.#statements.appendWithUser;
       return (await execute(this.#driver, statement, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), marker, entry, userId })) > 0;
