@@ -71,6 +71,12 @@ export interface PurgeTarget {
   readonly cutoff: Sql;
   /** The name of the lock that lets one process purge this table at a time. */
   readonly lockName: string;
+  /**
+   * The quoted column the table keeps its rows in order of (`id` on InnoDB,
+   * `rowid` on an SQLite rowid table), where a purge can walk the table in
+   * that order; `undefined` elsewhere.
+   */
+  readonly storageOrder?: Sql | undefined;
 }
 
 /** What one purge batch did. */
@@ -79,6 +85,20 @@ export interface PurgeBatch {
   readonly removed: number;
   /** Expired sessions it found (a batch that found as many as it may take leaves more for the next one). */
   readonly found: number;
+  /** Called once the batch has committed (never for a batch run again after a conflict): moves a walk on. */
+  readonly advance?: () => void;
+}
+
+/** What one window of a walk in storage order did ({@link SqlDialect.deleteExpiredInStorageOrder}). */
+export interface StorageOrderWindow {
+  /** Sessions the window held (fewer than asked: the walk reached the end of the table). */
+  readonly examined: number;
+  /** Of those, the expired ones. */
+  readonly expired: number;
+  /** Sessions removed (an expired one renewed meanwhile stays). */
+  readonly removed: number;
+  /** The storage-order value of the window's last row: the next window starts after it. */
+  readonly last: unknown;
 }
 
 /** What differs between SQL databases. */
@@ -119,6 +139,15 @@ export interface SqlDialect extends Placeholders {
   readonly purgeLock: PurgeLock;
   /** Deletes up to `size` expired sessions. */
   deleteExpired(runner: SqlRunner, target: PurgeTarget, size: number): Promise<PurgeBatch>;
+  /**
+   * Takes the next `size` sessions in the table's storage order (after
+   * `after`; from the start when `undefined`) and deletes the expired among
+   * them. Where the table keeps its rows in that order, a purge of a mostly
+   * expired table this way reads and writes each page once, where the
+   * expiry order visits a random page for every row. Absent where no order
+   * pays (PostgreSQL's heap keeps rows in no key's order).
+   */
+  deleteExpiredInStorageOrder?(runner: SqlRunner, target: PurgeTarget, size: number, after: unknown): Promise<StorageOrderWindow>;
   /** How a purge shares the database with requests (batch time budget, pause after each batch). @default DEFAULT_PURGE_PACING */
   readonly purgePacing?: PurgePacing;
 }

@@ -23,7 +23,7 @@ import { applyDelta } from '../../core/delta.js';
 import { changeEntry, changesMarker, storedSession } from '../../core/pending-changes.js';
 import type { LockingMode } from '../../core/options.js';
 import type { TableName } from '../connection-options.js';
-import { DEFAULT_PURGE_PACING, deleteInBatches, purgeLockName } from './purge.js';
+import { DEFAULT_PURGE_PACING, deleteInBatches, expiredRowBatches, purgeLockName } from './purge.js';
 import type { DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
 import { compile, EMPTY, join, raw, shared, slot, sql, type CompiledSql, type Sql } from './statement.js';
 import { expiryFromDatabase, expiryToDatabase, isTimestampUnit, type ExpiryColumn, type ExpiryUnit, type TableInfo } from './table-shape.js';
@@ -71,6 +71,8 @@ export class SqlTable implements ReadyBackend {
   readonly #touchUpdatedAt: Sql;
   readonly #lockName: string;
   readonly #tableName: TableName;
+  /** The quoted column the table keeps its rows in order of, where a purge can walk it. */
+  readonly #storageOrder: Sql | undefined;
   readonly #statements: {
     readonly load: CompiledSql;
     readonly lockRow: CompiledSql;
@@ -99,6 +101,7 @@ export class SqlTable implements ReadyBackend {
     this.#hasChanges = this.keepsChanges = info.hasChanges === true;
     this.#clearChanges = this.#hasChanges ? raw(', changes = NULL') : EMPTY;
     this.#lockName = purgeLockName(table);
+    this.#storageOrder = info.storageOrder === undefined ? undefined : raw(info.storageOrder);
     this.#tableName = table;
     const t = (this.#table = raw(table.schema === undefined ? dialect.quote(table.name) : `${dialect.quote(table.schema)}.${dialect.quote(table.name)}`));
     const expires = (this.#expires = raw(dialect.quote(expiry.name)));
@@ -295,9 +298,16 @@ export class SqlTable implements ReadyBackend {
   async purge({ now, batchSize, onProgress }: PurgeRun): Promise<number | null> {
     const dialect = this.#dialect;
     const driver = this.#driver;
-    const target: PurgeTarget = { tableName: this.#tableName, table: this.#table, expires: this.#expires, cutoff: this.#instant(shared(this.#at(now))), lockName: this.#lockName };
+    const target: PurgeTarget = {
+      tableName: this.#tableName,
+      table: this.#table,
+      expires: this.#expires,
+      cutoff: this.#instant(shared(this.#at(now))),
+      lockName: this.#lockName,
+      storageOrder: this.#storageOrder,
+    };
     return dialect.purgeLock.run(driver, target, (batch) =>
-      deleteInBatches(driver, batch, (runner, size) => dialect.deleteExpired(runner, target, size), { batchSize, onProgress, pacing: dialect.purgePacing ?? DEFAULT_PURGE_PACING }),
+      deleteInBatches(driver, batch, expiredRowBatches(dialect, target), { batchSize, onProgress, pacing: dialect.purgePacing ?? DEFAULT_PURGE_PACING }),
     );
   }
 }

@@ -29,6 +29,12 @@ export interface TableInfo {
    * (`core/pending-changes.ts`).
    */
   readonly hasChanges?: boolean;
+  /**
+   * The column the table keeps its rows in order of, where a purge can walk
+   * it: `id` (an InnoDB primary key, an SQLite table without rowid) or
+   * `rowid` (an SQLite rowid table). `undefined`: no order pays.
+   */
+  readonly storageOrder?: 'id' | 'rowid' | undefined;
   /** Declared type of the `data` column, lower case (`jsonb`, `text`, `longtext`, ...). */
   readonly dataType: string;
   /** The expiry column, `undefined` when the table has none the store understands. */

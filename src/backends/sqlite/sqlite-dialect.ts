@@ -3,7 +3,7 @@ import { deltaToJson } from '../../core/delta.js';
 import { leaseLock } from '../sql/lease.js';
 import { planMergePatch } from '../sql/merge-patch.js';
 import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
-import { compile, join, quoteIdentifier as quoteSqlite, raw, sql } from '../sql/statement.js';
+import { compile, EMPTY, join, quoteIdentifier as quoteSqlite, raw, sql } from '../sql/statement.js';
 import { findExpiryColumn, isTextType } from '../sql/table-shape.js';
 import { APPLY_DELTA_FUNCTION } from './sqlite-driver.js';
 
@@ -41,10 +41,16 @@ export const sqliteDialect: SqlDialect = {
   purgePacing: { budgetMs: 5, pauseShare: 1 },
 
   async inspect(runner, table) {
-    const rows = await runner.query('SELECT name, type FROM pragma_table_info(?, ?)', [table.name, table.schema ?? 'main']);
+    const rows = await runner.query('SELECT name, type, pk FROM pragma_table_info(?, ?)', [table.name, table.schema ?? 'main']);
     if (rows.length === 0) return null;
     const types = new Map(rows.map((row) => [String(row['name']).toLowerCase(), String(row['type']).toLowerCase()]));
+    // A rowid table keeps its rows in rowid order; a table WITHOUT ROWID in the order of its primary key.
+    // (An SQLite older than 3.37 has no table_list: no walk, the expiry order only.)
+    const listed = await runner.query('SELECT wr FROM pragma_table_list(?) WHERE schema = ?', [table.name, table.schema ?? 'main']).catch(() => undefined);
+    const withoutRowid = listed === undefined ? undefined : Number(listed[0]?.['wr'] ?? 0) === 1;
+    const idIsKey = rows.some((row) => String(row['name']).toLowerCase() === 'id' && Number(row['pk']) === 1);
     return {
+      storageOrder: withoutRowid === false ? 'rowid' : withoutRowid && idIsKey ? 'id' : undefined,
       columns: new Set(types.keys()),
       hasLockVersion: (types.get('lock_version') ?? '').includes('int'),
       hasChanges: isTextType(types.get('changes')),
@@ -93,5 +99,24 @@ export const sqliteDialect: SqlDialect = {
     const batch = compile(sql`DELETE FROM ${table} WHERE id IN (SELECT id FROM ${table} WHERE ${expires} <= ${cutoff} LIMIT ${size})`, sqliteDialect);
     const removed = await runner.execute(batch.text, batch.bind());
     return { removed, found: removed };
+  },
+
+  async deleteExpiredInStorageOrder(runner, { table, expires, cutoff, storageOrder }, size, after) {
+    const order = storageOrder ?? raw('rowid');
+    const from = after === undefined ? EMPTY : sql`WHERE ${order} > ${after}`;
+    // The window's bounds and how many of its rows have expired, counted in the database: no row crosses to JavaScript.
+    const measure = compile(
+      sql`SELECT count(*) AS examined, coalesce(sum(${expires} <= ${cutoff}), 0) AS expired, max(k) AS last FROM (SELECT ${order} AS k, ${expires} FROM ${table} ${from} ORDER BY ${order} LIMIT ${size})`,
+      sqliteDialect,
+    );
+    const window = (await runner.query(measure.text, measure.bind()))[0] ?? {};
+    const examined = Number(window['examined'] ?? 0);
+    const expired = Number(window['expired'] ?? 0);
+    const last = window['last'];
+    if (expired === 0) return { examined, expired, removed: 0, last };
+    // SQLite locks the whole database for a write anyway: a range is the cheapest way to name the window's rows.
+    const lower = after === undefined ? EMPTY : sql`${order} > ${after} AND `;
+    const remove = compile(sql`DELETE FROM ${table} WHERE ${lower}${order} <= ${last} AND ${expires} <= ${cutoff}`, sqliteDialect);
+    return { examined, expired, removed: await runner.execute(remove.text, remove.bind()), last };
   },
 };
