@@ -198,5 +198,29 @@ for (const backend of backends) {
         await timed.close();
       }
     });
+
+    test('a table without rowid (SQLite) is walked in primary-key order', { skip: backend.dialect === 'sqlite' ? false : 'SQLite only' }, async () => {
+      const bare = 'ssn_purge_without_rowid';
+      await dropTable(backend, bare);
+      const db = new Database(backend.url.slice('sqlite:'.length));
+      db.exec(`CREATE TABLE ${bare} (id TEXT NOT NULL PRIMARY KEY, data TEXT NOT NULL, changes TEXT, expires_at INTEGER NOT NULL) WITHOUT ROWID`);
+      db.exec(`CREATE INDEX ${bare}_expires_at_idx ON ${bare} (expires_at)`);
+      db.close();
+      const counted = await countedSqlConnection('sqlite', backend.url);
+      const counting = new CookieStore({ connection: counted.connection, table: bare, autopurge: false, hashSessionIds: false });
+      try {
+        for (let i = 0; i < 20; i++) await counting.save(`w-${String(i).padStart(2, '0')}`, i === 7 ? live() : dead());
+        counted.statements.length = 0;
+        assert.equal(await counting.purge({ batchSize: 6 }), 19);
+        assert.deepStrictEqual(await counting.stats(), { live: 1, expired: 0 });
+        const walk = counted.statements.filter(isWalk);
+        assert.ok(walk.length >= 3, counted.statements.join('\n'));
+        assert.ok(walk.every((text) => /ORDER BY id LIMIT/.test(text)), walk.join('\n'));
+      } finally {
+        await counting.close();
+        await counted.close();
+        await dropTable(backend, bare);
+      }
+    });
   });
 }
