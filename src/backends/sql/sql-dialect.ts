@@ -83,7 +83,11 @@ export interface PurgeTarget {
 export interface PurgeBatch {
   /** Sessions it removed. */
   readonly removed: number;
-  /** Expired sessions it found (a batch that found as many as it may take leaves more for the next one). */
+  /**
+   * How far it got: the expired sessions it found (for a window of a walk in
+   * storage order, the rows it examined). A batch that got as far as it may
+   * leaves more for the next one.
+   */
   readonly found: number;
   /** Called once the batch has committed (never for a batch run again after a conflict): moves a walk on. */
   readonly advance?: () => void;
