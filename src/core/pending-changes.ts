@@ -42,7 +42,6 @@ export function shouldFold(changesLength: number, documentLength: number): boole
   return changesLength > Math.min(FOLD_AT_MOST, FOLD_AT_LEAST + documentLength / 8);
 }
 
-
 function corrupt(why: string, cause?: unknown): SessionStoreError {
   return new SessionStoreError('ERR_CORRUPT_ROW', `stored pending changes ${why}`, cause === undefined ? undefined : { cause });
 }

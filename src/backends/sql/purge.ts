@@ -113,7 +113,8 @@ export async function deleteInBatches(
     removed += done.removed;
     onProgress?.(removed);
     if (done.found < size) return removed;
-    if (took > budgetMs) size = Math.max(10, Math.floor(size / 2));
+    // Never below ten rows, nor above the batch size asked for.
+    if (took > budgetMs) size = Math.max(Math.min(10, batchSize), Math.floor(size / 2));
     else if (took < budgetMs / 4) size = Math.min(batchSize, size * 2);
     // Requests that queued behind the batch go first.
     if (pauseShare > 0) await sleep(took * pauseShare);
