@@ -141,6 +141,71 @@ for (const backend of backends) {
       }
     });
 
+    test('a walk deletes only rows still expired: a session renewed after its window was read stays', { skip: backend.dialect === 'postgres' ? 'PostgreSQL does not walk' : false }, async () => {
+      await store.clear();
+      const { counted, store: counting } = await countedStore();
+      for (let i = 0; i < 12; i++) await counting.save(`r-${String(i).padStart(2, '0')}`, dead());
+      const renewal = `UPDATE ${table} SET expires_at = ${Date.now() + 3_600_000} WHERE id = 'r-05'`;
+      let renewed = false;
+      const isWalkDelete = (text: string): boolean => /^DELETE/.test(text) && !/smart_session_store_locks/.test(text);
+      // The renewal runs between the window's read and its delete, through a connection of its own.
+      if (backend.dialect === 'sqlite') {
+        const connection = counted.connection as { prepare(text: string): { run(...params: unknown[]): unknown } };
+        const prepare = connection.prepare.bind(connection);
+        connection.prepare = (text) => {
+          const statement = prepare(text);
+          if (!isWalkDelete(text)) return statement;
+          return {
+            ...statement,
+            run: (...params: unknown[]) => {
+              if (!renewed) {
+                const other = new Database(backend.url.slice('sqlite:'.length));
+                other.exec(renewal);
+                other.close();
+                renewed = true;
+              }
+              return statement.run(...params);
+            },
+          };
+        };
+      } else {
+        type Queryable = { query(text: string, values?: unknown[]): Promise<unknown> };
+        const beforeDelete = async (text: string): Promise<void> => {
+          if (renewed || !isWalkDelete(text)) return;
+          const other = await mysql.createConnection({ uri: backend.url });
+          await other.query(renewal);
+          await other.end();
+          renewed = true;
+        };
+        // The store runs statements on connections it borrows from the pool: each one's query is hooked once.
+        const hooked = new WeakSet<Queryable>();
+        const pool = counted.connection as { getConnection(): Promise<Queryable> };
+        const getConnection = pool.getConnection.bind(pool);
+        pool.getConnection = async () => {
+          const lent = await getConnection();
+          if (!hooked.has(lent)) {
+            hooked.add(lent);
+            const query = lent.query.bind(lent);
+            lent.query = async (text, values) => {
+              await beforeDelete(text);
+              return query(text, values);
+            };
+          }
+          return lent;
+        };
+      }
+      try {
+        assert.equal(await counting.purge({ batchSize: 100 }), 11);
+        assert.ok(renewed, 'the renewal ran between the window and its delete');
+        assert.ok(counted.statements.some(isWalk), 'the purge walked');
+        assert.ok(await counting.load('r-05'), 'the renewed session is still there');
+        assert.deepStrictEqual(await counting.stats(), { live: 1, expired: 0 });
+      } finally {
+        await counting.close();
+        await counted.close();
+      }
+    });
+
     test('single-flight within a process: concurrent calls share one run', async () => {
       await fill(10, 1);
       const [first, second] = await Promise.all([store.purge({ batchSize: 3 }), store.purge({ batchSize: 3 })]);
