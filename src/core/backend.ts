@@ -61,9 +61,17 @@ export interface DeltaWrite extends WriteContext {
    * (`fold.changes`) and the document they make (`fold.text`), a fold: the
    * backend writes that document in the same statement and keeps only the
    * changes appended after that text, if the stored changes still start with
-   * it (else it only appends).
+   * it (else it only appends). `documentLength`: how long the stored document
+   * is, as far as the request knows (a storage may lay out the changes by it).
    */
-  readonly append: { readonly entry: string; readonly marker: string; readonly fold: { readonly changes: string; readonly text: string } | undefined } | undefined;
+  readonly append:
+    | {
+        readonly entry: string;
+        readonly marker: string;
+        readonly documentLength: number;
+        readonly fold: { readonly changes: string; readonly text: string } | undefined;
+      }
+    | undefined;
 }
 
 /** A document to store only if the stored version is still `version`. */

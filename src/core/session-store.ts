@@ -567,7 +567,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       const { changes } = state;
       const documentLength = state.documentLength ?? state.viewLength ?? 0;
       const fold = changes !== undefined && state.view !== undefined && shouldFold(changes.length, documentLength) ? { changes, text: JSON.stringify(state.view) } : undefined;
-      const append = { entry: changeEntry(encoded), marker: changesMarker(), fold };
+      const append = { entry: changeEntry(encoded), marker: changesMarker(), documentLength, fold };
       if (!(await storage.applyDelta({ key, now, expiresAt, delta, userId, append }))) return null;
       // What the stored changes now are, unless another request appended too (then a later fold is refused).
       if (fold === undefined) return { baseText: '', version: null, viewIsBase: false, changes: (changes ?? append.marker) + append.entry };

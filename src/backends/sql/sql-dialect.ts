@@ -105,6 +105,16 @@ export interface StorageOrderWindow {
   readonly last: unknown;
 }
 
+/** How a database pads pending changes ({@link SqlDialect.changesPadding}). */
+export interface ChangesPadding {
+  /** The unit, in bytes, the changes of a document this long are padded to a multiple of; `0`: no padding. */
+  unitFor(documentLength: number): number;
+  /** `text` followed by spaces up to the next multiple of `unit` bytes beyond its length (at least one space). */
+  pad(text: Sql, unit: Sql): Sql;
+  /** The stored changes without their padding. */
+  readonly unpadded: Sql;
+}
+
 /** What differs between SQL databases. */
 export interface SqlDialect extends Placeholders {
   /** Quotes an identifier that was validated already. */
@@ -137,6 +147,17 @@ export interface SqlDialect extends Placeholders {
   concat(a: Sql, b: Sql): Sql;
   /** The length of a text in characters (as `substr` counts them). */
   charLength(text: Sql): Sql;
+  /**
+   * Where a row whose size changes is written out whole (SQLite: a row over a
+   * page long spills into overflow pages, all of them written again when it
+   * grows, while an update that keeps its size writes only the pages that
+   * differ), the pending changes of a large session are kept padded with
+   * trailing spaces (JSON whitespace) to a multiple of a unit: most appends
+   * then fill the padding and keep the row's size. Absent where the database
+   * writes a changed column on its own (PostgreSQL's TOAST, InnoDB's
+   * off-page columns).
+   */
+  readonly changesPadding?: ChangesPadding;
   /** What locks a selected row until the transaction ends (`FOR UPDATE`; nothing where the transaction locks everything). */
   readonly lockRowClause: string;
   /** What keeps purges of one table to one process at a time (never a lock a pooled connection would keep). */

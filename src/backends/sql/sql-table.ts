@@ -24,7 +24,7 @@ import { changeEntry, changesMarker, storedSession } from '../../core/pending-ch
 import type { LockingMode } from '../../core/options.js';
 import type { TableName } from '../connection-options.js';
 import { DEFAULT_PURGE_PACING, deleteInBatches, expiredRowBatches, purgeLockName } from './purge.js';
-import type { DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
+import type { ChangesPadding, DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
 import { compile, EMPTY, join, raw, shared, slot, sql, type CompiledSql, type Sql } from './statement.js';
 import { expiryFromDatabase, expiryToDatabase, isTimestampUnit, type ExpiryColumn, type ExpiryUnit, type TableInfo } from './table-shape.js';
 
@@ -36,6 +36,13 @@ export interface SqlTableSetup {
   readonly info: TableInfo;
   readonly expiry: ExpiryColumn;
   readonly locking: LockingMode;
+}
+
+/** Pending changes without the spaces that pad them (never part of their JSON, which ends in `}` or the marker). */
+function withoutPadding(changes: string): string {
+  let end = changes.length;
+  while (end > 0 && changes.charCodeAt(end - 1) === 0x20) end--;
+  return end === changes.length ? changes : changes.slice(0, end);
 }
 
 /** A compiled statement run with its named values. */
@@ -84,10 +91,16 @@ export class SqlTable implements ReadyBackend {
     readonly count: CompiledSql;
     readonly clear: CompiledSql;
     readonly stats: CompiledSql;
-    /** Appends a delta to the pending changes; with the user-id column set, or left as it is. */
+    /** Appends a delta to the pending changes; with the user-id column set, or left as it is; padded where the dialect pads them. */
     readonly append: CompiledSql;
     readonly appendWithUser: CompiledSql;
+    readonly appendPadded: CompiledSql;
+    readonly appendPaddedWithUser: CompiledSql;
   };
+  /** How the dialect pads pending changes, if it does. */
+  readonly #padding: ChangesPadding | undefined;
+  /** The stored pending changes, without their padding. */
+  readonly #storedChanges: Sql;
 
   constructor({ dialect, driver, table, info, expiry, locking }: SqlTableSetup) {
     this.locking = locking;
@@ -100,6 +113,8 @@ export class SqlTable implements ReadyBackend {
     this.#hasVersion = info.hasLockVersion;
     this.#hasChanges = this.keepsChanges = info.hasChanges === true;
     this.#clearChanges = this.#hasChanges ? raw(', changes = NULL') : EMPTY;
+    this.#padding = dialect.changesPadding;
+    const storedChanges = (this.#storedChanges = this.#padding?.unpadded ?? raw('changes'));
     this.#lockName = purgeLockName(table);
     this.#storageOrder = info.storageOrder === undefined ? undefined : raw(info.storageOrder);
     this.#tableName = table;
@@ -119,9 +134,10 @@ export class SqlTable implements ReadyBackend {
     const compiled = (fragment: Sql): CompiledSql => compile(fragment, dialect);
     // One fixed statement for every delta: the database appends a few bytes and never parses the session.
     const bump = raw(info.hasLockVersion ? ', lock_version = lock_version + 1' : '');
-    const append = (setUser: Sql): CompiledSql =>
+    const appended = dialect.concat(sql`COALESCE(${storedChanges}, ${slot('marker')})`, sql`${slot('entry')}`);
+    const append = (setUser: Sql, padded: boolean): CompiledSql =>
       compiled(
-        sql`UPDATE ${t} SET changes = ${dialect.concat(sql`COALESCE(changes, ${slot('marker')})`, sql`${slot('entry')}`)}, ${expires} = ${instant(slot('expiresAt'))}${this.#touchUpdatedAt}${setUser}${bump}
+        sql`UPDATE ${t} SET changes = ${padded && this.#padding !== undefined ? this.#padding.pad(appended, sql`${slot('padUnit')}`) : appended}, ${expires} = ${instant(slot('expiresAt'))}${this.#touchUpdatedAt}${setUser}${bump}
           WHERE id = ${slot('key')} AND ${live}`,
       );
     this.#statements = {
@@ -135,8 +151,10 @@ export class SqlTable implements ReadyBackend {
       count: compiled(sql`SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`),
       clear: compiled(sql`DELETE FROM ${t}`),
       stats: compiled(sql`SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN ${live} THEN 1 ELSE 0 END), 0) AS live FROM ${t}`),
-      append: append(EMPTY),
-      appendWithUser: append(sql`, user_id = ${slot('userId')}`),
+      append: append(EMPTY, false),
+      appendWithUser: append(sql`, user_id = ${slot('userId')}`, false),
+      appendPadded: append(EMPTY, true),
+      appendPaddedWithUser: append(sql`, user_id = ${slot('userId')}`, true),
     };
   }
 
@@ -166,11 +184,13 @@ export class SqlTable implements ReadyBackend {
     return sql`data = ${data}, ${this.#expires} = ${this.#instant(this.#at(expiresAt))}${this.#touchUpdatedAt}${setUser}${bump}${this.#clearChanges}`;
   }
 
-  /** The pending changes of a row, `null` when there are none. */
+  /** The pending changes of a row, without padding; `null` when there are none. */
   #changesOf(row: Row): string | null {
     const changes = row['changes'];
     if (changes === null || changes === undefined) return null;
-    return Buffer.isBuffer(changes) ? changes.toString('utf8') : String(changes);
+    const text = Buffer.isBuffer(changes) ? changes.toString('utf8') : String(changes);
+    // A request's text of the changes is compared with the stored one's start by a fold: never with the padding.
+    return this.#padding === undefined ? text : withoutPadding(text);
   }
 
   async load(key: string, now: number): Promise<StoredSession | null> {
@@ -217,22 +237,28 @@ export class SqlTable implements ReadyBackend {
    * `core/pending-changes.ts`: no whole write came in between).
    */
   async #appendDelta({ key, now, expiresAt, delta, userId, append }: DeltaWrite): Promise<boolean> {
-    const { entry, marker, fold } = append ?? { entry: changeEntry(delta), marker: changesMarker(), fold: undefined };
+    const { entry, marker, fold, documentLength } = append ?? { entry: changeEntry(delta), marker: changesMarker(), fold: undefined, documentLength: 0 };
+    const padding = this.#padding;
     if (fold === undefined) {
-      const statement = userId === undefined ? this.#statements.append : this.#statements.appendWithUser;
-      return (await execute(this.#driver, statement, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), marker, entry, userId })) > 0;
+      const padUnit = padding?.unitFor(documentLength) ?? 0;
+      const statements = this.#statements;
+      const statement = padUnit > 0 ? (userId === undefined ? statements.appendPadded : statements.appendPaddedWithUser) : userId === undefined ? statements.append : statements.appendWithUser;
+      return (await execute(this.#driver, statement, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), marker, entry, userId, padUnit })) > 0;
     }
     const dialect = this.#dialect;
+    const stored = this.#storedChanges;
     const loaded = shared(fold.changes);
     const newMarker = shared(marker);
     const unchanged = sql`substr(changes, 1, ${dialect.charLength(sql`${loaded}`)}) = ${loaded}`;
-    const since = sql`substr(changes, ${dialect.charLength(sql`${loaded}`)} + 1)`;
+    const since = sql`substr(${stored}, ${dialect.charLength(sql`${loaded}`)} + 1)`;
     const setUser = userId === undefined ? EMPTY : sql`, user_id = ${userId}`;
     const bump = raw(this.#hasVersion ? ', lock_version = lock_version + 1' : '');
+    const changes = dialect.concat(sql`CASE WHEN ${unchanged} THEN ${dialect.concat(sql`${newMarker}`, since)} ELSE COALESCE(${stored}, ${newMarker}) END`, sql`${entry}`);
+    const padUnit = padding?.unitFor(fold.text.length) ?? 0;
     // Assigned in this order: MySQL's later assignments see the earlier ones' new values, and `changes` is read by both.
     const statement = this.#compile(
       sql`UPDATE ${this.#table} SET data = CASE WHEN ${unchanged} THEN ${this.#data.write(fold.text)} ELSE data END,
-        changes = ${dialect.concat(sql`CASE WHEN ${unchanged} THEN ${dialect.concat(sql`${newMarker}`, since)} ELSE COALESCE(changes, ${newMarker}) END`, sql`${entry}`)},
+        changes = ${padding !== undefined && padUnit > 0 ? padding.pad(changes, sql`${padUnit}`) : changes},
         ${this.#expires} = ${this.#instant(this.#at(expiresAt))}${this.#touchUpdatedAt}${setUser}${bump}
         WHERE id = ${key} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
     );

@@ -2,7 +2,7 @@
 import { deltaToJson } from '../../core/delta.js';
 import { leaseLock } from '../sql/lease.js';
 import { planMergePatch } from '../sql/merge-patch.js';
-import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
+import type { ChangesPadding, DataColumn, SqlDialect } from '../sql/sql-dialect.js';
 import { compile, EMPTY, join, quoteIdentifier as quoteSqlite, raw, sql } from '../sql/statement.js';
 import { findExpiryColumn, isTextType } from '../sql/table-shape.js';
 import { APPLY_DELTA_FUNCTION } from './sqlite-driver.js';
@@ -25,6 +25,22 @@ const DATA_COLUMN: DataColumn = {
   },
 };
 
+/** Documents shorter than this keep unpadded changes: their row most likely fits in its page (4 KiB by default). */
+const PAD_FROM_LENGTH = 2048;
+
+/**
+ * Pending changes padded with spaces (see {@link SqlDialect.changesPadding}),
+ * by a unit of about a sixteenth of the document: a power of two from 256 to
+ * 4096 bytes, so the padding adds at most a sixteenth to the row and a run
+ * of small appends fills it before the row must grow.
+ */
+const CHANGES_PADDING: ChangesPadding = {
+  unitFor: (documentLength) => (documentLength < PAD_FROM_LENGTH ? 0 : Math.min(4096, Math.max(256, 2 ** Math.floor(Math.log2(documentLength / 16))))),
+  // printf's width counts bytes, as length() of a blob does; the parameter arrives as a real, hence the CASTs.
+  pad: (text, unit) => sql`printf('%-*s', (CAST(length(CAST(${text} AS BLOB)) / ${unit} AS INTEGER) + 1) * CAST(${unit} AS INTEGER), ${text})`,
+  unpadded: raw("rtrim(changes, ' ')"),
+};
+
 export const sqliteDialect: SqlDialect = {
   placeholder: () => '?',
   numbered: false,
@@ -37,6 +53,7 @@ export const sqliteDialect: SqlDialect = {
   lockRowClause: '',
   concat: (a, b) => sql`(${a} || ${b})`,
   charLength: (text) => sql`length(${text})`,
+  changesPadding: CHANGES_PADDING,
   // better-sqlite3 blocks the event loop for the length of a statement: short batches, and three times as long a pause
   // after each, so a purge takes at most a quarter of the process's time (at half, an application already half busy
   // had none to spare, and its requests queued).
