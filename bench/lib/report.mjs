@@ -203,6 +203,20 @@ function lostSection(lost, chart) {
   ].join('\n');
 }
 
+/**
+ * What express-session's MemoryStore (no storage: JSON text in the process) served, as a ratio of each peer: about
+ * as far as any store can go past that peer, since every store parses and writes the same JSON for express-session.
+ */
+function ceilingNote(rows) {
+  const memory = rows.find((r) => r.id === 'memory');
+  if (memory === undefined) return undefined;
+  const ratios = Object.entries(PEER_OF).flatMap(([backend, id]) => {
+    const peer = rows.find((r) => r.id === id);
+    return peer === undefined ? [] : [`${BACKEND_LABEL[backend]} ${ratio(memory.read.reqPerSec / peer.read.reqPerSec)} / ${ratio(memory.write.reqPerSec / peer.write.reqPerSec)}`];
+  });
+  return `Ceiling: express-session's MemoryStore keeps sessions as JSON text in this process, so its requests cost the JSON parse and stringify every store does and no storage at all; no store serves much more. It served ${fmt(memory.read.reqPerSec)} read-only and ${fmt(memory.write.reqPerSec)} writing req/s, that is, as a ratio of each backend's peer (read / write): ${ratios.join(', ')}.`;
+}
+
 function httpSection(http, chart) {
   const peerOf = (row) => (row.id.startsWith('smart-') ? http.rows.find((p) => p.id === PEER_OF[row.backend]) : undefined);
   const rows = http.rows.map((r) => {
@@ -223,6 +237,7 @@ function httpSection(http, chart) {
     ];
   });
   const problems = http.rows.filter((r) => r.read.non2xx + r.read.errors + r.write.non2xx + r.write.errors > 0 || r.read.distinctSessions !== http.connections);
+  const ceiling = ceilingNote(http.rows);
   return [
     '## 2. HTTP throughput and latency',
     '',
@@ -231,6 +246,7 @@ function httpSection(http, chart) {
     chart,
     '',
     table(['store', 'backend', 'read req/s', 'p50', 'p99', 'write req/s', 'p50', 'p99', 'read vs peer', 'write vs peer', 'statements/req under load (read / write)', 'server CPU µs/req (read / write)'], rows),
+    ...(ceiling === undefined ? [] : ['', ceiling]),
     ...(problems.length > 0
       ? ['', `Check: ${problems.map((r) => `${r.store}: non-2xx ${r.read.non2xx + r.write.non2xx}, errors ${r.read.errors + r.write.errors}, distinct sessions ${r.read.distinctSessions}`).join('; ')}.`]
       : []),
@@ -372,6 +388,7 @@ function sizesSection(sizes, writeChart, p99Chart) {
     ['postgres', 'mysql', 'sqlite', 'redis'].flatMap((backend) => {
       const smart = sizes.rows.find((r) => r.bytes === bytes && r.backend === backend && r.id.startsWith('smart-'));
       const peer = sizes.rows.find((r) => r.bytes === bytes && r.id === PEER_OF[backend]);
+      const memory = sizes.rows.find((r) => r.bytes === bytes && r.id === 'memory');
       if (smart === undefined || peer === undefined) return [];
       return [[
         `${Math.round(bytes / 1024)} KB`,
@@ -384,6 +401,7 @@ function sizesSection(sizes, writeChart, p99Chart) {
         ratio(smart.write.reqPerSec / peer.write.reqPerSec),
         `${fmt(smart.write.p99)} / ${fmt(peer.write.p99)}`,
         `${fmt(smart.write.serverCpuMicrosPerRequest)} / ${fmt(peer.write.serverCpuMicrosPerRequest)}`,
+        memory === undefined ? '–' : ratio(memory.write.reqPerSec / peer.write.reqPerSec),
       ]];
     }),
   );
@@ -396,7 +414,9 @@ function sizesSection(sizes, writeChart, p99Chart) {
     '',
     p99Chart,
     '',
-    table(['session', 'backend', 'read req/s', 'peer', 'read vs peer', 'write req/s', 'peer', 'write vs peer', 'write p99 ms (this / peer)', 'server CPU µs per write (this / peer)'], rows),
+    table(['session', 'backend', 'read req/s', 'peer', 'read vs peer', 'write req/s', 'peer', 'write vs peer', 'write p99 ms (this / peer)', 'server CPU µs per write (this / peer)', 'ceiling: MemoryStore writes vs peer'], rows),
+    '',
+    'Ceiling: express-session\'s MemoryStore, run beside them at each size, keeps sessions as JSON text in this process: its requests cost the JSON parse and stringify every store does for express-session (and express-session\'s own hash of the session, twice per request) and no storage at all, so the ratio it reaches is about the most any store can reach against that peer.',
   ].join('\n');
 }
 

@@ -15,7 +15,7 @@ import { since, snapshot } from '../counters.mjs';
 import { COUNTER, openStore, storeDef, storeLabel } from '../stores.mjs';
 import { log, round } from '../util.mjs';
 
-/** The stores compared here: smart-session-store (its default mode) next to the peer on its backend. */
+/** The stores compared here: smart-session-store (its default mode) next to the peer on its backend, and a ceiling. */
 export const HTTP_STORES = [
   'smart-postgres-atomic',
   'connect-pg-simple',
@@ -26,6 +26,9 @@ export const HTTP_STORES = [
   // On Redis, optimistic is the default mode (one command per write after the read).
   'smart-redis-optimistic',
   'connect-redis',
+  // A reference, not a peer: express-session's MemoryStore keeps sessions as JSON text in this process, so a request
+  // costs the JSON parse and stringify every store does and no storage at all. No store serves much more than it.
+  'memory',
 ];
 
 export function startWorker() {
