@@ -204,17 +204,17 @@ function lostSection(lost, chart) {
 }
 
 /**
- * What express-session's MemoryStore (no storage: JSON text in the process) served, as a ratio of each peer: about
- * as far as any store can go past that peer, since every store parses and writes the same JSON for express-session.
+ * What express-session's MemoryStore (no storage: JSON text in the process) served, as a ratio of each peer: how
+ * much of the peer's request its storage takes, and roughly how far a store can get past that peer.
  */
-function ceilingNote(rows) {
+function memoryReferenceNote(rows) {
   const memory = rows.find((r) => r.id === 'memory');
   if (memory === undefined) return undefined;
   const ratios = Object.entries(PEER_OF).flatMap(([backend, id]) => {
     const peer = rows.find((r) => r.id === id);
     return peer === undefined ? [] : [`${BACKEND_LABEL[backend]} ${ratio(memory.read.reqPerSec / peer.read.reqPerSec)} / ${ratio(memory.write.reqPerSec / peer.write.reqPerSec)}`];
   });
-  return `Ceiling: express-session's MemoryStore keeps sessions as JSON text in this process, so its requests cost the JSON parse and stringify every store does and no storage at all; no store serves much more. It served ${fmt(memory.read.reqPerSec)} read-only and ${fmt(memory.write.reqPerSec)} writing req/s, that is, as a ratio of each backend's peer (read / write): ${ratios.join(', ')}.`;
+  return `Reference: express-session's MemoryStore keeps sessions as JSON text in this process, so its requests parse and write the same JSON as the peers' and touch no storage. It is no strict upper bound (it defers every callback with \`setImmediate\`, and connect-redis can serve more), but its ratio to a peer shows how much of that peer's request its storage takes. It served ${fmt(memory.read.reqPerSec)} read-only and ${fmt(memory.write.reqPerSec)} writing req/s, as a ratio of each backend's peer (read / write): ${ratios.join(', ')}.`;
 }
 
 function httpSection(http, chart) {
@@ -237,7 +237,7 @@ function httpSection(http, chart) {
     ];
   });
   const problems = http.rows.filter((r) => r.read.non2xx + r.read.errors + r.write.non2xx + r.write.errors > 0 || r.read.distinctSessions !== http.connections);
-  const ceiling = ceilingNote(http.rows);
+  const memoryReference = memoryReferenceNote(http.rows);
   return [
     '## 2. HTTP throughput and latency',
     '',
@@ -246,7 +246,7 @@ function httpSection(http, chart) {
     chart,
     '',
     table(['store', 'backend', 'read req/s', 'p50', 'p99', 'write req/s', 'p50', 'p99', 'read vs peer', 'write vs peer', 'statements/req under load (read / write)', 'server CPU µs/req (read / write)'], rows),
-    ...(ceiling === undefined ? [] : ['', ceiling]),
+    ...(memoryReference === undefined ? [] : ['', memoryReference]),
     ...(problems.length > 0
       ? ['', `Check: ${problems.map((r) => `${r.store}: non-2xx ${r.read.non2xx + r.write.non2xx}, errors ${r.read.errors + r.write.errors}, distinct sessions ${r.read.distinctSessions}`).join('; ')}.`]
       : []),
@@ -414,9 +414,9 @@ function sizesSection(sizes, writeChart, p99Chart) {
     '',
     p99Chart,
     '',
-    table(['session', 'backend', 'read req/s', 'peer', 'read vs peer', 'write req/s', 'peer', 'write vs peer', 'write p99 ms (this / peer)', 'server CPU µs per write (this / peer)', 'ceiling: MemoryStore writes vs peer'], rows),
+    table(['session', 'backend', 'read req/s', 'peer', 'read vs peer', 'write req/s', 'peer', 'write vs peer', 'write p99 ms (this / peer)', 'server CPU µs per write (this / peer)', 'MemoryStore writes vs peer'], rows),
     '',
-    'Ceiling: express-session\'s MemoryStore, run beside them at each size, keeps sessions as JSON text in this process: its requests cost the JSON parse and stringify every store does for express-session (and express-session\'s own hash of the session, twice per request) and no storage at all, so the ratio it reaches is about the most any store can reach against that peer.',
+    'Reference: express-session\'s MemoryStore ran beside them at each size. It keeps sessions as JSON text in this process: its requests parse and write the same JSON as the peers\' (and pay express-session\'s own hash of the session, twice per request, as every store does) and touch no storage, so its ratio to a peer shows how much of that peer\'s writing request is storage at all, and roughly how far any store can get past it.',
   ].join('\n');
 }
 

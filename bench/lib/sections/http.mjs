@@ -15,7 +15,7 @@ import { since, snapshot } from '../counters.mjs';
 import { COUNTER, openStore, storeDef, storeLabel } from '../stores.mjs';
 import { log, round } from '../util.mjs';
 
-/** The stores compared here: smart-session-store (its default mode) next to the peer on its backend, and a ceiling. */
+/** The stores compared here: smart-session-store (its default mode) next to the peer on its backend, and a reference without storage. */
 export const HTTP_STORES = [
   'smart-postgres-atomic',
   'connect-pg-simple',
@@ -27,7 +27,7 @@ export const HTTP_STORES = [
   'smart-redis-optimistic',
   'connect-redis',
   // A reference, not a peer: express-session's MemoryStore keeps sessions as JSON text in this process, so a request
-  // costs the JSON parse and stringify every store does and no storage at all. No store serves much more than it.
+  // parses and writes the same JSON as the peers' and touches no storage: how much of a request storage takes at all.
   'memory',
 ];
 
