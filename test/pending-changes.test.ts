@@ -135,16 +135,19 @@ for (const backend of backends) {
     for (const [size, filler] of [['', {}], [', a session of 6 KB', { filler: 'f'.repeat(6000) }]] as const) {
       test(`a save folds many pending changes into the document; what others appended since its load stays, in order${size}`, async () => {
         const sid = newSid();
-        await store.save(sid, { cookie: expiresIn(), n: 0, ...filler });
+        const first = { cookie: expiresIn(), n: 0, ...filler };
+        await store.save(sid, first);
+        // Another request loads before the changes pile up, so its save only appends (it has none to fold).
+        const meanwhile = await other.load(sid);
+        assert.ok(meanwhile);
         await pileUp(backend, table, sid, 40);
         const before = await rawRow(backend, table, sid);
         assert.ok(before.changes !== null && shouldFold(before.changes.length, JSON.stringify(before.data).length), 'the changes are due a fold');
         const folding = await store.load(sid);
         assert.ok(folding);
-        // Another request saves after that load: its change is appended behind the ones the load saw.
-        const meanwhile = await other.load(sid);
-        assert.ok(meanwhile);
+        // It saves after the folding request's load: its change is appended behind the ones that load saw.
         await other.save(sid, { ...meanwhile.session, n: 1, k0: 'meanwhile' }, meanwhile.state);
+        assert.deepStrictEqual((await rawRow(backend, table, sid)).data, first, 'the change made meanwhile was appended, not folded');
         await store.save(sid, { ...folding.session, folded: true }, folding.state);
         const after = await rawRow(backend, table, sid);
         assert.deepStrictEqual(after.data, folding.session, 'the document is the session the folding request loaded');
