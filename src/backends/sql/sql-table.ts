@@ -38,13 +38,6 @@ export interface SqlTableSetup {
   readonly locking: LockingMode;
 }
 
-/** Pending changes without the spaces that pad them (never part of their JSON, which ends in `}` or the marker). */
-function withoutPadding(changes: string): string {
-  let end = changes.length;
-  while (end > 0 && changes.charCodeAt(end - 1) === 0x20) end--;
-  return end === changes.length ? changes : changes.slice(0, end);
-}
-
 /** A compiled statement run with its named values. */
 function run(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Record<string, unknown>>): Promise<Row[]> {
   return runner.query(statement.text, statement.bind(values));
@@ -190,7 +183,8 @@ export class SqlTable implements ReadyBackend {
     if (changes === null || changes === undefined) return null;
     const text = Buffer.isBuffer(changes) ? changes.toString('utf8') : String(changes);
     // A request's text of the changes is compared with the stored one's start by a fold: never with the padding.
-    return this.#padding === undefined ? text : withoutPadding(text);
+    // (Their JSON ends in `}` or the marker, never in whitespace: trimming takes the padding only.)
+    return this.#padding === undefined ? text : text.trimEnd();
   }
 
   async load(key: string, now: number): Promise<StoredSession | null> {
