@@ -64,6 +64,17 @@ export interface ConnectionOptions {
    */
   syncWait?: boolean;
   /**
+   * SQLite in WAL mode: copy the write-ahead log back into the database file
+   * from a second connection in a worker thread, in small passes, instead of
+   * letting a commit do it on the event loop every 1000 pages (4 MB), where
+   * it holds every request up for milliseconds and a purge's batches for
+   * up to hundreds. SQLite's own automatic checkpoint stays on as the bound
+   * should the worker fall behind. Applies to a file the store opens and to
+   * a `better-sqlite3` Database handed over in WAL mode; not to `:memory:`.
+   * @default true
+   */
+  backgroundCheckpoints?: boolean;
+  /**
    * Character set of the connection. `utf8` means `utf8mb4` on MySQL, so 4-byte
    * characters (emoji) round-trip.
    * @default 'utf8'
@@ -225,6 +236,10 @@ export const CONNECTION_OPTION_TABLE = {
     parse: parseBoolean, fallback: false, defaultText: '`false`',
     summary: 'Galera: reads wait for the node to apply the cluster\'s earlier writes (`wsrep_sync_wait = 1`), so requests read their writes on any node',
   }),
+  backgroundCheckpoints: rule({
+    parse: parseBoolean, fallback: true, defaultText: '`true`',
+    summary: 'SQLite (WAL): a worker thread copies the log into the database file in small passes, so commits on the event loop need not',
+  }),
   charset: rule({
     parse: parseCharset, fallback: 'utf8', defaultText: "`'utf8'`",
     summary: 'connection character set; `utf8` is `utf8mb4` on MySQL, so emoji round-trip',
@@ -253,7 +268,7 @@ export const CONNECTION_OPTION_TABLE = {
 
 /** The connection options after validation: where to connect, and how. */
 export interface ConnectionSettings
-  extends Pick<ResolvedTable<typeof CONNECTION_OPTION_TABLE>, 'table' | 'poolSize' | 'charset' | 'connectionCheckMs' | 'connectTimeoutMs' | 'syncWait'> {
+  extends Pick<ResolvedTable<typeof CONNECTION_OPTION_TABLE>, 'table' | 'poolSize' | 'charset' | 'connectionCheckMs' | 'connectTimeoutMs' | 'syncWait' | 'backgroundCheckpoints'> {
   readonly target: ConnectionTarget;
 }
 
@@ -296,7 +311,7 @@ function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): 
  */
 export function resolveConnection(options: Readonly<Record<string, unknown>>, spelledAs?: ReadonlyMap<string, string>): ConnectionSettings {
   const resolved = resolveTable(CONNECTION_OPTION_TABLE, options, spelledAs);
-  const { table, poolSize, charset, connectionCheckMs, connectTimeoutMs, syncWait } = resolved;
+  const { table, poolSize, charset, connectionCheckMs, connectTimeoutMs, syncWait, backgroundCheckpoints } = resolved;
   const target = resolveTarget(resolved);
   if (syncWait) {
     const name = spelledAs?.get('syncWait') ?? 'syncWait';
@@ -304,5 +319,9 @@ export function resolveConnection(options: Readonly<Record<string, unknown>>, sp
     if (target.dialect !== 'mysql') throw invalidOption(name, `is for MySQL/MariaDB (a Galera cluster), not ${target.dialect}`);
     if ('connection' in target) throw invalidOption(name, 'cannot be given with "connection": set wsrep_sync_wait on the connections of your own pool');
   }
-  return { target, table, poolSize, charset, connectionCheckMs, connectTimeoutMs, syncWait };
+  // A SQLite setting: given for another backend, it would be silently ignored.
+  if (options['backgroundCheckpoints'] !== undefined && target.dialect !== 'sqlite') {
+    throw invalidOption(spelledAs?.get('backgroundCheckpoints') ?? 'backgroundCheckpoints', `is for SQLite, not ${target.dialect}`);
+  }
+  return { target, table, poolSize, charset, connectionCheckMs, connectTimeoutMs, syncWait, backgroundCheckpoints };
 }

@@ -14,6 +14,7 @@ import { importDriver } from '../driver.js';
 import type { ConnectionSettings } from '../connection-options.js';
 import type { ConnectionFailure } from '../../core/backend.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
+import { startBackgroundCheckpoints, type BackgroundCheckpoints } from './sqlite-checkpointer.js';
 
 /** The part of a better-sqlite3 statement the store uses. */
 export interface SqliteStatementLike {
@@ -28,6 +29,8 @@ export interface SqliteDatabaseLike {
   function(name: string, options: { deterministic: boolean }, implementation: (...args: unknown[]) => unknown): unknown;
   close(): unknown;
   readonly memory: boolean;
+  /** The file's path as opened (`:memory:`, or empty for a temporary database). */
+  readonly name?: unknown;
 }
 
 type SqliteDatabaseConstructor = new (filename: string) => SqliteDatabaseLike;
@@ -43,6 +46,8 @@ const STATEMENT_CACHE_SIZE = 200;
 export class SqliteDriver implements SqlDriver {
   readonly #db: SqliteDatabaseLike;
   readonly #ownsDatabase: boolean;
+  /** The worker that checkpoints the file's WAL off the event loop, when there is one. */
+  readonly #checkpoints: BackgroundCheckpoints | undefined;
   readonly #statements = new Map<string, SqliteStatementLike>();
   /** Settles when the transaction holding the connection ends; `undefined` when none does. */
   #transaction: Promise<void> | undefined;
@@ -57,7 +62,7 @@ export class SqliteDriver implements SqlDriver {
   /** Opens the file (WAL, busy timeout) as the store's own connection, or adopts the application's Database. */
   static async open(settings: ConnectionSettings): Promise<SqliteDriver> {
     const { target } = settings;
-    if ('connection' in target) return new SqliteDriver(target.connection as SqliteDatabaseLike, false);
+    if ('connection' in target) return new SqliteDriver(target.connection as SqliteDatabaseLike, false, settings.backgroundCheckpoints);
     if (!('filename' in target)) throw new Error('a SQLite store needs a file name or a Database');
     const Database = (await importDriver('better-sqlite3')) as SqliteDatabaseConstructor;
     let db: SqliteDatabaseLike;
@@ -69,12 +74,13 @@ export class SqliteDriver implements SqlDriver {
     // WAL lets readers in other processes proceed while one writes; the busy timeout makes writers queue instead of failing.
     if (!db.memory) db.pragma('journal_mode = WAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    return new SqliteDriver(db, true);
+    return new SqliteDriver(db, true, settings.backgroundCheckpoints);
   }
 
-  constructor(db: SqliteDatabaseLike, ownsDatabase: boolean) {
+  constructor(db: SqliteDatabaseLike, ownsDatabase: boolean, backgroundCheckpoints: boolean) {
     this.#db = db;
     this.#ownsDatabase = ownsDatabase;
+    this.#checkpoints = backgroundCheckpoints ? startBackgroundCheckpoints(db, () => this.#now(() => db.pragma('wal_checkpoint(PASSIVE)'))) : undefined;
     db.function(APPLY_DELTA_FUNCTION, { deterministic: true }, (stored, encodedDelta) => {
       const delta = deltaFromJson(JSON.parse(String(encodedDelta)) as JsonObject);
       return JSON.stringify(applyDelta(parseStoredSession(stored), delta));
@@ -179,6 +185,7 @@ export class SqliteDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
+    await this.#checkpoints?.stop();
     if (this.#ownsDatabase) this.#db.close();
   }
 }
