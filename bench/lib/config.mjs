@@ -33,6 +33,13 @@ function number(name, fallback) {
   return parsed;
 }
 
+/** A comma-separated list, or `undefined` when the variable is unset or empty. */
+function list(name) {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return raw.split(',').map((part) => part.trim().toLowerCase()).filter(Boolean);
+}
+
 function parseOnly() {
   const raw = process.env.BENCH_ONLY;
   if (raw === undefined || raw.trim() === '') return [...SECTIONS];
@@ -97,6 +104,8 @@ export function loadConfig() {
     purge: {
       // Expired rows to purge per backend (the issue's figure: 1,000,000), and the live sessions the requests use.
       rows: Math.round(number('BENCH_PURGE_ROWS', quick ? 50_000 : 1_000_000)),
+      // The backends to purge (postgres, mysql, sqlite), for a rerun of one; all of them by default.
+      backends: list('BENCH_PURGE_BACKENDS'),
       liveSessions: quick ? 200 : 1000,
       // autocannon's connections in the calibration run.
       connections: 50,

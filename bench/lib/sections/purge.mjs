@@ -375,7 +375,7 @@ export async function purge(ctx) {
   const rows = [];
   const failed = [];
   try {
-    for (const backend of SMART_BACKENDS.filter((b) => ctx.reachable[b])) {
+    for (const backend of SMART_BACKENDS.filter((b) => ctx.reachable[b] && (cfg.backends === undefined || cfg.backends.includes(b)))) {
       try {
         rows.push(await purgeBackend(ctx, backend, worker));
       } catch (error) {
