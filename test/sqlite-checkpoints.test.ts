@@ -1,6 +1,6 @@
 /**
  * SQLite: a worker thread copies the write-ahead log into the database file
- * (`backgroundCheckpoints`, on by default), the log still starts over while
+ * (`backgroundCheckpoints: true`), the log still starts over while
  * requests keep writing, and closing ends the worker and gives a handed-over
  * Database its automatic checkpoint back.
  *
@@ -8,18 +8,22 @@
  * connection maps: no connection of the test's own checkpoints anything.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { dirname, join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SessionStore, type JsonObject } from '../src/index.js';
-import { BACKSTOP_PAGES, CATCH_UP_PAGES } from '../src/backends/sqlite/sqlite-checkpointer.js';
+import { BACKSTOP_BYTES, CATCH_UP_BYTES } from '../src/backends/sqlite/sqlite-checkpointer.js';
 import { CookieStore, delay, isStoreError } from './support/backends.js';
 
 const selected = process.env['DATABASE'];
 const skip = selected !== undefined && selected !== '' && !/sqlite/i.test(selected) ? 'DATABASE excludes sqlite' : false;
 const canCountFiles = existsSync('/proc/self/fd') ? false : 'no /proc/self/fd to count open files with';
+/** The tests' databases use SQLite's default page size. */
+const PAGE_SIZE = 4096;
+const CATCH_UP_PAGES = CATCH_UP_BYTES / PAGE_SIZE;
+const BACKSTOP_PAGES = BACKSTOP_BYTES / PAGE_SIZE;
 
 const table = 'sessions';
 const session = (size: number, mark: number): JsonObject => ({
@@ -28,8 +32,22 @@ const session = (size: number, mark: number): JsonObject => ({
   blob: 'x'.repeat(size),
 });
 
+const folders: string[] = [];
+after(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
 function newFile(): string {
-  return join(mkdtempSync(join(tmpdir(), 'sss-checkpoints-')), 'sessions.db');
+  const folder = mkdtempSync(join(tmpdir(), 'sss-checkpoints-'));
+  folders.push(folder);
+  return join(folder, 'sessions.db');
+}
+
+/** An application's Database in WAL mode. */
+function walDatabase(file: string): Database.Database {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  return db;
 }
 
 /**
@@ -68,7 +86,7 @@ async function eventually(what: string, condition: () => boolean): Promise<void>
 describe('SQLite checkpoints in a worker thread', { skip }, () => {
   test('a worker copies the log into the database before SQLite would, and closing ends it', { skip: canCountFiles }, async () => {
     const file = newFile();
-    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false });
+    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
     await store.ready();
     await eventually('the worker has its own connection to the file', () => connectionsTo(file) === 2);
     // 30 sessions of 10 KB are some hundred pages, under the 1000 at which a commit would checkpoint by itself.
@@ -82,9 +100,9 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
     assert.equal(connectionsTo(file), 0, 'the store and its worker closed their connections');
   });
 
-  test('with backgroundCheckpoints: false the log waits for SQLite\'s own checkpoint (the test above can fail)', { skip: canCountFiles }, async () => {
+  test('by default the log waits for SQLite\'s own checkpoint (the test above can fail)', { skip: canCountFiles }, async () => {
     const file = newFile();
-    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false, backgroundCheckpoints: false });
+    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false });
     await store.ready();
     for (let i = 0; i < 30; i++) await store.save(`s${i}`, session(10_000, i));
     // Ten times as long as the worker waits between two looks when idle.
@@ -96,49 +114,44 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
     await store.close();
   });
 
-  test(`while requests keep writing, the log starts over after ${CATCH_UP_PAGES} pages and every session is intact`, async () => {
+  test(`while requests keep writing, the log starts over near ${CATCH_UP_PAGES} pages, not at the backstop, and every session is intact`, async () => {
     const file = newFile();
-    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false });
+    const db = walDatabase(file);
+    const store = new CookieStore({ connection: db, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
     await store.ready();
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), BACKSTOP_PAGES, 'the commits\' own checkpoint is only a backstop');
     let longest = 0;
-    let restarts = 0;
-    let previous = 0;
-    // 700 sessions of 40 KB: about 7,000 pages of log, past the catch-up mark.
-    const count = 700;
+    // 1,300 sessions of 40 KB: about three times the catch-up mark in log pages, a third of the way to the backstop.
+    const count = 1300;
     for (let i = 0; i < count; i++) {
       await store.save(`s${i}`, session(40_000, i));
-      const { logged } = walState(file);
-      if (logged < previous) restarts++;
-      previous = logged;
-      longest = Math.max(longest, logged);
+      longest = Math.max(longest, walState(file).logged);
       // As an HTTP server does between requests, let the worker's messages in.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    assert.ok(restarts >= 1, `the log started over (it reached ${longest} pages)`);
-    assert.ok(longest > 1000, `the commits did not checkpoint every 1000 pages themselves (longest log: ${longest} pages)`);
-    assert.ok(longest < BACKSTOP_PAGES, `the log never reached the backstop of ${BACKSTOP_PAGES} pages (longest: ${longest})`);
+    assert.ok(longest < 2 * CATCH_UP_PAGES, `the log started over before twice the catch-up mark (it reached ${longest} pages)`);
     for (const i of [0, 1, count >> 1, count - 1]) {
       const loaded = (await store.load(`s${i}`))?.session;
       assert.equal(loaded?.['mark'], i);
       assert.equal((loaded?.['blob'] as string).length, 40_000);
     }
     await store.close();
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    db.close();
     // A fresh connection reads the same, from the database file and whatever log is left.
-    const db = new Database(file, { readonly: true });
+    const reader = new Database(file, { readonly: true });
     try {
-      const [row] = db.prepare(`SELECT count(*) AS n FROM ${table}`).all() as { n: number }[];
-      assert.equal(row?.n, count);
+      assert.equal((reader.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n, count);
     } finally {
-      db.close();
+      reader.close();
     }
   });
 
   test('a Database handed over gets its own automatic checkpoint back when the store closes', { skip: canCountFiles }, async () => {
     const file = newFile();
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
+    const db = walDatabase(file);
     db.pragma('wal_autocheckpoint = 500');
-    const store = new SessionStore({ connection: db, table, createTable: true, autopurge: false });
+    const store = new SessionStore({ connection: db, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
     await store.ready();
     assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), BACKSTOP_PAGES, 'raised to the backstop while the worker runs');
     await eventually('the worker has its own connection to the file', () => connectionsTo(file) === 2);
@@ -155,7 +168,7 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
   test('a Database handed over in rollback-journal mode gets no worker and keeps its settings', { skip: canCountFiles }, async () => {
     const file = newFile();
     const db = new Database(file);
-    const store = new SessionStore({ connection: db, table, createTable: true, autopurge: false });
+    const store = new SessionStore({ connection: db, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
     await store.ready();
     await store.save('a', { n: 1 });
     await delay(100);
@@ -166,12 +179,69 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
     db.close();
   });
 
-  test('a database in memory gets no worker', async () => {
-    const store = new SessionStore({ url: 'sqlite::memory:', table, createTable: true, autopurge: false });
+  test('two stores on one Database: the setting is put back when the last one closes', async () => {
+    const db = walDatabase(newFile());
+    const first = new SessionStore({ connection: db, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
+    const second = new SessionStore({ connection: db, table, autopurge: false, backgroundCheckpoints: true });
+    await first.ready();
+    await second.ready();
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), BACKSTOP_PAGES);
+    await first.close();
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), BACKSTOP_PAGES, 'the second store\'s worker still runs');
+    await second.close();
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    db.close();
+  });
+
+  test('a setting the application changed meanwhile is left as it is', async () => {
+    const db = walDatabase(newFile());
+    const store = new SessionStore({ connection: db, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
     await store.ready();
-    await store.save('a', { n: 1 });
-    assert.equal((await store.load('a'))?.session['n'], 1);
+    db.pragma('wal_autocheckpoint = 2000');
     await store.close();
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 2000);
+    db.close();
+  });
+
+  test('a Database opened by a relative path is checkpointed there after the process changed directory', async () => {
+    const file = newFile();
+    const started = process.cwd();
+    process.chdir(dirname(file));
+    let db: Database.Database;
+    try {
+      db = walDatabase('sessions.db');
+    } finally {
+      process.chdir(started);
+    }
+    const store = new SessionStore({ connection: db, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
+    try {
+      await store.ready();
+      for (let i = 0; i < 10; i++) await store.save(`s${i}`, session(10_000, i));
+      await eventually('every page of the log is copied', () => {
+        const { logged, copied } = walState(file);
+        return logged > 0 && copied === logged;
+      });
+      assert.equal(existsSync(join(started, 'sessions.db')), false, 'no file opened relative to the new directory');
+    } finally {
+      await store.close();
+      db.close();
+    }
+  });
+
+  test('no worker for a connection with another database attached, nor for one in memory', async () => {
+    const db = walDatabase(newFile());
+    db.prepare('ATTACH DATABASE ? AS other').run(newFile());
+    db.pragma('other.journal_mode = WAL');
+    const memory = new Database(':memory:');
+    for (const connection of [db, memory]) {
+      const store = new SessionStore({ connection, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
+      await store.ready();
+      await store.save('a', { n: 1 });
+      assert.equal((await store.load('a'))?.session['n'], 1);
+      assert.equal(connection.pragma('wal_autocheckpoint', { simple: true }), 1000, 'the automatic checkpoint is untouched');
+      await store.close();
+      connection.close();
+    }
   });
 });
 

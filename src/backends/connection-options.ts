@@ -66,12 +66,27 @@ export interface ConnectionOptions {
   /**
    * SQLite in WAL mode: copy the write-ahead log back into the database file
    * from a second connection in a worker thread, in small passes, instead of
-   * letting a commit do it on the event loop every 1000 pages (4 MB), where
-   * it holds every request up for milliseconds and a purge's batches for
-   * up to hundreds. SQLite's own automatic checkpoint stays on as the bound
-   * should the worker fall behind. Applies to a file the store opens and to
-   * a `better-sqlite3` Database handed over in WAL mode; not to `:memory:`.
-   * @default true
+   * letting a commit do it on the event loop every 1000 pages (4 MiB with
+   * 4 KiB pages), where it holds every request up for milliseconds and a
+   * purge's batches for up to hundreds. Once the log reaches 16 MiB the
+   * store's connection finishes a checkpoint itself (a few pages, a few
+   * milliseconds), so the log starts over; the WAL file therefore grows to
+   * about 16-20 MiB (SQLite does not shrink it). While the worker runs, the
+   * connection's `wal_autocheckpoint` is raised to 64 MiB of pages, a bound
+   * should the worker fall behind, and put back when the store closes
+   * (also on a `better-sqlite3` Database handed over). No worker for a
+   * database in memory, a temporary or read-only one, one in another
+   * journal mode, a connection with other databases attached, or a
+   * better-sqlite3 whose module cannot be found (a bundle); should the
+   * worker stop on an error, a process warning says so and SQLite
+   * checkpoints as it would without.
+   *
+   * Off by default. Never open the same file through another copy of SQLite
+   * in the same process (a second better-sqlite3, `node:sqlite`): each copy
+   * takes the other's locks for its own, and with the worker reading the
+   * shared memory all the time the process can crash (SIGBUS) or the file
+   * be damaged; SQLite warns about this setup with or without the worker.
+   * @default false
    */
   backgroundCheckpoints?: boolean;
   /**
@@ -237,8 +252,8 @@ export const CONNECTION_OPTION_TABLE = {
     summary: 'Galera: reads wait for the node to apply the cluster\'s earlier writes (`wsrep_sync_wait = 1`), so requests read their writes on any node',
   }),
   backgroundCheckpoints: rule({
-    parse: parseBoolean, fallback: true, defaultText: '`true`',
-    summary: 'SQLite (WAL): a worker thread copies the log into the database file in small passes, so commits on the event loop need not',
+    parse: parseBoolean, fallback: false, defaultText: '`false`',
+    summary: 'SQLite (WAL): a worker thread copies the log into the database file in small passes, so commits on the event loop need not (see "SQLite files")',
   }),
   charset: rule({
     parse: parseCharset, fallback: 'utf8', defaultText: "`'utf8'`",

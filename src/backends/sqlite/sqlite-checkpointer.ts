@@ -13,12 +13,12 @@
  * up. Copying is not all, though: SQLite starts the log over only when a
  * writer finds every page of it copied, and with requests writing all the
  * time the worker is always a few pages behind. So once the log has grown
- * to {@link CATCH_UP_PAGES}, the worker, as soon as it has caught up, asks
+ * to {@link CATCH_UP_BYTES}, the worker, as soon as it has caught up, asks
  * the store's connection to checkpoint once itself: a few pages to copy,
  * a few milliseconds, after which the next write starts the log over.
  * Meanwhile the connection's automatic checkpoint is raised to
- * {@link BACKSTOP_PAGES}, a bound should the worker fall behind, and put
- * back when the worker stops.
+ * {@link BACKSTOP_BYTES}, a bound should the worker fall behind, and put
+ * back when the last worker on that connection stops.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -27,26 +27,31 @@ import { Worker } from 'node:worker_threads';
 const PAUSE_AFTER_COPY_MS = 5;
 /** How soon it looks again after a pass that found nothing to copy: a look reads SQLite's shared memory and returns. */
 const PAUSE_WHEN_IDLE_MS = 50;
-/** Log pages after which the store's connection is asked to finish a checkpoint, so the log starts over (16 MiB with 4 KiB pages). */
-export const CATCH_UP_PAGES = 4096;
-/** The connection's own automatic checkpoint while the worker runs: only reached if the worker cannot keep up (64 MiB with 4 KiB pages). */
-export const BACKSTOP_PAGES = 4 * CATCH_UP_PAGES;
+/** Passes in a row that may fail with a transient error (busy, locked, I/O) before the worker gives up. */
+const TRANSIENT_FAILURES = 20;
+/** Size of log after which the store's connection is asked to finish a checkpoint, so the log starts over. */
+export const CATCH_UP_BYTES = 16 * 2 ** 20;
+/** The connection's own automatic checkpoint while the worker runs: only reached if the worker cannot keep up. */
+export const BACKSTOP_BYTES = 4 * CATCH_UP_BYTES;
 /** How long closing waits for the worker to finish its pass before ending it. */
 const STOP_TIMEOUT_MS = 2000;
 
 /**
  * The worker: CommonJS source run by `new Worker(..., { eval: true })`, so
  * the ESM and CommonJS builds ship it alike and no file path is needed.
- * It loads the application's own copy of better-sqlite3 by its resolved path.
+ * It loads the application's own copy of better-sqlite3 by its resolved
+ * path: the same native module, so the two connections share SQLite's
+ * locks within the process.
  */
 const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const { driverPath, filename, pauseAfterCopyMs, pauseWhenIdleMs, catchUpPages } = workerData;
+const { driverPath, filename, synchronous, pauseAfterCopyMs, pauseWhenIdleMs, transientFailures, catchUpPages } = workerData;
 let db;
 let timer;
 let lastCopied = -1;
 let askedAt = -1;
+let failuresInARow = 0;
 function end(failure) {
   clearTimeout(timer);
   try { if (db !== undefined) db.close(); } catch {}
@@ -57,8 +62,14 @@ function pass() {
   let result;
   try {
     result = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    failuresInARow = 0;
   } catch (error) {
-    end(error);
+    // Another process recovering the log, a lock, a passing I/O error: look again later.
+    if (/^SQLITE_(BUSY|LOCKED|IOERR)/.test(String(error && error.code)) && ++failuresInARow < transientFailures) {
+      timer = setTimeout(pass, pauseWhenIdleMs);
+    } else {
+      end(error);
+    }
     return;
   }
   // log: pages in the WAL; checkpointed: pages of it copied into the database. Both are -1 while another checkpoint runs.
@@ -76,6 +87,8 @@ try {
   const Database = require(driverPath);
   // No busy timeout: a passive checkpoint never waits anyway.
   db = new Database(filename, { fileMustExist: true, timeout: 0 });
+  // Sync as often as the store's connection does (a checkpoint syncs the log and the database file unless it is off).
+  db.pragma('synchronous = ' + synchronous);
   pass();
 } catch (error) {
   end(error);
@@ -86,12 +99,12 @@ try {
 export interface CheckpointedDatabase {
   pragma(source: string): unknown;
   readonly memory: boolean;
-  readonly name?: unknown;
+  readonly readonly?: unknown;
 }
 
 /** A running background checkpointer. */
 export interface BackgroundCheckpoints {
-  /** Ends the worker, closes its connection and puts the automatic checkpoint back. */
+  /** Ends the worker, closes its connection and, with the last worker on the connection, puts the automatic checkpoint back. */
   stop(): Promise<void>;
 }
 
@@ -102,7 +115,8 @@ export interface BackgroundCheckpoints {
  * `require`; better-sqlite3 exports its Database constructor.
  */
 function driverPathOf(db: object): string | undefined {
-  const cache = createRequire(`${process.cwd()}/`).cache;
+  // Any absolute path gives the shared cache; the file need not exist.
+  const cache = createRequire('/').cache;
   for (const loaded of Object.values(cache)) {
     if (loaded !== undefined && loaded.exports === db.constructor) return loaded.filename;
   }
@@ -112,48 +126,112 @@ function driverPathOf(db: object): string | undefined {
 /** A pragma's single value: better-sqlite3 returns rows such as `[{ journal_mode: 'wal' }]`. */
 function pragmaValue(db: CheckpointedDatabase, name: string): unknown {
   const [row] = db.pragma(name) as Record<string, unknown>[];
-  return row?.[name];
+  return row?.[name.replace(/^main\./, '')];
+}
+
+/**
+ * The workers checkpointing through each connection: the automatic checkpoint is raised by the first and put
+ * back by the last, to what it was before the first (two stores may share an application's Database).
+ */
+const raisedOn = new WeakMap<object, { readonly original: number; readonly raised: number; users: number }>();
+
+function raiseAutomaticCheckpoint(db: CheckpointedDatabase, pageSize: number): void {
+  const shared = raisedOn.get(db);
+  if (shared !== undefined) {
+    shared.users++;
+    return;
+  }
+  const original = Number(pragmaValue(db, 'wal_autocheckpoint'));
+  // 0 means the application turned automatic checkpoints off: leave it so.
+  const raised = original > 0 ? Math.max(original, Math.ceil(BACKSTOP_BYTES / pageSize)) : original;
+  if (raised !== original) db.pragma(`wal_autocheckpoint = ${raised}`);
+  raisedOn.set(db, { original, raised, users: 1 });
+}
+
+function putAutomaticCheckpointBack(db: CheckpointedDatabase): void {
+  const shared = raisedOn.get(db);
+  if (shared === undefined || --shared.users > 0) return;
+  raisedOn.delete(db);
+  try {
+    // Unless the application set another value meanwhile.
+    if (Number(pragmaValue(db, 'wal_autocheckpoint')) === shared.raised) db.pragma(`wal_autocheckpoint = ${shared.original}`);
+  } catch {
+    // The application closed its Database first: nothing is left to put back.
+  }
+}
+
+/**
+ * The file of `db`'s main database, as an absolute path, when the worker
+ * can take over its checkpoints: a writable file in WAL mode, with no other
+ * database attached (the automatic checkpoint is the connection's, so
+ * raising it would leave an attached log unchecked).
+ */
+function checkpointedFile(db: CheckpointedDatabase): string | undefined {
+  if (db.memory || db.readonly === true) return undefined;
+  const databases = db.pragma('database_list') as { name: string; file: string }[];
+  if (databases.some(({ name }) => name !== 'main' && name !== 'temp')) return undefined;
+  const file = databases.find(({ name }) => name === 'main')?.file;
+  if (file === undefined || file === '') return undefined;
+  return pragmaValue(db, 'main.journal_mode') === 'wal' ? file : undefined;
 }
 
 /**
  * Starts checkpointing `db`'s file from a worker thread. `catchUp` runs a
  * passive checkpoint on the store's connection (after any transaction
- * holding it). Returns `undefined` where there is nothing to take over: a
- * database in memory or a temporary one, a journal mode other than WAL, or
- * a driver whose module cannot be found.
+ * holding it). Returns `undefined` where there is nothing to take over (see
+ * {@link checkpointedFile}), where better-sqlite3's module cannot be found
+ * (a bundle), or where no worker can start: SQLite then checkpoints as it
+ * would without.
  */
 export function startBackgroundCheckpoints(db: CheckpointedDatabase, catchUp: () => Promise<unknown>): BackgroundCheckpoints | undefined {
-  if (db.memory || typeof db.name !== 'string' || db.name === '') return undefined;
-  if (pragmaValue(db, 'journal_mode') !== 'wal') return undefined;
-  const driverPath = driverPathOf(db);
-  if (driverPath === undefined) return undefined;
-  const automaticPages = Number(pragmaValue(db, 'wal_autocheckpoint'));
-  const worker = new Worker(WORKER_SOURCE, {
-    eval: true,
-    workerData: { driverPath, filename: db.name, pauseAfterCopyMs: PAUSE_AFTER_COPY_MS, pauseWhenIdleMs: PAUSE_WHEN_IDLE_MS, catchUpPages: CATCH_UP_PAGES },
-  });
+  let worker: Worker;
+  let pageSize: number;
+  try {
+    const filename = checkpointedFile(db);
+    const driverPath = driverPathOf(db);
+    if (filename === undefined || driverPath === undefined) return undefined;
+    pageSize = Number(pragmaValue(db, 'page_size'));
+    worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      // The source is CommonJS: a flag that makes eval'd code a module would leave it without require.
+      execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type')),
+      workerData: {
+        driverPath,
+        filename,
+        synchronous: Number(pragmaValue(db, 'synchronous')),
+        pauseAfterCopyMs: PAUSE_AFTER_COPY_MS,
+        pauseWhenIdleMs: PAUSE_WHEN_IDLE_MS,
+        transientFailures: TRANSIENT_FAILURES,
+        catchUpPages: Math.ceil(CATCH_UP_BYTES / pageSize),
+      },
+    });
+  } catch {
+    // Worker threads not allowed (a permission model), a database that cannot answer: checkpoint as SQLite does.
+    return undefined;
+  }
   let running = true;
   // Whatever ends the worker (closing, a failure, an error thrown in it), SQLite goes back to checkpointing by itself.
   const exited = new Promise<void>((resolve) =>
     worker.once('exit', () => {
       running = false;
-      try {
-        db.pragma(`wal_autocheckpoint = ${automaticPages}`);
-      } catch {
-        // The application closed its Database first: nothing is left to put back.
-      }
+      putAutomaticCheckpointBack(db);
       resolve();
     }),
   );
-  worker.on('message', (message: { caughtUp?: number }) => {
+  worker.on('message', (message: { caughtUp?: number; failure?: string }) => {
     // A failed catch-up costs nothing: the log grows on, and the next one or the backstop copies it.
     if (message.caughtUp !== undefined && running) catchUp().catch(() => undefined);
+    if (message.failure !== undefined) {
+      process.emitWarning(`SQLite checkpoints in a worker thread stopped (${message.failure}); SQLite checkpoints on the store's connection again`, {
+        code: 'SMART_SESSION_STORE_CHECKPOINTS',
+      });
+    }
   });
   // An error thrown in the worker must not become an uncaught error of the application; the exit above follows it.
   worker.on('error', () => undefined);
   // Nor may the worker keep the process alive: a store left open must not stop an application from exiting.
   worker.unref();
-  if (automaticPages > 0) db.pragma(`wal_autocheckpoint = ${Math.max(automaticPages, BACKSTOP_PAGES)}`);
+  raiseAutomaticCheckpoint(db, pageSize);
   let stopping: Promise<void> | undefined;
   return {
     stop() {

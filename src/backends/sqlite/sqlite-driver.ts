@@ -29,8 +29,8 @@ export interface SqliteDatabaseLike {
   function(name: string, options: { deterministic: boolean }, implementation: (...args: unknown[]) => unknown): unknown;
   close(): unknown;
   readonly memory: boolean;
-  /** The file's path as opened (`:memory:`, or empty for a temporary database). */
-  readonly name?: unknown;
+  /** Whether the application opened it read-only. */
+  readonly readonly?: unknown;
 }
 
 type SqliteDatabaseConstructor = new (filename: string) => SqliteDatabaseLike;
@@ -74,17 +74,23 @@ export class SqliteDriver implements SqlDriver {
     // WAL lets readers in other processes proceed while one writes; the busy timeout makes writers queue instead of failing.
     if (!db.memory) db.pragma('journal_mode = WAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    return new SqliteDriver(db, true, settings.backgroundCheckpoints);
+    try {
+      return new SqliteDriver(db, true, settings.backgroundCheckpoints);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
   }
 
   constructor(db: SqliteDatabaseLike, ownsDatabase: boolean, backgroundCheckpoints: boolean) {
     this.#db = db;
     this.#ownsDatabase = ownsDatabase;
-    this.#checkpoints = backgroundCheckpoints ? startBackgroundCheckpoints(db, () => this.#now(() => db.pragma('wal_checkpoint(PASSIVE)'))) : undefined;
     db.function(APPLY_DELTA_FUNCTION, { deterministic: true }, (stored, encodedDelta) => {
       const delta = deltaFromJson(JSON.parse(String(encodedDelta)) as JsonObject);
       return JSON.stringify(applyDelta(parseStoredSession(stored), delta));
     });
+    // Last, so that nothing after it can fail and leave the worker running.
+    this.#checkpoints = backgroundCheckpoints ? startBackgroundCheckpoints(db, () => this.#now(() => db.pragma('main.wal_checkpoint(PASSIVE)'))) : undefined;
   }
 
   /** Prepares a statement once and keeps it. */
