@@ -94,7 +94,9 @@ export function smartOptions(options) {
       autopurgeOption = {};
     }
   }
-  return { ...options, poolSize: POOL_SIZE, ...autopurgeOption };
+  // BENCH_SQLITE_BACKGROUND_CHECKPOINTS=1 measures SQLite with its opt-in checkpoint worker.
+  const sqliteExtra = process.env.BENCH_SQLITE_BACKGROUND_CHECKPOINTS === '1' && String(options.url).startsWith('sqlite:') ? { backgroundCheckpoints: true } : {};
+  return { ...options, poolSize: POOL_SIZE, ...autopurgeOption, ...sqliteExtra };
 }
 
 const callback = (fn) => new Promise((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value))));

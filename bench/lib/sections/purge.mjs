@@ -113,7 +113,11 @@ async function insertExpired(ctx, backend, rows) {
       return how;
     });
   }
-  const db = new drivers.bench.Database(purgeDbFile(ctx));
+  // The library's own copy of better-sqlite3, as the store's connection: two copies of SQLite in one process on one
+  // file each believe they hold locks that closing the other's file drops, and the last to close deletes the WAL
+  // the other still writes to (SQLite's "How To Corrupt An SQLite Database File", 2.2.1).
+  const Database = drivers.library.Database ?? drivers.bench.Database;
+  const db = new Database(purgeDbFile(ctx));
   try {
     db.pragma('busy_timeout = 5000');
     // SQLite has no sha256: random 32-byte ids in hex, the same length.
