@@ -8,13 +8,14 @@
  * connection maps: no connection of the test's own checkpoints anything.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { SessionStore, type JsonObject } from '../src/index.js';
-import { BACKSTOP_BYTES, CATCH_UP_BYTES } from '../src/backends/sqlite/sqlite-checkpointer.js';
+import { BACKSTOP_BYTES, CATCH_UP_BYTES, startBackgroundCheckpoints } from '../src/backends/sqlite/sqlite-checkpointer.js';
 import { CookieStore, delay, isStoreError } from './support/backends.js';
 
 const selected = process.env['DATABASE'];
@@ -226,6 +227,33 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
       await store.close();
       db.close();
     }
+  });
+
+  test('a worker that fails says so in a process warning, and the setting is put back', async () => {
+    const file = newFile();
+    const db = walDatabase(file);
+    db.pragma('wal_autocheckpoint = 500');
+    // The real Database, except that it names a file that does not exist as its main database: the worker's own
+    // connection fails to open it, as it would after the file was moved away.
+    const misnamed = new Proxy(db, {
+      get(target, property) {
+        if (property !== 'pragma') return Reflect.get(target, property, target);
+        return (source: string, options?: Database.PragmaOptions) =>
+          source === 'database_list' ? [{ seq: 0, name: 'main', file: `${file}-gone` }] : target.pragma(source, options);
+      },
+    });
+    const warned = once(process, 'warning', { signal: AbortSignal.timeout(10_000) }) as Promise<[Error & { code?: string }]>;
+    const checkpoints = startBackgroundCheckpoints(misnamed, async () => undefined);
+    assert.ok(checkpoints, 'a worker was started');
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), BACKSTOP_PAGES);
+    // The worker does not keep the process alive (a store left open must not); this wait does.
+    const alive = setInterval(() => undefined, 1000);
+    const [warning] = await warned.finally(() => clearInterval(alive));
+    assert.equal(warning.code, 'SMART_SESSION_STORE_CHECKPOINTS');
+    assert.match(warning.message, /worker thread stopped \(.*(unable to open|does not exist)/i);
+    await checkpoints.stop();
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 500);
+    db.close();
   });
 
   test('no worker for a connection with another database attached, nor for one in memory', async () => {

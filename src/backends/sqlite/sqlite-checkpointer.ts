@@ -56,7 +56,7 @@ function end(failure) {
   clearTimeout(timer);
   try { if (db !== undefined) db.close(); } catch {}
   if (failure !== undefined) parentPort.postMessage({ failure: String((failure && failure.message) || failure) });
-  process.exit(0);
+  process.exit(failure === undefined ? 0 : 1);
 }
 function pass() {
   let result;
@@ -210,29 +210,33 @@ export function startBackgroundCheckpoints(db: CheckpointedDatabase, catchUp: ()
     return undefined;
   }
   let running = true;
+  let stopping: Promise<void> | undefined;
+  /** Why the worker stopped, as it said or as its error did. */
+  let failure: string | undefined;
   // Whatever ends the worker (closing, a failure, an error thrown in it), SQLite goes back to checkpointing by itself.
   const exited = new Promise<void>((resolve) =>
-    worker.once('exit', () => {
+    worker.once('exit', (code) => {
       running = false;
       putAutomaticCheckpointBack(db);
+      // Not when the store ended it: a worker that would not finish its pass within the timeout is terminated.
+      if (code !== 0 && stopping === undefined) {
+        process.emitWarning(`SQLite checkpoints in a worker thread stopped (${failure ?? `exit code ${code}`}); SQLite checkpoints on the store's connection again`, {
+          code: 'SMART_SESSION_STORE_CHECKPOINTS',
+        });
+      }
       resolve();
     }),
   );
   worker.on('message', (message: { caughtUp?: number; failure?: string }) => {
     // A failed catch-up costs nothing: the log grows on, and the next one or the backstop copies it.
     if (message.caughtUp !== undefined && running) catchUp().catch(() => undefined);
-    if (message.failure !== undefined) {
-      process.emitWarning(`SQLite checkpoints in a worker thread stopped (${message.failure}); SQLite checkpoints on the store's connection again`, {
-        code: 'SMART_SESSION_STORE_CHECKPOINTS',
-      });
-    }
+    failure ??= message.failure;
   });
   // An error thrown in the worker must not become an uncaught error of the application; the exit above follows it.
-  worker.on('error', () => undefined);
+  worker.on('error', (error) => (failure ??= error.message));
   // Nor may the worker keep the process alive: a store left open must not stop an application from exiting.
   worker.unref();
   raiseAutomaticCheckpoint(db, pageSize);
-  let stopping: Promise<void> | undefined;
   return {
     stop() {
       stopping ??= (async () => {
