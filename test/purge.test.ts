@@ -256,7 +256,10 @@ for (const backend of backends) {
         });
         for (let i = 0; i < 20; i++) await off.load('live-0');
         assert.equal(offPurged, false);
-        const [removed] = await once(timed, 'purge');
+        // The autopurge timer does not keep a process alive (an application must be able to exit); on SQLite alone no
+        // connection does either, so this wait holds the test's process open.
+        const alive = setInterval(() => undefined, 1000);
+        const [removed] = await once(timed, 'purge', { signal: AbortSignal.timeout(10_000) }).finally(() => clearInterval(alive));
         assert.equal(removed, 3);
       } finally {
         await off.close();

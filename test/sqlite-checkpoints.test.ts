@@ -1,6 +1,7 @@
 /**
  * SQLite: a worker thread copies the write-ahead log into the database file
- * (`backgroundCheckpoints: true`), the log still starts over while
+ * (`backgroundCheckpoints`, on by default for a file the store opens, off
+ * for a Database handed over unless asked), the log still starts over while
  * requests keep writing, and closing ends the worker and gives a handed-over
  * Database its automatic checkpoint back.
  *
@@ -85,9 +86,9 @@ async function eventually(what: string, condition: () => boolean): Promise<void>
 }
 
 describe('SQLite checkpoints in a worker thread', { skip }, () => {
-  test('a worker copies the log into the database before SQLite would, and closing ends it', { skip: canCountFiles }, async () => {
+  test('by default a worker copies the log into the file the store opened before SQLite would, and closing ends it', { skip: canCountFiles }, async () => {
     const file = newFile();
-    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false, backgroundCheckpoints: true });
+    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false });
     await store.ready();
     await eventually('the worker has its own connection to the file', () => connectionsTo(file) === 2);
     // 30 sessions of 10 KB are some hundred pages, under the 1000 at which a commit would checkpoint by itself.
@@ -101,9 +102,9 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
     assert.equal(connectionsTo(file), 0, 'the store and its worker closed their connections');
   });
 
-  test('by default the log waits for SQLite\'s own checkpoint (the test above can fail)', { skip: canCountFiles }, async () => {
+  test('with backgroundCheckpoints: false the log waits for SQLite\'s own checkpoint (the test above can fail)', { skip: canCountFiles }, async () => {
     const file = newFile();
-    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false });
+    const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false, backgroundCheckpoints: false });
     await store.ready();
     for (let i = 0; i < 30; i++) await store.save(`s${i}`, session(10_000, i));
     // Ten times as long as the worker waits between two looks when idle.
@@ -146,6 +147,20 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
     } finally {
       reader.close();
     }
+  });
+
+  test('a Database handed over gets no worker unless asked, and keeps its settings', { skip: canCountFiles }, async () => {
+    const file = newFile();
+    const db = walDatabase(file);
+    const store = new SessionStore({ connection: db, table, createTable: true, autopurge: false });
+    await store.ready();
+    for (let i = 0; i < 30; i++) await store.save(`s${i}`, session(10_000, i));
+    await delay(500);
+    assert.equal(connectionsTo(file), 1, 'no second connection');
+    assert.equal(walState(file).copied, 0, 'nothing copied the log');
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    await store.close();
+    db.close();
   });
 
   test('a Database handed over gets its own automatic checkpoint back when the store closes', { skip: canCountFiles }, async () => {

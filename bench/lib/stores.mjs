@@ -94,8 +94,9 @@ export function smartOptions(options) {
       autopurgeOption = {};
     }
   }
-  // BENCH_SQLITE_BACKGROUND_CHECKPOINTS=1 measures SQLite with its opt-in checkpoint worker.
-  const sqliteExtra = process.env.BENCH_SQLITE_BACKGROUND_CHECKPOINTS === '1' && String(options.url).startsWith('sqlite:') ? { backgroundCheckpoints: true } : {};
+  // BENCH_SQLITE_BACKGROUND_CHECKPOINTS=0 measures SQLite without its checkpoint worker (on by default), =1 with it.
+  const checkpointsSetting = process.env.BENCH_SQLITE_BACKGROUND_CHECKPOINTS;
+  const sqliteExtra = (checkpointsSetting === '0' || checkpointsSetting === '1') && String(options.url).startsWith('sqlite:') ? { backgroundCheckpoints: checkpointsSetting === '1' } : {};
   return { ...options, poolSize: POOL_SIZE, ...autopurgeOption, ...sqliteExtra };
 }
 

@@ -7,8 +7,8 @@
  *
  *   node bench/tools/sqlite-purge-checkpoints.mjs [checkpoints=background] [rows=300000]
  *
- * checkpoints: `background` (`backgroundCheckpoints: true`: a worker thread copies the
- * log), `inline` (the default, `backgroundCheckpoints: false`: the committing statement
+ * checkpoints: `background` (`backgroundCheckpoints: true`, the default on a file the
+ * store opens: a worker thread copies the log), `inline` (`backgroundCheckpoints: false`: the committing statement
  * checkpoints every 1000 pages, SQLite's default), or a number of pages for
  * `wal_autocheckpoint` without the worker (0: no checkpoint at all, which
  * shows what they cost). better-sqlite3 runs every statement on the event

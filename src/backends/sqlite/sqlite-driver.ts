@@ -82,7 +82,7 @@ export class SqliteDriver implements SqlDriver {
     }
   }
 
-  constructor(db: SqliteDatabaseLike, ownsDatabase: boolean, backgroundCheckpoints: boolean) {
+  constructor(db: SqliteDatabaseLike, ownsDatabase: boolean, backgroundCheckpoints: boolean | undefined) {
     this.#db = db;
     this.#ownsDatabase = ownsDatabase;
     db.function(APPLY_DELTA_FUNCTION, { deterministic: true }, (stored, encodedDelta) => {
@@ -90,7 +90,8 @@ export class SqliteDriver implements SqlDriver {
       return JSON.stringify(applyDelta(parseStoredSession(stored), delta));
     });
     // Last, so that nothing after it can fail and leave the worker running.
-    this.#checkpoints = backgroundCheckpoints ? startBackgroundCheckpoints(db, () => this.#now(() => db.pragma('main.wal_checkpoint(PASSIVE)'))) : undefined;
+    // By default only on a file the store opened: a Database handed over keeps its settings unless asked.
+    this.#checkpoints = (backgroundCheckpoints ?? ownsDatabase) ? startBackgroundCheckpoints(db, () => this.#now(() => db.pragma('main.wal_checkpoint(PASSIVE)'))) : undefined;
   }
 
   /** Prepares a statement once and keeps it. */
