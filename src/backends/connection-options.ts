@@ -81,17 +81,18 @@ export interface ConnectionOptions {
    * worker stop on an error, a process warning says so and SQLite
    * checkpoints as it would without.
    *
-   * On by default when the store opens the file itself (`url`, `filename`);
+   * On by default when the store opens the file itself (a `sqlite:` URL, or
+   * `dialect: 'sqlite'` with `database`);
    * off for a Database handed over as `connection`, whose settings the store
    * leaves alone unless asked. The cost: a thread with its own connection,
    * and passes that sync the log and the database file (under steady writes
-   * up to about a hundred syncs a second, where SQLite alone syncs once per
-   * 1000 pages). Never open the same file through another copy of SQLite in
+   * about a hundred syncs a second or more, where SQLite alone syncs once
+   * per 1000 pages). Never open the same file through another copy of SQLite in
    * the same process (a second better-sqlite3, `node:sqlite`): each copy
    * takes the other's locks for its own, and with the worker reading the
    * shared memory all the time the process can crash (SIGBUS) or the file
    * be damaged; SQLite warns about this setup with or without the worker.
-   * @default true with `url` or `filename`, false with `connection`
+   * @default true on a file the store opens, false with `connection`
    */
   backgroundCheckpoints?: boolean;
   /**
@@ -257,7 +258,7 @@ export const CONNECTION_OPTION_TABLE = {
     summary: 'Galera: reads wait for the node to apply the cluster\'s earlier writes (`wsrep_sync_wait = 1`), so requests read their writes on any node',
   }),
   backgroundCheckpoints: rule<boolean | undefined>({
-    parse: parseBoolean, fallback: undefined, defaultText: '`true`; `false` with `connection`',
+    parse: parseBoolean, fallback: undefined, defaultText: '`true` on a file the store opens; `false` with `connection`',
     summary: 'SQLite (WAL): a worker thread copies the log into the database file in small passes, so commits on the event loop need not (see "SQLite files")',
   }),
   charset: rule({
