@@ -102,6 +102,15 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
     assert.equal(connectionsTo(file), 0, 'the store and its worker closed their connections');
   });
 
+  test('by default a file named by dialect and database gets the worker too', { skip: canCountFiles }, async () => {
+    const file = newFile();
+    const store = new SessionStore({ dialect: 'sqlite', database: file, table, createTable: true, autopurge: false });
+    await store.ready();
+    await eventually('the worker has its own connection to the file', () => connectionsTo(file) === 2);
+    await store.close();
+    assert.equal(connectionsTo(file), 0, 'the store and its worker closed their connections');
+  });
+
   test('with backgroundCheckpoints: false the log waits for SQLite\'s own checkpoint (the test above can fail)', { skip: canCountFiles }, async () => {
     const file = newFile();
     const store = new CookieStore({ url: `sqlite:${file}`, table, createTable: true, autopurge: false, backgroundCheckpoints: false });
