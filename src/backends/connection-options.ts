@@ -82,16 +82,17 @@ export interface ConnectionOptions {
    * checkpoints as it would without.
    *
    * On by default when the store opens the file itself (a `sqlite:` URL, or
-   * `dialect: 'sqlite'` with `database`);
-   * off for a Database handed over as `connection`, whose settings the store
-   * leaves alone unless asked. The cost: a thread with its own connection,
-   * and passes that sync the log and the database file (under steady writes
-   * about a hundred syncs a second or more, where SQLite alone syncs once
-   * per 1000 pages). Never open the same file through another copy of SQLite in
-   * the same process (a second better-sqlite3, `node:sqlite`): each copy
-   * takes the other's locks for its own, and with the worker reading the
-   * shared memory all the time the process can crash (SIGBUS) or the file
-   * be damaged; SQLite warns about this setup with or without the worker.
+   * `dialect: 'sqlite'` with `database`); off for a Database handed over as
+   * `connection`, whose settings the store leaves alone unless asked. The
+   * cost: a thread with its own connection, and passes that sync the log and
+   * the database file (under steady writes over a hundred syncs a second,
+   * where SQLite alone syncs once per 1000 pages).
+   *
+   * Never open the same file through another copy of SQLite in the same
+   * process (a second better-sqlite3, `node:sqlite`): each copy takes the
+   * other's locks for its own, and with the worker reading the shared memory
+   * all the time the process can crash (SIGBUS) or the file be damaged;
+   * SQLite warns about this setup with or without the worker.
    * @default true on a file the store opens, false with `connection`
    */
   backgroundCheckpoints?: boolean;
