@@ -12,8 +12,6 @@ import { backendsForThisFile, delay, dropTable, LOCKING_MODES } from './support/
 import type { FrameworkHarness } from './support/frameworks/harness.js';
 import { Client } from './support/http.js';
 
-const backends = await backendsForThisFile();
-
 /** The framework harnesses: every file in support/frameworks/ but the contract itself. */
 async function frameworks(): Promise<FrameworkHarness[]> {
   const directory = new URL('./support/frameworks/', import.meta.url);
@@ -26,10 +24,14 @@ async function frameworks(): Promise<FrameworkHarness[]> {
   return all.filter((harness) => wanted.includes(harness.name));
 }
 
+// Every await of the file comes before this one: see backendsForThisFile.
+const harnesses = await frameworks();
+const backends = await backendsForThisFile();
+
 const PARALLEL = 20;
 const ROUNDS = 20;
 
-for (const framework of await frameworks()) {
+for (const framework of harnesses) {
   // Table names are identifiers: react-router becomes react_router.
   const tableTag = framework.name.replace(/[^A-Za-z0-9_]/g, '_');
   for (const backend of backends) {
