@@ -9,6 +9,7 @@
  * connection maps: no connection of the test's own checkpoints anything.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { endianness, tmpdir } from 'node:os';
@@ -83,6 +84,34 @@ async function eventually(what: string, condition: () => boolean): Promise<void>
     if (waited > 10_000) assert.fail(`still not true after 10 s: ${what}`);
     await delay(20);
   }
+}
+
+/**
+ * A child Node process started with `flags` that hands the store a Database on `file` asking for the worker, saves
+ * a session, and prints the connection's automatic checkpoint; its process warnings come back apart (our code's only).
+ */
+async function checkpointingChild(flags: readonly string[], file: string): Promise<{ stdout: string; warnings: string[] }> {
+  const code = `
+    import Database from 'better-sqlite3';
+    import { SessionStore } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)};
+    process.on('warning', (warning) => { if (warning.code?.startsWith('SMART_SESSION_STORE')) console.error('WARNING ' + warning.code + ' ' + warning.message); });
+    const db = new Database(${JSON.stringify(file)});
+    db.pragma('journal_mode = WAL');
+    const store = new SessionStore({ connection: db, table: 'sessions', createTable: true, autopurge: false, backgroundCheckpoints: true });
+    await store.save('a', { n: 1 });
+    if ((await store.load('a'))?.session.n !== 1) throw new Error('the session was not kept');
+    console.log(db.pragma('wal_autocheckpoint', { simple: true }));
+    await store.close();
+    db.close();
+  `;
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', code], { cwd: new URL('..', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [exitCode] = (await once(child, 'exit')) as [number | null];
+  assert.equal(exitCode, 0, `the child failed: ${stderr}`);
+  return { stdout, warnings: stderr.split('\n').filter((line) => line.startsWith('WARNING ')) };
 }
 
 describe('SQLite checkpoints in a worker thread', { skip }, () => {
@@ -278,6 +307,21 @@ describe('SQLite checkpoints in a worker thread', { skip }, () => {
     await checkpoints.stop();
     assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 500);
     db.close();
+  });
+
+  test('the worker starts in a process run with flags a worker may not take (Node 26 gives test files a dozen)', async () => {
+    const { stdout, warnings } = await checkpointingChild(['--stack-trace-limit=20', '--secure-heap=0'], newFile());
+    assert.equal(stdout.trim(), String(BACKSTOP_PAGES), 'the automatic checkpoint was raised: a worker runs');
+    assert.deepStrictEqual(warnings, []);
+  });
+
+  test('a worker that cannot start (the permission model) says so in a process warning, and the store still works', async () => {
+    const [major] = process.versions.node.split('.').map(Number) as [number];
+    const permission = major >= 23 ? '--permission' : '--experimental-permission';
+    const { stdout, warnings } = await checkpointingChild([permission, '--allow-fs-read=*', '--allow-fs-write=*', '--allow-addons'], newFile());
+    assert.equal(stdout.trim(), '1000', 'no worker: the automatic checkpoint is untouched');
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0] as string, /SMART_SESSION_STORE_CHECKPOINTS.*worker thread could not start/);
   });
 
   test('no worker for a connection with another database attached, nor for one in memory', async () => {

@@ -184,17 +184,25 @@ function checkpointedFile(db: CheckpointedDatabase): string | undefined {
  * would without.
  */
 export function startBackgroundCheckpoints(db: CheckpointedDatabase, catchUp: () => Promise<unknown>): BackgroundCheckpoints | undefined {
-  let worker: Worker;
+  let filename: string | undefined;
+  let driverPath: string | undefined;
   let pageSize: number;
   try {
-    const filename = checkpointedFile(db);
-    const driverPath = driverPathOf(db);
+    filename = checkpointedFile(db);
+    driverPath = driverPathOf(db);
     if (filename === undefined || driverPath === undefined) return undefined;
     pageSize = Number(pragmaValue(db, 'page_size'));
+  } catch {
+    // A database that cannot answer (closed meanwhile, say): checkpoint as SQLite does.
+    return undefined;
+  }
+  let worker: Worker;
+  try {
     worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      // The source is CommonJS: a flag that makes eval'd code a module would leave it without require.
-      execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type')),
+      // None of the process's flags: the worker loads only better-sqlite3 and Node's own modules, and a
+      // worker refuses per-process flags (Node 26's test runner gives its files a dozen of them).
+      execArgv: [],
       workerData: {
         driverPath,
         filename,
@@ -205,8 +213,11 @@ export function startBackgroundCheckpoints(db: CheckpointedDatabase, catchUp: ()
         catchUpPages: Math.ceil(CATCH_UP_BYTES / pageSize),
       },
     });
-  } catch {
-    // Worker threads not allowed (a permission model), a database that cannot answer: checkpoint as SQLite does.
+  } catch (error) {
+    // Worker threads not allowed (a permission model, say): said once, and SQLite checkpoints as it would without.
+    process.emitWarning(`SQLite checkpoints in a worker thread could not start (${error instanceof Error ? error.message : String(error)}); SQLite checkpoints on the store's connection`, {
+      code: 'SMART_SESSION_STORE_CHECKPOINTS',
+    });
     return undefined;
   }
   let running = true;
@@ -233,7 +244,7 @@ export function startBackgroundCheckpoints(db: CheckpointedDatabase, catchUp: ()
     failure ??= message.failure;
   });
   // An error thrown in the worker must not become an uncaught error of the application; the exit above follows it.
-  worker.on('error', (error) => (failure ??= error.message));
+  worker.on('error', (error: unknown) => (failure ??= error instanceof Error ? error.message : String(error)));
   // Nor may the worker keep the process alive: a store left open must not stop an application from exiting.
   worker.unref();
   raiseAutomaticCheckpoint(db, pageSize);
