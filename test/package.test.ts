@@ -135,6 +135,32 @@ describe('the packed tarball, installed as a user would', () => {
   });
 });
 
+describe('the packed tarball beside the current majors of its peers', () => {
+  test('installs with React Router 8, node-redis 6 and better-sqlite3 13 under strict peer dependencies; its React Router example keeps 20 parallel changes', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'sss-peers-'));
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })) as { filename: string }[];
+    assert.ok(packed);
+    const project = join(work, 'app');
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    // The versions the root installed (its lock pins the current majors), so npm's cache has them.
+    const installed = (name: string) => `${name}@${(JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`;
+    const peers = ['react-router', '@react-router/node', 'redis', 'better-sqlite3'].map(installed);
+    for (const [peer, major] of [['react-router', 8], ['redis', 6], ['better-sqlite3', 13]] as const) {
+      assert.ok(peers.some((spec) => spec.startsWith(`${peer}@${major}.`)), `the root installs ${peer} ${major}: ${peers.join(', ')}`);
+    }
+    const install = spawnSync('npm', ['install', join(work, packed.filename), ...peers, '--strict-peer-deps', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: project, encoding: 'utf8' });
+    assert.equal(install.status, 0, `a peer conflict or another install failure:\n${install.stderr}`);
+    copyFileSync(join(root, 'examples/react-router.mjs'), join(project, 'server.mjs'));
+    const app = await startExample(join(project, 'server.mjs'), `sqlite:${join(project, 'sessions.db')}`, project);
+    try {
+      await keepsTwentyParallelItems(app.base);
+    } finally {
+      await app.stop();
+    }
+  });
+});
+
 describe('types, under every module resolution users set', () => {
   const resolutions: [name: string, compilerOptions: Record<string, unknown>, type: 'module' | 'commonjs'][] = [
     ['NodeNext (ESM)', { module: 'nodenext', moduleResolution: 'nodenext' }, 'module'],
@@ -147,8 +173,14 @@ describe('types, under every module resolution users set', () => {
     .filter((subpath) => subpath !== '.' && subpath !== './package.json')
     .filter((subpath) => existsSync(join(root, 'dist/cjs/adapters', `${subpath.slice(2)}.d.ts`)));
 
-  for (const [name, compilerOptions, type] of resolutions) {
-    test(`a user file type-checks under ${name}, seed option names included`, () => {
+  // TypeScript 7 removed node10 resolution (error TS5108): its users are on NodeNext or bundler.
+  const compilers = [
+    ['TypeScript 5.9', 'typescript', resolutions],
+    ['TypeScript 7', 'typescript-7', resolutions.filter(([, { moduleResolution }]) => moduleResolution !== 'node10')],
+  ] as const;
+
+  for (const [compiler, compilerPackage, checked] of compilers) for (const [name, compilerOptions, type] of checked) {
+    test(`a user file type-checks under ${name} with ${compiler}, seed option names included`, () => {
       const project = mkdtempSync(join(tmpdir(), 'sss-types-'));
       mkdirSync(join(project, 'node_modules', '@types'), { recursive: true });
       symlinkSync(root, join(project, 'node_modules', 'smart-session-store'));
@@ -170,8 +202,8 @@ describe('types, under every module resolution users set', () => {
         ].join('\n'),
       );
       writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...compilerOptions, strict: true, noEmit: true, target: 'es2022', types: ['node'], skipLibCheck: true }, files: ['user.ts'] }));
-      const checked = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(project, 'tsconfig.json')], { encoding: 'utf8' });
-      assert.equal(checked.status, 0, `${name}:\n${checked.stdout}${checked.stderr}`);
+      const result = spawnSync(process.execPath, [join(root, 'node_modules', compilerPackage, 'bin/tsc'), '-p', join(project, 'tsconfig.json')], { encoding: 'utf8' });
+      assert.equal(result.status, 0, `${name}, ${compiler}:\n${result.stdout}${result.stderr}`);
     });
   }
 });

@@ -14,7 +14,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Redis as IoRedis, Cluster as IoCluster } from 'ioredis';
+// Its CommonJS exports object: ioredis 5.0 offers no named exports to ESM (5.x later and 6 do).
+import ioredis from 'ioredis';
 import { createClient, createCluster } from 'redis';
 import { hashSessionId, type JsonObject } from '../src/index.js';
 import { SessionStoreCore } from '../src/core/session-store.js';
@@ -26,6 +27,8 @@ import { backendsForThisFile, CookieStore, delay, dropTable, isStoreError, LOCKI
 import { clusterSeeds, connectRaw, scanKeys, type RawRedis } from './support/connectors/redis.js';
 import { random } from './support/random.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
+
+const { default: IoRedis, Cluster: IoCluster } = ioredis;
 
 const backends = await backendsForThisFile(['redis', 'redis-cluster']);
 
