@@ -14,10 +14,10 @@ import { after, before, describe, test } from 'node:test';
 import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
 import Fastify, { type FastifyInstance } from 'fastify';
-import smartSession, { FASTIFY_SESSION_FORMAT, type SmartSessionOptions } from '../src/adapters/fastify.js';
+import smartSession, { FASTIFY_SESSION_FORMAT, SmartSessionStore, type SmartSessionOptions } from '../src/adapters/fastify.js';
 import { SmartSessionStore as ExpressStore } from '../src/adapters/express.js';
 import { UNTIED_SESSION_WARNING } from '../src/adapters/untied.js';
-import { hashSessionId, type JsonObject, type SessionStoreOptions } from '../src/index.js';
+import { hashSessionId, SessionStore, type JsonObject, type SessionStoreOptions } from '../src/index.js';
 import { backendsForThisFile, delay, dropTable, isStoreError, type CountedConnection } from './support/backends.js';
 import { handlerDelay, keysOf } from './support/frameworks/harness.js';
 import { Client } from './support/http.js';
@@ -68,7 +68,7 @@ interface RunningApp {
 /** Tells whether the application's own async context survived into a callback. */
 const probe = new AsyncLocalStorage<true>();
 
-async function startApp(store: SessionStoreOptions, options: AppOptions = {}): Promise<RunningApp> {
+async function startApp(store: SessionStoreOptions | SmartSessionStore, options: AppOptions = {}): Promise<RunningApp> {
   const app = Fastify();
   const gates = new Map<string, Gate>();
   const gate = (name: string): Promise<void> => gates.get(name)?.pass() ?? Promise.resolve();
@@ -375,6 +375,26 @@ for (const backend of backends) {
       await running.close();
       await assert.rejects(sessionStore.stats(), isStoreError('ERR_STORE_CLOSED'));
     });
+
+    test('a store the application made, given as `store`: it serves sessions, 20 parallel requests keep all their changes, and it stays open after Fastify closes', async () => {
+      const store = new SmartSessionStore({ url: backend.url, table, autopurge: false });
+      const running = await startApp(store);
+      let id: unknown;
+      try {
+        assert.equal(running.app.sessionStore, store);
+        const client = new Client(running.base);
+        ({ id } = await client.request('POST', '/start'));
+        const keys = Array.from({ length: 20 }, (_, i) => `given${i}`);
+        await Promise.all(keys.map((key) => client.request('POST', `/set/${key}`)));
+        assert.deepStrictEqual(await client.request('GET', '/keys'), { id, keys: keys.map((key) => `k_${key}`).sort() });
+      } finally {
+        await running.close();
+      }
+      // The application made it, so the application closes it: it still answers after app.close().
+      assert.equal(keysOf((await store.store.load(String(id)))?.session ?? {}).length, 20);
+      await store.close();
+      await assert.rejects(store.stats(), isStoreError('ERR_STORE_CLOSED'));
+    });
   });
 
   describe(`@fastify/session on ${backend.name}: requests kept apart whatever the application does around them`, () => {
@@ -482,6 +502,23 @@ describe('registering the plugin', () => {
     void theirs.register(smartSession, { secret: 'short', store: { url: 'sqlite::memory:' } });
     await assert.rejects(async () => theirs.ready(), /32/);
     await theirs.close();
+  });
+});
+
+describe('a store of another kind given as `store`', () => {
+  test('the framework-neutral SessionStore and express\'s store are refused at registration, naming what to pass instead', async () => {
+    const foreignStores = [new SessionStore({ url: 'sqlite::memory:' }), new ExpressStore({ url: 'sqlite::memory:' })];
+    try {
+      for (const foreign of foreignStores) {
+        const app = Fastify();
+        // As JavaScript would pass it: the types refuse it already.
+        void app.register(smartSession, { secret: SECRET, store: foreign as never });
+        await assert.rejects(async () => app.ready(), isStoreError('ERR_INVALID_OPTION', 'option "store" must be the store\'s options ({ url, ... }) or a new SmartSessionStore({ url, ... }) of smart-session-store/fastify'));
+        await app.close();
+      }
+    } finally {
+      for (const foreign of foreignStores) await foreign.close();
+    }
   });
 });
 

@@ -206,6 +206,45 @@ for (const backend of backends) {
       refused({ ['secrets' as 'secret']: ['typo'] }, 'secrets');
     });
 
+    test('cookie.maxAge is in seconds, at most 400 days: a value in milliseconds is refused, naming the unit; 400 days is served as it is', async () => {
+      // A day in milliseconds, as express users write it: in seconds, a cookie of 1000 days.
+      assert.throws(
+        () => sessionsWith({ cookie: { maxAge: 24 * 3600 * 1000 } }),
+        isStoreError(
+          'ERR_INVALID_OPTION',
+          'option "cookie.maxAge" is in seconds, and 86400000 s (1000 days) is more than the 34560000 s (400 days) browsers keep a cookie; ' +
+            'if 86400000 is milliseconds (as express counts), divide by 1000: cookie.maxAge: 86400 (1 day)',
+        ),
+      );
+      assert.throws(() => sessionsWith({ cookie: { maxAge: 400 * 24 * 3600 + 1 } }), isStoreError('ERR_INVALID_OPTION', 'divide by 1000: cookie.maxAge: 34560.001 (0.4 days)'));
+      // Too long even as milliseconds: no such advice.
+      assert.throws(
+        () => sessionsWith({ cookie: { maxAge: 1e12 } }),
+        (error: unknown) => isStoreError('ERR_INVALID_OPTION', '"cookie.maxAge" is in seconds')(error) && !(error as Error).message.includes('divide'),
+      );
+      // The longest a browser keeps, over HTTP: the cookie says so, and the stored session expires then.
+      const longest = sessionsWith({ cookie: { maxAge: 400 * 24 * 3600 } });
+      const server = await listen(
+        createServer(
+          fetchListener(
+            longest.withSession(async (_request, session) => {
+              session.set('a', 1);
+              return Response.json({ id: session.id });
+            }),
+          ),
+        ),
+      );
+      try {
+        const response = await fetch(`${server.base}/`, { method: 'POST' });
+        const { id } = (await response.json()) as { id: string };
+        assert.equal(attributesOf(response.headers.getSetCookie()[0] ?? '').get('max-age'), '34560000');
+        const expiresAt = (await longest.store.load(id))?.state.expiresAt ?? 0;
+        assert.ok(Math.abs(expiresAt - (Date.now() + 400 * 24 * 3600_000)) < 10_000, `stored expiry ${new Date(expiresAt).toISOString()}`);
+      } finally {
+        await server.close();
+      }
+    });
+
     test('a cookie naming a missing, expired or destroyed session never brings its id back', async () => {
       const sessions = sessionsWith();
       const { session, setCookie } = await roundTrip(sessions, null, (s) => void s.set('a', 1));

@@ -14,7 +14,7 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { HonoSessionStore, SessionStoreError, type SessionEnv } from '../src/adapters/hono.js';
 import { hashSessionId } from '../src/index.js';
-import { backendsForThisFile, delay, dropTable } from './support/backends.js';
+import { backendsForThisFile, delay, dropTable, isStoreError } from './support/backends.js';
 import { holdSaves } from './support/frameworks/fetch.js';
 import { listen, type RunningServer } from './support/http.js';
 
@@ -253,6 +253,31 @@ for (const backend of backends) {
       const flashCookie = cookieOf(withFlash);
       assert.notEqual(idOf(flashCookie), idOf(other));
       assert.deepStrictEqual(await stored(idOf(flashCookie)), { __flash_notice__: 'bye' });
+    });
+
+    test('cookie.maxAge is in seconds, at most 400 days: a day in milliseconds is refused, naming the unit; 400 days is served as it is', async () => {
+      // A day in milliseconds, as express users write it: in seconds, a cookie of 1000 days.
+      assert.throws(
+        () => new HonoSessionStore({ url: backend.url, table, secret: 'hono secret', cookie: { maxAge: 24 * 3600 * 1000 } }),
+        isStoreError('ERR_INVALID_OPTION', 'option "cookie.maxAge" is in seconds, and 86400000 s (1000 days) is more than the 34560000 s (400 days) browsers keep a cookie; if 86400000 is milliseconds (as express counts), divide by 1000: cookie.maxAge: 86400 (1 day)'),
+      );
+      const longest = new HonoSessionStore({ url: backend.url, table, createTable: true, autopurge: false, secret: 'hono secret', cookie: { maxAge: 400 * 24 * 3600 } });
+      const app = new Hono().use(longest.middleware);
+      app.post('/start', (c) => {
+        c.var.session.set('started', true);
+        return c.json({ id: c.var.session.id });
+      });
+      const longServer = await listen(createServer(getRequestListener(app.fetch, { overrideGlobalObjects: false })));
+      try {
+        const response = await fetch(`${longServer.base}/start`, { method: 'POST' });
+        const { id } = (await response.json()) as { id: string };
+        assert.match(response.headers.getSetCookie()[0] ?? '', /; Max-Age=34560000; /);
+        const expiresAt = (await longest.store.load(id))?.state.expiresAt ?? 0;
+        assert.ok(Math.abs(expiresAt - (Date.now() + 400 * 24 * 3600_000)) < 10_000, `stored expiry ${new Date(expiresAt).toISOString()}`);
+      } finally {
+        await longServer.close();
+        await longest.close();
+      }
     });
 
     test('a tampered cookie names no session', async () => {

@@ -17,7 +17,7 @@ import Koa from 'koa';
 import session from 'koa-session';
 import { KOA_SESSION_FORMAT, SmartSessionStore, smartSession } from '../src/adapters/koa.js';
 import { UNTIED_SESSION_WARNING } from '../src/adapters/untied.js';
-import { hashSessionId, type SessionStoreOptions } from '../src/index.js';
+import { hashSessionId, SessionStore, type SessionStoreOptions } from '../src/index.js';
 import { backendsForThisFile, delay, dropTable, isStoreError, type CountedConnection } from './support/backends.js';
 import { handlerDelay, keysOf } from './support/frameworks/harness.js';
 import { Client, listen } from './support/http.js';
@@ -489,6 +489,19 @@ describe('smartSession(options, app)', () => {
     assert.equal(smartSession({ store }, app).store, store);
     await store.close();
     assert.throws(() => smartSession({ store: { url: 'sqlite::memory:', ttl: -1 } }, new Koa()), isStoreError('ERR_INVALID_OPTION'));
+  });
+
+  test('a store of another kind (the framework-neutral SessionStore) is refused, naming what to pass instead', async () => {
+    const neutral = new SessionStore({ url: 'sqlite::memory:' });
+    try {
+      // As JavaScript would pass it: the types refuse it already.
+      assert.throws(
+        () => smartSession({ store: neutral as never }, new Koa()),
+        isStoreError('ERR_INVALID_OPTION', 'option "store" must be the store\'s options ({ url, ... }) or a new SmartSessionStore({ url, ... }) of smart-session-store/koa'),
+      );
+    } finally {
+      await neutral.close();
+    }
   });
 });
 

@@ -205,6 +205,20 @@ for (const [index, backend] of backends.entries()) {
         assert.throws(() => createSmartSessionStorage({ url: backend.url, table, ['cookies' as 'cookie']: {} }), isStoreError('ERR_INVALID_OPTION', '"cookies"'));
       });
 
+      test('cookie.maxAge given as options is in seconds, at most 400 days: a day in milliseconds is refused, naming the unit; 400 days is kept as it is', async () => {
+        // A day in milliseconds, as express users write it: in seconds, a cookie of 1000 days.
+        assert.throws(
+          () => storageWith({ cookie: { secrets: SECRETS, maxAge: 24 * 3600 * 1000 } }),
+          isStoreError('ERR_INVALID_OPTION', 'option "cookie.maxAge" is in seconds, and 86400000 s (1000 days) is more than the 34560000 s (400 days) browsers keep a cookie; if 86400000 is milliseconds (as express counts), divide by 1000: cookie.maxAge: 86400 (1 day)'),
+        );
+        const storage = storageWith({ cookie: { secrets: SECRETS, maxAge: 400 * 24 * 3600 } });
+        const session = await storage.getSession();
+        session.set('a', 1);
+        assert.match(await storage.commitSession(session), /; Max-Age=34560000; /);
+        const expiresAt = (await storage.store.load(session.id))?.state.expiresAt ?? 0;
+        assert.ok(Math.abs(expiresAt - (Date.now() + 400 * 24 * 3600_000)) < 10_000, `stored expiry ${new Date(expiresAt).toISOString()}`);
+      });
+
       if (index === 0) {
         test('a session the storage did not give out is stored whole, with a warning; an unsigned cookie gets a warning', async () => {
           const storage = storageWith();

@@ -16,6 +16,9 @@
  * app.post('/visit', async (request) => ({ visits: (request.session.visits = (request.session.visits ?? 0) + 1) }));
  * ```
  *
+ * `store` may also be a {@link SmartSessionStore} the application made
+ * (`new SmartSessionStore({ url })`), which the application then closes.
+ *
  * How each request is tied to what it loaded: @fastify/session calls its
  * store's `get`, `set` and `destroy` with a session id only. The plugin runs
  * @fastify/session's hooks inside an `AsyncLocalStorage` context holding the
@@ -52,7 +55,7 @@ import { SessionStoreError } from '../errors.js';
 import type { SessionStoreOptions } from '../options.js';
 import { SessionStore } from '../store.js';
 import { cookieSessionFormat, settle, type Callback, type ValueCallback } from './cookie-session.js';
-import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
+import { delegateStoreMethods, forwardStoreEvents, storeFromOption, type StoreMethods } from './store-methods.js';
 import { warnUntiedSession } from './untied.js';
 import { ObjectSlot } from './object-slot.js';
 
@@ -81,9 +84,6 @@ function sessionObjectOf(request: FastifyRequest): (object & { readonly sessionI
   return typeof id === 'string' ? (session as object & { readonly sessionId: string }) : undefined;
 }
 
-/** Only the plugin makes stores: a store handed to @fastify/session directly could not tie requests to their loads. */
-const PLUGIN_TOKEN = Symbol('smart-session-store/fastify plugin');
-
 /** What the plugin does with its store's request bookkeeping, kept off the store's public surface. */
 interface PluginAccess {
   /** Runs the rest of the request's hooks (and so everything after them) knowing the request. */
@@ -102,8 +102,13 @@ let pluginAccess!: PluginAccess;
  * management methods (`createTable`, `ready`, `close`, `purge`, `stats`,
  * `destroyByUser`, `listByUser`, `lockingMode`) and its events (`connect`,
  * `disconnect`, `purge`, `purgeError`).
+ *
+ * The plugin makes one from `store`'s options, or takes one made by the
+ * application (`store: new SmartSessionStore({ url })`, to use it before or
+ * beside the app). Give it to the plugin, never to @fastify/session
+ * directly: only the plugin's hooks tie each request to what it loaded.
  */
-class SmartSessionStore extends EventEmitter {
+export class SmartSessionStore extends EventEmitter {
   /** The framework-neutral store underneath, promise-based. */
   readonly store: SessionStore;
   /** The request whose hooks, handler and store calls are running. */
@@ -117,10 +122,12 @@ class SmartSessionStore extends EventEmitter {
   /** Ids loaded outside any request the plugin knows (so not tied to one), until a save claims them. */
   readonly #untiedLoads = new Set<string>();
 
-  /** @internal Made by the plugin, which alone can tie requests to what they loaded. */
-  constructor(options: SessionStoreOptions, token: typeof PLUGIN_TOKEN) {
+  /**
+   * @param options Where and how to store sessions; at least `url`.
+   * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option.
+   */
+  constructor(options: SessionStoreOptions) {
     super();
-    if (token !== PLUGIN_TOKEN) throw new TypeError('the store of smart-session-store/fastify is made by its plugin: fastify.register(smartSession, { secret, store: { url } })');
     this.store = new SessionStore(options, { format: FASTIFY_SESSION_FORMAT });
     forwardStoreEvents(this.store, this);
   }
@@ -227,9 +234,7 @@ class SmartSessionStore extends EventEmitter {
 
 // The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
 delegateStoreMethods(SmartSessionStore);
-interface SmartSessionStore extends StoreMethods {}
-
-export type { SmartSessionStore };
+export interface SmartSessionStore extends StoreMethods {}
 
 /**
  * Options of the plugin: @fastify/session's own (`secret`, `cookie`,
@@ -240,10 +245,13 @@ export type { SmartSessionStore };
 export interface SmartSessionOptions extends Omit<FastifySessionOptions, 'store' | 'saveUninitialized'> {
   /**
    * Where and how sessions are stored: at least `url` (or `connection`); see
-   * the README, "Options". The plugin opens the store and closes it when
-   * Fastify closes.
+   * the README, "Options". The plugin opens that store and closes it when
+   * Fastify closes. Or a {@link SmartSessionStore} the application made: the
+   * application closes that one (it may outlive the app, or serve several).
+   * Any other store (the framework-neutral `SessionStore`, another
+   * adapter's) is refused: its sessions are in another format.
    */
-  store: SessionStoreOptions;
+  store: SessionStoreOptions | SmartSessionStore;
   /**
    * Store (and send a cookie for) a session that is new and unchanged.
    * Unlike @fastify/session, off by default: a request that puts nothing in
@@ -261,12 +269,15 @@ declare module 'fastify' {
 }
 
 const plugin: FastifyPluginAsync<SmartSessionOptions> = async (fastify: FastifyInstance, options: SmartSessionOptions) => {
-  const { store: storeOptions, ...sessionOptions } = options;
-  const store = new SmartSessionStore(storeOptions, PLUGIN_TOKEN);
+  const { store: given, ...sessionOptions } = options;
+  const store = storeFromOption(given, SmartSessionStore, ADAPTER);
   fastify.decorate('sessionStore', store);
-  fastify.addHook('onClose', async () => {
-    await store.close();
-  });
+  // A store the application made is the application's to close: it may serve other apps, or outlive this one.
+  if (store !== given) {
+    fastify.addHook('onClose', async () => {
+      await store.close();
+    });
+  }
   // @fastify/session needs @fastify/cookie; one the application registered itself (with its own options) is kept.
   if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie);
   // These run right before @fastify/session's hooks of the same kind (hooks run in the order they are added).

@@ -40,6 +40,7 @@ import { SessionStoreError } from '../errors.js';
 import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
+import { assertCookieMaxAge } from './cookie-lifetime.js';
 import { ObjectSlot } from './object-slot.js';
 
 export type { SessionStoreOptions } from '../options.js';
@@ -99,9 +100,11 @@ export interface SessionCookieOptions {
   /**
    * Lifetime in **seconds** (as `Set-Cookie`'s `Max-Age`, Hono and React
    * Router count it; express counts milliseconds). The stored session
-   * expires this long after its last write. Left out (and no `expires`): a
-   * browser-session cookie, and the stored session lives `ttl` seconds
-   * after its last write.
+   * expires this long after its last write. At most 400 days (34,560,000 s),
+   * the longest browsers keep a cookie: a larger value, usually milliseconds
+   * (`86400000` for a day), is refused with `ERR_INVALID_OPTION`. Left out
+   * (and no `expires`): a browser-session cookie, and the stored session
+   * lives `ttl` seconds after its last write.
    * @default undefined
    */
   maxAge?: number;
@@ -322,6 +325,7 @@ function resolveCookie(cookie: SessionCookieOptions | undefined): ResolvedCookie
   if (maxAge !== undefined && (typeof maxAge !== 'number' || !Number.isFinite(maxAge) || maxAge <= 0)) {
     throw invalid('cookie.maxAge', `must be a positive number of seconds, got ${JSON.stringify(maxAge)}`);
   }
+  if (maxAge !== undefined) assertCookieMaxAge('cookie.maxAge', maxAge);
   if (expires !== undefined && (!(expires instanceof Date) || !Number.isFinite(expires.getTime()))) throw invalid('cookie.expires', 'must be a valid Date');
   if (typeof partitioned !== 'boolean') throw invalid('cookie.partitioned', 'must be true or false');
   // Browsers refuse these prefixes without Secure (and __Host- with a Domain or a path other than /).

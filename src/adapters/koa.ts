@@ -33,7 +33,7 @@ import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
 import type { SessionStoreOptions } from '../options.js';
 import { SessionStore } from '../store.js';
-import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
+import { delegateStoreMethods, forwardStoreEvents, storeFromOption, type StoreMethods } from './store-methods.js';
 import { warnUntiedSession } from './untied.js';
 import { ObjectSlot } from './object-slot.js';
 
@@ -221,11 +221,12 @@ export interface SmartKoaSessionMiddleware {
  * koa-session's middleware with its sessions kept in smart-session-store:
  * `koaSession({ ...options, store: new SmartSessionStore(options.store) }, app)`.
  *
- * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming an offending store option.
+ * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming an offending store option, or when `store` is a store of
+ *   another kind (the framework-neutral `SessionStore`, another adapter's).
  */
 export function smartSession(options: SmartKoaSessionOptions, app: KoaApplication): SmartKoaSessionMiddleware {
   const { store: given, ...sessionOptions } = options;
-  const store = given instanceof SmartSessionStore ? given : new SmartSessionStore(given);
+  const store = storeFromOption(given, SmartSessionStore, ADAPTER);
   const middleware = createSession({ ...sessionOptions, store }, app);
   return Object.assign((ctx: object, next: () => Promise<unknown>) => middleware(ctx, next), { store });
 }

@@ -1,5 +1,5 @@
 /**
- * React Router 7 sessions: a `SessionStorage` (`getSession`,
+ * React Router 7.9+ and 8 sessions: a `SessionStorage` (`getSession`,
  * `commitSession`, `destroySession`) whose commits write only what the
  * request changed, merged into the latest stored session, and a middleware
  * (`future.v8_middleware`) that loads the session once per request and
@@ -53,6 +53,7 @@ import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
 import { appendSetCookie, cookieValues, FETCH_SESSION_FORMAT, isSessionId, SessionKeeper } from './fetch.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
+import { assertCookieMaxAge } from './cookie-lifetime.js';
 import { warnUntiedSession } from './untied.js';
 import { ObjectSlot } from './object-slot.js';
 
@@ -71,7 +72,9 @@ export interface SmartSessionStorageOptions extends SessionStoreOptions {
    * (`secrets`; the first signs, all verify). `maxAge` (seconds) or
    * `expires` is also the stored session's expiry; without either the cookie
    * lasts the browser session and the stored session `ttl` seconds after its
-   * last write.
+   * last write. Given as options, a `maxAge` over 400 days (34,560,000 s),
+   * the longest browsers keep a cookie, is refused with `ERR_INVALID_OPTION`:
+   * it is usually milliseconds (`86400000` for a day).
    * @default { name: '__session', path: '/', httpOnly: true, sameSite: 'lax' }
    */
   cookie?: Cookie | (CookieOptions & { name?: string });
@@ -150,6 +153,8 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
     if (typeof rolling !== 'boolean') throw new SessionStoreError('ERR_INVALID_OPTION', 'option "rolling" must be true or false');
     if (genid !== undefined && typeof genid !== 'function') throw new SessionStoreError('ERR_INVALID_OPTION', 'option "genid" must be a function returning a session id');
     if (cookie !== undefined && (typeof cookie !== 'object' || cookie === null)) throw new SessionStoreError('ERR_INVALID_OPTION', 'option "cookie" must be a Cookie or cookie options');
+    // A Cookie already made keeps its maxAge to itself; its options are checked where they are seen.
+    if (!isCookie(cookie) && typeof cookie?.maxAge === 'number') assertCookieMaxAge('cookie.maxAge', cookie.maxAge);
     this.cookie = isCookie(cookie) ? cookie : createCookie(cookie?.name ?? '__session', { httpOnly: true, path: '/', sameSite: 'lax', ...cookie });
     if (!this.cookie.isSigned && !unsignedWarned) {
       unsignedWarned = true;
