@@ -1,4 +1,4 @@
-// React Router 7 with its middleware, sessions in smart-session-store.
+// React Router 7.9+ or 8 with its middleware, sessions in smart-session-store.
 //   npm install react-router @react-router/node smart-session-store better-sqlite3
 //   node react-router.mjs     then: curl -c jar -b jar -X POST localhost:3000/cart/apple
 // This file holds by hand what `react-router build` makes of an app; in an app, the middleware

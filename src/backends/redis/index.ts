@@ -1,5 +1,5 @@
 /**
- * Redis and Redis Cluster (driver `redis`, that is node-redis 5, or
+ * Redis and Redis Cluster (driver `redis`, that is node-redis 5 or 6, or
  * `ioredis`), as the registry lists it. Its code and driver load only when a
  * store opens it.
  */
