@@ -1,8 +1,9 @@
 /**
  * The example apps in examples/, one per framework, run as a user would run
  * them (the package imported by its name), on every backend: 20 parallel
- * requests on one session each add an item, and all 20 are kept. The README
- * shows each example verbatim, so what it shows is what runs here.
+ * requests on one session each add an item, and all 20 are kept. Each
+ * framework's page, docs/<name>.md, shows its example verbatim, so what it
+ * shows is what runs here (the README shows lines of it: readme.test.ts).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,13 +14,14 @@ import { backendsForThisFile, dropTable, LOCAL_SQL } from './support/backends.js
 const backends = await backendsForThisFile(LOCAL_SQL);
 const examplesDirectory = new URL('../examples/', import.meta.url);
 const examples = readdirSync(examplesDirectory).filter((file) => file.endsWith('.mjs')).sort();
-const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
 describe('examples/', () => {
   for (const file of examples) {
-    test(`${file} is in the README, verbatim`, () => {
+    const page = `docs/${file.replace(/\.mjs$/, '')}.md`;
+    test(`${file} is on its page, ${page}, verbatim`, () => {
       const code = readFileSync(new URL(file, examplesDirectory), 'utf8');
-      assert.ok(readme.includes(`\`\`\`js\n${code}\`\`\``), `README.md must show examples/${file} as it is, in a js code block`);
+      const text = readFileSync(new URL(`../${page}`, import.meta.url), 'utf8');
+      assert.ok(text.includes(`\`\`\`js\n${code}\`\`\``), `${page} must show examples/${file} as it is, in a js code block`);
     });
 
     for (const backend of backends) {

@@ -1,5 +1,5 @@
 /**
- * Options are declared once, in two tables: the README's table, the command
+ * Options are declared once, in tables: the table of docs/options.md, the command
  * line's help and the seed names the options type accepts must all agree
  * with them.
  */
@@ -10,9 +10,9 @@ import type { SeedOptionNames, SessionStoreOptions } from '../src/index.js';
 import { documentedOptions, optionHelp, optionsMarkdown } from '../src/options-doc.js';
 import { runCli } from './support/cli.js';
 
-test("the README's options table is the one the option tables make (npm run docs:options rewrites it)", () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const table = /<!-- options:begin -->\n([\s\S]*?)\n<!-- options:end -->/.exec(readme)?.[1];
+test("the options table of docs/options.md is the one the option tables make (npm run docs:options rewrites it)", () => {
+  const page = readFileSync(new URL('../docs/options.md', import.meta.url), 'utf8');
+  const table = /<!-- options:begin -->\n([\s\S]*?)\n<!-- options:end -->/.exec(page)?.[1];
   assert.equal(table, optionsMarkdown());
 });
 
