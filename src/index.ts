@@ -9,12 +9,12 @@
  * @module
  */
 export { SessionStore, type SessionStoreSetup } from './store.js';
-export type { SessionStoreOptions, SeedOptionNames } from './options.js';
+export type { SessionStoreOptions, SeedOptionNames, ConnectionOptions } from './options.js';
 export type { LoadedSession, LoadedState, SaveOptions, UserSession, SessionStoreEvents, PurgeOptions, SessionStats } from './core/session-store.js';
 export type { SessionHandle } from './core/session-handle.js';
 export type { SessionFormat } from './core/session-format.js';
 export type { LockingMode, AutopurgeOptions, StoreOptions } from './core/options.js';
-export type { ConnectionOptions, SessionConnection } from './backends/connection-options.js';
+export type { SessionConnection } from './backends/connection-settings.js';
 export { SessionStoreError, type SessionStoreErrorCode, type SessionStoreErrorOptions } from './errors.js';
 export { computeDelta, applyDelta, isEmptyDelta, type SessionDelta, type Patch, type ObjectPatch, type ValuePatch } from './core/delta.js';
 export { toJsonValue, type JsonValue, type JsonObject } from './core/json.js';

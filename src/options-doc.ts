@@ -1,17 +1,17 @@
 /**
  * The options as documentation, drawn from the tables that declare them: the
- * README's options table (checked by a test, rewritten by
+ * options table of docs/options.md (checked by a test, rewritten by
  * `npm run docs:options`) and the command line's help.
  */
 import type { OptionRule } from './core/option-table.js';
 import { OPTION_TABLES } from './options.js';
 
-/** Every option, in README order, with its rule. */
+/** Every option, in the documented order, with its rule. */
 export function documentedOptions(): [name: string, rule: OptionRule<unknown>][] {
   return OPTION_TABLES.flatMap((table) => Object.entries(table));
 }
 
-/** The README's options table, in Markdown. */
+/** The options table of docs/options.md, in Markdown. */
 export function optionsMarkdown(): string {
   const rows = documentedOptions().map(([name, rule]) => {
     const seedNames = rule.aliases.map((alias) => `\`${alias}\``).join(', ');

@@ -10,8 +10,8 @@ import { applyDelta, computeDelta, isEmptyDelta, SessionStoreError, toJsonValue,
 import { deltaFromJson, deltaToJson, diffLive } from '../src/core/delta.js';
 import { parseStoredSession } from '../src/core/json.js';
 import { planMergePatch } from '../src/backends/sql/merge-patch.js';
-import { parseConnectionUrl, parseTableName } from '../src/backends/connection-options.js';
-import { resolveOptions } from '../src/options.js';
+import { parseTableName } from '../src/backends/connection-options.js';
+import { parseConnectionUrl, resolveOptions } from '../src/options.js';
 
 const key = fc.oneof(fc.constantFrom('a', 'b', 'c', 'cart', 'items', 'x.y', 'we"ird', 'back\\slash', 'é😀', ''), fc.string({ maxLength: 6 }))
   .filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k) && !k.includes('\u0000') && k.isWellFormed());

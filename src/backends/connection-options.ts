@@ -1,21 +1,21 @@
 /**
- * Where and how the store connects: a URL, parameters one by one, or a
- * connection the application hands over; the table; the pool. Declared once
- * in {@link CONNECTION_OPTION_TABLE}, next to the store's own options.
+ * Where and how the store connects, as every backend shares it: a URL,
+ * parameters one by one, or a connection the application hands over; the
+ * table; the pool. Declared in two tables, {@link addressOptionTable} and
+ * {@link CONNECTION_OPTION_TABLE}, next to the store's own options; an option
+ * only one backend reads is declared in that backend's folder instead.
+ *
+ * The list of backends (to resolve a `dialect`, a URL scheme or a connection
+ * handed over) is handed in by the composition root, never imported: the
+ * backends import this file's types, and an import of the list would lead
+ * back to them.
  */
-import { invalidOption, parseBoolean, parseNumber, parseString, resolveTable, rule, seconds, type OptionTable, type ResolvedTable } from '../core/option-table.js';
-import type { BackendDescriptor } from './backend-descriptor.js';
-import { BACKENDS, backendForScheme, backendNamed, backendRecognising } from './registry.js';
+import { invalidOption, parseNumber, parseString, rule, seconds, type OptionTable, type ResolvedTable } from '../core/option-table.js';
+import type { AnyBackendDescriptor, BackendRegistry } from './backend-descriptor.js';
+import type { ConnectionSettings, ConnectionTarget, SessionConnection, TableName } from './connection-settings.js';
 
-/**
- * A connection the application hands over instead of letting the store open
- * its own: a `pg` Pool or Client, a `mysql2` pool or connection (promise or
- * callback flavour), or a `better-sqlite3` Database. The store never closes it.
- */
-export type SessionConnection = object;
-
-/** Options saying where the sessions live. */
-export interface ConnectionOptions {
+/** Options saying where the sessions live and how the store connects, as every backend takes them. */
+export interface SharedConnectionOptions {
   /**
    * Where the sessions live: `postgres://user@host:5432/db`,
    * `mysql://user:pass@host:3306/db` (also `mariadb://`; several hosts for a
@@ -54,49 +54,6 @@ export interface ConnectionOptions {
    */
   hosts?: readonly string[] | string;
   /**
-   * On a Galera cluster: every read waits until the node it runs on has
-   * applied every write the cluster had committed when the read began
-   * (`SET SESSION wsrep_sync_wait = 1` on each new connection), so a request
-   * sent to another node than the one it wrote through reads its own
-   * writes. Costs a little latency per read; harmless on a server without
-   * Galera (on MySQL, which lacks the setting, it is skipped).
-   * @default false
-   */
-  syncWait?: boolean;
-  /**
-   * SQLite in WAL mode: copy the write-ahead log back into the database file
-   * from a second connection in a worker thread, in small passes, instead of
-   * letting a commit do it on the event loop every 1000 pages (4 MiB with
-   * 4 KiB pages), where it holds every request up for milliseconds and a
-   * purge's batches for up to hundreds. Once the log reaches 16 MiB the
-   * store's connection finishes a checkpoint itself (a few pages, a few
-   * milliseconds), so the log starts over; the WAL file therefore grows to
-   * about 16-20 MiB (SQLite does not shrink it). While the worker runs, the
-   * connection's `wal_autocheckpoint` is raised to 64 MiB of pages, a bound
-   * should the worker fall behind, and put back when the store closes
-   * (also on a `better-sqlite3` Database handed over). No worker for a
-   * database in memory, a temporary or read-only one, one in another
-   * journal mode, a connection with other databases attached, or a
-   * better-sqlite3 whose module cannot be found (a bundle); should the
-   * worker stop on an error, a process warning says so and SQLite
-   * checkpoints as it would without.
-   *
-   * On by default when the store opens the file itself (a `sqlite:` URL, or
-   * `dialect: 'sqlite'` with `database`); off for a Database handed over as
-   * `connection`, whose settings the store leaves alone unless asked. The
-   * cost: a thread with its own connection, and passes that sync the log and
-   * the database file (under steady writes over a hundred syncs a second,
-   * where SQLite alone syncs once per 1000 pages).
-   *
-   * Never open the same file through another copy of SQLite in the same
-   * process (a second better-sqlite3, `node:sqlite`): each copy takes the
-   * other's locks for its own, and with the worker reading the shared memory
-   * all the time the process can crash (SIGBUS) or the file be damaged;
-   * SQLite warns about this setup with or without the worker.
-   * @default true on a file the store opens, false with `connection`
-   */
-  backgroundCheckpoints?: boolean;
-  /**
    * Character set of the connection. `utf8` means `utf8mb4` on MySQL, so 4-byte
    * characters (emoji) round-trip.
    * @default 'utf8'
@@ -134,30 +91,6 @@ export interface ConnectionOptions {
   connectTimeout?: number;
 }
 
-/** A schema-qualified table name, already validated. */
-export interface TableName {
-  readonly schema: string | undefined;
-  readonly name: string;
-}
-
-/** Connection settings given one by one instead of a URL. */
-export interface ConnectionParameters {
-  readonly host: string | undefined;
-  readonly port: number | undefined;
-  /** Several servers of one cluster (`host` or `host:port` each), instead of `host` and `port`. */
-  readonly hosts?: readonly string[] | undefined;
-  readonly user: string | undefined;
-  readonly password: string | undefined;
-  readonly database: string;
-}
-
-/** Where the store connects to: a URL, parameters, a SQLite file, or the application's connection. */
-export type ConnectionTarget =
-  | { readonly dialect: string; readonly url: string }
-  | { readonly dialect: string; readonly parameters: ConnectionParameters }
-  | { readonly dialect: string; readonly filename: string }
-  | { readonly dialect: string; readonly connection: SessionConnection };
-
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /**
@@ -173,28 +106,28 @@ export function parseTableName(value: string, name = 'table'): TableName {
 }
 
 /** `postgres:`, `mysql:`, ... as a list for messages. */
-function schemeList(): string {
-  const schemes = BACKENDS.flatMap((backend) => backend.schemes).map((scheme) => `${scheme}:`);
+function schemeList(registry: BackendRegistry): string {
+  const schemes = registry.backends.flatMap((backend) => backend.schemes).map((scheme) => `${scheme}:`);
   return `${schemes.slice(0, -1).join(', ')} or ${schemes.at(-1) ?? ''}`;
 }
 
-/** Parses a connection URL into a target. */
-export function parseConnectionUrl(url: string): ConnectionTarget {
+/** The target a connection URL names, by its scheme, among the backends `registry` lists. */
+export function targetOfUrl(url: string, registry: BackendRegistry): ConnectionTarget {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
-  if (scheme === undefined) throw invalidOption('url', `is not a URL (expected ${schemeList()})`);
-  const backend = backendForScheme(scheme);
-  if (backend === undefined) throw invalidOption('url', `has the unsupported scheme "${scheme}:" (expected ${schemeList()})`);
+  if (scheme === undefined) throw invalidOption('url', `is not a URL (expected ${schemeList(registry)})`);
+  const backend = registry.forScheme(scheme);
+  if (backend === undefined) throw invalidOption('url', `has the unsupported scheme "${scheme}:" (expected ${schemeList(registry)})`);
   return backend.fromUrl(url, scheme.toLowerCase());
 }
 
 /**
  * A dialect from any name the seeds or users write: `postgres`, `Pg`,
  * `postgresql`, `Prancer::Session::Store::Database::Driver::Pg`, `mysql2`,
- * `:mysql2`, `mariadb`, `SQLite`, `sqlite3`.
+ * `:mysql2`, `mariadb`, `SQLite`, `sqlite3`; among the backends `registry` lists.
  */
-export function parseDialect(value: unknown, name = 'dialect'): string {
-  const backend = typeof value === 'string' ? backendNamed(value) : undefined;
-  if (backend === undefined) throw invalidOption(name, `must be ${BACKENDS.map((known) => known.name).join(', ')}, got ${JSON.stringify(value)}`);
+export function parseDialect(value: unknown, name: string, registry: BackendRegistry): string {
+  const backend = typeof value === 'string' ? registry.named(value) : undefined;
+  if (backend === undefined) throw invalidOption(name, `must be ${registry.backends.map((known) => known.name).join(', ')}, got ${JSON.stringify(value)}`);
   return backend.name;
 }
 
@@ -234,34 +167,42 @@ function connectionSetting(summary: string, aliases: readonly string[] = []) {
   return rule<string | undefined>({ aliases, parse: parseString, fallback: undefined, defaultText: 'driver default', summary });
 }
 
-/** Every option of {@link ConnectionOptions}: names, seed aliases, checks, defaults. */
+/** The options that name where the sessions live: a URL, or the settings one by one. */
+type AddressOptions = Pick<SharedConnectionOptions, 'url' | 'dialect' | 'database' | 'user' | 'password' | 'host' | 'port' | 'hosts'>;
+
+/**
+ * Every option of {@link AddressOptions}: names, seed aliases, checks,
+ * defaults. A function of the registry, because `dialect` is checked against
+ * the backends it lists. Each backend's own options are listed after these,
+ * before {@link CONNECTION_OPTION_TABLE}'s.
+ */
+export function addressOptionTable(registry: BackendRegistry) {
+  return {
+    url: rule<string | undefined>({
+      parse: parseString, fallback: undefined, defaultText: 'none',
+      summary: 'where the sessions live: `postgres://`, `mysql://`, `sqlite:`, `redis://` (see "Connection URLs"); or `dialect` with `database` and the settings after it, or `connection`',
+    }),
+    dialect: rule<string | undefined>({
+      aliases: ['driver', 'session_class'], parse: (value, name) => parseDialect(value, name, registry), fallback: undefined, defaultText: 'from the URL',
+      summary: "`postgres`, `mysql`, `sqlite` or `redis` (the seeds' names `Pg`, `mysql2`, `postgresql`, `SQLite`, `Prancer::...::Driver::Pg` work too)",
+    }),
+    database: connectionSetting('database name, without `url` (SQLite: the file, or `:memory:`; Redis: the number)'),
+    user: connectionSetting('database user, without `url`', ['username']),
+    // An empty password in a configuration file means none.
+    password: { ...connectionSetting('database password, without `url`'), defaultText: 'none', parse: (value: unknown, name: string) => (value === '' ? undefined : parseString(value, name)) },
+    host: connectionSetting('database host, without `url`', ['hostname']),
+    port: rule<number | undefined>({ parse: parsePort, fallback: undefined, defaultText: 'driver default', summary: 'database port, without `url`' }),
+    hosts: rule<readonly string[] | undefined>({
+      parse: parseHosts, fallback: undefined, defaultText: 'the one `host`',
+      summary: 'cluster nodes, `host:port` each, instead of `host` and `port`: MySQL/MariaDB (Galera) nodes used in order with failover, or Redis Cluster seeds; in a URL: `mysql://user@db1,db2,db3/db`',
+    }),
+  } as const satisfies OptionTable<AddressOptions>;
+}
+
+/** Every other option of {@link SharedConnectionOptions}: how the store connects, and to which table. */
 export const CONNECTION_OPTION_TABLE = {
-  url: rule<string | undefined>({
-    parse: parseString, fallback: undefined, defaultText: 'none',
-    summary: 'where the sessions live: `postgres://`, `mysql://`, `sqlite:`, `redis://` (see "Connection URLs"); or `dialect` with `database` and the settings after it, or `connection`',
-  }),
-  dialect: rule<string | undefined>({
-    aliases: ['driver', 'session_class'], parse: parseDialect, fallback: undefined, defaultText: 'from the URL',
-    summary: "`postgres`, `mysql`, `sqlite` or `redis` (the seeds' names `Pg`, `mysql2`, `postgresql`, `SQLite`, `Prancer::...::Driver::Pg` work too)",
-  }),
-  database: connectionSetting('database name, without `url` (SQLite: the file, or `:memory:`; Redis: the number)'),
-  user: connectionSetting('database user, without `url`', ['username']),
-  // An empty password in a configuration file means none.
-  password: { ...connectionSetting('database password, without `url`'), defaultText: 'none', parse: (value: unknown, name: string) => (value === '' ? undefined : parseString(value, name)) },
-  host: connectionSetting('database host, without `url`', ['hostname']),
-  port: rule<number | undefined>({ parse: parsePort, fallback: undefined, defaultText: 'driver default', summary: 'database port, without `url`' }),
-  hosts: rule<readonly string[] | undefined>({
-    parse: parseHosts, fallback: undefined, defaultText: 'the one `host`',
-    summary: 'cluster nodes, `host:port` each, instead of `host` and `port`: MySQL/MariaDB (Galera) nodes used in order with failover, or Redis Cluster seeds; in a URL: `mysql://user@db1,db2,db3/db`',
-  }),
-  syncWait: rule({
-    parse: parseBoolean, fallback: false, defaultText: '`false`',
-    summary: 'Galera: reads wait for the node to apply the cluster\'s earlier writes (`wsrep_sync_wait = 1`), so requests read their writes on any node',
-  }),
-  backgroundCheckpoints: rule<boolean | undefined>({
-    parse: parseBoolean, fallback: undefined, defaultText: '`true` on a file the store opens; `false` with `connection`',
-    summary: 'SQLite (WAL): a worker thread copies the log into the database file in small passes, so commits on the event loop need not (see "SQLite files")',
-  }),
+  // Shared, not MySQL's alone: PostgreSQL's driver reads it too (client_encoding), and the Prancer seed's
+  // configuration files carry `charset: utf8` for every driver, SQLite's included, where it must stay accepted.
   charset: rule({
     parse: parseCharset, fallback: 'utf8', defaultText: "`'utf8'`",
     summary: 'connection character set; `utf8` is `utf8mb4` on MySQL, so emoji round-trip',
@@ -286,16 +227,13 @@ export const CONNECTION_OPTION_TABLE = {
     aliases: ['connect_timeout'], as: 'connectTimeoutMs', parse: seconds(), fallback: 5000, defaultText: '`5`',
     summary: 'seconds to wait for a new connection before failing with `ERR_UNAVAILABLE` (Redis: also every command\'s deadline)',
   }),
-} as const satisfies OptionTable<ConnectionOptions>;
+} as const satisfies OptionTable<Omit<SharedConnectionOptions, keyof AddressOptions>>;
 
-/** The connection options after validation: where to connect, and how. */
-export interface ConnectionSettings
-  extends Pick<ResolvedTable<typeof CONNECTION_OPTION_TABLE>, 'table' | 'poolSize' | 'charset' | 'connectionCheckMs' | 'connectTimeoutMs' | 'syncWait' | 'backgroundCheckpoints'> {
-  readonly target: ConnectionTarget;
-}
+/** The shared connection options after each value is checked, before the target is resolved. */
+export type CheckedConnectionOptions = ResolvedTable<ReturnType<typeof addressOptionTable>> & ResolvedTable<typeof CONNECTION_OPTION_TABLE>;
 
 /** The target from a handed-over connection, a URL, or parameters, refusing settings that contradict each other. */
-function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): ConnectionTarget {
+function resolveTarget(options: CheckedConnectionOptions, registry: BackendRegistry): ConnectionTarget {
   const { url, dialect, connection, database, hosts } = options;
   // One place says where to connect: settings that would be ignored are refused, as a second expiry is.
   const given = (['database', 'host', 'port', 'hosts', 'user', 'password'] as const).filter((name) => options[name] !== undefined);
@@ -303,13 +241,13 @@ function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): 
   if (connection !== undefined) {
     if (url !== undefined) throw invalidOption('connection', 'and "url" exclude each other');
     if (ignored !== undefined) throw invalidOption(ignored, 'cannot be given with "connection": the connection handed over decides where the store connects');
-    const backend: BackendDescriptor | undefined = dialect === undefined ? backendRecognising(connection) : backendNamed(dialect);
-    if (backend === undefined) throw invalidOption('connection', `is not a ${BACKENDS.map((known) => known.name).join(', ')} driver object; give "dialect" too`);
+    const backend = dialect === undefined ? registry.recognising(connection) : registry.named(dialect);
+    if (backend === undefined) throw invalidOption('connection', `is not a ${registry.backends.map((known) => known.name).join(', ')} driver object; give "dialect" too`);
     return { dialect: backend.name, connection };
   }
   if (url !== undefined) {
     if (ignored !== undefined) throw invalidOption(ignored, 'cannot be given with "url": put it in the URL, or give the settings one by one without "url"');
-    const target = parseConnectionUrl(url);
+    const target = targetOfUrl(url, registry);
     if (dialect !== undefined && dialect !== target.dialect) throw invalidOption('dialect', `is ${dialect} but the URL is for ${target.dialect}`);
     return target;
   }
@@ -320,30 +258,20 @@ function resolveTarget(options: ResolvedTable<typeof CONNECTION_OPTION_TABLE>): 
     const single = (['host', 'port'] as const).find((name) => options[name] !== undefined);
     if (single !== undefined) throw invalidOption(single, 'cannot be given with "hosts": list every node, as host:port, in "hosts"');
   }
-  const backend = backendNamed(dialect) as BackendDescriptor;
+  // `dialect` was checked against the same registry, so it names a backend.
+  const backend = registry.named(dialect) as AnyBackendDescriptor;
   // Only a backend that reaches a cluster takes a list of nodes; anywhere else the list would be ignored.
   if (hosts !== undefined && backend.acceptsHosts !== true) throw invalidOption('hosts', `is for clusters (MySQL/MariaDB Galera, Redis Cluster); ${backend.name} is given one host`);
   return backend.fromParameters({ host: options.host, port: options.port, ...(hosts === undefined ? {} : { hosts }), user: options.user, password: options.password, database });
 }
 
 /**
- * Checks the connection options (canonical names) and fills in defaults.
+ * Resolves the checked shared options into where and how to connect,
+ * refusing settings that contradict each other.
  *
  * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the option.
  */
-export function resolveConnection(options: Readonly<Record<string, unknown>>, spelledAs?: ReadonlyMap<string, string>): ConnectionSettings {
-  const resolved = resolveTable(CONNECTION_OPTION_TABLE, options, spelledAs);
-  const { table, poolSize, charset, connectionCheckMs, connectTimeoutMs, syncWait, backgroundCheckpoints } = resolved;
-  const target = resolveTarget(resolved);
-  if (syncWait) {
-    const name = spelledAs?.get('syncWait') ?? 'syncWait';
-    // A Galera setting: anywhere else it would be silently ignored.
-    if (target.dialect !== 'mysql') throw invalidOption(name, `is for MySQL/MariaDB (a Galera cluster), not ${target.dialect}`);
-    if ('connection' in target) throw invalidOption(name, 'cannot be given with "connection": set wsrep_sync_wait on the connections of your own pool');
-  }
-  // A SQLite setting: given for another backend, it would be silently ignored.
-  if (options['backgroundCheckpoints'] !== undefined && target.dialect !== 'sqlite') {
-    throw invalidOption(spelledAs?.get('backgroundCheckpoints') ?? 'backgroundCheckpoints', `is for SQLite, not ${target.dialect}`);
-  }
-  return { target, table, poolSize, charset, connectionCheckMs, connectTimeoutMs, syncWait, backgroundCheckpoints };
+export function resolveConnection(options: CheckedConnectionOptions, registry: BackendRegistry): ConnectionSettings {
+  const { table, poolSize, charset, connectionCheckMs, connectTimeoutMs } = options;
+  return { target: resolveTarget(options, registry), table, poolSize, charset, connectionCheckMs, connectTimeoutMs };
 }

@@ -4,7 +4,7 @@
  */
 import type { ConnectionFailure } from '../core/backend.js';
 import { SessionStoreError } from '../errors.js';
-import type { ConnectionTarget } from './connection-options.js';
+import type { ConnectionTarget } from './connection-settings.js';
 
 /**
  * Loads an optional peer dependency. Drivers are imported only when a store

@@ -1,7 +1,8 @@
 /**
  * The store's own options: how sessions are saved, when they expire, how
  * expired ones are removed. Where and how to connect is the backends'
- * business (`src/backends/connection-options.ts`).
+ * business (`src/backends/connection-options.ts`, and each backend's folder
+ * for the options only it reads).
  */
 import { invalidOption, parseBoolean, parseNumber, resolveTable, rule, seconds, type OptionTable, type ResolvedTable } from './option-table.js';
 import { isForbiddenKey } from './json.js';

@@ -5,11 +5,19 @@
  * writes only this request's change (or only the expiry, or nothing).
  */
 import type { JsonObject } from './json.js';
-import type { LoadedState, SaveOptions, SessionStoreCore } from './session-store.js';
+import type { LoadedState, SaveOptions } from './loaded-state.js';
+
+/** What a handle asks of the store that made it (the store's own methods; an interface, so this file needs not import the store). */
+export interface HandleStore {
+  save(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState>;
+  touch(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState | undefined>;
+  destroy(sid: string): Promise<void>;
+  create(sid: string): SessionHandle;
+}
 
 /** One request's view of one session. Made by `store.open(id)` or `store.create(id)`. */
 export class SessionHandle {
-  readonly #store: SessionStoreCore;
+  readonly #store: HandleStore;
   readonly #id: string;
   /** What this request loaded or last wrote; `undefined` while nothing is stored. */
   #state: LoadedState | undefined;
@@ -21,7 +29,7 @@ export class SessionHandle {
   readonly data: JsonObject;
 
   /** @internal Adapters get handles from the store. */
-  constructor(store: SessionStoreCore, id: string, data: JsonObject, state: LoadedState | undefined) {
+  constructor(store: HandleStore, id: string, data: JsonObject, state: LoadedState | undefined) {
     this.#store = store;
     this.#id = id;
     this.data = data;

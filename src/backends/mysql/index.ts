@@ -2,13 +2,15 @@
 import type { BackendDescriptor } from '../backend-descriptor.js';
 import { invalidOption } from '../../core/option-table.js';
 import { splitHostList } from '../driver.js';
+import { MYSQL_OPTIONS, type MysqlOptions, type MysqlSettings } from './mysql-options.js';
 
-export const mysql: BackendDescriptor = {
+export const mysql: BackendDescriptor<MysqlOptions, MysqlSettings> = {
   name: 'mysql',
   storage: 'sessions table',
   acceptsHosts: true,
   aliases: ['mysql2', 'mariadb'],
   schemes: ['mysql', 'mariadb'],
+  options: MYSQL_OPTIONS,
   fromUrl(url, scheme) {
     // mysql2 reads mysql: URLs only.
     const own = scheme === 'mariadb' ? `mysql:${url.slice('mariadb:'.length)}` : url;

@@ -6,36 +6,14 @@
  */
 import type { ConnectionFailure } from '../../core/backend.js';
 import { connectionFailure, describeTarget, importDriver, isConnectFailure, parseHostAddress, splitHostList, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
-import type { ConnectionSettings, ConnectionTarget } from '../connection-options.js';
+import type { ConnectionSettings, ConnectionTarget } from '../connection-settings.js';
+import type { MysqlSettings } from './mysql-options.js';
 import { isMysqlConnectionError, MysqlNodes, type Mysql2Module, type MysqlNodeAddress } from './mysql-nodes.js';
+import type { MysqlPoolConnectionLike, MysqlPoolLike, MysqlQueryable } from './mysql2-promise.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
 
 export { isMysqlConnectionError };
-
-/** What `query` resolves to in `mysql2/promise`: rows for a SELECT, a header with `affectedRows` otherwise. */
-export type MysqlQueryResult = [unknown, unknown];
-
-/** The part of a `mysql2/promise` connection or pool the store uses. */
-export interface MysqlQueryable {
-  query(sql: string, values?: unknown[]): Promise<MysqlQueryResult>;
-}
-
-/** A connection checked out of a `mysql2/promise` pool. */
-export interface MysqlPoolConnectionLike extends MysqlQueryable {
-  beginTransaction(): Promise<void>;
-  commit(): Promise<void>;
-  rollback(): Promise<void>;
-  ping(): Promise<void>;
-  release(): void;
-  destroy(): void;
-}
-
-/** The part of a `mysql2/promise` pool the store uses. */
-export interface MysqlPoolLike extends MysqlQueryable {
-  getConnection(): Promise<MysqlPoolConnectionLike>;
-  end(): Promise<void>;
-}
 
 /** Runs an operation rolled back for a conflict gets on a Galera cluster, where certification conflicts are routine. */
 const GALERA_CONFLICT_ATTEMPTS = 30;
@@ -138,7 +116,7 @@ export class MysqlDriver implements SqlDriver {
   readonly #where: TargetDescription | undefined;
 
   /** Opens a pool of the store's own, in utf8mb4 so 4-byte characters round-trip; or adopts the application's pool or connection. */
-  static async open(settings: ConnectionSettings): Promise<MysqlDriver> {
+  static async open(settings: ConnectionSettings & MysqlSettings): Promise<MysqlDriver> {
     const { target } = settings;
     if ('connection' in target) {
       // A callback-style pool or connection carries its promise twin.

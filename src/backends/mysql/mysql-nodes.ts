@@ -21,7 +21,7 @@
  */
 import { acquireOrMark, isNetworkError, withTimeout } from '../driver.js';
 import { PING_TIMEOUT_MS } from '../sql/pool.js';
-import type { MysqlPoolConnectionLike, MysqlQueryResult } from './mysql-driver.js';
+import type { MysqlPoolConnectionLike, MysqlQueryResult } from './mysql2-promise.js';
 
 /** How `mysql2`'s callback API answers a statement: the error, or rows (a SELECT) or a result header, and the fields. */
 export type Mysql2Callback = (error: Error | null, answer?: unknown, fields?: unknown) => void;

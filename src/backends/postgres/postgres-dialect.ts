@@ -1,6 +1,5 @@
 /** What is PostgreSQL's own: jsonb, `$n` placeholders, ON CONFLICT, advisory locks, its catalogue. */
-import type { PurgeLock } from '../sql/purge.js';
-import type { DataColumn, SqlDialect } from '../sql/sql-dialect.js';
+import type { DataColumn, PurgeLock, SqlDialect } from '../sql/sql-dialect.js';
 import { compile, quoteIdentifier, raw, sql, type Sql } from '../sql/statement.js';
 import { findExpiryColumn, isTextType, type TableInfo } from '../sql/table-shape.js';
 import { asJsonb, deltaExpression } from './delta-sql.js';

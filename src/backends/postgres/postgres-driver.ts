@@ -4,7 +4,7 @@
  */
 import type { ConnectionFailure } from '../../core/backend.js';
 import { connectionFailure, describeTarget, importDriver, isConnectFailure, isNetworkError, markConnectFailure, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
-import type { ConnectionSettings } from '../connection-options.js';
+import type { ConnectionSettings } from '../connection-settings.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
 

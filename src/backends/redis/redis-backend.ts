@@ -49,7 +49,7 @@ import { applyDelta } from '../../core/delta.js';
 import { parseStoredSession } from '../../core/json.js';
 import type { LockingMode } from '../../core/options.js';
 import { SessionStoreError } from '../../errors.js';
-import type { TableName } from '../connection-options.js';
+import type { TableName } from '../connection-settings.js';
 import type { TargetDescription } from '../driver.js';
 import type { RedisLink, RedisNode } from './redis-client.js';
 import { describeRedisFailure, isOfflineError, isRedisConnectionError, isReply, RedisLockBusyError } from './redis-errors.js';

@@ -10,7 +10,7 @@
  * store's own, since neither client bounds the time a command waits for a
  * server that stopped answering.
  */
-import type { ConnectionSettings, ConnectionTarget } from '../connection-options.js';
+import type { ConnectionSettings, ConnectionTarget } from '../connection-settings.js';
 import { invalidOption } from '../../core/option-table.js';
 import { SessionStoreError } from '../../errors.js';
 import { importDriver } from '../driver.js';

@@ -8,7 +8,7 @@
  * Several hosts always mean a cluster (which has database 0 only).
  */
 import { invalidOption } from '../../core/option-table.js';
-import type { ConnectionTarget } from '../connection-options.js';
+import type { ConnectionTarget } from '../connection-settings.js';
 import type { TargetDescription } from '../driver.js';
 
 /** One server address. */

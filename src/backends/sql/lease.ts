@@ -9,9 +9,8 @@
  * The lease lapses by itself after {@link LEASE_MS} unless renewed, so a
  * process that crashed while purging holds nothing for long.
  */
-import type { LockedBatch, PurgeLock } from './purge.js';
 import { retryingConflicts } from './purge.js';
-import type { PurgeTarget, SqlDriver } from './sql-dialect.js';
+import type { LockedBatch, PurgeLock, PurgeTarget, SqlDriver } from './sql-dialect.js';
 import { compile, raw, sql, type Placeholders, type Sql } from './statement.js';
 
 /** The lock table's name, in the sessions table's schema. */

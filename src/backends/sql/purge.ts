@@ -4,34 +4,12 @@
  * time differ (see each dialect, and `lease.ts`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TableName } from '../connection-options.js';
-import type { PurgeBatch, PurgeTarget, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
+import type { TableName } from '../connection-settings.js';
+import type { LockedBatch, PurgeBatch, PurgePacing, PurgeTarget, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
 
 /** The name under which purges of one table take their cross-process lock. */
 export function purgeLockName(table: TableName): string {
   return `smart-session-store:purge:${table.schema === undefined ? '' : `${table.schema}.`}${table.name}`;
-}
-
-/**
- * Runs one batch's statements where the purge lock covers them. Resolves to
- * what `work` returned, or `null` when the lock has gone to another process
- * since the previous batch (that process carries the purge on).
- */
-export type LockedBatch = <T>(work: (runner: SqlRunner) => Promise<T>) => Promise<T | null>;
-
-/**
- * What keeps the purges of one table to one process at a time. Nothing of it
- * may outlive the purge on a connection (a pooler such as PgBouncer hands the
- * same server connection to someone else between transactions), so a lock is
- * either taken inside each batch's transaction or kept in a row.
- */
-export interface PurgeLock {
-  /**
-   * Runs `purge` holding the lock: resolves to what it returned, or `null`
-   * without running it (or after its first batch was refused) when another
-   * process holds the lock.
-   */
-  run(driver: SqlDriver, target: PurgeTarget, purge: (batch: LockedBatch) => Promise<number>): Promise<number | null>;
 }
 
 /**
@@ -72,19 +50,6 @@ export interface BatchPlan {
   readonly onProgress?: ((removed: number) => void) | undefined;
   /** How long a batch may take and how long to pause after it (the dialect's pacing). */
   readonly pacing: PurgePacing;
-}
-
-/**
- * How a purge shares the database with the requests beside it. A batch
- * holds locks, fills the buffer pool with pages of expired rows and, for a
- * synchronous driver (better-sqlite3), blocks the event loop: requests that
- * arrive meanwhile wait. Batches are sized to take about `budgetMs`, and
- * after each the purge pauses `pauseShare` times as long as the batch took,
- * so requests always find the database free part of the time.
- */
-export interface PurgePacing {
-  readonly budgetMs: number;
-  readonly pauseShare: number;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { SessionStoreError } from '../../errors.js';
 import type { ConnectionFailure, ReadyBackend, SessionBackend, StorageNeeds } from '../../core/backend.js';
-import type { TableName } from '../connection-options.js';
+import type { TableName } from '../connection-settings.js';
 import type { SqlDialect, SqlDriver } from './sql-dialect.js';
 import { SqlTable } from './sql-table.js';
 import type { CreateTableOptions } from './table-shape.js';

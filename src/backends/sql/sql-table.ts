@@ -22,7 +22,7 @@ import type {
 import { applyDelta } from '../../core/delta.js';
 import { changeEntry, changesMarker, storedSession } from '../../core/pending-changes.js';
 import type { LockingMode } from '../../core/options.js';
-import type { TableName } from '../connection-options.js';
+import type { TableName } from '../connection-settings.js';
 import { DEFAULT_PURGE_PACING, deleteInBatches, expiredRowBatches, purgeLockName } from './purge.js';
 import type { ChangesPadding, DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
 import { compile, EMPTY, join, raw, shared, slot, sql, type CompiledSql, type Sql } from './statement.js';

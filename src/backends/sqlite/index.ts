@@ -1,12 +1,14 @@
 /** SQLite (driver `better-sqlite3`), as the registry lists it. Its code and driver load only when a store opens it. */
 import type { BackendDescriptor } from '../backend-descriptor.js';
 import { invalidOption } from '../../core/option-table.js';
+import { SQLITE_OPTIONS, type SqliteOptions, type SqliteSettings } from './sqlite-options.js';
 
-export const sqlite: BackendDescriptor = {
+export const sqlite: BackendDescriptor<SqliteOptions, SqliteSettings> = {
   name: 'sqlite',
   storage: 'sessions table',
   aliases: ['sqlite3'],
   schemes: ['sqlite'],
+  options: SQLITE_OPTIONS,
   fromUrl(url) {
     // sqlite:./sessions.db, sqlite:///abs/path.db, sqlite::memory:
     let filename = url.slice('sqlite:'.length);

@@ -11,7 +11,8 @@ import { applyDelta, deltaFromJson } from '../../core/delta.js';
 import { parseStoredSession, type JsonObject } from '../../core/json.js';
 import { SessionStoreError } from '../../errors.js';
 import { importDriver } from '../driver.js';
-import type { ConnectionSettings } from '../connection-options.js';
+import type { ConnectionSettings } from '../connection-settings.js';
+import type { SqliteSettings } from './sqlite-options.js';
 import type { ConnectionFailure } from '../../core/backend.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
 import { startBackgroundCheckpoints, type BackgroundCheckpoints } from './sqlite-checkpointer.js';
@@ -60,7 +61,7 @@ export class SqliteDriver implements SqlDriver {
   readonly connectionAttempts = 0;
 
   /** Opens the file (WAL, busy timeout) as the store's own connection, or adopts the application's Database. */
-  static async open(settings: ConnectionSettings): Promise<SqliteDriver> {
+  static async open(settings: ConnectionSettings & SqliteSettings): Promise<SqliteDriver> {
     const { target } = settings;
     if ('connection' in target) return new SqliteDriver(target.connection as SqliteDatabaseLike, false, settings.backgroundCheckpoints);
     if (!('filename' in target)) throw new Error('a SQLite store needs a file name or a Database');
