@@ -16,7 +16,7 @@ import fastifySession from '@fastify/session';
 import Fastify, { type FastifyInstance } from 'fastify';
 import smartSession, { FASTIFY_SESSION_FORMAT, SmartSessionStore, type SmartSessionOptions } from '../src/adapters/fastify.js';
 import { SmartSessionStore as ExpressStore } from '../src/adapters/express.js';
-import { UNTIED_SESSION_WARNING } from '../src/adapters/untied.js';
+import { UNTIED_SESSION_WARNING } from '../src/adapters/shared/untied.js';
 import { hashSessionId, SessionStore, type JsonObject, type SessionStoreOptions } from '../src/index.js';
 import { backendsForThisFile, delay, dropTable, isStoreError, type CountedConnection } from './support/backends.js';
 import { handlerDelay, keysOf } from './support/frameworks/harness.js';

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import Koa from 'koa';
 import session from 'koa-session';
 import { KOA_SESSION_FORMAT, SmartSessionStore, smartSession } from '../src/adapters/koa.js';
-import { UNTIED_SESSION_WARNING } from '../src/adapters/untied.js';
+import { UNTIED_SESSION_WARNING } from '../src/adapters/shared/untied.js';
 import { hashSessionId, SessionStore, type SessionStoreOptions } from '../src/index.js';
 import { backendsForThisFile, delay, dropTable, isStoreError, type CountedConnection } from './support/backends.js';
 import { handlerDelay, keysOf } from './support/frameworks/harness.js';

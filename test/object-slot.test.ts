@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ObjectSlot } from '../src/adapters/object-slot.js';
+import { ObjectSlot } from '../src/adapters/shared/object-slot.js';
 
 describe('ObjectSlot', () => {
   test('holds a value per object, which JSON, keys, for...in, spreads and Object.assign leave out', () => {

@@ -18,15 +18,13 @@
 import type { Request } from 'express';
 import session from 'express-session';
 import { isJsonObject } from '../core/json.js';
-import type { SessionHandle } from '../core/session-handle.js';
 import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
 import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
-import { cookieSessionFormat, settle, type Callback } from './cookie-session.js';
-import { ObjectSlot } from './object-slot.js';
-import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
-import { warnUntiedSession } from './untied.js';
+import { cookieSessionFormat, settle, type Callback } from './shared/cookie-session.js';
+import { LoadLedger } from './shared/load-ledger.js';
+import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './shared/store-methods.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
@@ -55,10 +53,12 @@ export const EXPRESS_SESSION_FORMAT: SessionFormat = cookieSessionFormat(['expir
 export class SmartSessionStore extends session.Store {
   /** The framework-neutral store underneath, promise-based. */
   readonly store: SessionStore;
-  /** The handle of each live session object, for as long as the object lives. */
-  readonly #handles = new ObjectSlot<SessionHandle>('smart-session-store/express handle');
-  /** Ids loaded by `get` whose session object express-session has not yet made through `createSession`. */
-  readonly #loadedIds = new Set<string>();
+  /**
+   * The handle each session object saves through. express-session's `get`
+   * knows no request, so a load is untied until express-session makes the
+   * request's session object from it (`createSession`), which takes it over.
+   */
+  readonly #ledger: LoadLedger;
 
   /**
    * @param options Where and how to store sessions; at least `url`.
@@ -67,6 +67,7 @@ export class SmartSessionStore extends session.Store {
   constructor(options: SmartSessionStoreOptions) {
     super();
     this.store = new SessionStore(options, { format: EXPRESS_SESSION_FORMAT });
+    this.#ledger = new LoadLedger(this.store, 'smart-session-store/express');
     // express-session stops using a store after `disconnect` and resumes after `connect`.
     forwardStoreEvents(this.store, this);
   }
@@ -86,18 +87,12 @@ export class SmartSessionStore extends session.Store {
         else if (cookie['expires'] !== null && cookie['expires'] !== undefined && handle.expiresAt !== undefined) {
           (cookie as Record<string, unknown>)['expires'] = new Date(handle.expiresAt);
         }
-        this.#handles.set(handle.data, handle);
-        this.#rememberLoaded(sid);
+        this.#ledger.bind(handle.data, handle);
+        this.#ledger.loaded(handle, undefined);
         return handle.data as unknown as session.SessionData;
       }),
       callback,
     );
-  }
-
-  #rememberLoaded(sid: string): void {
-    // Bounded: under a framework that never calls createSession, ids would otherwise pile up.
-    if (this.#loadedIds.size >= 10_000) this.#loadedIds.clear();
-    this.#loadedIds.add(sid);
   }
 
   /**
@@ -105,23 +100,12 @@ export class SmartSessionStore extends session.Store {
    * session object takes over its handle, so its `set` writes a delta.
    */
   override createSession(req: Request, data: session.SessionData): session.Session & session.SessionData {
-    const handle = this.#handles.get(data);
+    const handle = this.#ledger.boundTo(data);
     const created = super.createSession(req, data);
     if (handle !== undefined) {
-      this.#handles.set(created, handle);
-      this.#loadedIds.delete(handle.id);
+      this.#ledger.bind(created, handle);
+      this.#ledger.claimed(handle.id);
     }
-    return created;
-  }
-
-  /** The handle of a session object: the one it was loaded with, or a new one for a new session. */
-  #handleOf(sid: string, data: object): SessionHandle {
-    const known = this.#handles.get(data);
-    if (known !== undefined && known.id === sid) return known;
-    // A session loaded by `get` but handed back as another object: the framework is not express-session.
-    if (this.#loadedIds.delete(sid)) warnUntiedSession('smart-session-store/express', data);
-    const created = this.store.create(sid);
-    this.#handles.set(data, created);
     return created;
   }
 
@@ -129,7 +113,9 @@ export class SmartSessionStore extends session.Store {
   override set(sid: string, data: session.SessionData, callback?: Callback): void {
     settle(
       (async () => {
-        await this.#handleOf(sid, data).commit(data);
+        // A session loaded by `get` but handed back as another object (the framework is not express-session)
+        // is stored whole, with a warning; a new one is stored whole, as it must be.
+        await this.#ledger.forSessionSave(sid, data, undefined).commit(data);
       })(),
       callback,
     );
@@ -137,8 +123,8 @@ export class SmartSessionStore extends session.Store {
 
   /** Moves the expiry forward, writing only when it moves by more than `touchAfter`. */
   override touch(sid: string, data: session.SessionData, callback?: Callback): void {
-    const handle = this.#handles.get(data);
-    settle(handle !== undefined && handle.id === sid ? handle.touch(data) : this.store.touch(sid, data).then(() => undefined), callback);
+    const handle = this.#ledger.boundTo(data, sid);
+    settle(handle !== undefined ? handle.touch(data) : this.store.touch(sid, data).then(() => undefined), callback);
   }
 
   /** Deletes the session; concurrent saves of it will not bring it back. */

@@ -49,15 +49,13 @@ import fastifySession, { type FastifySessionOptions } from '@fastify/session';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, Session } from 'fastify';
 import fp from 'fastify-plugin';
 import { isJsonObject } from '../core/json.js';
-import type { SessionHandle } from '../core/session-handle.js';
 import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
 import type { SessionStoreOptions } from '../options.js';
 import { SessionStore } from '../store.js';
-import { cookieSessionFormat, settle, type Callback, type ValueCallback } from './cookie-session.js';
-import { delegateStoreMethods, forwardStoreEvents, storeFromOption, type StoreMethods } from './store-methods.js';
-import { warnUntiedSession } from './untied.js';
-import { ObjectSlot } from './object-slot.js';
+import { cookieSessionFormat, settle, type Callback, type ValueCallback } from './shared/cookie-session.js';
+import { LoadLedger } from './shared/load-ledger.js';
+import { delegateStoreMethods, forwardStoreEvents, storeFromOption, type StoreMethods } from './shared/store-methods.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
@@ -113,14 +111,12 @@ export class SmartSessionStore extends EventEmitter {
   readonly store: SessionStore;
   /** The request whose hooks, handler and store calls are running. */
   readonly #requests = new AsyncLocalStorage<FastifyRequest>();
-  /** What each request loaded or created, by session id: the handle its saves go through. */
-  readonly #loads = new ObjectSlot<Map<string, SessionHandle>>('smart-session-store/fastify loads');
-  /** The handle each of @fastify/session's Session objects saves through, for as long as the object lives. */
-  readonly #handles = new ObjectSlot<SessionHandle>('smart-session-store/fastify handle');
-  /** Handles made by a load (as opposed to those of sessions new to their request). */
-  readonly #loadedHandles = new ObjectSlot<true>('smart-session-store/fastify loaded');
-  /** Ids loaded outside any request the plugin knows (so not tied to one), until a save claims them. */
-  readonly #untiedLoads = new Set<string>();
+  /**
+   * What each request loaded or created, by session id, and the handle each
+   * of @fastify/session's Session objects saves through; ids loaded outside
+   * any request the plugin knows are untied.
+   */
+  readonly #ledger: LoadLedger;
 
   /**
    * @param options Where and how to store sessions; at least `url`.
@@ -129,6 +125,7 @@ export class SmartSessionStore extends EventEmitter {
   constructor(options: SessionStoreOptions) {
     super();
     this.store = new SessionStore(options, { format: FASTIFY_SESSION_FORMAT });
+    this.#ledger = new LoadLedger(this.store, ADAPTER, 'Register the store only through the smart-session-store/fastify plugin, and keep session calls inside the request');
     forwardStoreEvents(this.store, this);
   }
 
@@ -136,10 +133,7 @@ export class SmartSessionStore extends EventEmitter {
     pluginAccess = {
       enter: (store, request, next) => store.#requests.run(request, next),
       bind: (store, request) => store.#bind(request),
-      loaded: (store, request, sessionId) => {
-        const handle = store.#loads.get(request)?.get(sessionId);
-        return handle !== undefined && store.#loadedHandles.has(handle);
-      },
+      loaded: (store, request, sessionId) => store.#ledger.loadedBy(sessionId, request),
     };
   }
 
@@ -150,21 +144,9 @@ export class SmartSessionStore extends EventEmitter {
    */
   #bind(request: FastifyRequest): void {
     const session = sessionObjectOf(request);
-    if (session === undefined || this.#handles.get(session)?.id === session.sessionId) return;
-    const handle = this.#loads.get(request)?.get(session.sessionId);
-    if (handle !== undefined) this.#handles.set(session, handle);
-  }
-
-  #loadsOf(request: FastifyRequest): Map<string, SessionHandle> {
-    let loads = this.#loads.get(request);
-    if (loads === undefined) this.#loads.set(request, (loads = new Map()));
-    return loads;
-  }
-
-  #rememberUntied(sessionId: string): void {
-    // Bounded: ids loaded outside requests and never saved would otherwise pile up.
-    if (this.#untiedLoads.size >= 10_000) this.#untiedLoads.clear();
-    this.#untiedLoads.add(sessionId);
+    if (session === undefined || this.#ledger.boundTo(session, session.sessionId) !== undefined) return;
+    const handle = this.#ledger.handleOf(session.sessionId, request);
+    if (handle !== undefined) this.#ledger.bind(session, handle);
   }
 
   /** Loads a session for @fastify/session; yields `null` when there is none or it has expired. */
@@ -180,34 +162,13 @@ export class SmartSessionStore extends EventEmitter {
         if (cookie !== undefined && cookie['expires'] != null && handle.expiresAt !== undefined) {
           cookie['expires'] = new Date(handle.expiresAt).toISOString();
         }
-        this.#loadedHandles.set(handle, true);
         // A reload in the same request replaces what the request loaded before.
-        if (request !== undefined) this.#loadsOf(request).set(sessionId, handle);
-        else this.#rememberUntied(sessionId);
+        this.#ledger.loaded(handle, request);
         // @fastify/session copies these values by reference; the loaded state stays inside the handle, as text.
         return handle.data as unknown as Session;
       }),
       callback,
     );
-  }
-
-  /** The handle a save of `session` under `sessionId` goes through. */
-  #handleFor(sessionId: string, session: object): SessionHandle {
-    const bound = this.#handles.get(session);
-    if (bound !== undefined && bound.id === sessionId) return bound;
-    const request = this.#requests.getStore();
-    let handle = request === undefined ? undefined : this.#loads.get(request)?.get(sessionId);
-    if (handle === undefined) {
-      // Loaded, but by no request the plugin knows: all that is left is to store it whole.
-      if (this.#untiedLoads.delete(sessionId)) {
-        warnUntiedSession(ADAPTER, session, 'Register the store only through the smart-session-store/fastify plugin, and keep session calls inside the request');
-      }
-      // Otherwise a session new to this request (a first visit, a regenerate): stored whole, as it must be.
-      handle = this.store.create(sessionId);
-      if (request !== undefined) this.#loadsOf(request).set(sessionId, handle);
-    }
-    this.#handles.set(session, handle);
-    return handle;
   }
 
   /**
@@ -218,7 +179,8 @@ export class SmartSessionStore extends EventEmitter {
   set(sessionId: string, session: Session, callback: Callback): void {
     settle(
       (async () => {
-        await this.#handleFor(sessionId, session).commit(session);
+        // The Session object's own tie first: it holds even where the application lost the async context.
+        await this.#ledger.forSessionSave(sessionId, session, this.#requests.getStore()).commit(session);
       })(),
       callback,
     );
@@ -226,9 +188,7 @@ export class SmartSessionStore extends EventEmitter {
 
   /** Deletes a session for @fastify/session; concurrent saves of it will not bring it back. */
   destroy(sessionId: string, callback: Callback): void {
-    const request = this.#requests.getStore();
-    const handle = request === undefined ? undefined : this.#loads.get(request)?.get(sessionId);
-    settle(handle === undefined ? this.store.destroy(sessionId) : handle.destroy(), callback);
+    settle(this.#ledger.destroy(sessionId, this.#requests.getStore()), callback);
   }
 }
 

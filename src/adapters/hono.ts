@@ -25,24 +25,18 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono';
-import { FetchSessionStore, type FetchSession, type SessionData } from './fetch.js';
+import { FetchSessionStore } from './shared/fetch-session-store.js';
+import type { FetchSession, SessionData } from './shared/fetch-session.js';
 
-export {
-  FetchSession,
-  FETCH_SESSION_FORMAT,
-  flashKey,
-  SessionStoreError,
-  type FetchSessionStoreOptions as HonoSessionStoreOptions,
-  type SessionCookieOptions,
-  type SameSite,
-  type SessionData,
-  type SessionStoreOptions,
-  type LockingMode,
-  type UserSession,
-  type PurgeOptions,
-  type SessionStats,
-  type SessionStoreErrorCode,
-} from './fetch.js';
+export type { FetchSessionStoreOptions as HonoSessionStoreOptions } from './shared/fetch-session-store.js';
+export { FetchSession, flashKey, type SessionData } from './shared/fetch-session.js';
+export { FETCH_SESSION_FORMAT } from './shared/session-keeper.js';
+export type { SessionCookieOptions, SameSite } from './shared/signed-cookie.js';
+export type { SessionStoreOptions } from '../options.js';
+export type { LockingMode } from '../core/options.js';
+export type { UserSession, PurgeOptions, SessionStats } from '../core/session-store.js';
+export { SessionStoreError } from '../errors.js';
+export type { SessionStoreErrorCode } from '../errors.js';
 
 /**
  * The Hono environment the middleware provides: `new Hono<SessionEnv>()`

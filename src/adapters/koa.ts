@@ -28,14 +28,12 @@
 import { EventEmitter } from 'node:events';
 import createSession, { type CreateSessionOptions } from 'koa-session';
 import { isJsonObject, jsonEqual, type JsonObject } from '../core/json.js';
-import type { SessionHandle } from '../core/session-handle.js';
 import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
 import type { SessionStoreOptions } from '../options.js';
 import { SessionStore } from '../store.js';
-import { delegateStoreMethods, forwardStoreEvents, storeFromOption, type StoreMethods } from './store-methods.js';
-import { warnUntiedSession } from './untied.js';
-import { ObjectSlot } from './object-slot.js';
+import { LoadLedger } from './shared/load-ledger.js';
+import { delegateStoreMethods, forwardStoreEvents, storeFromOption, type StoreMethods } from './shared/store-methods.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
@@ -104,9 +102,7 @@ export class SmartSessionStore extends EventEmitter {
   /** The framework-neutral store underneath. */
   readonly store: SessionStore;
   /** What each request (by its `ctx`) loaded or created, by key: the handle its saves go through. */
-  readonly #loads = new ObjectSlot<Map<string, SessionHandle>>('smart-session-store/koa loads');
-  /** Keys loaded without a `ctx` to file them under, until a save claims them. */
-  readonly #untiedLoads = new Set<string>();
+  readonly #ledger: LoadLedger;
 
   /**
    * @param options Where and how to store sessions; at least `url`.
@@ -115,19 +111,8 @@ export class SmartSessionStore extends EventEmitter {
   constructor(options: SmartSessionStoreOptions) {
     super();
     this.store = new SessionStore(options, { format: KOA_SESSION_FORMAT });
+    this.#ledger = new LoadLedger(this.store, ADAPTER, 'Use it as koa-session 7\'s store, which passes each request\'s ctx to get, set and destroy');
     forwardStoreEvents(this.store, this);
-  }
-
-  #loadsOf(ctx: object): Map<string, SessionHandle> {
-    let loads = this.#loads.get(ctx);
-    if (loads === undefined) this.#loads.set(ctx, (loads = new Map()));
-    return loads;
-  }
-
-  #rememberUntied(key: string): void {
-    // Bounded: keys loaded without a ctx and never saved would otherwise pile up.
-    if (this.#untiedLoads.size >= 10_000) this.#untiedLoads.clear();
-    this.#untiedLoads.add(key);
   }
 
   /**
@@ -141,9 +126,8 @@ export class SmartSessionStore extends EventEmitter {
     // koa-session drops a session whose `_expire` has passed; the stored document keeps the expiry of its last
     // write, the row the (later) one of its last touch: koa-session must see the latter.
     if (typeof data['_expire'] === 'number' && handle.expiresAt !== undefined) data['_expire'] = handle.expiresAt;
-    const ctx = contextOf(options);
-    if (ctx !== undefined) this.#loadsOf(ctx).set(key, handle);
-    else this.#rememberUntied(key);
+    // Filed under the request's ctx; loaded without one, untied: its save then warns.
+    this.#ledger.loaded(handle, contextOf(options));
     // koa-session copies these values by reference; the loaded state stays inside the handle, as text.
     return data;
   }
@@ -156,28 +140,13 @@ export class SmartSessionStore extends EventEmitter {
    */
   async set(key: string, session: object, _maxAge?: number | 'session', options?: KoaStoreSetOptions): Promise<void> {
     if (!isJsonObject(session)) throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(session) ? 'an array' : typeof session}`);
-    await this.#handleFor(key, session, contextOf(options)).commit(session);
-  }
-
-  /** The handle a save of `key` by the request `ctx` goes through. */
-  #handleFor(key: string, session: object, ctx: object | undefined): SessionHandle {
-    const loaded = ctx === undefined ? undefined : this.#loads.get(ctx)?.get(key);
-    if (loaded !== undefined) return loaded;
-    // Loaded, but not by this request (or by none koa-session named): all that is left is to store it whole.
-    if (this.#untiedLoads.delete(key)) {
-      warnUntiedSession(ADAPTER, session, 'Use it as koa-session 7\'s store, which passes each request\'s ctx to get, set and destroy');
-    }
-    // Otherwise a session new to this request (a first visit, a regenerate): stored whole, as it must be.
-    const created = this.store.create(key);
-    if (ctx !== undefined) this.#loadsOf(ctx).set(key, created);
-    return created;
+    // koa-session hands `set` a new copy of its session each time: the save is tied to its load by the ctx alone.
+    await this.#ledger.forSave(key, session, contextOf(options)).commit(session);
   }
 
   /** Deletes a session for koa-session; concurrent saves of it will not bring it back. */
   async destroy(key: string, options?: KoaStoreCallOptions): Promise<void> {
-    const ctx = contextOf(options);
-    const handle = ctx === undefined ? undefined : this.#loads.get(ctx)?.get(key);
-    await (handle === undefined ? this.store.destroy(key) : handle.destroy());
+    await this.#ledger.destroy(key, contextOf(options));
   }
 }
 

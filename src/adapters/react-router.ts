@@ -51,11 +51,12 @@ import type { SessionStoreEvents } from '../core/session-store.js';
 import { SessionStoreError } from '../errors.js';
 import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
-import { appendSetCookie, cookieValues, FETCH_SESSION_FORMAT, isSessionId, SessionKeeper } from './fetch.js';
-import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
-import { assertCookieMaxAge } from './cookie-lifetime.js';
-import { warnUntiedSession } from './untied.js';
-import { ObjectSlot } from './object-slot.js';
+import { assertCookieMaxAge } from './shared/cookie-lifetime.js';
+import { ObjectSlot } from './shared/object-slot.js';
+import { assertKeeperOptions, cookieAfterCommit, cookieExpiry, FETCH_SESSION_FORMAT, isSessionId, SessionKeeper, type CookieState } from './shared/session-keeper.js';
+import { appendSetCookie, cookieValues } from './shared/signed-cookie.js';
+import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './shared/store-methods.js';
+import { warnUntiedSession } from './shared/untied.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
@@ -100,20 +101,14 @@ export interface SmartSessionStorageOptions extends SessionStoreOptions {
 }
 
 /** What the storage knows of a session it gave out. */
-interface SessionState {
+interface SessionState extends CookieState {
   handle: SessionHandle;
-  /** The request carried a cookie of this name. */
-  readonly hadCookie: boolean;
-  /** The cookie verified with an older secret: the middleware sends it again, signed with the first. */
-  readonly renew: boolean;
   /** This session replaces a destroyed one (regenerateSession). */
   readonly replaces: boolean;
   /** destroySession ran on it. */
   destroyed: boolean;
   /** The session regenerateSession gave in its place. */
   successor: object | undefined;
-  /** The middleware already sent a clearing cookie. */
-  cleared: boolean;
 }
 
 let unsignedWarned = false;
@@ -149,9 +144,7 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
     super();
     if (typeof options !== 'object' || options === null) throw new SessionStoreError('ERR_INVALID_OPTION', 'options must be an object with at least "url"');
     const { cookie, saveUninitialized = false, rolling = false, genid, ...storeOptions } = options;
-    if (typeof saveUninitialized !== 'boolean') throw new SessionStoreError('ERR_INVALID_OPTION', 'option "saveUninitialized" must be true or false');
-    if (typeof rolling !== 'boolean') throw new SessionStoreError('ERR_INVALID_OPTION', 'option "rolling" must be true or false');
-    if (genid !== undefined && typeof genid !== 'function') throw new SessionStoreError('ERR_INVALID_OPTION', 'option "genid" must be a function returning a session id');
+    assertKeeperOptions({ rolling, saveUninitialized, genid });
     if (cookie !== undefined && (typeof cookie !== 'object' || cookie === null)) throw new SessionStoreError('ERR_INVALID_OPTION', 'option "cookie" must be a Cookie or cookie options');
     // A Cookie already made keeps its maxAge to itself; its options are checked where they are seen.
     if (!isCookie(cookie) && typeof cookie?.maxAge === 'number') assertCookieMaxAge('cookie.maxAge', cookie.maxAge);
@@ -202,9 +195,7 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
 
   /** When a session committed now expires (epoch ms): the commit's `maxAge` or `expires`, else the cookie's, else `undefined` (`ttl`). */
   #expiresAt(options: CookieSerializeOptions | undefined): number | undefined {
-    if (options?.maxAge !== undefined && options.maxAge !== null) return Date.now() + options.maxAge * 1000;
-    const expires = options?.expires ?? this.cookie.expires;
-    return expires === undefined ? undefined : expires.getTime();
+    return cookieExpiry(options?.maxAge, options?.expires ?? this.cookie.expires);
   }
 
   /** Commits a session of this storage; `undefined` when the session is gone (destroyed or regenerated). */
@@ -304,13 +295,14 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
       return this.#commitUntied(latest.session, undefined);
     }
     const outcome = await this.#commitTracked(latest.session, state, undefined);
-    if (outcome === 'created' || (outcome === 'saved' && (this.#rolling || state.renew))) return this.cookie.serialize(state.handle.id);
-    if (outcome === 'unstored' && (state.destroyed || state.replaces) && state.hadCookie && !state.cleared) {
-      state.cleared = true;
-      return this.#clearingCookie(undefined);
+    switch (cookieAfterCommit(outcome, state, { rolling: this.#rolling, replaced: state.destroyed || state.replaces })) {
+      case 'set':
+        return this.cookie.serialize(state.handle.id);
+      case 'clear':
+        return this.#clearingCookie(undefined);
+      default:
+        return undefined;
     }
-    // A stale cookie is left alone: clearing it could erase a new session's cookie an overlapping response just set.
-    return undefined;
   }
 
   /**

@@ -3,7 +3,7 @@
  * Fetch, Hono and React Router adapters), shared so that each refuses the
  * same values with the same words.
  */
-import { SessionStoreError } from '../errors.js';
+import { SessionStoreError } from '../../errors.js';
 
 /** Seconds in a day. */
 const DAY_SECONDS = 24 * 3600;

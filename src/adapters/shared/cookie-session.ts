@@ -3,8 +3,8 @@
  * (express-session, @fastify/session) share: the session format, and the
  * bridge from the store's promises to their Node-style callbacks.
  */
-import { isJsonObject, jsonEqual, type JsonValue } from '../core/json.js';
-import type { SessionFormat } from '../core/session-format.js';
+import { isJsonObject, jsonEqual, type JsonValue } from '../../core/json.js';
+import type { SessionFormat } from '../../core/session-format.js';
 
 /** A Node-style callback with no result. */
 export type Callback = (error?: unknown) => void;

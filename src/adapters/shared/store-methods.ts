@@ -4,10 +4,10 @@
  * hand in each adapter.
  */
 import { EventEmitter } from 'node:events';
-import { SESSION_STORE_EVENTS } from '../core/session-store.js';
-import { SessionStoreError } from '../errors.js';
-import type { SessionStoreOptions } from '../options.js';
-import type { SessionStore } from '../store.js';
+import { SESSION_STORE_EVENTS } from '../../core/session-store.js';
+import { SessionStoreError } from '../../errors.js';
+import type { SessionStoreOptions } from '../../options.js';
+import type { SessionStore } from '../../store.js';
 
 /** The store's methods every adapter exposes as its own. */
 export const STORE_METHODS = ['createTable', 'ready', 'close', 'purge', 'stats', 'destroyByUser', 'listByUser', 'lockingMode'] as const;
