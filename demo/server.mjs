@@ -69,7 +69,7 @@ function sessionRouter(prefix, store) {
       return;
     }
     await sleep(Math.floor(Math.random() * 21));
-    req.session['k_' + key] = Date.now();
+    req.session[`k_${key}`] = Date.now();
     res.json({ ok: true });
   });
 
@@ -97,14 +97,14 @@ export async function createDemoApp({ url = process.env.SESSION_DB_URL ?? DEFAUL
   const app = express();
   app.disable('x-powered-by');
 
-  app.get('/', (req, res, next) => {
+  app.get('/', (_req, res, next) => {
     res.set('Cache-Control', 'no-cache');
     res.sendFile(INDEX_HTML, (error) => {
       if (error) next(error);
     });
   });
 
-  app.get('/favicon.ico', (req, res) => {
+  app.get('/favicon.ico', (_req, res) => {
     res.set('Cache-Control', 'public, max-age=86400');
     res.type('image/svg+xml').send(FAVICON_SVG);
   });
@@ -118,7 +118,7 @@ export async function createDemoApp({ url = process.env.SESSION_DB_URL ?? DEFAUL
 
   // Express 5 routes rejected promises of async handlers here as well.
   // eslint-disable-next-line no-unused-vars
-  app.use((error, req, res, next) => {
+  app.use((error, req, res, _next) => {
     console.error(`[demo] ${req.method} ${req.originalUrl} failed:`, error);
     if (res.headersSent) {
       res.destroy();

@@ -25,7 +25,11 @@ interface Flag {
 }
 
 const CONNECTION_FLAGS: readonly Flag[] = [
-  { name: 'url', value: 'URL', help: 'postgres://user@host:5432/db, mysql://user@host:3306/db, sqlite:./sessions.db, redis://host:6379/0 (also from SESSION_STORE_URL)' },
+  {
+    name: 'url',
+    value: 'URL',
+    help: 'postgres://user@host:5432/db, mysql://user@host:3306/db, sqlite:./sessions.db, redis://host:6379/0 (also from SESSION_STORE_URL)',
+  },
   { name: 'config', value: 'FILE', help: 'a YAML or JSON file in the Prancer shape (session.store.driver, session.store.options)' },
   { name: 'table', value: 'NAME', help: optionHelp('table') },
 ];
@@ -63,7 +67,9 @@ function flagLines(flags: readonly Flag[]): string {
 const HELP = `Usage: smart-session-store <command> (--url URL | --config FILE) [options]
 
 Commands:
-${Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`).join('\n')}
+${Object.entries(COMMANDS)
+  .map(([name, command]) => `  ${name.padEnd(14)}${command.summary}`)
+  .join('\n')}
 
 Run "smart-session-store <command> --help" for the options of one command.
 ${EXIT_CODES}
@@ -162,11 +168,27 @@ function parseLine(argv: readonly string[]): ParsedLine {
       continue;
     }
     const [name = '', inline] = token.replace(/^--?/, '').split(/=(.*)/s, 2);
-    const allowed: readonly Flag[] = command === undefined ? [...new Map(Object.values(COMMANDS).flatMap((known) => known.flags).map((flag) => [flag.name, flag])).values()] : COMMANDS[command].flags;
+    const allowed: readonly Flag[] =
+      command === undefined
+        ? [
+            ...new Map(
+              Object.values(COMMANDS)
+                .flatMap((known) => known.flags)
+                .map((flag) => [flag.name, flag]),
+            ).values(),
+          ]
+        : COMMANDS[command].flags;
     const flag = allowed.find((known) => known.name === name);
     if (flag === undefined) {
       const where = command === undefined ? '' : ` of ${command}`;
-      throw new UsageError(`unknown option --${name}${where}${didYouMean(name, allowed.map((known) => known.name), '--')}`, command);
+      throw new UsageError(
+        `unknown option --${name}${where}${didYouMean(
+          name,
+          allowed.map((known) => known.name),
+          '--',
+        )}`,
+        command,
+      );
     }
     if (flag.value === undefined) {
       if (inline !== undefined) throw new UsageError(`--${name} takes no value`, command);
@@ -267,17 +289,26 @@ async function run(command: Command, store: SessionStore, values: ReadonlyMap<st
         await store.ready();
         const stats = await store.stats();
         Object.assign(report, { ok: true, locking: await store.lockingMode(), ...stats });
-        io.out(json ? `${JSON.stringify(report)}\n` : `ok: ${store.dialect} reachable, ${place(store)} usable (locking ${String(report['locking'])}), ${stats.live} live and ${stats.expired} expired sessions\n`);
+        io.out(
+          json
+            ? `${JSON.stringify(report)}\n`
+            : `ok: ${store.dialect} reachable, ${place(store)} usable (locking ${String(report['locking'])}), ${stats.live} live and ${stats.expired} expired sessions\n`,
+        );
         return EXIT.ok;
       } catch (error) {
         const code = error instanceof SessionStoreError ? error.code : 'ERR_DATABASE';
         const problem =
-          code === 'ERR_UNAVAILABLE' ? 'the database cannot be reached'
-          : code === 'ERR_LOGIN_FAILED' ? 'the database refused the login'
-          : code === 'ERR_TABLE_MISSING' ? `table ${tableName(store)} is missing: run create-table`
-          : code === 'ERR_SCHEMA' ? `table ${tableName(store)} has the wrong shape`
-          : code === 'ERR_DRIVER_MISSING' ? 'the database driver is not installed'
-          : 'the database refused';
+          code === 'ERR_UNAVAILABLE'
+            ? 'the database cannot be reached'
+            : code === 'ERR_LOGIN_FAILED'
+              ? 'the database refused the login'
+              : code === 'ERR_TABLE_MISSING'
+                ? `table ${tableName(store)} is missing: run create-table`
+                : code === 'ERR_SCHEMA'
+                  ? `table ${tableName(store)} has the wrong shape`
+                  : code === 'ERR_DRIVER_MISSING'
+                    ? 'the database driver is not installed'
+                    : 'the database refused';
         Object.assign(report, { ok: false, code, problem, detail: failureText(error) });
         io.out(json ? `${JSON.stringify(report)}\n` : `not ok: ${problem}\n  [${code}] ${failureText(error)}\n`);
         return EXIT.failed;

@@ -9,7 +9,12 @@
  * the command line that import the backend registry.
  */
 import {
-  addressOptionTable, CONNECTION_OPTION_TABLE, resolveConnection, targetOfUrl, type CheckedConnectionOptions, type SharedConnectionOptions,
+  addressOptionTable,
+  CONNECTION_OPTION_TABLE,
+  resolveConnection,
+  targetOfUrl,
+  type CheckedConnectionOptions,
+  type SharedConnectionOptions,
 } from './backends/connection-options.js';
 import type { AnyBackendDescriptor } from './backends/backend-descriptor.js';
 import type { ConnectionSettings, ConnectionTarget } from './backends/connection-settings.js';
@@ -80,7 +85,9 @@ type AnyBackendOptionSet = NonNullable<AnyBackendDescriptor['options']>;
 const ADDRESS_OPTION_TABLE = addressOptionTable(REGISTRY);
 
 /** Each backend that reads options of its own, by its name, with them. */
-const BACKEND_OPTION_SETS: readonly { readonly name: string; readonly set: AnyBackendOptionSet }[] = REGISTRY.backends.flatMap(({ name, options }) => (options === undefined ? [] : [{ name, set: options }]));
+const BACKEND_OPTION_SETS: readonly { readonly name: string; readonly set: AnyBackendOptionSet }[] = REGISTRY.backends.flatMap(({ name, options }) =>
+  options === undefined ? [] : [{ name, set: options }],
+);
 
 /**
  * Every table, in the order docs/options.md lists them and given values are

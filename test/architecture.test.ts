@@ -24,9 +24,11 @@ function sourceFiles(folder = root): string[] {
 /** The src/ files `file` imports, re-exports or loads, by relative specifiers (`import type` included). */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(root, file), 'utf8');
-  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)].map(
-    (match) => (match[1] ?? match[2] ?? match[3]) as string,
-  );
+  const specifiers = [
+    ...text.matchAll(
+      /(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g,
+    ),
+  ].map((match) => (match[1] ?? match[2] ?? match[3]) as string);
   return specifiers
     .filter((specifier) => specifier.startsWith('.'))
     .map((specifier) => relative(root, resolve(root, dirname(file), specifier.replace(/\.js$/, '.ts'))));
@@ -93,20 +95,36 @@ describe('the layers of docs/architecture.md, over the import graph of src/', ()
   });
 
   test('the core imports nothing outside itself but the error type', () => {
-    assert.deepStrictEqual(violations(under('core'), (_, target) => under('core')(target) || target === 'errors.ts'), []);
+    assert.deepStrictEqual(
+      violations(under('core'), (_, target) => under('core')(target) || target === 'errors.ts'),
+      [],
+    );
   });
 
   test('backends import the core, the error type and backends, never an adapter nor the composition root', () => {
-    assert.deepStrictEqual(violations(under('backends'), (_, target) => under('core')(target) || under('backends')(target) || target === 'errors.ts'), []);
+    assert.deepStrictEqual(
+      violations(under('backends'), (_, target) => under('core')(target) || under('backends')(target) || target === 'errors.ts'),
+      [],
+    );
   });
 
   test('the backend registry is imported by the composition root alone', () => {
-    assert.deepStrictEqual(violations((file) => !COMPOSITION_ROOT.includes(file), (_, target) => target !== 'backends/registry.ts'), []);
+    assert.deepStrictEqual(
+      violations(
+        (file) => !COMPOSITION_ROOT.includes(file),
+        (_, target) => target !== 'backends/registry.ts',
+      ),
+      [],
+    );
   });
 
   test('an adapter imports adapters/shared/, the core and the composition root, never another adapter nor a backend', () => {
     const allowed = (file: string, target: string) =>
-      under('adapters/shared')(target) || under('core')(target) || COMPOSITION_ROOT.includes(target) || target === 'errors.ts' || (under('adapters/shared')(file) && !adapterFile(target));
+      under('adapters/shared')(target) ||
+      under('core')(target) ||
+      COMPOSITION_ROOT.includes(target) ||
+      target === 'errors.ts' ||
+      (under('adapters/shared')(file) && !adapterFile(target));
     assert.deepStrictEqual(violations(under('adapters'), allowed), []);
   });
 

@@ -26,11 +26,14 @@ function file(name: string, text: string): string {
   return path;
 }
 
-
 /** The Prancer seed's example configuration, for one backend. */
 function prancerYaml(backend: Backend, table: string, extra = ''): string {
   const url = new URL(backend.url.startsWith('sqlite:') ? 'sqlite://x' : backend.url);
-  const driver = { postgres: 'Prancer::Session::Store::Database::Driver::Pg', mysql: 'Prancer::Session::Store::Database::Driver::mysql', sqlite: 'Prancer::Session::Store::Database::Driver::SQLite' }[backend.dialect as 'postgres' | 'mysql' | 'sqlite'];
+  const driver = {
+    postgres: 'Prancer::Session::Store::Database::Driver::Pg',
+    mysql: 'Prancer::Session::Store::Database::Driver::mysql',
+    sqlite: 'Prancer::Session::Store::Database::Driver::SQLite',
+  }[backend.dialect as 'postgres' | 'mysql' | 'sqlite'];
   const database = backend.dialect === 'sqlite' ? backend.url.slice('sqlite:'.length) : url.pathname.slice(1);
   return `session:
     store:
@@ -38,11 +41,15 @@ function prancerYaml(backend: Backend, table: string, extra = ''): string {
         options:
             table: ${table}
             database: ${database}
-${backend.dialect === 'sqlite' ? '' : `            username: ${decodeURIComponent(url.username)}
+${
+  backend.dialect === 'sqlite'
+    ? ''
+    : `            username: ${decodeURIComponent(url.username)}
             password: ""
             hostname: ${url.hostname}
             port: ${url.port}
-`}            charset: utf8
+`
+}            charset: utf8
             connection_check_threshold: 10
             expiration_timeout: 3600
             autopurge: 0
@@ -50,12 +57,27 @@ ${extra}`;
 }
 
 describe('options', () => {
-  test('the seeds\' snake_case names and ours mean the same', () => {
+  test("the seeds' snake_case names and ours mean the same", () => {
     const seed = resolveOptions({
-      dialect: 'Prancer::Session::Store::Database::Driver::Pg', database: 'test', username: 'u', hostname: 'h', port: 5433,
-      connection_check_threshold: 10, expiration_timeout: 3600, autopurge: 0,
+      dialect: 'Prancer::Session::Store::Database::Driver::Pg',
+      database: 'test',
+      username: 'u',
+      hostname: 'h',
+      port: 5433,
+      connection_check_threshold: 10,
+      expiration_timeout: 3600,
+      autopurge: 0,
     } as never);
-    const ours = resolveOptions({ dialect: 'postgres', database: 'test', user: 'u', host: 'h', port: 5433, connectionCheckThreshold: 10, ttl: 3600, autopurge: false });
+    const ours = resolveOptions({
+      dialect: 'postgres',
+      database: 'test',
+      user: 'u',
+      host: 'h',
+      port: 5433,
+      connectionCheckThreshold: 10,
+      ttl: 3600,
+      autopurge: false,
+    });
     assert.deepStrictEqual(seed, ours);
     assert.equal(seed.ttlSeconds, 3600);
     assert.equal(seed.connectionCheckMs, 10_000);
@@ -63,14 +85,19 @@ describe('options', () => {
     assert.deepStrictEqual(seed.target, { dialect: 'postgres', parameters: { host: 'h', port: 5433, user: 'u', password: undefined, database: 'test' } });
   });
 
-  test('SmartSessionStore\'s session_class names and autopurge settings', () => {
+  test("SmartSessionStore's session_class names and autopurge settings", () => {
     assert.equal(resolveOptions({ session_class: ':mysql2', database: 'test' } as never).target.dialect, 'mysql');
     assert.equal(resolveOptions({ driver: 'sqlite', database: ':memory:' } as never).target.dialect, 'sqlite');
     assert.deepStrictEqual(resolveOptions({ url: 'sqlite::memory:' }).autopurge, { probability: 0.1, intervalMs: 0, batchSize: 1000, minIntervalMs: 60_000 });
     assert.equal(resolveOptions({ url: 'sqlite::memory:', autopurge: 1 }).autopurge?.probability, 0.1);
     assert.equal(resolveOptions({ url: 'sqlite::memory:', autopurge: 0.25 }).autopurge?.probability, 0.25);
     assert.equal(resolveOptions({ url: 'sqlite::memory:', autopurge_probability: 0.5 } as never).autopurge?.probability, 0.5);
-    assert.deepStrictEqual(resolveOptions({ url: 'sqlite::memory:', autopurge: { interval: 300 } }).autopurge, { probability: 0, intervalMs: 300_000, batchSize: 1000, minIntervalMs: 60_000 });
+    assert.deepStrictEqual(resolveOptions({ url: 'sqlite::memory:', autopurge: { interval: 300 } }).autopurge, {
+      probability: 0,
+      intervalMs: 300_000,
+      batchSize: 1000,
+      minIntervalMs: 60_000,
+    });
   });
 
   const refused: [string, Record<string, unknown>][] = [
@@ -91,18 +118,28 @@ describe('options', () => {
   ];
   for (const [name, options] of refused) {
     test(`refused at construction, naming "${name.split('.')[0]}": ${JSON.stringify(options)}`, () => {
-      assert.throws(() => new CookieStore(options as never), (error: unknown) => {
-        if (!isError('ERR_INVALID_OPTION')(error)) return false;
-        const message = (error as Error).message;
-        return message.includes(`"${name}"`) || message.includes(`"${name === 'expiration_timeout' ? 'ttl' : name}"`) || message.includes(name.split('.')[0] as string);
-      });
+      assert.throws(
+        () => new CookieStore(options as never),
+        (error: unknown) => {
+          if (!isError('ERR_INVALID_OPTION')(error)) return false;
+          const message = (error as Error).message;
+          return (
+            message.includes(`"${name}"`) ||
+            message.includes(`"${name === 'expiration_timeout' ? 'ttl' : name}"`) ||
+            message.includes(name.split('.')[0] as string)
+          );
+        },
+      );
     });
   }
 });
 
 describe('configuration files', () => {
   test('YAML and JSON in the Prancer shape give the same options', async () => {
-    const yaml = await loadConfig(file('prancer.yml', `session:
+    const yaml = await loadConfig(
+      file(
+        'prancer.yml',
+        `session:
     store:
         driver: Prancer::Session::Store::Database::Driver::Pg
         options:
@@ -116,10 +153,33 @@ describe('configuration files', () => {
             connection_check_threshold: 10
             expiration_timeout: 3600
             autopurge: 0
-`));
-    const json = await loadConfig(file('prancer.json', JSON.stringify({
-      session: { store: { driver: 'pg', options: { table: 'app.sessions', database: 'test', user: 'test', password: 'test', host: 'localhost', port: 5432, charset: 'utf8', connectionCheckThreshold: 10, ttl: 3600, autopurge: false } } },
-    })));
+`,
+      ),
+    );
+    const json = await loadConfig(
+      file(
+        'prancer.json',
+        JSON.stringify({
+          session: {
+            store: {
+              driver: 'pg',
+              options: {
+                table: 'app.sessions',
+                database: 'test',
+                user: 'test',
+                password: 'test',
+                host: 'localhost',
+                port: 5432,
+                charset: 'utf8',
+                connectionCheckThreshold: 10,
+                ttl: 3600,
+                autopurge: false,
+              },
+            },
+          },
+        }),
+      ),
+    );
     assert.deepStrictEqual(resolveOptions(yaml), resolveOptions(json));
     assert.deepStrictEqual(resolveOptions(yaml).table, { schema: 'app', name: 'sessions' });
   });
@@ -201,7 +261,9 @@ describe('command line with --config', () => {
     });
   }
 
-  test('purge draws a progress bar in place on a terminal', { skip: existsSync('/usr/bin/script') ? false : 'util-linux script is not installed' }, async () => {
+  test('purge draws a progress bar in place on a terminal', {
+    skip: existsSync('/usr/bin/script') ? false : 'util-linux script is not installed',
+  }, async () => {
     const url = `sqlite:${join(directory, 'tty.db')}`;
     const store = new CookieStore({ url, createTable: true, autopurge: false });
     for (let i = 0; i < 25; i++) await store.save(`tty-${i}`, { cookie: { expires: new Date(Date.now() - 1000).toISOString() } });

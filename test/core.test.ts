@@ -13,9 +13,15 @@ import { planMergePatch } from '../src/backends/sql/merge-patch.js';
 import { parseTableName } from '../src/backends/connection-options.js';
 import { parseConnectionUrl, resolveOptions } from '../src/options.js';
 
-const key = fc.oneof(fc.constantFrom('a', 'b', 'c', 'cart', 'items', 'x.y', 'we"ird', 'back\\slash', 'é😀', ''), fc.string({ maxLength: 6 }))
+const key = fc
+  .oneof(fc.constantFrom('a', 'b', 'c', 'cart', 'items', 'x.y', 'we"ird', 'back\\slash', 'é😀', ''), fc.string({ maxLength: 6 }))
   .filter((k) => !['__proto__', 'constructor', 'prototype'].includes(k) && !k.includes('\u0000') && k.isWellFormed());
-const leaf = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.string({ maxLength: 5 }).filter((s) => !s.includes('\u0000') && s.isWellFormed()));
+const leaf = fc.oneof(
+  fc.constant(null),
+  fc.boolean(),
+  fc.integer(),
+  fc.string({ maxLength: 5 }).filter((s) => !s.includes('\u0000') && s.isWellFormed()),
+);
 const { json } = fc.letrec((tie) => ({
   json: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('json'), { maxLength: 3 }), tie('object')),
   object: fc.dictionary(key, tie('json'), { maxKeys: 4, noNullPrototype: true }),
@@ -28,23 +34,31 @@ function expectCode(code: string): (error: unknown) => boolean {
 
 describe('delta and merge', () => {
   test('applying the delta to the loaded session gives the current session', () => {
-    fc.assert(fc.property(session, session, (loaded, current) => {
-      assert.deepStrictEqual(applyDelta(loaded, computeDelta(loaded, current)), current);
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(session, session, (loaded, current) => {
+        assert.deepStrictEqual(applyDelta(loaded, computeDelta(loaded, current)), current);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   test('the delta from a live session equals the delta from its JSON form', () => {
     const live = fc.dictionary(key, fc.oneof(json, fc.date({ noInvalidDate: true }), fc.constant(undefined)), { maxKeys: 5, noNullPrototype: true });
-    fc.assert(fc.property(session, live, (loaded, current) => {
-      assert.deepStrictEqual(diffLive(loaded, current), computeDelta(loaded, toJsonValue(current) as JsonObject));
-    }), { numRuns: 500 });
-    fc.assert(fc.property(session, (loaded) => {
-      // A copy with one changed value somewhere, and one untouched.
-      const changed: Record<string, unknown> = structuredClone(loaded);
-      changed['extra'] = { when: new Date(0), list: [1, undefined] };
-      assert.deepStrictEqual(diffLive(loaded, changed), computeDelta(loaded, toJsonValue(changed) as JsonObject));
-      assert.ok(isEmptyDelta(diffLive(loaded, structuredClone(loaded))));
-    }));
+    fc.assert(
+      fc.property(session, live, (loaded, current) => {
+        assert.deepStrictEqual(diffLive(loaded, current), computeDelta(loaded, toJsonValue(current) as JsonObject));
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(session, (loaded) => {
+        // A copy with one changed value somewhere, and one untouched.
+        const changed: Record<string, unknown> = structuredClone(loaded);
+        changed['extra'] = { when: new Date(0), list: [1, undefined] };
+        assert.deepStrictEqual(diffLive(loaded, changed), computeDelta(loaded, toJsonValue(changed) as JsonObject));
+        assert.ok(isEmptyDelta(diffLive(loaded, structuredClone(loaded))));
+      }),
+    );
   });
 
   test('the delta from a live session refuses what cannot be stored, wherever it changed', () => {
@@ -64,17 +78,21 @@ describe('delta and merge', () => {
   });
 
   test('an unchanged session has an empty delta', () => {
-    fc.assert(fc.property(session, (loaded) => {
-      assert.ok(isEmptyDelta(computeDelta(loaded, structuredClone(loaded))));
-    }));
+    fc.assert(
+      fc.property(session, (loaded) => {
+        assert.ok(isEmptyDelta(computeDelta(loaded, structuredClone(loaded))));
+      }),
+    );
   });
 
   test('applying a delta leaves its target untouched', () => {
-    fc.assert(fc.property(session, session, session, (loaded, current, latest) => {
-      const before = structuredClone(latest);
-      applyDelta(latest, computeDelta(loaded, current));
-      assert.deepStrictEqual(latest, before);
-    }));
+    fc.assert(
+      fc.property(session, session, session, (loaded, current, latest) => {
+        const before = structuredClone(latest);
+        applyDelta(latest, computeDelta(loaded, current));
+        assert.deepStrictEqual(latest, before);
+      }),
+    );
   });
 
   test('changes at other paths survive the merge; the later save wins only at its paths', () => {
@@ -94,24 +112,33 @@ describe('delta and merge', () => {
   });
 
   test('disjoint deltas commute', () => {
-    fc.assert(fc.property(session, session, session, (base, left, right) => {
-      const l = { ...base, L: left } as JsonObject;
-      const r = { ...base, R: right } as JsonObject;
-      const deltaL = computeDelta(base, l);
-      const deltaR = computeDelta(base, r);
-      assert.deepStrictEqual(applyDelta(applyDelta(base, deltaL), deltaR), applyDelta(applyDelta(base, deltaR), deltaL));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(session, session, session, (base, left, right) => {
+        const l = { ...base, L: left } as JsonObject;
+        const r = { ...base, R: right } as JsonObject;
+        const deltaL = computeDelta(base, l);
+        const deltaR = computeDelta(base, r);
+        assert.deepStrictEqual(applyDelta(applyDelta(base, deltaL), deltaR), applyDelta(applyDelta(base, deltaR), deltaL));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test('the delta survives its JSON encoding', () => {
-    fc.assert(fc.property(session, session, (loaded, current) => {
-      const delta = computeDelta(loaded, current);
-      assert.deepStrictEqual(applyDelta(loaded, deltaFromJson(JSON.parse(JSON.stringify(deltaToJson(delta))) as JsonObject)), current);
-    }));
+    fc.assert(
+      fc.property(session, session, (loaded, current) => {
+        const delta = computeDelta(loaded, current);
+        assert.deepStrictEqual(applyDelta(loaded, deltaFromJson(JSON.parse(JSON.stringify(deltaToJson(delta))) as JsonObject)), current);
+      }),
+    );
   });
 
   test('forbidden keys in a delta never reach a prototype', () => {
-    const delta = deltaFromJson(JSON.parse('{"s":{"__proto__":{"o":{"s":{"polluted":{"v":true}},"u":[]}},"constructor":{"o":{"s":{"prototype":{"o":{"s":{"polluted":{"v":true}},"u":[]}}},"u":[]}}},"u":["__proto__"]}') as JsonObject);
+    const delta = deltaFromJson(
+      JSON.parse(
+        '{"s":{"__proto__":{"o":{"s":{"polluted":{"v":true}},"u":[]}},"constructor":{"o":{"s":{"prototype":{"o":{"s":{"polluted":{"v":true}},"u":[]}}},"u":[]}}},"u":["__proto__"]}',
+      ) as JsonObject,
+    );
     const result = applyDelta({}, delta);
     assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
     assert.equal(Object.getPrototypeOf(result), Object.prototype);
@@ -130,9 +157,11 @@ describe('delta and merge', () => {
 
 describe('what can be stored', () => {
   test('JSON-compatible values round-trip exactly', () => {
-    fc.assert(fc.property(session, (value) => {
-      assert.deepStrictEqual(toJsonValue(value), value);
-    }));
+    fc.assert(
+      fc.property(session, (value) => {
+        assert.deepStrictEqual(toJsonValue(value), value);
+      }),
+    );
   });
 
   test('negative zero becomes 0, as JSON.stringify writes it (JSON has no -0)', () => {
@@ -147,7 +176,15 @@ describe('what can be stored', () => {
   });
 
   const refused: [string, () => unknown, string][] = [
-    ['a cycle', () => { const o: Record<string, unknown> = {}; o['self'] = { o }; return o; }, 'ERR_VALUE_NOT_STORABLE'],
+    [
+      'a cycle',
+      () => {
+        const o: Record<string, unknown> = {};
+        o['self'] = { o };
+        return o;
+      },
+      'ERR_VALUE_NOT_STORABLE',
+    ],
     ['a BigInt', () => ({ n: 10n }), 'ERR_VALUE_NOT_STORABLE'],
     ['a function', () => ({ f: () => 1 }), 'ERR_VALUE_NOT_STORABLE'],
     ['a symbol', () => ({ s: Symbol('x') }), 'ERR_VALUE_NOT_STORABLE'],
@@ -164,7 +201,10 @@ describe('what can be stored', () => {
   ];
   for (const [what, make, code] of refused) {
     test(`${what} is refused with ${code}, naming the path`, () => {
-      assert.throws(() => toJsonValue(make()), (error: unknown) => expectCode(code)(error) && /session/.test((error as Error).message));
+      assert.throws(
+        () => toJsonValue(make()),
+        (error: unknown) => expectCode(code)(error) && /session/.test((error as Error).message),
+      );
     });
   }
 

@@ -85,7 +85,9 @@ async function assertNoHorizontalScroll(page: Page, when: string): Promise<void>
       const box = element.getBoundingClientRect();
       if (box.width === 0 && box.height === 0) continue;
       if (box.right > width + 0.5 || box.left < -0.5) {
-        const name = element.tagName.toLowerCase() + (element.id ? `#${element.id}` : '') +
+        const name =
+          element.tagName.toLowerCase() +
+          (element.id ? `#${element.id}` : '') +
           (element.classList.length > 0 ? `.${Array.from(element.classList).join('.')}` : '');
         outside.push(`${name} [${Math.round(box.left)}, ${Math.round(box.right)}]`);
       }

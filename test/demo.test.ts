@@ -7,7 +7,9 @@ import { test } from 'node:test';
 
 test('the demo keeps every one of 20 parallel changes with smart-session-store', async () => {
   // @ts-expect-error: the demo is plain JavaScript without declarations
-  const { createDemoApp } = (await import('../demo/server.mjs')) as { createDemoApp(options: { url: string }): Promise<{ app: import('express').Express; store: { close(): Promise<void> } }> };
+  const { createDemoApp } = (await import('../demo/server.mjs')) as {
+    createDemoApp(options: { url: string }): Promise<{ app: import('express').Express; store: { close(): Promise<void> } }>;
+  };
   const { app, store } = await createDemoApp({ url: 'sqlite::memory:' });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

@@ -13,7 +13,9 @@ import { backendsForThisFile, dropTable, LOCAL_SQL } from './support/backends.js
 
 const backends = await backendsForThisFile(LOCAL_SQL);
 const examplesDirectory = new URL('../examples/', import.meta.url);
-const examples = readdirSync(examplesDirectory).filter((file) => file.endsWith('.mjs')).sort();
+const examples = readdirSync(examplesDirectory)
+  .filter((file) => file.endsWith('.mjs'))
+  .sort();
 
 describe('examples/', () => {
   for (const file of examples) {

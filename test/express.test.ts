@@ -136,7 +136,10 @@ for (const backend of backends) {
         seen.push(Number(left));
         assert.equal(started, true, `read ${read}: the session expired while in use (cookie.maxAge seen so far: ${seen.join(', ')})`);
         // A touch lags the rolling expiry by at most a tenth of the lifetime: what is left is at least that, less the wait.
-        assert.ok(Number(left) >= maxAge * 0.9 - sinceLast - 100, `read ${read}: cookie.maxAge ${String(left)} after ${sinceLast} ms (seen: ${seen.join(', ')})`);
+        assert.ok(
+          Number(left) >= maxAge * 0.9 - sinceLast - 100,
+          `read ${read}: cookie.maxAge ${String(left)} after ${sinceLast} ms (seen: ${seen.join(', ')})`,
+        );
       }
     });
   });

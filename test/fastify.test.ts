@@ -187,7 +187,7 @@ for (const backend of backends) {
       await dropTable(backend, table);
     });
 
-    test('saveUninitialized: false (the plugin\'s default): a request that puts nothing in its session inserts nothing and sends no cookie', async () => {
+    test("saveUninitialized: false (the plugin's default): a request that puts nothing in its session inserts nothing and sends no cookie", async () => {
       const { base, counted } = await open();
       const read = await raw(base, 'GET', '/read');
       const nothing = await raw(base, 'GET', '/nothing');
@@ -366,7 +366,7 @@ for (const backend of backends) {
       assert.equal(renewed?.['drop'], undefined);
     });
 
-    test('fastify.sessionStore: the store\'s methods, and it closes with Fastify', async () => {
+    test("fastify.sessionStore: the store's methods, and it closes with Fastify", async () => {
       const running = await startApp({ url: backend.url, table, autopurge: false });
       const { sessionStore } = running.app;
       assert.equal(typeof (await sessionStore.stats()).live, 'number');
@@ -431,7 +431,7 @@ for (const backend of backends) {
       await dropTable(backend, table);
     });
 
-    test('10 users in parallel, 10 requests each: every session holds its own keys and no other\'s', async () => {
+    test("10 users in parallel, 10 requests each: every session holds its own keys and no other's", async () => {
       const users = await Promise.all(
         Array.from({ length: 10 }, async (_, user) => {
           const client = new Client(running.base);
@@ -467,7 +467,10 @@ for (const backend of backends) {
       await Promise.all(keys.map((key, i) => client.request('POST', `/${i % 2 === 0 ? 'set' : 'legacy'}/${key}`)));
       assert.deepStrictEqual((await client.request('GET', '/keys'))['keys'], keys.map((key) => `k_${key}`).sort());
       await warningsDelivered();
-      assert.deepStrictEqual(watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING), []);
+      assert.deepStrictEqual(
+        watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING),
+        [],
+      );
     });
   });
 }
@@ -493,7 +496,7 @@ describe('registering the plugin', () => {
     }
   });
 
-  test('bad options are refused at registration: ours and @fastify/session\'s', async () => {
+  test("bad options are refused at registration: ours and @fastify/session's", async () => {
     const ours = Fastify();
     void ours.register(smartSession, { secret: SECRET, store: { url: 'sqlite::memory:', ttl: -1 } });
     await assert.rejects(async () => ours.ready(), isStoreError('ERR_INVALID_OPTION'));
@@ -506,14 +509,20 @@ describe('registering the plugin', () => {
 });
 
 describe('a store of another kind given as `store`', () => {
-  test('the framework-neutral SessionStore and express\'s store are refused at registration, naming what to pass instead', async () => {
+  test("the framework-neutral SessionStore and express's store are refused at registration, naming what to pass instead", async () => {
     const foreignStores = [new SessionStore({ url: 'sqlite::memory:' }), new ExpressStore({ url: 'sqlite::memory:' })];
     try {
       for (const foreign of foreignStores) {
         const app = Fastify();
         // As JavaScript would pass it: the types refuse it already.
         void app.register(smartSession, { secret: SECRET, store: foreign as never });
-        await assert.rejects(async () => app.ready(), isStoreError('ERR_INVALID_OPTION', 'option "store" must be the store\'s options ({ url, ... }) or a new SmartSessionStore({ url, ... }) of smart-session-store/fastify'));
+        await assert.rejects(
+          async () => app.ready(),
+          isStoreError(
+            'ERR_INVALID_OPTION',
+            'option "store" must be the store\'s options ({ url, ... }) or a new SmartSessionStore({ url, ... }) of smart-session-store/fastify',
+          ),
+        );
         await app.close();
       }
     } finally {
@@ -552,7 +561,7 @@ describe('untied sessions are warned about', () => {
     }
   });
 
-  test('the plugin\'s store, loading outside a request and saving what it cannot tie: the same warning, once', async () => {
+  test("the plugin's store, loading outside a request and saving what it cannot tie: the same warning, once", async () => {
     const watch = collectWarnings();
     const app = Fastify();
     await app.register(smartSession, { secret: SECRET, cookie: { secure: false }, store: { url: 'sqlite::memory:', createTable: true } });
@@ -565,7 +574,10 @@ describe('untied sessions are warned about', () => {
       // A new session saved outside a request is simply stored: nothing was loaded, nothing to tie.
       await call((done) => store.set('outside', session as never, done));
       await warningsDelivered();
-      assert.deepStrictEqual(watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING), []);
+      assert.deepStrictEqual(
+        watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING),
+        [],
+      );
       // Loaded outside a request, then saved as another object: it can only be saved whole, and that is said.
       const loaded = await call<Record<string, unknown> | null>((done) => store.get('outside', done as never));
       assert.equal(loaded?.['n'], 1);

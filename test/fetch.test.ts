@@ -72,7 +72,7 @@ for (const backend of backends) {
       await dropTable(backend, table);
     });
 
-    test('the cookie is express-session\'s signed id: s:<id>.<HMAC-SHA256, base64 without padding>, URL-encoded; ids carry 192 random bits', async () => {
+    test("the cookie is express-session's signed id: s:<id>.<HMAC-SHA256, base64 without padding>, URL-encoded; ids carry 192 random bits", async () => {
       const sessions = sessionsWith();
       const { session, setCookie } = await roundTrip(sessions, null, (s) => void s.set('n', 1));
       const pair = pairOf(setCookie);
@@ -111,7 +111,16 @@ for (const backend of backends) {
       const otherSigned = `s:${id}.${createHmac('sha256', 'attacker').update(id).digest('base64').replace(/=+$/, '')}`;
       const flipped = value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A');
       const forgedId = `s:${id.slice(0, -1)}${id.endsWith('A') ? 'B' : 'A'}${value.slice(dot)}`;
-      for (const cookie of [`sid=${id}`, `sid=${encodeURIComponent(otherSigned)}`, `sid=${encodeURIComponent(flipped)}`, `sid=${encodeURIComponent(forgedId)}`, `sid=${encodeURIComponent(value + 'x')}`, 'sid=s%3A', 'sid=%E0%A4%A', `sid=${encodeURIComponent(value.slice(0, dot))}`]) {
+      for (const cookie of [
+        `sid=${id}`,
+        `sid=${encodeURIComponent(otherSigned)}`,
+        `sid=${encodeURIComponent(flipped)}`,
+        `sid=${encodeURIComponent(forgedId)}`,
+        `sid=${encodeURIComponent(`${value}x`)}`,
+        'sid=s%3A',
+        'sid=%E0%A4%A',
+        `sid=${encodeURIComponent(value.slice(0, dot))}`,
+      ]) {
         const { session, setCookie: answer } = await roundTrip(sessions, cookie);
         assert.equal(session.isNew, true, cookie);
         assert.notEqual(session.id, id, cookie);
@@ -187,7 +196,10 @@ for (const backend of backends) {
 
     test('options are checked at construction, naming the option', () => {
       const refused = (options: Partial<FetchSessionStoreOptions>, option: string) =>
-        assert.throws(() => new FetchSessionStore({ url: backend.url, table, secret: 's', ...options } as FetchSessionStoreOptions), isStoreError('ERR_INVALID_OPTION', `"${option}"`));
+        assert.throws(
+          () => new FetchSessionStore({ url: backend.url, table, secret: 's', ...options } as FetchSessionStoreOptions),
+          isStoreError('ERR_INVALID_OPTION', `"${option}"`),
+        );
       refused({ secret: undefined }, 'secret');
       refused({ secret: '' }, 'secret');
       refused({ secret: [] }, 'secret');
@@ -216,7 +228,10 @@ for (const backend of backends) {
             'if 86400000 is milliseconds (as express counts), divide by 1000: cookie.maxAge: 86400 (1 day)',
         ),
       );
-      assert.throws(() => sessionsWith({ cookie: { maxAge: 400 * 24 * 3600 + 1 } }), isStoreError('ERR_INVALID_OPTION', 'divide by 1000: cookie.maxAge: 34560.001 (0.4 days)'));
+      assert.throws(
+        () => sessionsWith({ cookie: { maxAge: 400 * 24 * 3600 + 1 } }),
+        isStoreError('ERR_INVALID_OPTION', 'divide by 1000: cookie.maxAge: 34560.001 (0.4 days)'),
+      );
       // Too long even as milliseconds: no such advice.
       assert.throws(
         () => sessionsWith({ cookie: { maxAge: 1e12 } }),
@@ -335,7 +350,7 @@ for (const backend of backends) {
       await assert.rejects(sessions.commit(foreign), TypeError);
     });
 
-    test('expiry: maxAge seconds after the last write, else ttl; the store methods are the adapter\'s', async () => {
+    test("expiry: maxAge seconds after the last write, else ttl; the store methods are the adapter's", async () => {
       const users = 'ssn_fetch_users';
       await dropTable(backend, users);
       after(() => dropTable(backend, users));
@@ -394,7 +409,9 @@ for (const backend of backends) {
                   return Response.json({ ok: true });
                 }
                 if (pathname === '/flashes') {
-                  const seen = Object.keys(session.data).filter((key) => key.startsWith('__flash_')).map((key) => key.slice('__flash_'.length, -2));
+                  const seen = Object.keys(session.data)
+                    .filter((key) => key.startsWith('__flash_'))
+                    .map((key) => key.slice('__flash_'.length, -2));
                   return Response.json({ seen: seen.filter((name) => session.get(name) !== undefined).sort() });
                 }
                 if (pathname === '/set') {
@@ -433,7 +450,9 @@ for (const backend of backends) {
       test('the response leaves only after the commit; a failing commit answers 500, a throwing handler commits nothing', async () => {
         const start = await send('', '/set?v=before');
         const cookie = pairOf(start.headers.getSetCookie()[0]);
-        const id = decodeURIComponent(cookie.slice(4)).slice(2).replace(/\.[^.]*$/, '');
+        const id = decodeURIComponent(cookie.slice(4))
+          .slice(2)
+          .replace(/\.[^.]*$/, '');
         const held = holdSaves(sessions.store);
         let answered = false;
         const answer = send(cookie, '/set?v=after').then((response) => {

@@ -15,12 +15,18 @@ import { Client } from './support/http.js';
 /** The framework harnesses: every file in support/frameworks/ but the contract itself. */
 async function frameworks(): Promise<FrameworkHarness[]> {
   const directory = new URL('./support/frameworks/', import.meta.url);
-  const files = readdirSync(directory).filter((file) => file.endsWith('.ts') && file !== 'harness.ts').sort();
+  const files = readdirSync(directory)
+    .filter((file) => file.endsWith('.ts') && file !== 'harness.ts')
+    .sort();
   const all = await Promise.all(files.map(async (file) => ((await import(new URL(file, directory).href)) as { harness: FrameworkHarness }).harness));
-  const wanted = process.env['FRAMEWORK']?.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  const wanted = process.env['FRAMEWORK']
+    ?.split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name !== '');
   if (wanted === undefined || wanted.length === 0) return all;
   const unknown = wanted.filter((name) => !all.some((harness) => harness.name === name));
-  if (unknown.length > 0) throw new Error(`FRAMEWORK=${process.env['FRAMEWORK']}: unknown ${unknown.join(', ')} (${all.map((harness) => harness.name).join(', ')})`);
+  if (unknown.length > 0)
+    throw new Error(`FRAMEWORK=${process.env['FRAMEWORK']}: unknown ${unknown.join(', ')} (${all.map((harness) => harness.name).join(', ')})`);
   return all.filter((harness) => wanted.includes(harness.name));
 }
 

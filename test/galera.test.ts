@@ -121,7 +121,11 @@ if (galera !== undefined) {
       "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_commits', 'wsrep_local_cert_failures', 'wsrep_local_bf_aborts')",
     );
     const values = new Map((rows as { Variable_name: string; Value: string }[]).map((row) => [row.Variable_name, Number(row.Value)]));
-    return { commits: values.get('wsrep_local_commits') ?? 0, certFailures: values.get('wsrep_local_cert_failures') ?? 0, bfAborts: values.get('wsrep_local_bf_aborts') ?? 0 };
+    return {
+      commits: values.get('wsrep_local_commits') ?? 0,
+      certFailures: values.get('wsrep_local_cert_failures') ?? 0,
+      bfAborts: values.get('wsrep_local_bf_aborts') ?? 0,
+    };
   };
   const allCounters = (): Promise<NodeCounters[]> => Promise.all(nodes.map((_, index) => counters(index)));
   const since = (before: readonly NodeCounters[], now: readonly NodeCounters[]): NodeCounters[] =>
@@ -134,7 +138,9 @@ if (galera !== undefined) {
   async function startApps(table: string, locking: (index: number) => LockingMode, extra: SessionStoreOptions = {}): Promise<RunningServer[]> {
     const apps: RunningServer[] = [];
     for (let index = 0; index < NODES; index++) {
-      apps.push(await express.start({ url: galeraUrlPreferring(index), syncWait: true, table, locking: locking(index), createTable: true, autopurge: false, ...extra }));
+      apps.push(
+        await express.start({ url: galeraUrlPreferring(index), syncWait: true, table, locking: locking(index), createTable: true, autopurge: false, ...extra }),
+      );
     }
     return apps;
   }
@@ -163,7 +169,9 @@ if (galera !== undefined) {
           assert.deepStrictEqual(kept, keys.map((key) => `k_${key}`).sort(), `round ${round}`);
         }
         const happened = since(before, await allCounters());
-        t.diagnostic(`per node: ${happened.map((node, index) => `node${index + 1} ${node.commits} commits, ${node.certFailures} certification failures, ${node.bfAborts} BF aborts`).join('; ')}`);
+        t.diagnostic(
+          `per node: ${happened.map((node, index) => `node${index + 1} ${node.commits} commits, ${node.certFailures} certification failures, ${node.bfAborts} BF aborts`).join('; ')}`,
+        );
         // Every node took writes of its own: the requests really were spread.
         for (const [index, node] of happened.entries()) assert.ok(node.commits > 0, `node ${index + 1} committed nothing`);
       });
@@ -310,7 +318,7 @@ if (galera !== undefined) {
       const waiting: (() => void)[] = [];
       child.on('message', (message: Message) => {
         messages.push(message);
-        waiting.splice(0).forEach((wake) => wake());
+        for (const wake of waiting.splice(0)) wake();
       });
       const next = async (key: 'ready' | 'removed'): Promise<Message> => {
         const exited = once(child, 'exit').then(([code]) => {
@@ -347,7 +355,9 @@ if (galera !== undefined) {
         const removed = done.map((each) => each.removed);
         assert.equal((removed[0] as number) + (removed[1] as number), EXPIRED, `round ${round}: ${removed.join(' + ')}`);
         assert.deepStrictEqual(await store.stats(), { live: LIVE, expired: 0 });
-        const leases: Record<string, unknown>[] = await galera.query('SELECT COUNT(*) AS n FROM smart_session_store_locks WHERE name = ?', [`smart-session-store:purge:${table}`]);
+        const leases: Record<string, unknown>[] = await galera.query('SELECT COUNT(*) AS n FROM smart_session_store_locks WHERE name = ?', [
+          `smart-session-store:purge:${table}`,
+        ]);
         assert.equal(Number(leases[0]?.['n']), 0, 'the lease is given back');
       }
     });
@@ -433,11 +443,16 @@ if (galera !== undefined) {
       await Promise.all(load);
 
       for (const [name, entry] of answered) {
-        t.diagnostic(`${name}: ${entry.ok.map((ok, app) => `app${app + 1} ${ok} ok/${entry.failed[app]} failed`).join(', ')}${entry.firstFailure === undefined ? '' : ` (first failure: ${entry.firstFailure})`}`);
+        t.diagnostic(
+          `${name}: ${entry.ok.map((ok, app) => `app${app + 1} ${ok} ok/${entry.failed[app]} failed`).join(', ')}${entry.firstFailure === undefined ? '' : ` (first failure: ${entry.firstFailure})`}`,
+        );
       }
       // Requests went on, on every app, while the node was down: the app that preferred it moved to another node.
       const down = answered.get('down');
-      assert.ok(down !== undefined && down.ok.every((ok) => ok > 0), `every app answered while node ${STOPPED + 1} was down: ${JSON.stringify(down)}`);
+      assert.ok(
+        down?.ok.every((ok) => ok > 0),
+        `every app answered while node ${STOPPED + 1} was down: ${JSON.stringify(down)}`,
+      );
       assert.ok(usedAgain, `node ${STOPPED + 1} took writes again after it was back`);
       // No acknowledged write lost: every key a 200 answered for is in its session, read through another node each.
       for (const [worker, client] of clients.entries()) {

@@ -17,7 +17,6 @@ const backends = (await backendsForThisFile(LOCAL_SQL)).filter((backend) => back
 
 const cookie = (): JsonObject => ({ expires: new Date(Date.now() + 3_600_000).toISOString() });
 
-
 /** A URL for the same server and database under another port, user or application name. */
 function variant(backend: Backend, change: { port?: number; user?: string; applicationName?: string }): string {
   const url = new URL(backend.url);
@@ -110,7 +109,9 @@ for (const backend of backends) {
         assert.ok(isError('ERR_UNAVAILABLE')(reported));
         // While it is down, calls fail at once instead of waiting on the network.
         await assert.rejects(core.load('outage'), isError('ERR_UNAVAILABLE'));
-        await new Promise<void>((resolve, reject) => store.get('outage', (error) => (isError('ERR_UNAVAILABLE')(error) ? resolve() : reject(new Error(`expected ERR_UNAVAILABLE, got ${String(error)}`)))));
+        await new Promise<void>((resolve, reject) =>
+          store.get('outage', (error) => (isError('ERR_UNAVAILABLE')(error) ? resolve() : reject(new Error(`expected ERR_UNAVAILABLE, got ${String(error)}`)))),
+        );
 
         const reconnected = once(store, 'connect');
         await proxy.restore();

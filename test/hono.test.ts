@@ -56,7 +56,9 @@ function cookieOf(response: Response): string {
 
 /** The session id in a `sid=` cookie pair. */
 function idOf(cookie: string): string {
-  return decodeURIComponent(cookie.slice('sid='.length)).slice(2).replace(/\.[^.]*$/, '');
+  return decodeURIComponent(cookie.slice('sid='.length))
+    .slice(2)
+    .replace(/\.[^.]*$/, '');
 }
 
 for (const backend of backends) {
@@ -68,7 +70,15 @@ for (const backend of backends) {
 
     before(async () => {
       await dropTable(backend, table);
-      sessions = new HonoSessionStore<CartSession, CartFlash>({ url: backend.url, table, createTable: true, autopurge: false, maxSize: 4096, secret: 'hono secret', cookie: { maxAge: 3600 } });
+      sessions = new HonoSessionStore<CartSession, CartFlash>({
+        url: backend.url,
+        table,
+        createTable: true,
+        autopurge: false,
+        maxSize: 4096,
+        secret: 'hono secret',
+        cookie: { maxAge: 3600 },
+      });
       const app = new Hono<SessionEnv<CartSession, CartFlash>>();
       app.onError((error, c) => {
         caught.push(error);
@@ -112,7 +122,9 @@ for (const backend of backends) {
       });
       app.get('/flashes', (c) => {
         const session = c.var.session;
-        const names = Object.keys(session.data).filter((key) => key.startsWith('__flash_')).map((key) => key.slice('__flash_'.length, -2) as 'notice');
+        const names = Object.keys(session.data)
+          .filter((key) => key.startsWith('__flash_'))
+          .map((key) => key.slice('__flash_'.length, -2) as 'notice');
         return c.json({ seen: names.filter((name) => session.get(name) !== undefined).sort() });
       });
       app.post('/login', async (c) => {
@@ -188,7 +200,7 @@ for (const backend of backends) {
       assert.deepStrictEqual(await stored(idOf(cookie)), { cart: { pear: 2 } }, 'committed when the answer arrives');
     });
 
-    test('a failing write is an error response (app.onError), never the handler\'s 200', async () => {
+    test("a failing write is an error response (app.onError), never the handler's 200", async () => {
       const cookie = cookieOf(await send('/cart/fig'));
       caught.length = 0;
       const failed = await send('/big', cookie);
@@ -259,9 +271,19 @@ for (const backend of backends) {
       // A day in milliseconds, as express users write it: in seconds, a cookie of 1000 days.
       assert.throws(
         () => new HonoSessionStore({ url: backend.url, table, secret: 'hono secret', cookie: { maxAge: 24 * 3600 * 1000 } }),
-        isStoreError('ERR_INVALID_OPTION', 'option "cookie.maxAge" is in seconds, and 86400000 s (1000 days) is more than the 34560000 s (400 days) browsers keep a cookie; if 86400000 is milliseconds (as express counts), divide by 1000: cookie.maxAge: 86400 (1 day)'),
+        isStoreError(
+          'ERR_INVALID_OPTION',
+          'option "cookie.maxAge" is in seconds, and 86400000 s (1000 days) is more than the 34560000 s (400 days) browsers keep a cookie; if 86400000 is milliseconds (as express counts), divide by 1000: cookie.maxAge: 86400 (1 day)',
+        ),
       );
-      const longest = new HonoSessionStore({ url: backend.url, table, createTable: true, autopurge: false, secret: 'hono secret', cookie: { maxAge: 400 * 24 * 3600 } });
+      const longest = new HonoSessionStore({
+        url: backend.url,
+        table,
+        createTable: true,
+        autopurge: false,
+        secret: 'hono secret',
+        cookie: { maxAge: 400 * 24 * 3600 },
+      });
       const app = new Hono().use(longest.middleware);
       app.post('/start', (c) => {
         c.var.session.set('started', true);

@@ -233,7 +233,10 @@ for (const backend of backends) {
       counted.statements.length = 0;
       const read = await raw(base, 'GET', '/read', client.cookie);
       assert.deepStrictEqual(read.body, { started: true });
-      assert.ok(read.setCookie.some((cookie) => /^koa\.sess=[^;]+;.*expires=/i.test(cookie)), 'the rolled cookie is sent');
+      assert.ok(
+        read.setCookie.some((cookie) => /^koa\.sess=[^;]+;.*expires=/i.test(cookie)),
+        'the rolled cookie is sent',
+      );
       assert.equal(counted.statements.length, 1, counted.statements.join(' | '));
     });
 
@@ -301,7 +304,10 @@ for (const backend of backends) {
       const before = Date.now();
       const start = await raw(base, 'POST', '/start');
       const after = Date.now();
-      assert.ok(start.setCookie.every((cookie) => !/expires=/i.test(cookie)), start.setCookie.join(' | '));
+      assert.ok(
+        start.setCookie.every((cookie) => !/expires=/i.test(cookie)),
+        start.setCookie.join(' | '),
+      );
       const stored = (await row(start.body['id']))?.data ?? {};
       assert.equal(stored['_session'], true);
       assert.equal(stored['_expire'], undefined);
@@ -338,7 +344,10 @@ for (const backend of backends) {
       const { id } = await client.request('POST', '/start');
       const oldCookie = client.cookie;
       const logout = await raw(base, 'POST', '/logout', oldCookie);
-      assert.ok(logout.setCookie.some((cookie) => /^koa\.sess=;/.test(cookie) && /expires=Thu, 01 Jan 1970/i.test(cookie)), logout.setCookie.join(' | '));
+      assert.ok(
+        logout.setCookie.some((cookie) => /^koa\.sess=;/.test(cookie) && /expires=Thu, 01 Jan 1970/i.test(cookie)),
+        logout.setCookie.join(' | '),
+      );
       assert.equal(await row(id), undefined);
       const later = await raw(base, 'GET', '/keys', oldCookie);
       assert.notEqual(later.body['id'], id);
@@ -430,7 +439,7 @@ for (const backend of backends) {
       await dropTable(backend, table);
     });
 
-    test('10 users in parallel, 10 requests each: every session holds its own keys and no other\'s', async () => {
+    test("10 users in parallel, 10 requests each: every session holds its own keys and no other's", async () => {
       const users = await Promise.all(
         Array.from({ length: 10 }, async (_, user) => {
           const client = new Client(running.base);
@@ -444,7 +453,10 @@ for (const backend of backends) {
         assert.deepStrictEqual((await client.request('GET', '/keys'))['keys'], expected, `user ${user}`);
       }
       await warningsDelivered();
-      assert.deepStrictEqual(watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING), []);
+      assert.deepStrictEqual(
+        watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING),
+        [],
+      );
     });
 
     test('20 parallel requests on one session: all 20 keys kept', async () => {
@@ -458,7 +470,7 @@ for (const backend of backends) {
 }
 
 describe('smartSession(options, app)', () => {
-  test('koa-session\'s middleware over a store made from the options, exposed as .store', async () => {
+  test("koa-session's middleware over a store made from the options, exposed as .store", async () => {
     const app = new Koa();
     app.keys = ['a test secret'];
     const middleware = smartSession({ store: { url: 'sqlite::memory:', createTable: true }, maxAge: 60_000, key: 'sid' }, app);
@@ -497,7 +509,10 @@ describe('smartSession(options, app)', () => {
       // As JavaScript would pass it: the types refuse it already.
       assert.throws(
         () => smartSession({ store: neutral as never }, new Koa()),
-        isStoreError('ERR_INVALID_OPTION', 'option "store" must be the store\'s options ({ url, ... }) or a new SmartSessionStore({ url, ... }) of smart-session-store/koa'),
+        isStoreError(
+          'ERR_INVALID_OPTION',
+          'option "store" must be the store\'s options ({ url, ... }) or a new SmartSessionStore({ url, ... }) of smart-session-store/koa',
+        ),
       );
     } finally {
       await neutral.close();
@@ -518,7 +533,10 @@ describe('untied sessions are warned about', () => {
       assert.equal((await store.get('k1', 60_000, { ctx: other }))?.['n'], 1);
       await store.set('k1', { n: 2, _expire: Date.now() + 60_000, _maxAge: 60_000 }, 70_000, { ctx: other, changed: true });
       await warningsDelivered();
-      assert.deepStrictEqual(watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING), []);
+      assert.deepStrictEqual(
+        watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING),
+        [],
+      );
       // Loaded with no ctx to file it under: saved whole, and said.
       assert.equal((await store.get('k1'))?.['n'], 2);
       await store.set('k1', { n: 3, _expire: Date.now() + 60_000, _maxAge: 60_000 });

@@ -22,7 +22,9 @@ describe('package entry points', () => {
     const session = require('express-session') as typeof import('express-session');
     const store = new SmartSessionStore({ url: 'sqlite::memory:', createTable: true });
     assert.ok(store instanceof session.Store);
-    await new Promise<void>((resolve, reject) => store.set('cjs', { cookie: { originalMaxAge: null } } as never, (error) => (error ? reject(error as Error) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      store.set('cjs', { cookie: { originalMaxAge: null } } as never, (error) => (error ? reject(error as Error) : resolve())),
+    );
     const loaded = await new Promise((resolve, reject) => store.get('cjs', (error, value) => (error ? reject(error as Error) : resolve(value))));
     assert.deepStrictEqual(loaded, { cookie: { originalMaxAge: null } });
     await store.close();
@@ -92,14 +94,19 @@ describe('command line', () => {
   });
 
   test('<command> --help shows that command, with its own options', async () => {
-    for (const [command, own] of [['create-table', '--locking MODE'], ['purge', '--batch-size N'], ['stats', '--json'], ['check', '--json']] as const) {
+    for (const [command, own] of [
+      ['create-table', '--locking MODE'],
+      ['purge', '--batch-size N'],
+      ['stats', '--json'],
+      ['check', '--json'],
+    ] as const) {
       const help = await attempt(command, '--help');
       assert.equal(help.code, 0);
       assert.match(help.stdout, new RegExp(`^Usage: smart-session-store ${command} `));
       assert.ok(help.stdout.includes(own), `${command} --help lists ${own}`);
     }
     const purgeHelp = (await attempt('purge', '--help')).stdout;
-    assert.ok(!purgeHelp.includes('--locking'), 'purge --help lists only purge\'s options');
+    assert.ok(!purgeHelp.includes('--locking'), "purge --help lists only purge's options");
   });
 });
 
@@ -107,7 +114,10 @@ describe('the packed tarball, installed as a user would', () => {
   test('installs with no lifecycle script and no source map pointing outside the package; its express example keeps 20 parallel changes on SQLite', async () => {
     const work = mkdtempSync(join(tmpdir(), 'sss-pack-'));
     // The build is already there (npm test builds first): pack it as it is.
-    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })) as { filename: string; files: { path: string }[] }[];
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
     assert.ok(packed);
     const shipped = new Set(packed.files.map((file) => file.path));
     for (const map of [...shipped].filter((path) => path.endsWith('.map'))) {
@@ -120,11 +130,15 @@ describe('the packed tarball, installed as a user would', () => {
     const project = join(work, 'app');
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    const install = spawnSync('npm', ['install', join(work, packed.filename), '--no-audit', '--no-fund', '--prefer-offline'], { cwd: project, encoding: 'utf8' });
+    const install = spawnSync('npm', ['install', join(work, packed.filename), '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: project,
+      encoding: 'utf8',
+    });
     assert.equal(install.status, 0, install.stderr);
     assert.doesNotMatch(install.stderr, /script/i, 'installing runs no lifecycle script and warns about none');
     // The framework and driver the example needs, as the user would install them (taken from here: no download, no compile).
-    for (const dependency of ['express', 'express-session', 'better-sqlite3']) symlinkSync(join(root, 'node_modules', dependency), join(project, 'node_modules', dependency));
+    for (const dependency of ['express', 'express-session', 'better-sqlite3'])
+      symlinkSync(join(root, 'node_modules', dependency), join(project, 'node_modules', dependency));
     copyFileSync(join(root, 'examples/express.mjs'), join(project, 'server.mjs'));
     const app = await startExample(join(project, 'server.mjs'), `sqlite:${join(project, 'sessions.db')}`, project);
     try {
@@ -138,18 +152,31 @@ describe('the packed tarball, installed as a user would', () => {
 describe('the packed tarball beside the current majors of its peers', () => {
   test('installs with React Router 8, node-redis 6 and better-sqlite3 13 under strict peer dependencies; its React Router example keeps 20 parallel changes', async () => {
     const work = mkdtempSync(join(tmpdir(), 'sss-peers-'));
-    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })) as { filename: string }[];
+    const [packed] = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })) as {
+      filename: string;
+    }[];
     assert.ok(packed);
     const project = join(work, 'app');
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     // The versions the root installed (its lock pins the current majors), so npm's cache has them.
-    const installed = (name: string) => `${name}@${(JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`;
+    const installed = (name: string) =>
+      `${name}@${(JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`;
     const peers = ['react-router', '@react-router/node', 'redis', 'better-sqlite3'].map(installed);
-    for (const [peer, major] of [['react-router', 8], ['redis', 6], ['better-sqlite3', 13]] as const) {
-      assert.ok(peers.some((spec) => spec.startsWith(`${peer}@${major}.`)), `the root installs ${peer} ${major}: ${peers.join(', ')}`);
+    for (const [peer, major] of [
+      ['react-router', 8],
+      ['redis', 6],
+      ['better-sqlite3', 13],
+    ] as const) {
+      assert.ok(
+        peers.some((spec) => spec.startsWith(`${peer}@${major}.`)),
+        `the root installs ${peer} ${major}: ${peers.join(', ')}`,
+      );
     }
-    const install = spawnSync('npm', ['install', join(work, packed.filename), ...peers, '--strict-peer-deps', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: project, encoding: 'utf8' });
+    const install = spawnSync('npm', ['install', join(work, packed.filename), ...peers, '--strict-peer-deps', '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: project,
+      encoding: 'utf8',
+    });
     assert.equal(install.status, 0, `a peer conflict or another install failure:\n${install.stderr}`);
     copyFileSync(join(root, 'examples/react-router.mjs'), join(project, 'server.mjs'));
     const app = await startExample(join(project, 'server.mjs'), `sqlite:${join(project, 'sessions.db')}`, project);
@@ -179,31 +206,42 @@ describe('types, under every module resolution users set', () => {
     ['TypeScript 7', 'typescript-7', resolutions.filter(([, { moduleResolution }]) => moduleResolution !== 'node10')],
   ] as const;
 
-  for (const [compiler, compilerPackage, checked] of compilers) for (const [name, compilerOptions, type] of checked) {
-    test(`a user file type-checks under ${name} with ${compiler}, seed option names included`, () => {
-      const project = mkdtempSync(join(tmpdir(), 'sss-types-'));
-      mkdirSync(join(project, 'node_modules', '@types'), { recursive: true });
-      symlinkSync(root, join(project, 'node_modules', 'smart-session-store'));
-      for (const dependency of ['express-session', 'express', 'fastify', '@fastify', 'koa', 'koa-session', 'hono', 'react-router']) {
-        if (existsSync(join(root, 'node_modules', dependency))) symlinkSync(join(root, 'node_modules', dependency), join(project, 'node_modules', dependency));
-      }
-      for (const types of readdirSync(join(root, 'node_modules/@types'))) symlinkSync(join(root, 'node_modules/@types', types), join(project, 'node_modules/@types', types));
-      writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user', private: true, type }));
-      writeFileSync(
-        join(project, 'user.ts'),
-        [
-          "import { SessionStore, SessionStoreError, type SessionStoreOptions } from 'smart-session-store';",
-          ...subpaths.map((subpath, index) => `import * as adapter${index} from 'smart-session-store/${subpath.slice(2)}';`),
-          "const seed: SessionStoreOptions = { driver: 'sqlite', database: ':memory:', expiration_timeout: 3600, connection_check_threshold: 10, autopurge: 0 };",
-          'const store = new SessionStore(seed);',
-          "const failure: string = new SessionStoreError('ERR_DATABASE', 'x').code;",
-          `export const used = [store, failure${subpaths.map((_, index) => `, adapter${index}`).join('')}];`,
-          '',
-        ].join('\n'),
-      );
-      writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...compilerOptions, strict: true, noEmit: true, target: 'es2022', types: ['node'], skipLibCheck: true }, files: ['user.ts'] }));
-      const result = spawnSync(process.execPath, [join(root, 'node_modules', compilerPackage, 'bin/tsc'), '-p', join(project, 'tsconfig.json')], { encoding: 'utf8' });
-      assert.equal(result.status, 0, `${name}, ${compiler}:\n${result.stdout}${result.stderr}`);
-    });
-  }
+  for (const [compiler, compilerPackage, checked] of compilers)
+    for (const [name, compilerOptions, type] of checked) {
+      test(`a user file type-checks under ${name} with ${compiler}, seed option names included`, () => {
+        const project = mkdtempSync(join(tmpdir(), 'sss-types-'));
+        mkdirSync(join(project, 'node_modules', '@types'), { recursive: true });
+        symlinkSync(root, join(project, 'node_modules', 'smart-session-store'));
+        for (const dependency of ['express-session', 'express', 'fastify', '@fastify', 'koa', 'koa-session', 'hono', 'react-router']) {
+          if (existsSync(join(root, 'node_modules', dependency)))
+            symlinkSync(join(root, 'node_modules', dependency), join(project, 'node_modules', dependency));
+        }
+        for (const types of readdirSync(join(root, 'node_modules/@types')))
+          symlinkSync(join(root, 'node_modules/@types', types), join(project, 'node_modules/@types', types));
+        writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user', private: true, type }));
+        writeFileSync(
+          join(project, 'user.ts'),
+          [
+            "import { SessionStore, SessionStoreError, type SessionStoreOptions } from 'smart-session-store';",
+            ...subpaths.map((subpath, index) => `import * as adapter${index} from 'smart-session-store/${subpath.slice(2)}';`),
+            "const seed: SessionStoreOptions = { driver: 'sqlite', database: ':memory:', expiration_timeout: 3600, connection_check_threshold: 10, autopurge: 0 };",
+            'const store = new SessionStore(seed);',
+            "const failure: string = new SessionStoreError('ERR_DATABASE', 'x').code;",
+            `export const used = [store, failure${subpaths.map((_, index) => `, adapter${index}`).join('')}];`,
+            '',
+          ].join('\n'),
+        );
+        writeFileSync(
+          join(project, 'tsconfig.json'),
+          JSON.stringify({
+            compilerOptions: { ...compilerOptions, strict: true, noEmit: true, target: 'es2022', types: ['node'], skipLibCheck: true },
+            files: ['user.ts'],
+          }),
+        );
+        const result = spawnSync(process.execPath, [join(root, 'node_modules', compilerPackage, 'bin/tsc'), '-p', join(project, 'tsconfig.json')], {
+          encoding: 'utf8',
+        });
+        assert.equal(result.status, 0, `${name}, ${compiler}:\n${result.stdout}${result.stderr}`);
+      });
+    }
 });

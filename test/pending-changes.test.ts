@@ -132,7 +132,10 @@ for (const backend of backends) {
     });
 
     // A session over a page long too: SQLite keeps its pending changes padded (sqlite-dialect.ts, CHANGES_PADDING).
-    for (const [size, filler] of [['', {}], [', a session of 6 KB', { filler: 'f'.repeat(6000) }]] as const) {
+    for (const [size, filler] of [
+      ['', {}],
+      [', a session of 6 KB', { filler: 'f'.repeat(6000) }],
+    ] as const) {
       test(`a save folds many pending changes into the document; what others appended since its load stays, in order${size}`, async () => {
         const sid = newSid();
         const first = { cookie: expiresIn(), n: 0, ...filler };
@@ -151,7 +154,7 @@ for (const backend of backends) {
         await store.save(sid, { ...folding.session, folded: true }, folding.state);
         const after = await rawRow(backend, table, sid);
         assert.deepStrictEqual(after.data, folding.session, 'the document is the session the folding request loaded');
-        assert.equal(parseChanges(after.changes ?? '').length, 2, 'the change made meanwhile, then the folding request\'s own');
+        assert.equal(parseChanges(after.changes ?? '').length, 2, "the change made meanwhile, then the folding request's own");
         assert.notEqual(after.changes?.split(',')[0], before.changes.split(',')[0], 'a new run of appends');
         assert.deepStrictEqual((await other.load(sid))?.session, { ...folding.session, n: 1, k0: 'meanwhile', folded: true });
       });
@@ -199,16 +202,23 @@ for (const backend of backends) {
         // Rounds of 10 overlapping requests: loads first, then saves, so each round's saves race each other and the folds.
         for (let round = 0; round < 12; round++) {
           const loads = await Promise.all(Array.from({ length: 10 }, (_, index) => (stores[index % 2] as CookieStore).load(sid)));
-          await Promise.all(loads.map((loaded, index) => (stores[index % 2] as CookieStore).save(sid, { ...loaded?.session, [`r${round}_${index}`]: `${'v'.repeat(40)}` }, loaded?.state)));
+          await Promise.all(
+            loads.map((loaded, index) =>
+              (stores[index % 2] as CookieStore).save(sid, { ...loaded?.session, [`r${round}_${index}`]: `${'v'.repeat(40)}` }, loaded?.state),
+            ),
+          );
         }
         const session = (await store.load(sid))?.session ?? {};
-        for (let round = 0; round < 12; round++) for (let index = 0; index < 10; index++) assert.ok(Object.hasOwn(session, `r${round}_${index}`), `r${round}_${index}`);
+        for (let round = 0; round < 12; round++)
+          for (let index = 0; index < 10; index++) assert.ok(Object.hasOwn(session, `r${round}_${index}`), `r${round}_${index}`);
         const row = await rawRow(backend, table, sid);
         assert.ok((row.changes ?? '').length < 16_384 + 10 * 200, 'folds kept the pending changes short');
       });
     }
 
-    test('the pending changes of a session over a page long are padded: small appends keep the row\'s size', { skip: backend.dialect === 'sqlite' ? false : 'SQLite only' }, async () => {
+    test("the pending changes of a session over a page long are padded: small appends keep the row's size", {
+      skip: backend.dialect === 'sqlite' ? false : 'SQLite only',
+    }, async () => {
       // SQLite writes every overflow page of a row again when the row's size changes, and only the pages that differ
       // when it keeps it: appends that fill padding write a page or two of a 40 KB session, not ten.
       const sid = newSid();
@@ -259,7 +269,10 @@ for (const backend of backends) {
       const sid = newSid();
       await store.save(sid, { cookie: expiresIn(), a: 1 });
       await backend.query(sql(backend, `UPDATE ${table} SET changes = ? WHERE id = ?`), ['#m,{"s":', hashSessionId(sid)]);
-      await assert.rejects(store.load(sid), (error: unknown) => error instanceof SessionStoreError && error.code === 'ERR_CORRUPT_ROW' && /pending changes/.test(error.message));
+      await assert.rejects(
+        store.load(sid),
+        (error: unknown) => error instanceof SessionStoreError && error.code === 'ERR_CORRUPT_ROW' && /pending changes/.test(error.message),
+      );
       // A whole write (a new session under the same id) replaces them.
       await store.save(sid, { cookie: expiresIn(), a: 2 });
       assert.deepStrictEqual((await store.load(sid))?.session['a'], 2);
@@ -273,7 +286,10 @@ for (const backend of backends) {
         const loaded = await listed.load(sid);
         assert.ok(loaded);
         await listed.save(sid, { ...loaded.session, a: 2 }, loaded.state);
-        assert.deepStrictEqual((await listed.listByUser('u-pending')).map(({ session }) => session['a']), [2]);
+        assert.deepStrictEqual(
+          (await listed.listByUser('u-pending')).map(({ session }) => session['a']),
+          [2],
+        );
         assert.ok((await listed.all()).some((session) => session['a'] === 2));
       } finally {
         await listed.close();

@@ -62,7 +62,13 @@ if (bouncer !== undefined) {
 
     /** Advisory locks held on the server in the database behind PgBouncer. */
     const advisoryLocks = async (): Promise<number> =>
-      Number((await server.query("SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).rows[0]?.['n']);
+      Number(
+        (
+          await server.query(
+            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+          )
+        ).rows[0]?.['n'],
+      );
 
     test(`${EXPIRED} expired rows, two purges at once: removed once, counts sum to ${EXPIRED}, no advisory lock left on the server; 5 rounds`, async (t) => {
       const [first, second] = stores as [CookieStore, CookieStore];
@@ -74,7 +80,9 @@ if (bouncer !== undefined) {
         );
         for (let i = 0; i < LIVE; i++) await first.save(`live-${round}-${i}`, cookie(3_600_000));
         const batches = [0, 0];
-        const removed = await Promise.all([first, second].map((store, index) => store.purge({ batchSize: 50, onProgress: () => batches[index]!++ })));
+        const removed = await Promise.all(
+          [first, second].map((store, index) => store.purge({ batchSize: 50, onProgress: () => (batches[index] = (batches[index] ?? 0) + 1) })),
+        );
         t.diagnostic(`round ${round}: ${removed.map((count, index) => `store ${index + 1} removed ${count} in ${batches[index]} batches`).join(', ')}`);
         assert.equal((removed[0] as number) + (removed[1] as number), EXPIRED, `round ${round}: ${removed.join(' + ')}`);
         assert.deepStrictEqual(await first.stats(), { live: LIVE, expired: 0 });
@@ -127,9 +135,14 @@ if (bouncer !== undefined) {
             await dropTable(bouncer, `${table}_${locking}`);
           }
         }
-        const tied = counted.statements.filter((text) => /^\s*(SET\s(?!LOCAL)|PREPARE|LISTEN|DECLARE|CREATE\s+TEMP)|pg_(try_)?advisory_lock|pg_advisory_unlock/i.test(text));
+        const tied = counted.statements.filter((text) =>
+          /^\s*(SET\s(?!LOCAL)|PREPARE|LISTEN|DECLARE|CREATE\s+TEMP)|pg_(try_)?advisory_lock|pg_advisory_unlock/i.test(text),
+        );
         assert.deepStrictEqual(tied, []);
-        assert.ok(counted.statements.some((text) => /pg_try_advisory_xact_lock/.test(text)), 'the purge takes its lock inside a transaction');
+        assert.ok(
+          counted.statements.some((text) => /pg_try_advisory_xact_lock/.test(text)),
+          'the purge takes its lock inside a transaction',
+        );
       } finally {
         await counted.close();
       }

@@ -53,12 +53,18 @@ for (const backend of backends) {
           await new Promise((resolve) => setTimeout(resolve, 20));
           given.statements.length = 0;
           await store.load('idle');
-          assert.deepStrictEqual(given.statements.map((sql) => (/^(SELECT 1|PING)$/.test(sql) ? 'check' : 'work')), ['check', 'work']);
+          assert.deepStrictEqual(
+            given.statements.map((sql) => (/^(SELECT 1|PING)$/.test(sql) ? 'check' : 'work')),
+            ['check', 'work'],
+          );
           await patient.ready();
           await patient.load('idle');
           given.statements.length = 0;
           await patient.load('idle');
-          assert.deepStrictEqual(given.statements.map((sql) => (/^(SELECT 1|PING)$/.test(sql) ? 'check' : 'work')), ['work']);
+          assert.deepStrictEqual(
+            given.statements.map((sql) => (/^(SELECT 1|PING)$/.test(sql) ? 'check' : 'work')),
+            ['work'],
+          );
         } finally {
           await store.close();
           await patient.close();
@@ -85,7 +91,10 @@ describe('other connection flavours', () => {
       const loads = await Promise.all(Array.from({ length: 5 }, () => store.load('one')));
       await Promise.all(loads.map((loaded, i) => store.save('one', { ...loaded?.session, [`k${i}`]: i }, loaded?.state)));
       const final = (await store.load('one'))?.session ?? {};
-      assert.deepStrictEqual([0, 1, 2, 3, 4].map((i) => final[`k${i}`]), [0, 1, 2, 3, 4]);
+      assert.deepStrictEqual(
+        [0, 1, 2, 3, 4].map((i) => final[`k${i}`]),
+        [0, 1, 2, 3, 4],
+      );
       await store.close();
       assert.equal((await client.query('SELECT 1 AS one')).rows[0]?.one, 1);
     } finally {

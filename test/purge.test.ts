@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { SessionStore, type JsonObject } from '../src/index.js';
+import type { SessionStore, JsonObject } from '../src/index.js';
 import { backendsForThisFile, dropTable, type Backend, type CountedConnection, CookieStore, LOCAL_SQL } from './support/backends.js';
 import { countedSqlConnection } from './support/counted.js';
 
@@ -79,7 +79,8 @@ for (const backend of backends) {
       assert.equal(removed, 23);
       // Batches of at most 7 (a window of a walk in storage order may remove fewer: it holds live rows too).
       assert.equal(progress.at(-1), 23);
-      progress.forEach((count, index) => assert.ok(count - (progress[index - 1] ?? 0) <= 7, `batch ${index} removed ${count - (progress[index - 1] ?? 0)}`));
+      for (const [index, count] of progress.entries())
+        assert.ok(count - (progress[index - 1] ?? 0) <= 7, `batch ${index} removed ${count - (progress[index - 1] ?? 0)}`);
       if (backend.dialect === 'postgres') assert.deepStrictEqual(progress, [7, 14, 21, 23]);
       assert.deepStrictEqual(await store.stats(), { live: 5, expired: 0 });
       assert.equal(await store.purge(), 0);
@@ -141,7 +142,9 @@ for (const backend of backends) {
       }
     });
 
-    test('a walk deletes only rows still expired: a session renewed after its window was read stays', { skip: backend.dialect === 'postgres' ? 'PostgreSQL does not walk' : false }, async () => {
+    test('a walk deletes only rows still expired: a session renewed after its window was read stays', {
+      skip: backend.dialect === 'postgres' ? 'PostgreSQL does not walk' : false,
+    }, async () => {
       await store.clear();
       const { counted, store: counting } = await countedStore();
       for (let i = 0; i < 12; i++) await counting.save(`r-${String(i).padStart(2, '0')}`, dead());
@@ -283,7 +286,10 @@ for (const backend of backends) {
         assert.deepStrictEqual(await counting.stats(), { live: 1, expired: 0 });
         const walk = counted.statements.filter(isWalk);
         assert.ok(walk.length >= 3, counted.statements.join('\n'));
-        assert.ok(walk.every((text) => /ORDER BY id LIMIT/.test(text)), walk.join('\n'));
+        assert.ok(
+          walk.every((text) => /ORDER BY id LIMIT/.test(text)),
+          walk.join('\n'),
+        );
       } finally {
         await counting.close();
         await counted.close();

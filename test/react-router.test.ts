@@ -63,7 +63,7 @@ for (const [index, backend] of backends.entries()) {
     });
 
     describe('SessionStorage', () => {
-      test('getSession, commitSession, destroySession: React Router\'s sessions and cookie; a new session has its id at once, stored only holding something', async () => {
+      test("getSession, commitSession, destroySession: React Router's sessions and cookie; a new session has its id at once, stored only holding something", async () => {
         const storage = storageWith();
         const { getSession, commitSession, destroySession } = storage;
         const fresh = await getSession(null);
@@ -72,13 +72,13 @@ for (const [index, backend] of backends.entries()) {
         assert.equal(await storedData(backend, table, fresh.id), undefined);
         fresh.set('user', 'ann');
         const setCookie = await commitSession(fresh);
-        assert.equal(await createCookie('__session', { secrets: SECRETS }).parse(pairOf(setCookie)), fresh.id, 'React Router\'s own cookie format');
+        assert.equal(await createCookie('__session', { secrets: SECRETS }).parse(pairOf(setCookie)), fresh.id, "React Router's own cookie format");
         assert.match(setCookie, /; Max-Age=3600; Path=\/; HttpOnly; SameSite=Lax$/);
         assert.deepStrictEqual(await storedData(backend, table, fresh.id), { user: 'ann' });
         const loaded = await getSession(pairOf(setCookie));
         assert.equal(loaded.id, fresh.id);
         assert.equal(loaded.get('user'), 'ann');
-        assert.equal(pairOf(await commitSession(loaded)), pairOf(setCookie), 'a stored session\'s commit gives its cookie, as React Router\'s storages do');
+        assert.equal(pairOf(await commitSession(loaded)), pairOf(setCookie), "a stored session's commit gives its cookie, as React Router's storages do");
         const cleared = await destroySession(loaded);
         assert.match(cleared, /^__session=; Max-Age=0|^__session=; .*Expires=Thu, 01 Jan 1970/);
         assert.equal(await storedData(backend, table, fresh.id), undefined);
@@ -87,7 +87,7 @@ for (const [index, backend] of backends.entries()) {
         assert.equal(after.get('user'), undefined);
       });
 
-      test('each commit writes only its request\'s change: two overlapping requests both keep theirs', async () => {
+      test("each commit writes only its request's change: two overlapping requests both keep theirs", async () => {
         const storage = storageWith();
         const start = await storage.getSession();
         start.set('cart', { apple: 1 });
@@ -193,7 +193,7 @@ for (const [index, backend] of backends.entries()) {
         assert.deepStrictEqual(await storedData(backend, table, empty.id), { when: '1970-01-01T00:00:00.000Z' });
       });
 
-      test('the storage\'s own cookie and methods: a user-given Cookie, options checked, the store methods', async () => {
+      test("the storage's own cookie and methods: a user-given Cookie, options checked, the store methods", async () => {
         const cookie = createCookie('custom', { secrets: SECRETS, path: '/app', maxAge: 60 });
         const storage = storageWith({ cookie });
         assert.equal(storage.cookie, cookie);
@@ -201,15 +201,24 @@ for (const [index, backend] of backends.entries()) {
         session.set('a', 1);
         assert.match(await storage.commitSession(session), /^custom=.*; Max-Age=60; Path=\/app; SameSite=Lax$/);
         assert.ok((await storage.stats()).live >= 1);
-        assert.throws(() => createSmartSessionStorage({ url: backend.url, table, rolling: 'yes' as unknown as boolean }), isStoreError('ERR_INVALID_OPTION', '"rolling"'));
-        assert.throws(() => createSmartSessionStorage({ url: backend.url, table, ['cookies' as 'cookie']: {} }), isStoreError('ERR_INVALID_OPTION', '"cookies"'));
+        assert.throws(
+          () => createSmartSessionStorage({ url: backend.url, table, rolling: 'yes' as unknown as boolean }),
+          isStoreError('ERR_INVALID_OPTION', '"rolling"'),
+        );
+        assert.throws(
+          () => createSmartSessionStorage({ url: backend.url, table, ['cookies' as 'cookie']: {} }),
+          isStoreError('ERR_INVALID_OPTION', '"cookies"'),
+        );
       });
 
       test('cookie.maxAge given as options is in seconds, at most 400 days: a day in milliseconds is refused, naming the unit; 400 days is kept as it is', async () => {
         // A day in milliseconds, as express users write it: in seconds, a cookie of 1000 days.
         assert.throws(
           () => storageWith({ cookie: { secrets: SECRETS, maxAge: 24 * 3600 * 1000 } }),
-          isStoreError('ERR_INVALID_OPTION', 'option "cookie.maxAge" is in seconds, and 86400000 s (1000 days) is more than the 34560000 s (400 days) browsers keep a cookie; if 86400000 is milliseconds (as express counts), divide by 1000: cookie.maxAge: 86400 (1 day)'),
+          isStoreError(
+            'ERR_INVALID_OPTION',
+            'option "cookie.maxAge" is in seconds, and 86400000 s (1000 days) is more than the 34560000 s (400 days) browsers keep a cookie; if 86400000 is milliseconds (as express counts), divide by 1000: cookie.maxAge: 86400 (1 day)',
+          ),
         );
         const storage = storageWith({ cookie: { secrets: SECRETS, maxAge: 400 * 24 * 3600 } });
         const session = await storage.getSession();
@@ -351,7 +360,10 @@ for (const [index, backend] of backends.entries()) {
         assert.deepStrictEqual(posted.headers.getSetCookie(), []);
         // Root and page loaders both read the flash in one request: one of them gets it.
         const page = (await (await send('/page', cookie, 'GET')).json()) as { loaderData: Record<string, Record<string, unknown>> };
-        assert.deepStrictEqual([page.loaderData['root']?.['root'], page.loaderData['page']?.['page']].filter((seen) => seen !== null), ['saved']);
+        assert.deepStrictEqual(
+          [page.loaderData['root']?.['root'], page.loaderData['page']?.['page']].filter((seen) => seen !== null),
+          ['saved'],
+        );
         const again = (await (await send('/page', cookie, 'GET')).json()) as { loaderData: Record<string, Record<string, unknown>> };
         assert.deepStrictEqual([again.loaderData['root']?.['root'], again.loaderData['page']?.['page']], [null, null]);
       });
@@ -362,13 +374,18 @@ for (const [index, backend] of backends.entries()) {
         const names = Array.from({ length: 8 }, (_, i) => `concurrent${i}`);
         await Promise.all(names.map((name) => send(`/flash/${name}`, cookie)));
         const stored = await storedData(backend, table, await idOf(cookie));
-        const flashes = Object.keys(stored ?? {}).filter((key) => key.startsWith('__flash_')).sort();
+        const flashes = Object.keys(stored ?? {})
+          .filter((key) => key.startsWith('__flash_'))
+          .sort();
         assert.deepStrictEqual(flashes, ['first', 'second', ...names].map((name) => `__flash_${name}__`).sort());
         const session = await storage.getSession(cookie);
         for (const name of ['first', 'second', ...names]) assert.equal(typeof session.get(name), 'string', name);
         await storage.commitSession(session);
         const later = await storage.getSession(cookie);
-        assert.deepStrictEqual(Object.keys(later.data).filter((key) => key.startsWith('__flash_')), []);
+        assert.deepStrictEqual(
+          Object.keys(later.data).filter((key) => key.startsWith('__flash_')),
+          [],
+        );
       });
 
       test('a thrown redirect and a failing loader still commit; a failing write answers 500, never 200', async () => {
@@ -407,7 +424,7 @@ for (const [index, backend] of backends.entries()) {
         assert.equal((await storedData(backend, table, await idOf(cookie)))?.['value'], 'after');
       });
 
-      test('a loader\'s own commitSession is not doubled; regenerateSession without the context still commits the new session', async () => {
+      test("a loader's own commitSession is not doubled; regenerateSession without the context still commits the new session", async () => {
         const own = await send('/own-commit');
         assert.equal(own.headers.getSetCookie().length, 1);
         const cookie = pairOf(own.headers.getSetCookie()[0]);
@@ -441,15 +458,18 @@ for (const [index, backend] of backends.entries()) {
 
       test('rolling, and a cookie signed with an older secret, get the cookie again from the middleware', async () => {
         const rolling = storageWith({ rolling: true, cookie: { secrets: ['newer', ...SECRETS], maxAge: 3600 } });
-        const build = serverBuild({ middleware: [rolling.middleware], default: () => null }, {
-          set: {
-            action: ({ context }) => {
-              context.get(rolling.context).set('value', 'rolled');
-              return Response.json({ ok: true });
+        const build = serverBuild(
+          { middleware: [rolling.middleware], default: () => null },
+          {
+            set: {
+              action: ({ context }) => {
+                context.get(rolling.context).set('value', 'rolled');
+                return Response.json({ ok: true });
+              },
             },
+            read: { loader: ({ context }) => Response.json({ value: context.get(rolling.context).get('value') ?? null }) },
           },
-          read: { loader: ({ context }) => Response.json({ value: context.get(rolling.context).get('value') ?? null }) },
-        });
+        );
         const rollingServer = await listen(createServer(createRequestListener({ build, mode: 'production' })));
         try {
           const oldCookie = pairOf((await send('/set?v=old')).headers.getSetCookie()[0]);
@@ -470,5 +490,8 @@ for (const [index, backend] of backends.entries()) {
 }
 
 test('errors are SessionStoreErrors with a code', () => {
-  assert.throws(() => createSmartSessionStorage(null as unknown as SmartSessionStorageOptions), (error: unknown) => error instanceof SessionStoreError && error.code === 'ERR_INVALID_OPTION');
+  assert.throws(
+    () => createSmartSessionStorage(null as unknown as SmartSessionStorageOptions),
+    (error: unknown) => error instanceof SessionStoreError && error.code === 'ERR_INVALID_OPTION',
+  );
 });

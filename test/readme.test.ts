@@ -40,7 +40,9 @@ import { after, describe, test } from 'node:test';
 
 const root = join(import.meta.dirname, '..');
 const examplesDirectory = join(root, 'examples');
-const exampleFiles = readdirSync(examplesDirectory).filter((file) => file.endsWith('.mjs')).sort();
+const exampleFiles = readdirSync(examplesDirectory)
+  .filter((file) => file.endsWith('.mjs'))
+  .sort();
 const examples = new Map(exampleFiles.map((file) => [readFileSync(join(examplesDirectory, file), 'utf8'), file]));
 
 /** The Markdown files under `folder` (a path from the package root), every depth, sorted. */
@@ -93,9 +95,7 @@ const where = (block: CodeBlock): string => `${block.document}:${block.line}`;
 
 /** Markdown with its fenced blocks and code spans blanked out, so that neither yields links or headings. */
 function prose(text: string): string {
-  return text
-    .replace(/^```[^\n]*\n[\s\S]*?^```$/gm, (block) => block.replace(/[^\n]/g, ' '))
-    .replace(/`[^`\n]*`/g, 'code');
+  return text.replace(/^```[^\n]*\n[\s\S]*?^```$/gm, (block) => block.replace(/[^\n]/g, ' ')).replace(/`[^`\n]*`/g, 'code');
 }
 
 /** The relative links of a document: `[text](target)`, `![alt](target)` and `[label]: target`. */
@@ -208,9 +208,9 @@ function serversOf(block: CodeBlock): string[] {
   const text = [block.code, ...loaded].join('\n');
   const local = String.raw`(?:[^\s'"\`/@]*@)?(?:127\.0\.0\.1|localhost)`;
   const servers: string[] = [];
-  if (new RegExp(String.raw`postgres(?:ql)?://${local}`).test(text) || /driver:\s*\S*\b(?:Pg|pg|postgres)\b/.test(text)) servers.push('postgres');
-  if (new RegExp(String.raw`(?:mysql|mariadb)://${local}`).test(text) || /driver:\s*\S*\b(?:mysql|mysql2)\b/.test(text)) servers.push('mysql');
-  if (new RegExp(String.raw`rediss?://${local}`).test(text)) servers.push('redis');
+  if (new RegExp(`postgres(?:ql)?://${local}`).test(text) || /driver:\s*\S*\b(?:Pg|pg|postgres)\b/.test(text)) servers.push('postgres');
+  if (new RegExp(`(?:mysql|mariadb)://${local}`).test(text) || /driver:\s*\S*\b(?:mysql|mysql2)\b/.test(text)) servers.push('mysql');
+  if (new RegExp(`rediss?://${local}`).test(text)) servers.push('redis');
   return servers;
 }
 
@@ -219,9 +219,20 @@ function selectedBackends(): Set<string> | undefined {
   const wanted = process.env['DATABASE'];
   if (wanted === undefined || wanted.trim() === '') return undefined;
   const aliases: Record<string, string> = {
-    postgresql: 'postgres', pg: 'postgres', mariadb: 'mysql', mysql2: 'mysql', ioredis: 'redis', 'node-redis': 'redis', sqlite3: 'sqlite',
+    postgresql: 'postgres',
+    pg: 'postgres',
+    mariadb: 'mysql',
+    mysql2: 'mysql',
+    ioredis: 'redis',
+    'node-redis': 'redis',
+    sqlite3: 'sqlite',
   };
-  return new Set(wanted.split(',').map((given) => given.trim().toLowerCase()).map((name) => aliases[name] ?? name));
+  return new Set(
+    wanted
+      .split(',')
+      .map((given) => given.trim().toLowerCase())
+      .map((name) => aliases[name] ?? name),
+  );
 }
 
 /** Why a block is skipped on this run, if it is. */
@@ -302,9 +313,19 @@ function typeCheckAll(): TypeErrors {
   rmSync(typecheckDirectory, { recursive: true, force: true });
   mkdirSync(typecheckDirectory, { recursive: true });
   for (const block of typescriptBlocks) writeFileSync(join(typecheckDirectory, fileNameOf(block)), block.code);
-  const compilerOptions = { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: ['node'], skipLibCheck: true };
+  const compilerOptions = {
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    target: 'es2022',
+    strict: true,
+    noEmit: true,
+    types: ['node'],
+    skipLibCheck: true,
+  };
   writeFileSync(join(typecheckDirectory, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: typescriptBlocks.map(fileNameOf) }));
-  const checked = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', typecheckDirectory, '--pretty', 'false'], { encoding: 'utf8' });
+  const checked = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', typecheckDirectory, '--pretty', 'false'], {
+    encoding: 'utf8',
+  });
   const errors = new Map<string, string[]>();
   let current: string[] | undefined;
   for (const line of `${checked.stdout}${checked.stderr}`.split('\n')) {
@@ -338,9 +359,11 @@ function typeErrorsOf(block: CodeBlock): readonly string[] {
 }
 
 describe('every code block of the README and docs/ is checked', () => {
-  test('each page\'s fences, counted line by line, are the blocks checked, and each is in a language the checks know', () => {
+  test("each page's fences, counted line by line, are the blocks checked, and each is in a language the checks know", () => {
     for (const document of documents) {
-      const fences = textOf(document).split('\n').filter((line) => /^\s*(?:```|~~~)/.test(line)).length;
+      const fences = textOf(document)
+        .split('\n')
+        .filter((line) => /^\s*(?:```|~~~)/.test(line)).length;
       const found = allBlocks.filter((block) => block.document === document);
       const why = 'an indented fence, a ~~~ fence or an unclosed one is not checked';
       assert.equal(fences, 2 * found.length, `${document}: ${fences} fence lines, but ${found.length} blocks found (${why})`);
@@ -359,16 +382,18 @@ describe('every code block of the README and docs/ is checked', () => {
     }
   });
 
-  test('the README\'s js and ts blocks are short examples: lines of a block shown whole on the page the text after each links to', () => {
+  test("the README's js and ts blocks are short examples: lines of a block shown whole on the page the text after each links to", () => {
     const readmeBlocks = allBlocks.filter((block) => block.document === 'README.md' && (block.language === 'js' || block.language === 'ts'));
-    const problems = readmeBlocks.filter((block) => checks.get(block) !== 'excerpt').map((block) => {
-      const pages = pagesLinkedAfter(block);
-      if (pages.length === 0) return `${where(block)}: the text after it links to no page of docs/`;
-      const candidates = pages.flatMap(blocksOf).filter((candidate) => candidate.language === block.language);
-      const nowhere = (line: string) => !candidates.some((candidate) => candidate.code.split('\n').includes(line));
-      const missing = block.code.split('\n').find((line) => line.trim() !== '' && !ELISION.test(line) && nowhere(line));
-      return `${where(block)}: not lines of a ${block.language} block of ${pages.join(', ')} in order${missing === undefined ? '' : `; not there: ${missing}`}`;
-    });
+    const problems = readmeBlocks
+      .filter((block) => checks.get(block) !== 'excerpt')
+      .map((block) => {
+        const pages = pagesLinkedAfter(block);
+        if (pages.length === 0) return `${where(block)}: the text after it links to no page of docs/`;
+        const candidates = pages.flatMap(blocksOf).filter((candidate) => candidate.language === block.language);
+        const nowhere = (line: string) => !candidates.some((candidate) => candidate.code.split('\n').includes(line));
+        const missing = block.code.split('\n').find((line) => line.trim() !== '' && !ELISION.test(line) && nowhere(line));
+        return `${where(block)}: not lines of a ${block.language} block of ${pages.join(', ')} in order${missing === undefined ? '' : `; not there: ${missing}`}`;
+      });
     assert.deepStrictEqual(problems, []);
   });
 
@@ -448,7 +473,10 @@ describe('configuration, shell and SQL blocks', () => {
 
   /** What is wrong with one command of a shell block, if anything. */
   function commandProblem(command: string): string | undefined {
-    const words = command.replace(/^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+/, '').split(/\s+/).filter((word) => word !== '');
+    const words = command
+      .replace(/^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+/, '')
+      .split(/\s+/)
+      .filter((word) => word !== '');
     const [program, verb, ...rest] = words;
     if (program === 'npm' && (verb === 'test' || verb === 'start')) return verb in manifest.scripts ? undefined : `package.json has no "${verb}" script`;
     if (program === 'npm' && verb === 'run') {
@@ -557,7 +585,11 @@ describe('links of the README and docs/', () => {
         }
       }
     }
-    assert.deepStrictEqual(documents.filter((document) => !reached.has(document)), [], 'pages no chain of links from README.md reaches');
+    assert.deepStrictEqual(
+      documents.filter((document) => !reached.has(document)),
+      [],
+      'pages no chain of links from README.md reaches',
+    );
   });
 
   test('the check finds broken links: a missing file, a missing heading', () => {
@@ -575,8 +607,8 @@ describe('links of the README and docs/', () => {
   });
 });
 
-describe('npm 11\'s install-script warning, as the README explains it', () => {
-  test('the allowScripts entry the README gives, in an app\'s package.json, covers better-sqlite3\'s install script for npm', (t) => {
+describe("npm 11's install-script warning, as the README explains it", () => {
+  test("the allowScripts entry the README gives, in an app's package.json, covers better-sqlite3's install script for npm", (t) => {
     const readme = textOf('README.md');
     const entry = /`("allowScripts": \{[^`]*\})`/.exec(readme)?.[1];
     assert.ok(entry !== undefined, 'README.md must show the "allowScripts" entry of package.json that allows better-sqlite3');
@@ -586,7 +618,10 @@ describe('npm 11\'s install-script warning, as the README explains it', () => {
     t.after(() => rmSync(app, { recursive: true, force: true }));
     mkdirSync(join(app, 'node_modules', 'better-sqlite3'), { recursive: true });
     const installScript = { install: 'prebuild-install || node-gyp rebuild --release' };
-    writeFileSync(join(app, 'node_modules', 'better-sqlite3', 'package.json'), JSON.stringify({ name: 'better-sqlite3', version: '12.11.1', scripts: installScript }));
+    writeFileSync(
+      join(app, 'node_modules', 'better-sqlite3', 'package.json'),
+      JSON.stringify({ name: 'better-sqlite3', version: '12.11.1', scripts: installScript }),
+    );
     const unreviewed = (manifest: object) => {
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', dependencies: { 'better-sqlite3': '^12.0.0' }, ...manifest }));
       return spawnSync('npm', ['install-scripts', 'ls', '--offline'], { cwd: app, encoding: 'utf8', timeout: 60_000 });

@@ -52,12 +52,20 @@ async function exercise(store: SessionStoreCore, label: string): Promise<void> {
   await store.clear();
   await store.save('a', { cookie: cookie(), passport: { user: 'ann' }, list: [] });
   const loads = await Promise.all(Array.from({ length: 6 }, () => store.load('a')));
-  await Promise.all(loads.map(async (loaded, i) => {
-    assert.ok(loaded, label);
-    await store.save('a', { ...loaded.session, [`k${i}`]: i }, loaded.state);
-  }));
+  await Promise.all(
+    loads.map(async (loaded, i) => {
+      assert.ok(loaded, label);
+      await store.save('a', { ...loaded.session, [`k${i}`]: i }, loaded.state);
+    }),
+  );
   const merged = (await store.load('a'))?.session;
-  assert.deepStrictEqual(Object.keys(merged ?? {}).filter((key) => key.startsWith('k')).sort(), ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'], label);
+  assert.deepStrictEqual(
+    Object.keys(merged ?? {})
+      .filter((key) => key.startsWith('k'))
+      .sort(),
+    ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'],
+    label,
+  );
   assert.deepStrictEqual(merged?.['list'], [], label);
   await store.save('b', { cookie: cookie(), passport: { user: 'ann' } });
   await store.save('c', { cookie: cookie() });
@@ -105,6 +113,7 @@ for (const backend of backends) {
             empty: [],
             emptyObject: {},
             nested: { list: [[], [{}], [null]] },
+            // biome-ignore lint/correctness/noPrecisionLoss: the test is that such a number round-trips as JavaScript reads it
             big: 12345678901234567,
             max: Number.MAX_VALUE,
             tiny: 5e-324,
@@ -119,8 +128,10 @@ for (const backend of backends) {
           const loaded = await store.load(sid);
           assert.ok(loaded);
           assert.deepStrictEqual(loaded.session, value);
+          // biome-ignore lint/correctness/noPrecisionLoss: as above
           assert.equal(loaded.session['big'], 12345678901234567);
           // A delta over the same values (the merge runs in TypeScript, never in Lua's cjson).
+          // biome-ignore lint/correctness/noPrecisionLoss: as above
           const changed = { ...loaded.session, more: [], big: -12345678901234567, unicode: '😀'.repeat(3), nested: { list: [[], []] } };
           await store.save(sid, changed, loaded.state);
           assert.deepStrictEqual((await store.load(sid))?.session, changed);
@@ -189,13 +200,19 @@ for (const backend of backends) {
           counted.statements.length = 0;
           const loaded = await store.load('s');
           assert.ok(loaded);
-          assert.deepStrictEqual(counted.statements.map((statement) => statement.split(' ')[0]), ['HMGET']);
+          assert.deepStrictEqual(
+            counted.statements.map((statement) => statement.split(' ')[0]),
+            ['HMGET'],
+          );
 
           counted.statements.length = 0;
           await store.touch('s', { ...loaded.session, cookie: cookie(3_630_000) }, loaded.state);
           assert.equal(counted.statements.length, 0, 'a touch under touchAfter (60 s) writes nothing');
           const touched = await store.touch('s', { ...loaded.session, cookie: cookie(7_200_000) }, loaded.state);
-          assert.deepStrictEqual(counted.statements.map((statement) => statement.split(' ')[0]), ['EVALSHA']);
+          assert.deepStrictEqual(
+            counted.statements.map((statement) => statement.split(' ')[0]),
+            ['EVALSHA'],
+          );
           const key = `${table}:${hashSessionId('s')}`;
           assert.ok(Number(await raw.send(key, ['PTTL', key])) > 7_100_000);
           assert.equal((await store.load('s'))?.state.expiresAt, touched?.expiresAt);
@@ -220,11 +237,22 @@ for (const backend of backends) {
     after(() => dropTable(backend, table));
 
     /** Store `a` (commands counted) and store `b` (another process, in effect), both `atomic` on the same keys. */
-    async function twoStores(options: Partial<SessionStoreOptions> = {}): Promise<{ a: CookieStore; b: CookieStore; statements: string[]; close: () => Promise<void> }> {
+    async function twoStores(
+      options: Partial<SessionStoreOptions> = {},
+    ): Promise<{ a: CookieStore; b: CookieStore; statements: string[]; close: () => Promise<void> }> {
       const counted = await backend.counted();
       const a = new CookieStore({ connection: counted.connection, table, locking: 'atomic', autopurge: false, ...options });
       const b = new CookieStore({ url, table, locking: 'atomic', autopurge: false, ...options });
-      return { a, b, statements: counted.statements, close: async () => { await a.close(); await b.close(); await counted.close(); } };
+      return {
+        a,
+        b,
+        statements: counted.statements,
+        close: async () => {
+          await a.close();
+          await b.close();
+          await counted.close();
+        },
+      };
     }
 
     test('a save merges into what another store wrote since the load (one more command), and a later save needs no read', async () => {
@@ -238,7 +266,10 @@ for (const backend of backends) {
         statements.length = 0;
         await a.save('s', { ...loadedByA.session, byA: 'a' }, loadedByA.state);
         // The first compare-and-set fails (b moved the version on); its reply carries b's session, merged into at once.
-        assert.deepStrictEqual(statements.map((statement) => statement.split(' ')[0]), ['EVALSHA', 'EVALSHA']);
+        assert.deepStrictEqual(
+          statements.map((statement) => statement.split(' ')[0]),
+          ['EVALSHA', 'EVALSHA'],
+        );
         assert.deepStrictEqual((await b.load('s'))?.session, { cookie: loadedByA.session['cookie'], first: 1, byB: 'b', byA: 'a' });
 
         // a knows what it wrote: its next request's save is one command after its read.
@@ -246,7 +277,10 @@ for (const backend of backends) {
         assert.ok(again);
         statements.length = 0;
         await a.save('s', { ...again.session, next: true }, again.state);
-        assert.deepStrictEqual(statements.map((statement) => statement.split(' ')[0]), ['EVALSHA']);
+        assert.deepStrictEqual(
+          statements.map((statement) => statement.split(' ')[0]),
+          ['EVALSHA'],
+        );
         assert.equal((await b.load('s'))?.session['next'], true);
       } finally {
         await close();
@@ -325,33 +359,45 @@ for (const backend of backends) {
 
     const makers: [string, () => Promise<{ client: object; close: () => Promise<void> }>][] = cluster
       ? [
-        ['node-redis cluster', async () => {
-          const client = createCluster({ rootNodes: clusterSeeds(url).map((socket) => ({ socket })) });
-          client.on('error', () => undefined);
-          await client.connect();
-          return { client, close: async () => void (await client.close()) };
-        }],
-        ['ioredis Cluster', async () => {
-          const client = new IoCluster(clusterSeeds(url));
-          client.on('error', () => undefined);
-          await client.ping();
-          return { client, close: async () => void (await client.quit()) };
-        }],
-      ]
+          [
+            'node-redis cluster',
+            async () => {
+              const client = createCluster({ rootNodes: clusterSeeds(url).map((socket) => ({ socket })) });
+              client.on('error', () => undefined);
+              await client.connect();
+              return { client, close: async () => void (await client.close()) };
+            },
+          ],
+          [
+            'ioredis Cluster',
+            async () => {
+              const client = new IoCluster(clusterSeeds(url));
+              client.on('error', () => undefined);
+              await client.ping();
+              return { client, close: async () => void (await client.quit()) };
+            },
+          ],
+        ]
       : [
-        ['node-redis client', async () => {
-          const client = createClient({ url });
-          client.on('error', () => undefined);
-          await client.connect();
-          return { client, close: async () => void (await client.close()) };
-        }],
-        ['ioredis Redis', async () => {
-          const client = new IoRedis(url);
-          client.on('error', () => undefined);
-          await client.ping();
-          return { client, close: async () => void (await client.quit()) };
-        }],
-      ];
+          [
+            'node-redis client',
+            async () => {
+              const client = createClient({ url });
+              client.on('error', () => undefined);
+              await client.connect();
+              return { client, close: async () => void (await client.close()) };
+            },
+          ],
+          [
+            'ioredis Redis',
+            async () => {
+              const client = new IoRedis(url);
+              client.on('error', () => undefined);
+              await client.ping();
+              return { client, close: async () => void (await client.quit()) };
+            },
+          ],
+        ];
 
     for (const [name, make] of makers) {
       for (const locking of LOCKING_MODES) {
@@ -365,21 +411,23 @@ for (const backend of backends) {
             await store.close();
           }
           // The store leaves the application's client open.
-          assert.ok(await (client as { ping?: () => Promise<unknown> }).ping?.() ?? true);
+          assert.ok((await (client as { ping?: () => Promise<unknown> }).ping?.()) ?? true);
           await close();
         });
       }
     }
 
     test('an ioredis client with keyPrefix is refused: the prefix is the table', async () => {
-      const client = cluster ? new IoCluster(clusterSeeds(url), { keyPrefix: 'p:', lazyConnect: true }) : new IoRedis(url, { keyPrefix: 'p:', lazyConnect: true });
+      const client = cluster
+        ? new IoCluster(clusterSeeds(url), { keyPrefix: 'p:', lazyConnect: true })
+        : new IoRedis(url, { keyPrefix: 'p:', lazyConnect: true });
       const store = new CookieStore({ connection: client, table });
       await assert.rejects(store.ready(), isStoreError('ERR_INVALID_OPTION', 'keyPrefix'));
       await store.close();
       client.disconnect();
     });
 
-    test('ioredis as the store\'s own client (when node-redis is not installed)', async () => {
+    test("ioredis as the store's own client (when node-redis is not installed)", async () => {
       const store = storeWithDriver('ioredis', { url, table, userIdKey: 'passport.user' });
       try {
         await exercise(store, 'ioredis (own)');
@@ -389,48 +437,55 @@ for (const backend of backends) {
     });
   });
 
-  if (cluster) describe('redis-cluster: slots and masters', () => {
-    const table = 'ssn_redis_slots';
-    before(() => dropTable(backend, table));
-    after(() => dropTable(backend, table));
+  if (cluster)
+    describe('redis-cluster: slots and masters', () => {
+      const table = 'ssn_redis_slots';
+      before(() => dropTable(backend, table));
+      after(() => dropTable(backend, table));
 
-    test('each session is one key (one slot); a user index lives in its user\'s slot; all, length and clear cover every master', async () => {
-      const store = new CookieStore({ url, table, userIdKey: 'user', autopurge: false });
-      try {
-        const count = 60;
-        for (let i = 0; i < count; i++) await store.save(`slot-${i}`, { cookie: cookie(), user: `user-${i % 3}`, i });
-        const sessionKeys = await scanKeys(raw, `${table}:*`);
-        assert.equal(sessionKeys.length, count, 'one key per session');
-        const indexKeys = await scanKeys(raw, `${table}#*`);
-        assert.equal(indexKeys.length, 3, 'one index per user');
-        for (const key of indexKeys) {
-          const tag = /\{([^}]+)\}/.exec(key)?.[1] as string;
-          assert.equal(await raw.send(undefined, ['CLUSTER', 'KEYSLOT', key]), await raw.send(undefined, ['CLUSTER', 'KEYSLOT', tag]));
+      test("each session is one key (one slot); a user index lives in its user's slot; all, length and clear cover every master", async () => {
+        const store = new CookieStore({ url, table, userIdKey: 'user', autopurge: false });
+        try {
+          const count = 60;
+          for (let i = 0; i < count; i++) await store.save(`slot-${i}`, { cookie: cookie(), user: `user-${i % 3}`, i });
+          const sessionKeys = await scanKeys(raw, `${table}:*`);
+          assert.equal(sessionKeys.length, count, 'one key per session');
+          const indexKeys = await scanKeys(raw, `${table}#*`);
+          assert.equal(indexKeys.length, 3, 'one index per user');
+          for (const key of indexKeys) {
+            const tag = /\{([^}]+)\}/.exec(key)?.[1] as string;
+            assert.equal(await raw.send(undefined, ['CLUSTER', 'KEYSLOT', key]), await raw.send(undefined, ['CLUSTER', 'KEYSLOT', tag]));
+          }
+          const perMaster: number[] = [];
+          for (const send of await raw.masters()) {
+            let cursor = '0';
+            let found = 0;
+            do {
+              const [next, keys] = (await send(['SCAN', cursor, 'MATCH', `${table}:*`, 'COUNT', '1000'])) as [string, string[]];
+              cursor = next;
+              found += keys.length;
+            } while (cursor !== '0');
+            perMaster.push(found);
+          }
+          assert.equal(perMaster.length, 3);
+          assert.ok(
+            perMaster.every((found) => found > 0),
+            `sessions on every master: ${perMaster.join(', ')}`,
+          );
+          assert.equal(await store.length(), count);
+          assert.deepStrictEqual(
+            (await store.all()).map((session) => session['i']).sort((a, b) => Number(a) - Number(b)),
+            Array.from({ length: count }, (_, i) => i),
+          );
+          assert.deepStrictEqual(await store.stats(), { live: count, expired: 0 });
+          await store.clear();
+          assert.deepStrictEqual(await scanKeys(raw, `${table}*`), []);
+          assert.equal(await store.length(), 0);
+        } finally {
+          await store.close();
         }
-        const perMaster: number[] = [];
-        for (const send of await raw.masters()) {
-          let cursor = '0';
-          let found = 0;
-          do {
-            const [next, keys] = (await send(['SCAN', cursor, 'MATCH', `${table}:*`, 'COUNT', '1000'])) as [string, string[]];
-            cursor = next;
-            found += keys.length;
-          } while (cursor !== '0');
-          perMaster.push(found);
-        }
-        assert.equal(perMaster.length, 3);
-        assert.ok(perMaster.every((found) => found > 0), `sessions on every master: ${perMaster.join(', ')}`);
-        assert.equal(await store.length(), count);
-        assert.deepStrictEqual((await store.all()).map((session) => session['i']).sort((a, b) => Number(a) - Number(b)), Array.from({ length: count }, (_, i) => i));
-        assert.deepStrictEqual(await store.stats(), { live: count, expired: 0 });
-        await store.clear();
-        assert.deepStrictEqual(await scanKeys(raw, `${table}*`), []);
-        assert.equal(await store.length(), 0);
-      } finally {
-        await store.close();
-      }
+      });
     });
-  });
 
   describe(`${backend.name}: log out everywhere racing saves`, () => {
     const table = 'ssn_redis_logout';
@@ -537,15 +592,25 @@ if (clustered !== undefined && spawnSync(clusterScript, ['status'], { stdio: 'ig
         store.on('connect', () => events.push('connect'));
         try {
           for (let i = 0; i < 30; i++) await store.save(`m${i}`, { i });
-          const [port] = clusterSeeds(clustered.url).map((seed) => seed.port).slice(1);
+          const [port] = clusterSeeds(clustered.url)
+            .map((seed) => seed.port)
+            .slice(1);
           const pid = Number(spawnSync('cat', [join(clusterDirectory, String(port), 'redis.pid')], { encoding: 'utf8' }).stdout.trim());
           assert.ok(pid > 0);
           process.kill(pid, 'SIGKILL');
           const outcomes = new Set<string>();
           for (let i = 0; i < 30; i++) {
-            outcomes.add(await store.load(`m${i}`).then(() => 'ok', (error: unknown) => (isStoreError('ERR_UNAVAILABLE')(error) ? 'ERR_UNAVAILABLE' : String(error))));
+            outcomes.add(
+              await store.load(`m${i}`).then(
+                () => 'ok',
+                (error: unknown) => (isStoreError('ERR_UNAVAILABLE')(error) ? 'ERR_UNAVAILABLE' : String(error)),
+              ),
+            );
           }
-          assert.ok(outcomes.has('ERR_UNAVAILABLE') && [...outcomes].every((outcome) => outcome === 'ok' || outcome === 'ERR_UNAVAILABLE'), [...outcomes].join(', '));
+          assert.ok(
+            outcomes.has('ERR_UNAVAILABLE') && [...outcomes].every((outcome) => outcome === 'ok' || outcome === 'ERR_UNAVAILABLE'),
+            [...outcomes].join(', '),
+          );
           const reconnected = once(store, 'connect');
           assert.equal(spawnSync(clusterScript, ['start'], { stdio: 'ignore' }).status, 0);
           await reconnected;
@@ -605,7 +670,11 @@ if (single !== undefined) {
 
     test('a handed-over node-redis client with no error listener: the cut does not crash the process', async () => {
       const proxy = await startTcpProxy(serverPort);
-      const client = createClient({ url: `redis://127.0.0.1:${proxy.port}${database}`, disableOfflineQueue: true, socket: { reconnectStrategy: (n: number) => Math.min(50 * 2 ** n, 500) } });
+      const client = createClient({
+        url: `redis://127.0.0.1:${proxy.port}${database}`,
+        disableOfflineQueue: true,
+        socket: { reconnectStrategy: (n: number) => Math.min(50 * 2 ** n, 500) },
+      });
       // Connected with a listener, which is then removed: only the store's listener is left.
       client.on('error', () => undefined);
       await client.connect();
@@ -634,7 +703,11 @@ if (single !== undefined) {
     let server: ReturnType<typeof spawn> | undefined;
 
     async function startServer(): Promise<void> {
-      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', directory], { stdio: 'ignore' });
+      server = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', directory],
+        { stdio: 'ignore' },
+      );
       for (let attempt = 0; attempt < 100; attempt++) {
         if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return;
         await delay(50);

@@ -7,12 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import './support/random.js';
-import { hashSessionId, SessionStore, SessionStoreError, toJsonValue, type JsonObject } from '../src/index.js';
+import { hashSessionId, type SessionStore, type SessionStoreError, toJsonValue, type JsonObject } from '../src/index.js';
 import { backendsForThisFile, isStoreError as isError, sql, dropTable, LOCKING_MODES, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
-
-
 
 const cookie = (): JsonObject => ({ originalMaxAge: 3_600_000, expires: new Date(Date.now() + 3_600_000).toISOString(), path: '/' });
 
@@ -57,7 +55,10 @@ for (const backend of backends) {
         await store.save('u-s3', { cookie: cookie(), passport: { user: 42 } });
         await store.save('u-s4', { cookie: cookie() });
         assert.equal((await store.listByUser('u1')).length, 2);
-        assert.deepStrictEqual((await store.listByUser(42)).map(({ session }) => session['passport']), [{ user: 42 }]);
+        assert.deepStrictEqual(
+          (await store.listByUser(42)).map(({ session }) => session['passport']),
+          [{ user: 42 }],
+        );
 
         const anonymous = await store.load('u-s4');
         assert.ok(anonymous);
@@ -154,62 +155,63 @@ for (const backend of backends) {
   });
 
   // A table made by hand with a text data column: the SQL databases only.
-  if (backend.sql) describe(`${backend.name}: corrupt rows in a text-data table`, () => {
-    const table = 'ssn_corrupt';
-    let store: SessionStore;
-    const columns = {
-      postgres: 'id text PRIMARY KEY, data text NULL, expires_at timestamptz NOT NULL',
-      mysql: 'id VARCHAR(256) PRIMARY KEY, data LONGTEXT NULL, expires_at BIGINT NOT NULL',
-      sqlite: 'id TEXT PRIMARY KEY, data TEXT NULL, expires_at INTEGER NOT NULL',
-    }[backend.dialect as 'postgres' | 'mysql' | 'sqlite'];
-    const later = (): unknown => (backend.dialect === 'postgres' ? new Date(Date.now() + 3_600_000) : Date.now() + 3_600_000);
-    before(async () => {
-      await dropTable(backend, table);
-      await backend.query(`CREATE TABLE ${table} (${columns})`);
-      store = new CookieStore({ url: backend.url, table });
-    });
-    after(async () => {
-      await store.close();
-      await dropTable(backend, table);
-    });
+  if (backend.sql)
+    describe(`${backend.name}: corrupt rows in a text-data table`, () => {
+      const table = 'ssn_corrupt';
+      let store: SessionStore;
+      const columns = {
+        postgres: 'id text PRIMARY KEY, data text NULL, expires_at timestamptz NOT NULL',
+        mysql: 'id VARCHAR(256) PRIMARY KEY, data LONGTEXT NULL, expires_at BIGINT NOT NULL',
+        sqlite: 'id TEXT PRIMARY KEY, data TEXT NULL, expires_at INTEGER NOT NULL',
+      }[backend.dialect as 'postgres' | 'mysql' | 'sqlite'];
+      const later = (): unknown => (backend.dialect === 'postgres' ? new Date(Date.now() + 3_600_000) : Date.now() + 3_600_000);
+      before(async () => {
+        await dropTable(backend, table);
+        await backend.query(`CREATE TABLE ${table} (${columns})`);
+        store = new CookieStore({ url: backend.url, table });
+      });
+      after(async () => {
+        await store.close();
+        await dropTable(backend, table);
+      });
 
-    test('a text data column works in every locking mode', async () => {
-      for (const locking of LOCKING_MODES.filter((mode) => mode !== 'optimistic')) {
-        const modeStore = new CookieStore({ url: backend.url, table, locking });
-        try {
-          const sid = `text-${locking}`;
-          await modeStore.save(sid, { cookie: cookie(), a: { b: 1 } });
-          const first = await modeStore.load(sid);
-          const second = await modeStore.load(sid);
-          assert.ok(first && second);
-          await modeStore.save(sid, { ...first.session, a: { b: 1, c: null } }, first.state);
-          await modeStore.save(sid, { ...second.session, d: [1, 'two'] }, second.state);
-          assert.deepStrictEqual({ ...(await modeStore.load(sid))?.session, cookie: null }, { cookie: null, a: { b: 1, c: null }, d: [1, 'two'] });
-        } finally {
-          await modeStore.close();
+      test('a text data column works in every locking mode', async () => {
+        for (const locking of LOCKING_MODES.filter((mode) => mode !== 'optimistic')) {
+          const modeStore = new CookieStore({ url: backend.url, table, locking });
+          try {
+            const sid = `text-${locking}`;
+            await modeStore.save(sid, { cookie: cookie(), a: { b: 1 } });
+            const first = await modeStore.load(sid);
+            const second = await modeStore.load(sid);
+            assert.ok(first && second);
+            await modeStore.save(sid, { ...first.session, a: { b: 1, c: null } }, first.state);
+            await modeStore.save(sid, { ...second.session, d: [1, 'two'] }, second.state);
+            assert.deepStrictEqual({ ...(await modeStore.load(sid))?.session, cookie: null }, { cookie: null, a: { b: 1, c: null }, d: [1, 'two'] });
+          } finally {
+            await modeStore.close();
+          }
         }
-      }
-    });
+      });
 
-    test('invalid JSON, wrong types, NULL and truncated text: ERR_CORRUPT_ROW, other sessions unaffected', async () => {
-      const corrupt: (string | null)[] = [null, '', '{not json', '{"a":1', '[1,2]', '"text"', '42', 'null', 'true'];
-      for (const [index, data] of corrupt.entries()) {
-        await backend.query(sql(backend, `INSERT INTO ${table} (id, data, expires_at) VALUES (?, ?, ?)`), [hashSessionId(`bad-${index}`), data, later()]);
-      }
-      await store.save('healthy', { cookie: cookie(), ok: true });
-      for (const index of corrupt.keys()) {
-        await assert.rejects(store.load(`bad-${index}`), isError('ERR_CORRUPT_ROW'), `row ${JSON.stringify(corrupt[index])}`);
-      }
-      assert.equal((await store.load('healthy'))?.session['ok'], true);
-      const all = await store.all();
-      assert.ok(all.some((session) => session['ok'] === true));
-      assert.ok(all.every((session) => typeof session === 'object' && session !== null && !Array.isArray(session)));
-      // A corrupt row can still be destroyed, and then a fresh session takes its id.
-      await store.destroy('bad-2');
-      await store.save('bad-2', { cookie: cookie(), fresh: true });
-      assert.equal((await store.load('bad-2'))?.session['fresh'], true);
+      test('invalid JSON, wrong types, NULL and truncated text: ERR_CORRUPT_ROW, other sessions unaffected', async () => {
+        const corrupt: (string | null)[] = [null, '', '{not json', '{"a":1', '[1,2]', '"text"', '42', 'null', 'true'];
+        for (const [index, data] of corrupt.entries()) {
+          await backend.query(sql(backend, `INSERT INTO ${table} (id, data, expires_at) VALUES (?, ?, ?)`), [hashSessionId(`bad-${index}`), data, later()]);
+        }
+        await store.save('healthy', { cookie: cookie(), ok: true });
+        for (const index of corrupt.keys()) {
+          await assert.rejects(store.load(`bad-${index}`), isError('ERR_CORRUPT_ROW'), `row ${JSON.stringify(corrupt[index])}`);
+        }
+        assert.equal((await store.load('healthy'))?.session['ok'], true);
+        const all = await store.all();
+        assert.ok(all.some((session) => session['ok'] === true));
+        assert.ok(all.every((session) => typeof session === 'object' && session !== null && !Array.isArray(session)));
+        // A corrupt row can still be destroyed, and then a fresh session takes its id.
+        await store.destroy('bad-2');
+        await store.save('bad-2', { cookie: cookie(), fresh: true });
+        assert.equal((await store.load('bad-2'))?.session['fresh'], true);
+      });
     });
-  });
 
   describe(`${backend.name}: fuzzing`, () => {
     const table = 'ssn_fuzz';
@@ -270,15 +272,19 @@ for (const backend of backends) {
           const sentinel = { cookie: cookie(), mine: 'untouched' };
           await store.save('sentinel', sentinel);
           const model = new Map<string, JsonObject>();
-          const valid = (id: unknown): id is string => typeof id === 'string' && id.length > 0 && id.length <= 256 && !/[\u0000-\u001f\u007f]/.test(id) && id !== 'sentinel';
+          const valid = (id: unknown): id is string =>
+            typeof id === 'string' && id.length > 0 && id.length <= 256 && !/[\u0000-\u001f\u007f]/.test(id) && id !== 'sentinel';
           for (const step of commands) {
             const id = step.id as string;
             if (!valid(id) && !(typeof id === 'string' && id === 'sentinel')) {
               const call =
-                step.op === 'get' ? store.load(id)
-                : step.op === 'destroy' ? store.destroy(id)
-                : step.op === 'touch' ? store.touch(id, { cookie: cookie() })
-                : store.save(id, { ...step.data, cookie: cookie() });
+                step.op === 'get'
+                  ? store.load(id)
+                  : step.op === 'destroy'
+                    ? store.destroy(id)
+                    : step.op === 'touch'
+                      ? store.touch(id, { cookie: cookie() })
+                      : store.save(id, { ...step.data, cookie: cookie() });
               await assert.rejects(call, isError('ERR_INVALID_SESSION_ID'));
               continue;
             }

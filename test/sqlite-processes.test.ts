@@ -22,8 +22,7 @@ describe('SQLite shared by several processes', { skip }, () => {
       const store = new CookieStore({ url, table, locking, createTable: true });
       await store.save('shared', { cookie: { originalMaxAge: null, expires: null }, start: true });
       const worker = join(import.meta.dirname, 'support/sqlite-worker.ts');
-      await Promise.all([0, 1, 2].map((index) =>
-        run(process.execPath, ['--import', 'tsx', worker, url, table, locking, 'shared', String(index), '15'])));
+      await Promise.all([0, 1, 2].map((index) => run(process.execPath, ['--import', 'tsx', worker, url, table, locking, 'shared', String(index), '15'])));
       const final = (await store.load('shared'))?.session;
       await store.close();
       assert.ok(final);

@@ -4,12 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { hashSessionId, SessionStore, type JsonObject, type LockingMode } from '../src/index.js';
+import { hashSessionId, type SessionStore, type JsonObject, type LockingMode } from '../src/index.js';
 import { random } from './support/random.js';
 import { backendsForThisFile, isStoreError as isError, delay, dropTable, LOCKING_MODES, CookieStore } from './support/backends.js';
 
 const backends = await backendsForThisFile();
-
 
 /** A cookie as express-session stores it, expiring in `ms`. */
 function cookie(ms = 3_600_000): JsonObject {
@@ -22,7 +21,10 @@ function cookie(ms = 3_600_000): JsonObject {
  * merged inside the database, on a table without a `changes` column (one
  * made by hand, or by an earlier version).
  */
-const VARIANTS: readonly { readonly locking: LockingMode; readonly merged: boolean }[] = [...LOCKING_MODES.map((locking) => ({ locking, merged: false })), { locking: 'atomic', merged: true }];
+const VARIANTS: readonly { readonly locking: LockingMode; readonly merged: boolean }[] = [
+  ...LOCKING_MODES.map((locking) => ({ locking, merged: false })),
+  { locking: 'atomic', merged: true },
+];
 
 /** Drops the pending-changes column of a table the store created (PostgreSQL: and holds jsonb, as earlier versions made it). */
 async function withoutChangesColumn(backend: (typeof backends)[number], table: string): Promise<void> {
@@ -73,14 +75,14 @@ for (const backend of backends) {
         await store.save(sid, data);
         const loaded = await store.load(sid);
         assert.deepStrictEqual(loaded?.session, data);
-        assert.equal(await store.length() >= 1, true);
+        assert.equal((await store.length()) >= 1, true);
       });
 
       test('a negative zero is stored and read back as 0 (JSON has no -0)', async () => {
         const sid = newSid();
         await store.save(sid, { cookie: cookie(), a: [{ '': -0 }] });
         const loaded = await store.load(sid);
-        assert.ok(Object.is((loaded?.session['a'] as [{ '': number }])[0][''], 0));
+        assert.ok(Object.is((loaded?.session['a'] as [{ '': number }] | undefined)?.[0][''], 0));
         assert.ok(loaded);
         await store.save(sid, { ...loaded.session, b: -0 }, loaded.state);
         assert.ok(Object.is((await store.load(sid))?.session['b'], 0));
@@ -93,7 +95,7 @@ for (const backend of backends) {
         assert.equal(await rows.read(sid), undefined);
       });
 
-      test('a request writes only its delta: another writer\'s change at another path survives', async () => {
+      test("a request writes only its delta: another writer's change at another path survives", async () => {
         const sid = newSid();
         await store.save(sid, { cookie: cookie(), cart: { items: [1] }, user: 'ann', old: 1 });
         const loaded = await store.load(sid);
@@ -114,7 +116,10 @@ for (const backend of backends) {
         assert.ok(loaded);
         await rawWrite(sid, { ...loaded.session, b: 'written meanwhile' });
         // express-session rolls cookie.expires on every request: that alone is no change.
-        const unchanged = { ...structuredClone(loaded.session), cookie: { ...(loaded.session['cookie'] as JsonObject), expires: new Date(Date.now() + 3_600_500).toISOString() } };
+        const unchanged = {
+          ...structuredClone(loaded.session),
+          cookie: { ...(loaded.session['cookie'] as JsonObject), expires: new Date(Date.now() + 3_600_500).toISOString() },
+        };
         await store.save(sid, unchanged, loaded.state);
         assert.deepStrictEqual(await rawData(sid), { ...loaded.session, b: 'written meanwhile' });
       });
@@ -176,7 +181,10 @@ for (const backend of backends) {
         // A SQL row stays until purged; Redis deletes the key itself once its TTL has passed.
         if (backend.sql) assert.notEqual(await rows.read(hashSessionId(sid)), undefined);
         assert.equal(await store.load(sid), null);
-        assert.equal((await store.all()).some((session) => session['marker'] === sid), false);
+        assert.equal(
+          (await store.all()).some((session) => session['marker'] === sid),
+          false,
+        );
         const loaded = await store.load(sid);
         assert.equal(loaded, null);
       });
@@ -331,11 +339,13 @@ for (const backend of backends) {
           await store.save(sid, { cookie: cookie(), n: 0 });
           const loads = await Promise.all(Array.from({ length: 8 }, () => store.load(sid)));
           await store.destroy(sid);
-          await Promise.all(loads.map(async (loaded, i) => {
-            assert.ok(loaded);
-            await delay(Math.random() * 10);
-            await store.save(sid, { ...loaded.session, [`late${i}`]: i }, loaded.state);
-          }));
+          await Promise.all(
+            loads.map(async (loaded, i) => {
+              assert.ok(loaded);
+              await delay(Math.random() * 10);
+              await store.save(sid, { ...loaded.session, [`late${i}`]: i }, loaded.state);
+            }),
+          );
           assert.equal(await store.load(sid), null);
           assert.equal(await rows.read(hashSessionId(sid)), undefined);
         }
@@ -344,54 +354,55 @@ for (const backend of backends) {
   }
 
   // Tables and their columns: the SQL databases only.
-  if (backend.sql) describe(`${backend.name} / table shape`, () => {
-    test('a table with lock_version switches optimistic locking on; atomic can be forced', async () => {
-      const table = 'ssn_store_autodetect';
-      await dropTable(backend, table);
-      const creator = new CookieStore({ url: backend.url, table, locking: 'optimistic' });
-      await creator.createTable();
-      await creator.close();
-      const detected = new CookieStore({ url: backend.url, table });
-      const forced = new CookieStore({ url: backend.url, table, locking: 'atomic' });
-      try {
-        assert.equal(await detected.lockingMode(), 'optimistic');
-        assert.equal(await forced.lockingMode(), 'atomic');
-        // Both modes on one table stay correct: atomic writes bump lock_version too.
-        await detected.save('mixed', { a: 0 });
-        const viaOptimistic = await detected.load('mixed');
-        const viaAtomic = await forced.load('mixed');
-        assert.ok(viaOptimistic && viaAtomic);
-        await forced.save('mixed', { ...viaAtomic.session, atomic: 1 }, viaAtomic.state);
-        await detected.save('mixed', { ...viaOptimistic.session, optimistic: 1 }, viaOptimistic.state);
-        assert.deepStrictEqual((await detected.load('mixed'))?.session, { a: 0, atomic: 1, optimistic: 1 });
-      } finally {
-        await detected.close();
-        await forced.close();
+  if (backend.sql)
+    describe(`${backend.name} / table shape`, () => {
+      test('a table with lock_version switches optimistic locking on; atomic can be forced', async () => {
+        const table = 'ssn_store_autodetect';
         await dropTable(backend, table);
-      }
-    });
+        const creator = new CookieStore({ url: backend.url, table, locking: 'optimistic' });
+        await creator.createTable();
+        await creator.close();
+        const detected = new CookieStore({ url: backend.url, table });
+        const forced = new CookieStore({ url: backend.url, table, locking: 'atomic' });
+        try {
+          assert.equal(await detected.lockingMode(), 'optimistic');
+          assert.equal(await forced.lockingMode(), 'atomic');
+          // Both modes on one table stay correct: atomic writes bump lock_version too.
+          await detected.save('mixed', { a: 0 });
+          const viaOptimistic = await detected.load('mixed');
+          const viaAtomic = await forced.load('mixed');
+          assert.ok(viaOptimistic && viaAtomic);
+          await forced.save('mixed', { ...viaAtomic.session, atomic: 1 }, viaAtomic.state);
+          await detected.save('mixed', { ...viaOptimistic.session, optimistic: 1 }, viaOptimistic.state);
+          assert.deepStrictEqual((await detected.load('mixed'))?.session, { a: 0, atomic: 1, optimistic: 1 });
+        } finally {
+          await detected.close();
+          await forced.close();
+          await dropTable(backend, table);
+        }
+      });
 
-    test('optimistic locking on a table without lock_version is a clear schema error', async () => {
-      const table = 'ssn_store_noversion';
-      await dropTable(backend, table);
-      const creator = new CookieStore({ url: backend.url, table, createTable: true });
-      await creator.ready();
-      await creator.close();
-      const store = new CookieStore({ url: backend.url, table, locking: 'optimistic' as LockingMode });
-      try {
-        await assert.rejects(store.load('x'), (error: unknown) => isError('ERR_SCHEMA')(error) && /lock_version/.test((error as Error).message));
-      } finally {
+      test('optimistic locking on a table without lock_version is a clear schema error', async () => {
+        const table = 'ssn_store_noversion';
+        await dropTable(backend, table);
+        const creator = new CookieStore({ url: backend.url, table, createTable: true });
+        await creator.ready();
+        await creator.close();
+        const store = new CookieStore({ url: backend.url, table, locking: 'optimistic' as LockingMode });
+        try {
+          await assert.rejects(store.load('x'), (error: unknown) => isError('ERR_SCHEMA')(error) && /lock_version/.test((error as Error).message));
+        } finally {
+          await store.close();
+          await dropTable(backend, table);
+        }
+      });
+
+      test('a closed store refuses calls', async () => {
+        const store = new CookieStore({ url: backend.url, table: 'ssn_store_closed', createTable: true });
+        await store.ready();
         await store.close();
-        await dropTable(backend, table);
-      }
+        await assert.rejects(store.load('x'), isError('ERR_STORE_CLOSED'));
+        await dropTable(backend, 'ssn_store_closed');
+      });
     });
-
-    test('a closed store refuses calls', async () => {
-      const store = new CookieStore({ url: backend.url, table: 'ssn_store_closed', createTable: true });
-      await store.ready();
-      await store.close();
-      await assert.rejects(store.load('x'), isError('ERR_STORE_CLOSED'));
-      await dropTable(backend, 'ssn_store_closed');
-    });
-  });
 }

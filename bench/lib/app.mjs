@@ -41,7 +41,7 @@ export function makeProfile(i, bytes = 1024) {
 export async function startApp(store, { sessionBytes = 1024 } = {}) {
   const stats = { missing: 0, errors: 0, firstError: undefined, inFlight: 0, sessionIds: new Set(), trackIds: false };
   const app = express();
-  app.use((req, res, next) => {
+  app.use((_req, res, next) => {
     stats.inFlight++;
     let done = false;
     const finish = () => {
@@ -98,12 +98,16 @@ export async function startApp(store, { sessionBytes = 1024 } = {}) {
   app.get('/keys', (req, res) => {
     res.json(Object.keys(req.session));
   });
-  app.use((error, req, res, _next) => {
+  app.use((error, _req, res, _next) => {
     stats.errors++;
     stats.firstError ??= String(error?.message ?? error);
     // express-session may report a store error after the response has started.
     if (res.headersSent) res.end();
-    else res.status(500).type('text').send(String(error?.message ?? error));
+    else
+      res
+        .status(500)
+        .type('text')
+        .send(String(error?.message ?? error));
   });
 
   const server = http.createServer({ keepAliveTimeout: 30_000 }, app);

@@ -37,14 +37,20 @@ function number(name, fallback) {
 function list(name) {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return undefined;
-  return raw.split(',').map((part) => part.trim().toLowerCase()).filter(Boolean);
+  return raw
+    .split(',')
+    .map((part) => part.trim().toLowerCase())
+    .filter(Boolean);
 }
 
 function parseOnly() {
   const raw = process.env.BENCH_ONLY;
   if (raw === undefined || raw.trim() === '') return [...SECTIONS];
   const chosen = new Set();
-  for (const part of raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) {
+  for (const part of raw
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)) {
     const section = ALIASES[part];
     if (section === undefined) throw new Error(`BENCH_ONLY: unknown section "${part}" (known: ${SECTIONS.join(', ')})`);
     chosen.add(section);

@@ -31,7 +31,7 @@ function wrap(owner, name, key) {
 /** The prototype in `proto`'s chain that defines `name` itself. */
 function owning(proto, name) {
   for (let p = proto; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
-    if (Object.prototype.hasOwnProperty.call(p, name)) return p;
+    if (Object.hasOwn(p, name)) return p;
   }
   return null;
 }

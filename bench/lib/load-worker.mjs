@@ -176,7 +176,14 @@ async function runPaced(job) {
       if (stopped && inFlight === 0) finish();
     };
     const request = http.get(
-      { agent, host: url.hostname, port: url.port, path: job.paths[i % job.paths.length], headers: { cookie: job.cookies[i % job.cookies.length] }, timeout: 10_000 },
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: job.paths[i % job.paths.length],
+        headers: { cookie: job.cookies[i % job.cookies.length] },
+        timeout: 10_000,
+      },
       (response) => {
         response.resume();
         response.on('end', () => done(response.statusCode));

@@ -23,7 +23,8 @@ export const TARGETS = {
 
 const COLORS = { smart: '#1f6feb', peer: '#8c959f', second: '#54aeff', floor: '#bf8700', ok: '#1a7f37', during: '#cf222e' };
 
-const fmt = (value, digits = 0) => (value === null || value === undefined ? '–' : Number(value).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const fmt = (value, digits = 0) =>
+  value === null || value === undefined ? '–' : Number(value).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const ratio = (value) => (value === null || value === undefined ? '–' : `${value.toFixed(2)}x`);
 const verdict = (met) => (met === null ? 'n/a' : met ? 'met' : '**missed**');
 
@@ -159,7 +160,12 @@ function header(results) {
     '',
     `- **Machine**: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}`,
     `- **Node**: ${env.node}`,
-    `- **Servers**: PostgreSQL ${String(s.postgres).split(' on ')[0].replace(/^PostgreSQL /, '')} · MariaDB ${s.mysql} · SQLite ${s.sqlite.library ?? '–'} (library's better-sqlite3), ${s.sqlite.bench} (peer's) · Redis ${s.redis}`,
+    `- **Servers**: PostgreSQL ${String(s.postgres)
+      .split(' on ')[0]
+      .replace(
+        /^PostgreSQL /,
+        '',
+      )} · MariaDB ${s.mysql} · SQLite ${s.sqlite.library ?? '–'} (library's better-sqlite3), ${s.sqlite.bench} (peer's) · Redis ${s.redis}`,
     `- **Library**: smart-session-store ${lib.version}, commit ${lib.commit ?? '?'}${lib.uncommittedChangesInSrc ? ' with uncommitted changes in src/' : ''}, dist built ${lib.distBuiltAt ?? '?'}`,
     `- **Load**: ${env.load.note}`,
     `- **Run**: ${results.startedAt} → ${results.finishedAt}; sections: ${results.sections.join(', ')}`,
@@ -212,7 +218,9 @@ function memoryReferenceNote(rows) {
   if (memory === undefined) return undefined;
   const ratios = Object.entries(PEER_OF).flatMap(([backend, id]) => {
     const peer = rows.find((r) => r.id === id);
-    return peer === undefined ? [] : [`${BACKEND_LABEL[backend]} ${ratio(memory.read.reqPerSec / peer.read.reqPerSec)} / ${ratio(memory.write.reqPerSec / peer.write.reqPerSec)}`];
+    return peer === undefined
+      ? []
+      : [`${BACKEND_LABEL[backend]} ${ratio(memory.read.reqPerSec / peer.read.reqPerSec)} / ${ratio(memory.write.reqPerSec / peer.write.reqPerSec)}`];
   });
   return `Reference: express-session's MemoryStore keeps sessions as JSON text in this process, so its requests parse and write the same JSON as the peers' and touch no storage. It is no strict upper bound (it defers every callback with \`setImmediate\`, and connect-redis can serve more), but its ratio to a peer shows how much of that peer's request its storage takes. It served ${fmt(memory.read.reqPerSec)} read-only and ${fmt(memory.write.reqPerSec)} writing req/s, as a ratio of each backend's peer (read / write): ${ratios.join(', ')}.`;
 }
@@ -245,10 +253,29 @@ function httpSection(http, chart) {
     '',
     chart,
     '',
-    table(['store', 'backend', 'read req/s', 'p50', 'p99', 'write req/s', 'p50', 'p99', 'read vs peer', 'write vs peer', 'statements/req under load (read / write)', 'server CPU µs/req (read / write)'], rows),
+    table(
+      [
+        'store',
+        'backend',
+        'read req/s',
+        'p50',
+        'p99',
+        'write req/s',
+        'p50',
+        'p99',
+        'read vs peer',
+        'write vs peer',
+        'statements/req under load (read / write)',
+        'server CPU µs/req (read / write)',
+      ],
+      rows,
+    ),
     ...(memoryReference === undefined ? [] : ['', memoryReference]),
     ...(problems.length > 0
-      ? ['', `Check: ${problems.map((r) => `${r.store}: non-2xx ${r.read.non2xx + r.write.non2xx}, errors ${r.read.errors + r.write.errors}, distinct sessions ${r.read.distinctSessions}`).join('; ')}.`]
+      ? [
+          '',
+          `Check: ${problems.map((r) => `${r.store}: non-2xx ${r.read.non2xx + r.write.non2xx}, errors ${r.read.errors + r.write.errors}, distinct sessions ${r.read.distinctSessions}`).join('; ')}.`,
+        ]
       : []),
   ].join('\n');
 }
@@ -349,10 +376,14 @@ function purgeSection(purge, chart) {
   ]);
   const details = purge.backends.map((r) => {
     const problems = [
-      r.purge.removed !== null && r.purge.removed !== r.statsBefore.expired ? `removed ${fmt(r.purge.removed)} of ${fmt(r.statsBefore.expired)} expired rows` : '',
+      r.purge.removed !== null && r.purge.removed !== r.statsBefore.expired
+        ? `removed ${fmt(r.purge.removed)} of ${fmt(r.statsBefore.expired)} expired rows`
+        : '',
       r.statsAfter.live !== r.statsBefore.live ? `live sessions ${fmt(r.statsBefore.live)} before, ${fmt(r.statsAfter.live)} after` : '',
       r.missingSessions ? `${r.missingSessions} requests found no session` : '',
-      r.during.non2xx + r.during.errors + r.without.non2xx + r.without.errors ? `non-2xx ${r.during.non2xx + r.without.non2xx}, failed ${r.during.errors + r.without.errors}` : '',
+      r.during.non2xx + r.during.errors + r.without.non2xx + r.without.errors
+        ? `non-2xx ${r.during.non2xx + r.without.non2xx}, failed ${r.during.errors + r.without.errors}`
+        : '',
     ].filter(Boolean);
     return (
       `- ${BACKEND_LABEL[r.backend]}: ${fmt(r.rows)} rows inserted in ${fmt(r.insertSeconds, 1)} s; the app served ${fmt(r.load.capacityReqPerSec)} req/s flat out, the load ran at ${fmt(r.load.rate)} req/s ` +
@@ -379,7 +410,9 @@ function purgeSection(purge, chart) {
     table(['backend', 'expired rows', 'purge s', 'rows/s', 'p99 without', 'p99 during', 'during / without', `≤ ${purge.targetRatio}x`], rows),
     '',
     ...details,
-    ...(purge.failed?.length > 0 ? ['', `**Not measured** (the run failed): ${purge.failed.map((f) => `${BACKEND_LABEL[f.backend]}: ${f.error}`).join('; ')}.`] : []),
+    ...(purge.failed?.length > 0
+      ? ['', `**Not measured** (the run failed): ${purge.failed.map((f) => `${BACKEND_LABEL[f.backend]}: ${f.error}`).join('; ')}.`]
+      : []),
   ].join('\n');
 }
 
@@ -390,19 +423,21 @@ function sizesSection(sizes, writeChart, p99Chart) {
       const peer = sizes.rows.find((r) => r.bytes === bytes && r.id === PEER_OF[backend]);
       const memory = sizes.rows.find((r) => r.bytes === bytes && r.id === 'memory');
       if (smart === undefined || peer === undefined) return [];
-      return [[
-        `${Math.round(bytes / 1024)} KB`,
-        BACKEND_LABEL[backend],
-        fmt(smart.read.reqPerSec),
-        fmt(peer.read.reqPerSec),
-        ratio(smart.read.reqPerSec / peer.read.reqPerSec),
-        fmt(smart.write.reqPerSec),
-        fmt(peer.write.reqPerSec),
-        ratio(smart.write.reqPerSec / peer.write.reqPerSec),
-        `${fmt(smart.write.p99)} / ${fmt(peer.write.p99)}`,
-        `${fmt(smart.write.serverCpuMicrosPerRequest)} / ${fmt(peer.write.serverCpuMicrosPerRequest)}`,
-        memory === undefined ? '–' : ratio(memory.write.reqPerSec / peer.write.reqPerSec),
-      ]];
+      return [
+        [
+          `${Math.round(bytes / 1024)} KB`,
+          BACKEND_LABEL[backend],
+          fmt(smart.read.reqPerSec),
+          fmt(peer.read.reqPerSec),
+          ratio(smart.read.reqPerSec / peer.read.reqPerSec),
+          fmt(smart.write.reqPerSec),
+          fmt(peer.write.reqPerSec),
+          ratio(smart.write.reqPerSec / peer.write.reqPerSec),
+          `${fmt(smart.write.p99)} / ${fmt(peer.write.p99)}`,
+          `${fmt(smart.write.serverCpuMicrosPerRequest)} / ${fmt(peer.write.serverCpuMicrosPerRequest)}`,
+          memory === undefined ? '–' : ratio(memory.write.reqPerSec / peer.write.reqPerSec),
+        ],
+      ];
     }),
   );
   return [
@@ -414,16 +449,32 @@ function sizesSection(sizes, writeChart, p99Chart) {
     '',
     p99Chart,
     '',
-    table(['session', 'backend', 'read req/s', 'peer', 'read vs peer', 'write req/s', 'peer', 'write vs peer', 'write p99 ms (this / peer)', 'server CPU µs per write (this / peer)', 'MemoryStore writes vs peer'], rows),
+    table(
+      [
+        'session',
+        'backend',
+        'read req/s',
+        'peer',
+        'read vs peer',
+        'write req/s',
+        'peer',
+        'write vs peer',
+        'write p99 ms (this / peer)',
+        'server CPU µs per write (this / peer)',
+        'MemoryStore writes vs peer',
+      ],
+      rows,
+    ),
     '',
-    'Reference: express-session\'s MemoryStore ran beside them at each size. It keeps sessions as JSON text in this process: its requests parse and write the same JSON as the peers\' (and pay express-session\'s own hash of the session, twice per request, as every store does) and touch no storage, so its ratio to a peer shows how much of that peer\'s writing request is storage at all, and roughly how far any store can get past it.',
+    "Reference: express-session's MemoryStore ran beside them at each size. It keeps sessions as JSON text in this process: its requests parse and write the same JSON as the peers' (and pay express-session's own hash of the session, twice per request, as every store does) and touch no storage, so its ratio to a peer shows how much of that peer's writing request is storage at all, and roughly how far any store can get past it.",
   ].join('\n');
 }
 
 function scaleOutSection(scaleout) {
   const engineLabel = { pgbouncer: 'PgBouncer', galera: 'Galera' };
-  const engines = Object.entries(scaleout.engines).map(([engine, e]) =>
-    `- **${engineLabel[engine]}**: ${e.problem === undefined ? `${e.version}, \`${e.url}\`${e.started ? ' (started by its script for this run)' : ''}` : `unreachable, skipped: ${e.problem}`}`,
+  const engines = Object.entries(scaleout.engines).map(
+    ([engine, e]) =>
+      `- **${engineLabel[engine]}**: ${e.problem === undefined ? `${e.version}, \`${e.url}\`${e.started ? ' (started by its script for this run)' : ''}` : `unreachable, skipped: ${e.problem}`}`,
   );
   const modes = ['atomic', 'optimistic', 'pessimistic'];
   const rows = scaleout.rows.map((r) => [
@@ -456,8 +507,8 @@ function methodSection(results) {
   return [
     '## How it was measured',
     '',
-    '- Every store is built as its README shows, pools of 10 connections where it takes one; background pruning is off everywhere (smart-session-store\'s purge is measured in a section of its own). express-session: `resave: false`, `saveUninitialized: false`, `cookie.maxAge` one day, so a read-only request calls the store\'s `touch`.',
-    '- better-sqlite3-session-store gets the same WAL and busy-timeout settings as smart-session-store\'s own connection. connect-session-knex runs on PostgreSQL through knex + pg (knex finds the server version itself, so the store takes its one-statement upsert path).',
+    "- Every store is built as its README shows, pools of 10 connections where it takes one; background pruning is off everywhere (smart-session-store's purge is measured in a section of its own). express-session: `resave: false`, `saveUninitialized: false`, `cookie.maxAge` one day, so a read-only request calls the store's `touch`.",
+    "- better-sqlite3-session-store gets the same WAL and busy-timeout settings as smart-session-store's own connection. connect-session-knex runs on PostgreSQL through knex + pg (knex finds the server version itself, so the store takes its one-statement upsert path).",
     '- Tables are named `bench_*` and dropped at the end; SQLite files live in a temporary folder; Redis keys under `bench:sess:`.',
     '- Statement counting wraps the drivers in the benchmark process only; its cost (one increment per statement) is the same for every store.',
     '',
@@ -478,7 +529,9 @@ function charts(results) {
           const smart = sizes.rows.find((r) => r.bytes === bytes && r.backend === backend && r.id.startsWith('smart-'));
           const peer = sizes.rows.find((r) => r.bytes === bytes && r.id === PEER_OF[backend]);
           if (smart === undefined || peer === undefined) return [];
-          return [{ label: `${BACKEND_LABEL[backend]}, ${Math.round(bytes / 1024)} KB`, note: `vs ${peer.store}`, values: [smart[kind][metric], peer[kind][metric]] }];
+          return [
+            { label: `${BACKEND_LABEL[backend]}, ${Math.round(bytes / 1024)} KB`, note: `vs ${peer.store}`, values: [smart[kind][metric], peer[kind][metric]] },
+          ];
         }),
       );
     const series = [
@@ -486,8 +539,20 @@ function charts(results) {
       { name: 'the peer (writes the whole session back)', color: COLORS.peer },
     ];
     const subtitle = `${sizes.connections} connections, one small key changed per writing request; best of ${sizes.repeats} × ${sizes.seconds} s (${date})`;
-    out['bench-session-size.svg'] = barChart({ title: 'Writing requests per second by session size', subtitle, series, groups: groups('write', 'reqPerSec'), unit: 'req/s (higher is better)' });
-    out['bench-session-size-p99.svg'] = barChart({ title: 'Write p99 latency by session size', subtitle, series, groups: groups('write', 'p99'), unit: 'p99 latency in ms (lower is better)' });
+    out['bench-session-size.svg'] = barChart({
+      title: 'Writing requests per second by session size',
+      subtitle,
+      series,
+      groups: groups('write', 'reqPerSec'),
+      unit: 'req/s (higher is better)',
+    });
+    out['bench-session-size-p99.svg'] = barChart({
+      title: 'Write p99 latency by session size',
+      subtitle,
+      series,
+      groups: groups('write', 'p99'),
+      unit: 'p99 latency in ms (lower is better)',
+    });
   }
   if (lost !== undefined) {
     const [a, b] = lost.parallel;
@@ -530,8 +595,16 @@ function charts(results) {
   if (store !== undefined) {
     const groups = [];
     for (const r of store.rows) {
-      groups.push({ label: `${BACKEND_LABEL[r.backend]}: get`, note: `${ratio(r.ratios.getVsFloorSelect)} of the floor`, values: [r.ops.get.opsPerSec, r.ops['floor SELECT'].opsPerSec] });
-      groups.push({ label: `${BACKEND_LABEL[r.backend]}: set (changed)`, note: `${ratio(r.ratios.setVsFloorUpdate)} of the floor`, values: [r.ops['set (changed)'].opsPerSec, r.ops['floor UPDATE'].opsPerSec] });
+      groups.push({
+        label: `${BACKEND_LABEL[r.backend]}: get`,
+        note: `${ratio(r.ratios.getVsFloorSelect)} of the floor`,
+        values: [r.ops.get.opsPerSec, r.ops['floor SELECT'].opsPerSec],
+      });
+      groups.push({
+        label: `${BACKEND_LABEL[r.backend]}: set (changed)`,
+        note: `${ratio(r.ratios.setVsFloorUpdate)} of the floor`,
+        values: [r.ops['set (changed)'].opsPerSec, r.ops['floor UPDATE'].opsPerSec],
+      });
     }
     out['bench-store-ops.svg'] = barChart({
       title: 'Store operations next to the raw driver',
@@ -600,7 +673,12 @@ export function writeReports(results, { resultsDir, chartsDir, published }) {
   if (r.scaleout) parts.push(scaleOutSection(r.scaleout));
   if (r.sizes) parts.push(sizesSection(r.sizes, chartLink('bench-session-size.svg'), chartLink('bench-session-size-p99.svg')));
   parts.push(methodSection(results));
-  if (!published) parts.splice(1, 0, '> Smoke or partial run: not published (bench/results/quick/). A full run, `node bench/run.mjs`, writes bench/results/ and the charts in docs/.');
+  if (!published)
+    parts.splice(
+      1,
+      0,
+      '> Smoke or partial run: not published (bench/results/quick/). A full run, `node bench/run.mjs`, writes bench/results/ and the charts in docs/.',
+    );
 
   const base = path.join(resultsDir, results.date);
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);

@@ -96,7 +96,10 @@ export function smartOptions(options) {
   }
   // BENCH_SQLITE_BACKGROUND_CHECKPOINTS=0 measures SQLite without its checkpoint worker (on by default), =1 with it.
   const checkpointsSetting = process.env.BENCH_SQLITE_BACKGROUND_CHECKPOINTS;
-  const sqliteExtra = (checkpointsSetting === '0' || checkpointsSetting === '1') && String(options.url).startsWith('sqlite:') ? { backgroundCheckpoints: checkpointsSetting === '1' } : {};
+  const sqliteExtra =
+    (checkpointsSetting === '0' || checkpointsSetting === '1') && String(options.url).startsWith('sqlite:')
+      ? { backgroundCheckpoints: checkpointsSetting === '1' }
+      : {};
   return { ...options, poolSize: POOL_SIZE, ...autopurgeOption, ...sqliteExtra };
 }
 
@@ -121,7 +124,13 @@ export async function openStore(ctx, def) {
       pool.on('error', () => undefined);
       const store = new PGStore({ pool, tableName: 'bench_pgsimple', createTableIfMissing: true, pruneSessionInterval: false });
       await callback((cb) => store.get('bench-warm-up', cb)); // creates the table
-      return { store, close: async () => { await store.close(); await pool.end(); } };
+      return {
+        store,
+        close: async () => {
+          await store.close();
+          await pool.end();
+        },
+      };
     }
     case 'express-mysql-session': {
       const MySQLStore = expressMysqlSession(session);

@@ -3,9 +3,9 @@
  * text out, readable on GitHub (light background, system fonts).
  */
 
-const FONT = "font-family=\"-apple-system, 'Segoe UI', Helvetica, Arial, sans-serif\"";
+const FONT = 'font-family="-apple-system, \'Segoe UI\', Helvetica, Arial, sans-serif"';
 
-function escape(text) {
+function escapeXml(text) {
   return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
@@ -68,14 +68,14 @@ export function barChart({ title, subtitle, series, groups, max, unit = '', foot
   const out = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="16" y="28" font-size="17" font-weight="600" fill="#1f2328">${escape(title)}</text>`);
-  if (subtitle) out.push(`<text x="16" y="48" font-size="12" fill="#57606a">${escape(subtitle)}</text>`);
+  out.push(`<text x="16" y="28" font-size="17" font-weight="600" fill="#1f2328">${escapeXml(title)}</text>`);
+  if (subtitle) out.push(`<text x="16" y="48" font-size="12" fill="#57606a">${escapeXml(subtitle)}</text>`);
 
   // Legend.
   let lx = left;
   for (const s of series) {
     out.push(`<rect x="${lx}" y="${top - 1}" width="12" height="12" rx="2" fill="${s.color}"/>`);
-    out.push(`<text x="${lx + 17}" y="${top + 9}" font-size="12" fill="#1f2328">${escape(s.name)}</text>`);
+    out.push(`<text x="${lx + 17}" y="${top + 9}" font-size="12" fill="#1f2328">${escapeXml(s.name)}</text>`);
     lx += 17 + textWidth(s.name, 12) + 22;
   }
 
@@ -85,33 +85,38 @@ export function barChart({ title, subtitle, series, groups, max, unit = '', foot
     const value = (axisMax * t) / ticks;
     const gx = x(value).toFixed(1);
     out.push(`<line x1="${gx}" y1="${axisTop - 4}" x2="${gx}" y2="${axisTop + plotHeight + 4}" stroke="${t === 0 ? '#8c959f' : '#d0d7de'}" stroke-width="1"/>`);
-    out.push(`<text x="${gx}" y="${axisTop + plotHeight + 18}" font-size="11" fill="#57606a" text-anchor="middle">${escape(formatTick(value))}</text>`);
+    out.push(`<text x="${gx}" y="${axisTop + plotHeight + 18}" font-size="11" fill="#57606a" text-anchor="middle">${escapeXml(formatTick(value))}</text>`);
   }
-  if (unit) out.push(`<text x="${left + plotWidth / 2}" y="${axisTop + plotHeight + 34}" font-size="11" fill="#57606a" text-anchor="middle">${escape(unit)}</text>`);
+  if (unit)
+    out.push(`<text x="${left + plotWidth / 2}" y="${axisTop + plotHeight + 34}" font-size="11" fill="#57606a" text-anchor="middle">${escapeXml(unit)}</text>`);
 
   // Bars.
   groups.forEach((group, gi) => {
     const gy = axisTop + gi * (groupHeight + groupGap);
     const labelY = gy + groupHeight / 2 + (group.note ? -1 : 4);
-    out.push(`<text x="${left - 10}" y="${labelY}" font-size="${labelSize}" text-anchor="end" fill="#1f2328"${group.highlight ? ' font-weight="600"' : ''}>${escape(group.label)}</text>`);
-    if (group.note) out.push(`<text x="${left - 10}" y="${labelY + 13}" font-size="10.5" text-anchor="end" fill="#57606a">${escape(group.note)}</text>`);
+    out.push(
+      `<text x="${left - 10}" y="${labelY}" font-size="${labelSize}" text-anchor="end" fill="#1f2328"${group.highlight ? ' font-weight="600"' : ''}>${escapeXml(group.label)}</text>`,
+    );
+    if (group.note) out.push(`<text x="${left - 10}" y="${labelY + 13}" font-size="10.5" text-anchor="end" fill="#57606a">${escapeXml(group.note)}</text>`);
     series.forEach((s, si) => {
       const by = gy + si * (barHeight + barGap);
       const value = group.values[si];
       const text = group.texts?.[si] ?? (typeof value === 'number' ? formatValue(value) : 'not measured');
       if (typeof value !== 'number' || !Number.isFinite(value)) {
-        out.push(`<text x="${left + 6}" y="${by + barHeight - 3}" font-size="11" fill="#8c959f">${escape(text)}</text>`);
+        out.push(`<text x="${left + 6}" y="${by + barHeight - 3}" font-size="11" fill="#8c959f">${escapeXml(text)}</text>`);
         return;
       }
       const bw = Math.max(1, x(value) - left);
-      out.push(`<rect x="${left}" y="${by}" width="${bw.toFixed(1)}" height="${barHeight}" rx="2" fill="${s.color}"><title>${escape(`${group.label} - ${s.name}: ${text}`)}</title></rect>`);
+      out.push(
+        `<rect x="${left}" y="${by}" width="${bw.toFixed(1)}" height="${barHeight}" rx="2" fill="${s.color}"><title>${escapeXml(`${group.label} - ${s.name}: ${text}`)}</title></rect>`,
+      );
       const inside = bw > textWidth(text, 11) + 10;
       out.push(
-        `<text x="${(inside ? left + bw - 5 : left + bw + 5).toFixed(1)}" y="${by + barHeight - 3}" font-size="11" text-anchor="${inside ? 'end' : 'start'}" fill="${inside ? '#ffffff' : '#1f2328'}">${escape(text)}</text>`,
+        `<text x="${(inside ? left + bw - 5 : left + bw + 5).toFixed(1)}" y="${by + barHeight - 3}" font-size="11" text-anchor="${inside ? 'end' : 'start'}" fill="${inside ? '#ffffff' : '#1f2328'}">${escapeXml(text)}</text>`,
       );
     });
   });
-  if (footer) out.push(`<text x="16" y="${height - 10}" font-size="10.5" fill="#57606a">${escape(footer)}</text>`);
+  if (footer) out.push(`<text x="16" y="${height - 10}" font-size="10.5" fill="#57606a">${escapeXml(footer)}</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

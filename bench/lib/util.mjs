@@ -43,7 +43,14 @@ export async function runFor(seconds, callers, op) {
   const cpu = process.cpuUsage(cpuBefore);
   // CPU time of this process (user + system, which includes the loopback network stack) per operation.
   const cpuMicrosPerOp = ops === 0 ? null : (cpu.user + cpu.system) / ops;
-  return { ops, seconds: elapsed, opsPerSec: ops / elapsed, cpuMicrosPerOp, errors, firstError: firstError === undefined ? undefined : String(firstError.message ?? firstError) };
+  return {
+    ops,
+    seconds: elapsed,
+    opsPerSec: ops / elapsed,
+    cpuMicrosPerOp,
+    errors,
+    firstError: firstError === undefined ? undefined : String(firstError.message ?? firstError),
+  };
 }
 
 export function log(...args) {

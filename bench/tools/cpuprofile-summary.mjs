@@ -32,7 +32,8 @@ function area(url, name) {
   if (name === '(program)') return '(program: native, not JS)';
   if (!url) return '(native / builtin)';
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (/\/dist\/(esm|cjs)\//.test(url) && !/node_modules/.test(url.split('/dist/')[0])) return `smart-session-store: ${url.split('/dist/')[1].replace(/^(esm|cjs)\//, '')}`;
+  if (/\/dist\/(esm|cjs)\//.test(url) && !/node_modules/.test(url.split('/dist/')[0]))
+    return `smart-session-store: ${url.split('/dist/')[1].replace(/^(esm|cjs)\//, '')}`;
   if (m) return m[1];
   if (url.startsWith('node:')) return 'node internals';
   if (url.includes('/bench/')) return 'bench harness';

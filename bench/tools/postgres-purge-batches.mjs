@@ -37,7 +37,8 @@ try {
     onProgress: (count) => {
       const now = performance.now();
       gaps.push(now - last);
-      if (now - last > 100) long.push(`batch ${gaps.length} (${count} removed so far, at ${((now - started) / 1000).toFixed(1)} s): ${(now - last).toFixed(0)} ms`);
+      if (now - last > 100)
+        long.push(`batch ${gaps.length} (${count} removed so far, at ${((now - started) / 1000).toFixed(1)} s): ${(now - last).toFixed(0)} ms`);
       last = now;
     },
   });

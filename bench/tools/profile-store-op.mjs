@@ -30,7 +30,9 @@ const { ops, close } = await prepareStoreOps(ctx, backend, callers);
 try {
   await runFor(1, callers, ops[op]);
   const result = await runFor(Number(secondsArg), callers, ops[op]);
-  console.log(`${backend} ${op}: ${Math.round(result.opsPerSec)} ops/s over ${result.seconds.toFixed(1)} s, ${Math.round(result.cpuMicrosPerOp)} µs CPU per op in this process (${result.errors} errors)`);
+  console.log(
+    `${backend} ${op}: ${Math.round(result.opsPerSec)} ops/s over ${result.seconds.toFixed(1)} s, ${Math.round(result.cpuMicrosPerOp)} µs CPU per op in this process (${result.errors} errors)`,
+  );
 } finally {
   await close();
   await dropBenchObjects(config, reachable);

@@ -23,7 +23,13 @@ const seconds = Number(process.argv[3] ?? 10);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'smart-session-store-steady-'));
 const db = new Database(path.join(dir, 'steady.db'));
 db.pragma('journal_mode = WAL');
-const store = new SessionStore({ connection: db, table: 'bench_steady', createTable: true, autopurge: false, backgroundCheckpoints: checkpoints === 'background' });
+const store = new SessionStore({
+  connection: db,
+  table: 'bench_steady',
+  createTable: true,
+  autopurge: false,
+  backgroundCheckpoints: checkpoints === 'background',
+});
 try {
   const first = { user: { id: 1 }, cart: Array.from({ length: 14 }, (_, k) => ({ sku: `item-${k}`, quantity: k, title: 'x'.repeat(20) })), hits: 0 };
   for (let i = 0; i < 100; i++) await store.save(`steady-${i}`, first);

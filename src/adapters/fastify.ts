@@ -125,7 +125,11 @@ export class SmartSessionStore extends EventEmitter {
   constructor(options: SessionStoreOptions) {
     super();
     this.store = new SessionStore(options, { format: FASTIFY_SESSION_FORMAT });
-    this.#ledger = new LoadLedger(this.store, ADAPTER, 'Register the store only through the smart-session-store/fastify plugin, and keep session calls inside the request');
+    this.#ledger = new LoadLedger(
+      this.store,
+      ADAPTER,
+      'Register the store only through the smart-session-store/fastify plugin, and keep session calls inside the request',
+    );
     forwardStoreEvents(this.store, this);
   }
 

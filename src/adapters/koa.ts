@@ -111,7 +111,7 @@ export class SmartSessionStore extends EventEmitter {
   constructor(options: SmartSessionStoreOptions) {
     super();
     this.store = new SessionStore(options, { format: KOA_SESSION_FORMAT });
-    this.#ledger = new LoadLedger(this.store, ADAPTER, 'Use it as koa-session 7\'s store, which passes each request\'s ctx to get, set and destroy');
+    this.#ledger = new LoadLedger(this.store, ADAPTER, "Use it as koa-session 7's store, which passes each request's ctx to get, set and destroy");
     forwardStoreEvents(this.store, this);
   }
 
@@ -139,7 +139,8 @@ export class SmartSessionStore extends EventEmitter {
    * (once per `touchAfter`); a new one whole.
    */
   async set(key: string, session: object, _maxAge?: number | 'session', options?: KoaStoreSetOptions): Promise<void> {
-    if (!isJsonObject(session)) throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(session) ? 'an array' : typeof session}`);
+    if (!isJsonObject(session))
+      throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(session) ? 'an array' : typeof session}`);
     // koa-session hands `set` a new copy of its session each time: the save is tied to its load by the ctx alone.
     await this.#ledger.forSave(key, session, contextOf(options)).commit(session);
   }

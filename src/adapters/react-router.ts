@@ -53,7 +53,15 @@ import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
 import { assertCookieMaxAge } from './shared/cookie-lifetime.js';
 import { ObjectSlot } from './shared/object-slot.js';
-import { assertKeeperOptions, cookieAfterCommit, cookieExpiry, FETCH_SESSION_FORMAT, isSessionId, SessionKeeper, type CookieState } from './shared/session-keeper.js';
+import {
+  assertKeeperOptions,
+  cookieAfterCommit,
+  cookieExpiry,
+  FETCH_SESSION_FORMAT,
+  isSessionId,
+  SessionKeeper,
+  type CookieState,
+} from './shared/session-keeper.js';
 import { appendSetCookie, cookieValues } from './shared/signed-cookie.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './shared/store-methods.js';
 import { warnUntiedSession } from './shared/untied.js';
@@ -145,16 +153,20 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
     if (typeof options !== 'object' || options === null) throw new SessionStoreError('ERR_INVALID_OPTION', 'options must be an object with at least "url"');
     const { cookie, saveUninitialized = false, rolling = false, genid, ...storeOptions } = options;
     assertKeeperOptions({ rolling, saveUninitialized, genid });
-    if (cookie !== undefined && (typeof cookie !== 'object' || cookie === null)) throw new SessionStoreError('ERR_INVALID_OPTION', 'option "cookie" must be a Cookie or cookie options');
+    if (cookie !== undefined && (typeof cookie !== 'object' || cookie === null))
+      throw new SessionStoreError('ERR_INVALID_OPTION', 'option "cookie" must be a Cookie or cookie options');
     // A Cookie already made keeps its maxAge to itself; its options are checked where they are seen.
     if (!isCookie(cookie) && typeof cookie?.maxAge === 'number') assertCookieMaxAge('cookie.maxAge', cookie.maxAge);
     this.cookie = isCookie(cookie) ? cookie : createCookie(cookie?.name ?? '__session', { httpOnly: true, path: '/', sameSite: 'lax', ...cookie });
     if (!this.cookie.isSigned && !unsignedWarned) {
       unsignedWarned = true;
-      process.emitWarning(`smart-session-store/react-router: the "${this.cookie.name}" cookie is not signed; give it "secrets" so a tampered cookie is refused.`, {
-        code: 'SMART_SESSION_STORE_UNSIGNED_COOKIE',
-        type: 'SmartSessionStoreWarning',
-      });
+      process.emitWarning(
+        `smart-session-store/react-router: the "${this.cookie.name}" cookie is not signed; give it "secrets" so a tampered cookie is refused.`,
+        {
+          code: 'SMART_SESSION_STORE_UNSIGNED_COOKIE',
+          type: 'SmartSessionStoreWarning',
+        },
+      );
     }
     this.#rolling = rolling;
     this.store = new SessionStore(storeOptions, { format: FETCH_SESSION_FORMAT });
@@ -332,6 +344,7 @@ function setsCookie(response: Response, name: string): boolean {
 
 // The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
 delegateStoreMethods(SmartSessionStorage);
+// biome-ignore lint/correctness/noUnusedVariables: merged with the class, it must repeat the class's type parameters
 export interface SmartSessionStorage<Data = SessionData, FlashData = Data> extends StoreMethods {}
 
 /**

@@ -179,22 +179,35 @@ type AddressOptions = Pick<SharedConnectionOptions, 'url' | 'dialect' | 'databas
 export function addressOptionTable(registry: BackendRegistry) {
   return {
     url: rule<string | undefined>({
-      parse: parseString, fallback: undefined, defaultText: 'none',
-      summary: 'where the sessions live: `postgres://`, `mysql://`, `sqlite:`, `redis://` (see "Connection URLs"); or `dialect` with `database` and the settings after it, or `connection`',
+      parse: parseString,
+      fallback: undefined,
+      defaultText: 'none',
+      summary:
+        'where the sessions live: `postgres://`, `mysql://`, `sqlite:`, `redis://` (see "Connection URLs"); or `dialect` with `database` and the settings after it, or `connection`',
     }),
     dialect: rule<string | undefined>({
-      aliases: ['driver', 'session_class'], parse: (value, name) => parseDialect(value, name, registry), fallback: undefined, defaultText: 'from the URL',
+      aliases: ['driver', 'session_class'],
+      parse: (value, name) => parseDialect(value, name, registry),
+      fallback: undefined,
+      defaultText: 'from the URL',
       summary: "`postgres`, `mysql`, `sqlite` or `redis` (the seeds' names `Pg`, `mysql2`, `postgresql`, `SQLite`, `Prancer::...::Driver::Pg` work too)",
     }),
     database: connectionSetting('database name, without `url` (SQLite: the file, or `:memory:`; Redis: the number)'),
     user: connectionSetting('database user, without `url`', ['username']),
     // An empty password in a configuration file means none.
-    password: { ...connectionSetting('database password, without `url`'), defaultText: 'none', parse: (value: unknown, name: string) => (value === '' ? undefined : parseString(value, name)) },
+    password: {
+      ...connectionSetting('database password, without `url`'),
+      defaultText: 'none',
+      parse: (value: unknown, name: string) => (value === '' ? undefined : parseString(value, name)),
+    },
     host: connectionSetting('database host, without `url`', ['hostname']),
     port: rule<number | undefined>({ parse: parsePort, fallback: undefined, defaultText: 'driver default', summary: 'database port, without `url`' }),
     hosts: rule<readonly string[] | undefined>({
-      parse: parseHosts, fallback: undefined, defaultText: 'the one `host`',
-      summary: 'cluster nodes, `host:port` each, instead of `host` and `port`: MySQL/MariaDB (Galera) nodes used in order with failover, or Redis Cluster seeds; in a URL: `mysql://user@db1,db2,db3/db`',
+      parse: parseHosts,
+      fallback: undefined,
+      defaultText: 'the one `host`',
+      summary:
+        'cluster nodes, `host:port` each, instead of `host` and `port`: MySQL/MariaDB (Galera) nodes used in order with failover, or Redis Cluster seeds; in a URL: `mysql://user@db1,db2,db3/db`',
     }),
   } as const satisfies OptionTable<AddressOptions>;
 }
@@ -204,28 +217,45 @@ export const CONNECTION_OPTION_TABLE = {
   // Shared, not MySQL's alone: PostgreSQL's driver reads it too (client_encoding), and the Prancer seed's
   // configuration files carry `charset: utf8` for every driver, SQLite's included, where it must stay accepted.
   charset: rule({
-    parse: parseCharset, fallback: 'utf8', defaultText: "`'utf8'`",
+    parse: parseCharset,
+    fallback: 'utf8',
+    defaultText: "`'utf8'`",
     summary: 'connection character set; `utf8` is `utf8mb4` on MySQL, so emoji round-trip',
   }),
   connection: rule<SessionConnection | undefined>({
-    parse: parseConnection, fallback: undefined, defaultText: 'none',
+    parse: parseConnection,
+    fallback: undefined,
+    defaultText: 'none',
     summary: 'a pool, connection or client of the application\'s to use instead of the store\'s own (see "Pools")',
   }),
   table: rule<TableName>({
-    parse: (value, name) => parseTableName(typeof value === 'string' ? value : JSON.stringify(value), name), fallback: { schema: undefined, name: 'sessions' },
-    defaultText: "`'sessions'`", summary: 'table name, optionally `schema.table` (Redis: the key prefix); letters, digits and `_` only',
+    parse: (value, name) => parseTableName(typeof value === 'string' ? value : JSON.stringify(value), name),
+    fallback: { schema: undefined, name: 'sessions' },
+    defaultText: "`'sessions'`",
+    summary: 'table name, optionally `schema.table` (Redis: the key prefix); letters, digits and `_` only',
   }),
   poolSize: rule({
-    aliases: ['pool_size'], parse: (value, name) => parseNumber(value, name, { integer: true }), fallback: 10, defaultText: '`10`',
-    summary: 'connections in the store\'s own pool (PostgreSQL, MySQL)',
+    aliases: ['pool_size'],
+    parse: (value, name) => parseNumber(value, name, { integer: true }),
+    fallback: 10,
+    defaultText: '`10`',
+    summary: "connections in the store's own pool (PostgreSQL, MySQL)",
   }),
   connectionCheckThreshold: rule({
-    aliases: ['connection_check_threshold'], as: 'connectionCheckMs', parse: seconds({ zero: true }), fallback: 30_000, defaultText: '`30`',
+    aliases: ['connection_check_threshold'],
+    as: 'connectionCheckMs',
+    parse: seconds({ zero: true }),
+    fallback: 30_000,
+    defaultText: '`30`',
     summary: 'seconds: a pooled connection idle longer than this is pinged before use and replaced if dead',
   }),
   connectTimeout: rule({
-    aliases: ['connect_timeout'], as: 'connectTimeoutMs', parse: seconds(), fallback: 5000, defaultText: '`5`',
-    summary: 'seconds to wait for a new connection before failing with `ERR_UNAVAILABLE` (Redis: also every command\'s deadline)',
+    aliases: ['connect_timeout'],
+    as: 'connectTimeoutMs',
+    parse: seconds(),
+    fallback: 5000,
+    defaultText: '`5`',
+    summary: "seconds to wait for a new connection before failing with `ERR_UNAVAILABLE` (Redis: also every command's deadline)",
   }),
 } as const satisfies OptionTable<Omit<SharedConnectionOptions, keyof AddressOptions>>;
 
@@ -242,7 +272,8 @@ function resolveTarget(options: CheckedConnectionOptions, registry: BackendRegis
     if (url !== undefined) throw invalidOption('connection', 'and "url" exclude each other');
     if (ignored !== undefined) throw invalidOption(ignored, 'cannot be given with "connection": the connection handed over decides where the store connects');
     const backend = dialect === undefined ? registry.recognising(connection) : registry.named(dialect);
-    if (backend === undefined) throw invalidOption('connection', `is not a ${registry.backends.map((known) => known.name).join(', ')} driver object; give "dialect" too`);
+    if (backend === undefined)
+      throw invalidOption('connection', `is not a ${registry.backends.map((known) => known.name).join(', ')} driver object; give "dialect" too`);
     return { dialect: backend.name, connection };
   }
   if (url !== undefined) {
@@ -261,8 +292,16 @@ function resolveTarget(options: CheckedConnectionOptions, registry: BackendRegis
   // `dialect` was checked against the same registry, so it names a backend.
   const backend = registry.named(dialect) as AnyBackendDescriptor;
   // Only a backend that reaches a cluster takes a list of nodes; anywhere else the list would be ignored.
-  if (hosts !== undefined && backend.acceptsHosts !== true) throw invalidOption('hosts', `is for clusters (MySQL/MariaDB Galera, Redis Cluster); ${backend.name} is given one host`);
-  return backend.fromParameters({ host: options.host, port: options.port, ...(hosts === undefined ? {} : { hosts }), user: options.user, password: options.password, database });
+  if (hosts !== undefined && backend.acceptsHosts !== true)
+    throw invalidOption('hosts', `is for clusters (MySQL/MariaDB Galera, Redis Cluster); ${backend.name} is given one host`);
+  return backend.fromParameters({
+    host: options.host,
+    port: options.port,
+    ...(hosts === undefined ? {} : { hosts }),
+    user: options.user,
+    password: options.password,
+    database,
+  });
 }
 
 /**

@@ -37,7 +37,15 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
 
 /** Network-level failures every driver reports with Node's own codes. */
 const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
 ]);
 
 /** True for an error that says the connection, not the statement, failed. */
@@ -122,7 +130,10 @@ export function describeTarget(target: ConnectionTarget, defaultPort: number): T
     // Several hosts (a cluster) cannot be parsed as one URL: the first stands for them, then all are listed.
     const url = URL.parse(split === undefined ? target.url : split.urlFor(split.hosts[0] ?? ''));
     if (url === null) return undefined;
-    const address = split !== undefined && split.hosts.length > 1 ? split.hosts.map((host) => withPort(host, defaultPort)).join(', ') : `${url.hostname || 'localhost'}:${url.port || defaultPort}`;
+    const address =
+      split !== undefined && split.hosts.length > 1
+        ? split.hosts.map((host) => withPort(host, defaultPort)).join(', ')
+        : `${url.hostname || 'localhost'}:${url.port || defaultPort}`;
     return {
       user: url.username === '' ? undefined : decodeURIComponent(url.username),
       address,

@@ -21,12 +21,14 @@ export const BACKENDS = [postgres, mysql, sqlite, redis] as const;
 export type RegisteredBackend = (typeof BACKENDS)[number];
 
 /** The options each backend in `List` reads alone, as given, together. */
-type OptionsOfEach<List extends readonly unknown[]> =
-  List extends readonly [BackendDescriptor<infer Options, infer _Settings>, ...infer Rest] ? Options & OptionsOfEach<Rest> : unknown;
+type OptionsOfEach<List extends readonly unknown[]> = List extends readonly [BackendDescriptor<infer Options, infer _Settings>, ...infer Rest]
+  ? Options & OptionsOfEach<Rest>
+  : unknown;
 
 /** The options each backend in `List` reads alone, after validation, together. */
-type SettingsOfEach<List extends readonly unknown[]> =
-  List extends readonly [BackendDescriptor<infer _Options, infer Settings>, ...infer Rest] ? Settings & SettingsOfEach<Rest> : unknown;
+type SettingsOfEach<List extends readonly unknown[]> = List extends readonly [BackendDescriptor<infer _Options, infer Settings>, ...infer Rest]
+  ? Settings & SettingsOfEach<Rest>
+  : unknown;
 
 /**
  * Every backend's own options (`syncWait`, `backgroundCheckpoints`, ...),

@@ -141,7 +141,8 @@ function sameAsStored(live: unknown, stored: JsonValue): boolean {
     for (let index = 0; index < live.length; index++) {
       let item: unknown = live[index];
       // What JSON.stringify would see; the key is made only for a toJSON to receive it.
-      if (typeof item === 'object' && item !== null && typeof (item as { toJSON?: unknown }).toJSON === 'function') item = JsonWalk.resolve(item, String(index));
+      if (typeof item === 'object' && item !== null && typeof (item as { toJSON?: unknown }).toJSON === 'function')
+        item = JsonWalk.resolve(item, String(index));
       if (item !== stored[index] && !sameAsStored(item, stored[index] as JsonValue)) return false;
     }
     return true;
@@ -155,7 +156,8 @@ function sameAsStored(live: unknown, stored: JsonValue): boolean {
   for (const key in live) {
     if (!Object.hasOwn(live, key)) continue;
     let item: unknown = (live as Record<string, unknown>)[key];
-    if (((typeof item === 'object' && item !== null) || typeof item === 'bigint') && typeof (item as { toJSON?: unknown }).toJSON === 'function') item = JsonWalk.resolve(item, key);
+    if (((typeof item === 'object' && item !== null) || typeof item === 'bigint') && typeof (item as { toJSON?: unknown }).toJSON === 'function')
+      item = JsonWalk.resolve(item, key);
     if (item === undefined) continue;
     if (!Object.hasOwn(stored, key)) return false;
     const storedItem = stored[key] as JsonValue;
@@ -208,7 +210,8 @@ export function deltaFromJson(json: JsonValue): SessionDelta {
   if (!isJsonObject(json)) throw new TypeError('a delta must be an object');
   const encodedSet = json['s'];
   const unset = json['u'];
-  if (!isJsonObject(encodedSet) || !Array.isArray(unset) || !unset.every((key) => typeof key === 'string')) throw new TypeError('a delta holds "s", an object, and "u", a list of keys');
+  if (!isJsonObject(encodedSet) || !Array.isArray(unset) || !unset.every((key) => typeof key === 'string'))
+    throw new TypeError('a delta holds "s", an object, and "u", a list of keys');
   const set = new Map<string, Patch>();
   for (const key of Object.keys(encodedSet)) {
     const entry = encodedSet[key];

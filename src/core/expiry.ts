@@ -11,10 +11,7 @@ export function expiryOf(session: object, ttlSeconds: number, now: number): numb
   if (typeof cookie === 'object' && cookie !== null) {
     const expires: unknown = isJsonObject(cookie) ? cookie['expires'] : undefined;
     const at =
-      expires instanceof Date ? expires.getTime()
-      : typeof expires === 'string' ? Date.parse(expires)
-      : typeof expires === 'number' ? expires
-      : Number.NaN;
+      expires instanceof Date ? expires.getTime() : typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : Number.NaN;
     if (Number.isFinite(at)) return at;
   }
   return now + ttlSeconds * 1000;

@@ -204,7 +204,10 @@ export function parseStoredSession(text: unknown): JsonObject {
   }
   const parsed = parseStoredJson(text, 'stored session data');
   if (!isJsonObject(parsed)) {
-    throw new SessionStoreError('ERR_CORRUPT_ROW', `stored session data is ${Array.isArray(parsed) ? 'an array' : String(parsed === null ? 'null' : typeof parsed)}, not an object`);
+    throw new SessionStoreError(
+      'ERR_CORRUPT_ROW',
+      `stored session data is ${Array.isArray(parsed) ? 'an array' : String(parsed === null ? 'null' : typeof parsed)}, not an object`,
+    );
   }
   return parsed;
 }

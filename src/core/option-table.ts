@@ -30,7 +30,9 @@ export type OptionTable<Options> = { readonly [Name in keyof Required<Options>]:
 
 /** What a table resolves to: each option's checked value, under its `as` name when it has one. */
 export type ResolvedTable<Table> = {
-  readonly [Name in keyof Table as Table[Name] extends { readonly as: infer As extends string } ? As : Name]: Table[Name] extends OptionRule<infer Value> ? Value : never;
+  readonly [Name in keyof Table as Table[Name] extends { readonly as: infer As extends string } ? As : Name]: Table[Name] extends OptionRule<infer Value>
+    ? Value
+    : never;
 };
 
 /** An `ERR_INVALID_OPTION` naming the option. */

@@ -126,13 +126,17 @@ function parseAutopurge(value: unknown, name: string): (Omit<ResolvedAutopurge, 
   if (value === false || value === 0) return undefined;
   if (typeof value === 'number') return { ...AUTOPURGE_DEFAULTS, probability: parseNumber(value, name, { max: 1 }) };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalidOption(name, `must be true, false, a probability between 0 and 1, or { probability, interval, batchSize, minInterval }, got ${JSON.stringify(value)}`);
+    throw invalidOption(
+      name,
+      `must be true, false, a probability between 0 and 1, or { probability, interval, batchSize, minInterval }, got ${JSON.stringify(value)}`,
+    );
   }
   const given = value as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     if (!AUTOPURGE_SETTINGS.includes(key)) throw invalidOption(`${name}.${key}`, `is not an autopurge setting (${AUTOPURGE_SETTINGS.join(', ')})`);
   }
-  const setting = <T>(key: string, parse: (value: unknown, name: string) => T, fallback: T): T => (given[key] === undefined ? fallback : parse(given[key], `${name}.${key}`));
+  const setting = <T>(key: string, parse: (value: unknown, name: string) => T, fallback: T): T =>
+    given[key] === undefined ? fallback : parse(given[key], `${name}.${key}`);
   return {
     // An interval alone means "by the clock": no purges by chance besides.
     probability: setting('probability', (v, n) => parseNumber(v, n, { zero: true, max: 1 }), given['interval'] === undefined ? null : 0),
@@ -159,40 +163,71 @@ function parseLocking(value: unknown, name: string): LockingMode {
 /** Every option of {@link StoreOptions}: names, seed aliases, checks, defaults. */
 export const STORE_OPTION_TABLE = {
   locking: rule<LockingMode | undefined>({
-    aliases: [], parse: parseLocking, fallback: undefined,
-    defaultText: "`'atomic'`, or `'optimistic'` when the table has a `lock_version` column (and on Redis)", summary: 'how a changed session is written, see "Locking modes"',
+    aliases: [],
+    parse: parseLocking,
+    fallback: undefined,
+    defaultText: "`'atomic'`, or `'optimistic'` when the table has a `lock_version` column (and on Redis)",
+    summary: 'how a changed session is written, see "Locking modes"',
   }),
   ttl: rule({
-    aliases: ['expiration_timeout', 'timeout'], as: 'ttlSeconds', parse: (v, n) => parseNumber(v, n), fallback: 1800,
-    defaultText: '`1800`', summary: 'lifetime in seconds of a session whose framework sets no expiry (express-session: no `cookie.maxAge`)',
+    aliases: ['expiration_timeout', 'timeout'],
+    as: 'ttlSeconds',
+    parse: (v, n) => parseNumber(v, n),
+    fallback: 1800,
+    defaultText: '`1800`',
+    summary: 'lifetime in seconds of a session whose framework sets no expiry (express-session: no `cookie.maxAge`)',
   }),
   touchAfter: rule({
-    aliases: ['touch_after'], as: 'touchAfterMs', parse: seconds({ zero: true }), fallback: 60_000,
-    defaultText: '`60`', summary: 'a request that changed nothing moves the stored expiry only when it would move by more than this many seconds; `0` writes it every time',
+    aliases: ['touch_after'],
+    as: 'touchAfterMs',
+    parse: seconds({ zero: true }),
+    fallback: 60_000,
+    defaultText: '`60`',
+    summary: 'a request that changed nothing moves the stored expiry only when it would move by more than this many seconds; `0` writes it every time',
   }),
   maxSize: rule({
-    aliases: ['max_size'], parse: (v, n) => parseNumber(v, n, { integer: true }), fallback: 1024 * 1024,
-    defaultText: '`1048576`', summary: 'largest session in bytes of JSON; larger is refused with `ERR_SESSION_TOO_LARGE`',
+    aliases: ['max_size'],
+    parse: (v, n) => parseNumber(v, n, { integer: true }),
+    fallback: 1024 * 1024,
+    defaultText: '`1048576`',
+    summary: 'largest session in bytes of JSON; larger is refused with `ERR_SESSION_TOO_LARGE`',
   }),
   autopurge: rule({
-    aliases: [], as: 'autopurgeSetting', parse: parseAutopurge, fallback: { ...AUTOPURGE_DEFAULTS, probability: null },
-    defaultText: '`true`', summary: 'removal of expired rows, see "Expiry and purge"',
+    aliases: [],
+    as: 'autopurgeSetting',
+    parse: parseAutopurge,
+    fallback: { ...AUTOPURGE_DEFAULTS, probability: null },
+    defaultText: '`true`',
+    summary: 'removal of expired rows, see "Expiry and purge"',
   }),
   autopurgeProbability: rule<number | undefined>({
-    aliases: ['autopurge_probability'], parse: (v, n) => parseNumber(v, n, { zero: true, max: 1 }), fallback: undefined,
-    defaultText: '`0.1`', summary: "the Prancer driver's name for the share of calls that start a purge (`autopurge: 0.25` says the same)",
+    aliases: ['autopurge_probability'],
+    parse: (v, n) => parseNumber(v, n, { zero: true, max: 1 }),
+    fallback: undefined,
+    defaultText: '`0.1`',
+    summary: "the Prancer driver's name for the share of calls that start a purge (`autopurge: 0.25` says the same)",
   }),
   createTable: rule({
-    aliases: ['create_table'], parse: parseBoolean, fallback: false,
-    defaultText: '`false`', summary: 'create the table at start-up if it is missing',
+    aliases: ['create_table'],
+    parse: parseBoolean,
+    fallback: false,
+    defaultText: '`false`',
+    summary: 'create the table at start-up if it is missing',
   }),
   hashSessionIds: rule({
-    aliases: ['hash_session_ids'], parse: parseBoolean, fallback: true,
-    defaultText: '`true`', summary: 'store the SHA-256 of each session id, never the id; see "Security"',
+    aliases: ['hash_session_ids'],
+    parse: parseBoolean,
+    fallback: true,
+    defaultText: '`true`',
+    summary: 'store the SHA-256 of each session id, never the id; see "Security"',
   }),
   userIdKey: rule<readonly string[] | undefined, 'userIdPath'>({
-    aliases: ['user_id_key'], as: 'userIdPath', parse: parseUserIdKey, fallback: undefined,
-    defaultText: 'none', summary: "session key (or dotted path such as `'passport.user'`) holding the user id: adds an indexed `user_id` column for \"log out everywhere\"",
+    aliases: ['user_id_key'],
+    as: 'userIdPath',
+    parse: parseUserIdKey,
+    fallback: undefined,
+    defaultText: 'none',
+    summary: 'session key (or dotted path such as `\'passport.user\'`) holding the user id: adds an indexed `user_id` column for "log out everywhere"',
   }),
 } as const satisfies OptionTable<StoreOptions>;
 
@@ -210,7 +245,8 @@ export interface ResolvedStoreOptions extends Omit<ResolvedTable<typeof STORE_OP
 export function resolveStoreOptions(options: Readonly<Record<string, unknown>>, spelledAs?: ReadonlyMap<string, string>): ResolvedStoreOptions {
   const { autopurgeSetting, autopurgeProbability, ...rest } = resolveTable(STORE_OPTION_TABLE, options, spelledAs);
   const autopurge =
-    autopurgeSetting === undefined ? undefined
-    : { ...autopurgeSetting, probability: autopurgeSetting.probability ?? autopurgeProbability ?? AUTOPURGE_DEFAULTS.probability };
+    autopurgeSetting === undefined
+      ? undefined
+      : { ...autopurgeSetting, probability: autopurgeSetting.probability ?? autopurgeProbability ?? AUTOPURGE_DEFAULTS.probability };
   return { ...rest, autopurge };
 }

@@ -157,7 +157,12 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       const storage = await backend.prepare(this.#needs(this.options.createTable));
       const { capacity } = storage;
       const capped = capacity !== undefined && capacity.bytes < this.options.maxSize;
-      return (this.#ready = { backend, storage, sizeLimit: capped ? capacity.bytes : this.options.maxSize, limitedBy: capped ? capacity.limitedBy : undefined });
+      return (this.#ready = {
+        backend,
+        storage,
+        sizeLimit: capped ? capacity.bytes : this.options.maxSize,
+        limitedBy: capped ? capacity.limitedBy : undefined,
+      });
     })().catch(async (error: unknown) => {
       // Retry on the next call: the database may only have been down for a moment.
       this.#prepared = undefined;
@@ -229,7 +234,9 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   #unavailableError(cause: unknown, since?: Date, message?: string): SessionStoreError {
     const detail = message ?? (cause instanceof Error ? cause.message : String(cause));
     const when = since === undefined ? '' : ` since ${since.toISOString()}`;
-    return new SessionStoreError('ERR_UNAVAILABLE', `the database cannot be reached${when}: ${detail}; the store keeps checking and recovers by itself`, { cause });
+    return new SessionStoreError('ERR_UNAVAILABLE', `the database cannot be reached${when}: ${detail}; the store keeps checking and recovers by itself`, {
+      cause,
+    });
   }
 
   /** Enters the unavailable state (once), emits `disconnect` and probes until the database answers. */
@@ -278,7 +285,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** When a session saved now expires: the call's own expiry, else the format's, else `ttl` from now. */
   #expiry(session: object, now: number, options: SaveOptions | undefined): number {
     const given = options?.expiresAt;
-    const at = given instanceof Date ? given.getTime() : given ?? this.#format.expiresAt(session, now);
+    const at = given instanceof Date ? given.getTime() : (given ?? this.#format.expiresAt(session, now));
     return at !== undefined && Number.isFinite(at) ? at : now + this.options.ttlSeconds * 1000;
   }
 
@@ -336,7 +343,11 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       const view = cloneJson(session);
       const { version, expiresAt } = row;
       const changes = row.changes ?? undefined;
-      if (changes === undefined) return { session, state: { viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key, documentLength: text.length } };
+      if (changes === undefined)
+        return {
+          session,
+          state: { viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key, documentLength: text.length },
+        };
       // The stored text is not the session yet: its text is written out only if a later call needs it.
       let viewText: string | undefined;
       const whole = (): string => (viewText ??= JSON.stringify(view));
@@ -397,7 +408,10 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   async save(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState> {
     const key = this.#keyOf(sid, state);
     if (!JsonWalk.isKeyed(session)) {
-      throw new SessionStoreError('ERR_VALUE_NOT_STORABLE', `a session must be an object, got ${Array.isArray(session) ? 'an array' : session === null ? 'null' : typeof session}`);
+      throw new SessionStoreError(
+        'ERR_VALUE_NOT_STORABLE',
+        `a session must be an object, got ${Array.isArray(session) ? 'an array' : session === null ? 'null' : typeof session}`,
+      );
     }
     const now = Date.now();
     const expiresAt = this.#expiry(session, now, options);
@@ -444,7 +458,13 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    * size limit. The size is bounded from the loaded text and the delta first:
    * the whole text is built to measure it only when the bound is over.
    */
-  #view(loaded: JsonObject, delta: SessionDelta, encoded: string, loadedLength: number, { sizeLimit, limitedBy }: SizeLimit): { view: JsonObject; viewLength: number } {
+  #view(
+    loaded: JsonObject,
+    delta: SessionDelta,
+    encoded: string,
+    loadedLength: number,
+    { sizeLimit, limitedBy }: SizeLimit,
+  ): { view: JsonObject; viewLength: number } {
     const view = applyDelta(loaded, delta);
     // An upper bound of the merged text's length (applying a delta never adds more than its JSON text); a UTF-16
     // unit is at most 3 bytes of UTF-8.
@@ -497,7 +517,15 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** Writes a delta in the locking mode in force; `null` when the session is gone (destroyed or expired). */
   async #saveDelta(
     prepared: Prepared,
-    { key, now, expiresAt, delta, encoded, state, view }: { key: string; now: number; expiresAt: number; delta: SessionDelta; encoded: string; state: LoadedState; view: JsonObject },
+    {
+      key,
+      now,
+      expiresAt,
+      delta,
+      encoded,
+      state,
+      view,
+    }: { key: string; now: number; expiresAt: number; delta: SessionDelta; encoded: string; state: LoadedState; view: JsonObject },
   ): Promise<{ baseText: string; version: number | null; viewIsBase: boolean; changes?: string; documentLength?: number } | null> {
     const { storage } = prepared;
     if (storage.locking === 'atomic') {
@@ -505,13 +533,18 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       const path = this.options.userIdPath;
       const userId = path === undefined ? undefined : userIdAfterDelta(delta, path)?.userId;
       if (storage.keepsChanges !== true) {
-        return (await storage.applyDelta({ key, now, expiresAt, delta, userId, append: undefined })) ? { baseText: '', version: null, viewIsBase: false } : null;
+        return (await storage.applyDelta({ key, now, expiresAt, delta, userId, append: undefined }))
+          ? { baseText: '', version: null, viewIsBase: false }
+          : null;
       }
       // A save that finds many pending changes also writes the document they make (the view it saved on), so that
       // loads stay cheap; the database does so only if the stored changes still start with those the view has.
       const { changes } = state;
       const documentLength = state.documentLength ?? state.viewLength ?? 0;
-      const fold = changes !== undefined && state.view !== undefined && shouldFold(changes.length, documentLength) ? { changes, text: JSON.stringify(state.view) } : undefined;
+      const fold =
+        changes !== undefined && state.view !== undefined && shouldFold(changes.length, documentLength)
+          ? { changes, text: JSON.stringify(state.view) }
+          : undefined;
       const append = { entry: changeEntry(encoded), marker: changesMarker(), documentLength, fold };
       if (!(await storage.applyDelta({ key, now, expiresAt, delta, userId, append }))) return null;
       // What the stored changes now are, unless another request appended too (then a later fold is refused).
@@ -651,7 +684,10 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       return Promise.reject(new SessionStoreError('ERR_INVALID_OPTION', `option "batchSize" must be a positive integer, got ${JSON.stringify(batchSize)}`));
     }
-    const running = this.#call('purging expired sessions', async ({ storage }) => (await storage.purge({ now: Date.now(), batchSize, onProgress: options.onProgress })) ?? 0);
+    const running = this.#call(
+      'purging expired sessions',
+      async ({ storage }) => (await storage.purge({ now: Date.now(), batchSize, onProgress: options.onProgress })) ?? 0,
+    );
     this.#purging = running.finally(() => {
       this.#purging = undefined;
     });

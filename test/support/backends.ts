@@ -114,7 +114,11 @@ export async function availableBackends(among?: readonly BackendName[]): Promise
     } catch (error) {
       const reason = `${name} is not reachable: ${error instanceof Error ? error.message : String(error)}`;
       if (mustReach(name)) {
-        test(`${name} backend`, () => { throw new Error(`${reason} (${process.env['REQUIRED_BACKENDS'] ? `REQUIRED_BACKENDS=${process.env['REQUIRED_BACKENDS']}` : 'CI requires every backend'})`); });
+        test(`${name} backend`, () => {
+          throw new Error(
+            `${reason} (${process.env['REQUIRED_BACKENDS'] ? `REQUIRED_BACKENDS=${process.env['REQUIRED_BACKENDS']}` : 'CI requires every backend'})`,
+          );
+        });
       } else {
         test(`${name} backend`, { skip: reason }, () => undefined);
       }
@@ -155,10 +159,15 @@ export async function backendsForThisFile(among?: readonly BackendName[]): Promi
 /** `backend`, whose use once the file's `after` closed it throws an error that says why. */
 function closedAfterFile(backend: Backend): Backend {
   let closed = false;
-  const open = <Args extends unknown[], Result>(use: (...args: Args) => Result) => (...args: Args): Result => {
-    if (closed) throw new Error(`the ${backend.name} backend was closed by the file's after hook before this test ran: call backendsForThisFile after the file's other top-level awaits`);
-    return use(...args);
-  };
+  const open =
+    <Args extends unknown[], Result>(use: (...args: Args) => Result) =>
+    (...args: Args): Result => {
+      if (closed)
+        throw new Error(
+          `the ${backend.name} backend was closed by the file's after hook before this test ran: call backendsForThisFile after the file's other top-level awaits`,
+        );
+      return use(...args);
+    };
   return {
     ...backend,
     query: open(backend.query.bind(backend)),

@@ -107,4 +107,3 @@ export async function countedSqlConnection(name: 'postgres' | 'mysql' | 'sqlite'
     },
   };
 }
-

@@ -51,7 +51,9 @@ export class Client {
     for (const setCookie of response.headers.getSetCookie()) {
       const [pair = '', ...attributes] = setCookie.split(/;\s*/);
       const name = pair.slice(0, pair.indexOf('='));
-      const expired = attributes.some((attribute) => /^max-age=0$/i.test(attribute) || (/^expires=/i.test(attribute) && Date.parse(attribute.slice(8)) <= Date.now()));
+      const expired = attributes.some(
+        (attribute) => /^max-age=0$/i.test(attribute) || (/^expires=/i.test(attribute) && Date.parse(attribute.slice(8)) <= Date.now()),
+      );
       if (expired || pair.endsWith('=')) this.#cookies.delete(name);
       else this.#cookies.set(name, pair);
     }

@@ -3,7 +3,7 @@
  * adds its own keys one save at a time, with pauses, and exits.
  * Arguments: url, table, locking, session id, worker index, saves.
  */
-import { type LockingMode } from '../../src/index.js';
+import type { LockingMode } from '../../src/index.js';
 import { CookieStore } from './backends.js';
 
 const [url, table, locking, sid, worker, saves] = process.argv.slice(2) as [string, string, LockingMode, string, string, string];

@@ -27,7 +27,10 @@ export async function contention(ctx) {
       try {
         for (let r = 0; r < rounds; r++) {
           const sid = `contention-${randomBytes(6).toString('hex')}`;
-          await store.save(sid, { cookie: { originalMaxAge: DAY_MS, expires: new Date(Date.now() + DAY_MS).toISOString(), httpOnly: true, path: '/' }, init: 1 });
+          await store.save(sid, {
+            cookie: { originalMaxAge: DAY_MS, expires: new Date(Date.now() + DAY_MS).toISOString(), httpOnly: true, path: '/' },
+            init: 1,
+          });
           const before = snapshot();
           const started = performance.now();
           await Promise.all(
@@ -64,7 +67,9 @@ export async function contention(ctx) {
         firstError,
       };
       rows.push(row);
-      log(`  contention    ${backend.padEnd(9)} ${mode.padEnd(11)} ${row.writesPerSec} writes/s  ${row.keptPercent}% kept  ${row.statementsPerWrite} statements/write${errors ? `  errors ${errors}: ${firstError}` : ''}`);
+      log(
+        `  contention    ${backend.padEnd(9)} ${mode.padEnd(11)} ${row.writesPerSec} writes/s  ${row.keptPercent}% kept  ${row.statementsPerWrite} statements/write${errors ? `  errors ${errors}: ${firstError}` : ''}`,
+      );
     }
   }
   return { writers, rounds, rows };

@@ -96,7 +96,10 @@ async function insertExpired(ctx, backend, rows) {
       let result;
       let how;
       if (hasSequence) {
-        [result] = await c.query(`INSERT INTO \`${PURGE_TABLE}\` (id, data, expires_at) SELECT ${columns('seq')} FROM seq_1_to_${rows} ORDER BY 1`, [EXPIRED_DATA, now]);
+        [result] = await c.query(`INSERT INTO \`${PURGE_TABLE}\` (id, data, expires_at) SELECT ${columns('seq')} FROM seq_1_to_${rows} ORDER BY 1`, [
+          EXPIRED_DATA,
+          now,
+        ]);
         how = `INSERT ... SELECT FROM seq_1_to_${rows} (SEQUENCE engine), in key order`;
       } else {
         // MariaDB without the SEQUENCE engine, or MySQL: a recursive CTE, its depth limit raised for this session.
@@ -147,7 +150,9 @@ async function serverSettings(ctx, backend) {
     }
     if (backend === 'mysql') {
       return await withMysql(ctx.config, async (c) => {
-        const [rows] = await c.query('SELECT @@innodb_buffer_pool_size AS innodb_buffer_pool_size, @@innodb_flush_log_at_trx_commit AS innodb_flush_log_at_trx_commit, @@innodb_flush_method AS innodb_flush_method');
+        const [rows] = await c.query(
+          'SELECT @@innodb_buffer_pool_size AS innodb_buffer_pool_size, @@innodb_flush_log_at_trx_commit AS innodb_flush_log_at_trx_commit, @@innodb_flush_method AS innodb_flush_method',
+        );
         return rows[0];
       });
     }
@@ -165,13 +170,16 @@ async function serverCounters(ctx, backend) {
   try {
     if (backend === 'postgres') {
       return await withPostgres(ctx.config, async (c) => {
-        const row = (await c.query('SELECT pg_current_wal_lsn()::text AS lsn, checkpoints_timed + checkpoints_req AS checkpoints FROM pg_stat_bgwriter')).rows[0];
+        const row = (await c.query('SELECT pg_current_wal_lsn()::text AS lsn, checkpoints_timed + checkpoints_req AS checkpoints FROM pg_stat_bgwriter'))
+          .rows[0];
         return { lsn: row.lsn, checkpoints: Number(row.checkpoints) };
       });
     }
     if (backend === 'mysql') {
       return await withMysql(ctx.config, async (c) => {
-        const [rows] = await c.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_reads', 'Innodb_buffer_pool_read_requests', 'Innodb_os_log_written')");
+        const [rows] = await c.query(
+          "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_reads', 'Innodb_buffer_pool_read_requests', 'Innodb_os_log_written')",
+        );
         return Object.fromEntries(rows.map((r) => [r.Variable_name, Number(r.Value)]));
       });
     }
@@ -186,7 +194,9 @@ async function serverCountersSince(ctx, backend, before) {
   const after = await serverCounters(ctx, backend);
   if (before === undefined || after === undefined) return undefined;
   if (backend === 'postgres') {
-    const bytes = await withPostgres(ctx.config, async (c) => Number((await c.query('SELECT pg_wal_lsn_diff($1, $2) AS bytes', [after.lsn, before.lsn])).rows[0].bytes));
+    const bytes = await withPostgres(ctx.config, async (c) =>
+      Number((await c.query('SELECT pg_wal_lsn_diff($1, $2) AS bytes', [after.lsn, before.lsn])).rows[0].bytes),
+    );
     return { walMiB: round(bytes / 2 ** 20, 1), checkpoints: after.checkpoints - before.checkpoints };
   }
   return {
@@ -253,9 +263,13 @@ async function purgeBackend(ctx, backend, worker) {
     row.insertSeconds = round((performance.now() - started) / 1000, 1);
     row.statsBefore = await store.store.stats();
     if (row.statsBefore.expired !== cfg.rows || row.statsBefore.live !== cfg.liveSessions) {
-      throw new Error(`${PURGE_TABLE} holds ${row.statsBefore.expired} expired and ${row.statsBefore.live} live rows, expected ${cfg.rows} and ${cfg.liveSessions}`);
+      throw new Error(
+        `${PURGE_TABLE} holds ${row.statsBefore.expired} expired and ${row.statsBefore.live} live rows, expected ${cfg.rows} and ${cfg.liveSessions}`,
+      );
     }
-    log(`  purge         ${label.padEnd(10)} ${cfg.rows.toLocaleString('en-US')} expired rows inserted in ${row.insertSeconds} s (${row.insertMethod}); table: ${row.statsBefore.live} live, ${row.statsBefore.expired} expired`);
+    log(
+      `  purge         ${label.padEnd(10)} ${cfg.rows.toLocaleString('en-US')} expired rows inserted in ${row.insertSeconds} s (${row.insertMethod}); table: ${row.statsBefore.live} live, ${row.statsBefore.expired} expired`,
+    );
 
     const job = { origin: app.origin, paths: cfg.paths, cookies };
     const calibration = await worker.run({ ...job, connections: cfg.connections, rotateCookies: true, seconds: cfg.calibrateSeconds });

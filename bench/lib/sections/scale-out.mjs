@@ -112,7 +112,14 @@ async function reach(engine, url) {
       const printed = stdout.trim().split('\n').pop();
       return { url: printed, started: true, ...(await probe(engine, printed)) };
     } catch (error) {
-      return { url, problem: `${firstError.message}; ${SCRIPTS[engine]} start failed: ${String(error.stderr ?? error.message ?? error).trim().split('\n').slice(-3).join(' ')}` };
+      return {
+        url,
+        problem: `${firstError.message}; ${SCRIPTS[engine]} start failed: ${String(error.stderr ?? error.message ?? error)
+          .trim()
+          .split('\n')
+          .slice(-3)
+          .join(' ')}`,
+      };
     }
   }
 }
@@ -147,7 +154,13 @@ async function openApps(urls, options) {
     const store = new SmartSessionStore(smartOptions({ url, table: SCALE_OUT_TABLE, ...options }));
     await store.ready();
     const app = await startApp(store);
-    apps.push({ app, close: async () => { await app.close(); await store.close(); } });
+    apps.push({
+      app,
+      close: async () => {
+        await app.close();
+        await store.close();
+      },
+    });
   }
   return apps;
 }
@@ -216,7 +229,11 @@ export async function scaleOut(ctx) {
               ...(ctx.reachable.postgres ? [{ setup: 'PostgreSQL directly (reference)', urls: [urls.postgres], options: {} }] : []),
             ]
           : [
-              { setup: `${reached.nodes} apps, one per node (writes spread over the nodes)`, urls: range(reached.nodes).map((i) => rotated(reached.url, i)), options: { syncWait: true } },
+              {
+                setup: `${reached.nodes} apps, one per node (writes spread over the nodes)`,
+                urls: range(reached.nodes).map((i) => rotated(reached.url, i)),
+                options: { syncWait: true },
+              },
               { setup: 'one app on node 1 only (reference)', urls: [nodeUrl(reached.url, 0)], options: { syncWait: true } },
             ];
       try {
@@ -239,7 +256,9 @@ export async function scaleOut(ctx) {
           rows.push(row);
           log(
             `  scale-out     ${engine.padEnd(9)} ${setup.padEnd(48)} write ${row.write.reqPerSec} req/s (p99 ${row.write.p99} ms${row.write.non2xx || row.write.errors ? `, non-2xx ${row.write.non2xx}, errors ${row.write.errors}` : ''})  ` +
-              MODES.map((mode) => `${mode} ${row.survival[mode].keptPercent}% kept${row.survival[mode].failed ? ` (${row.survival[mode].failed} failed)` : ''}`).join('  '),
+              MODES.map(
+                (mode) => `${mode} ${row.survival[mode].keptPercent}% kept${row.survival[mode].failed ? ` (${row.survival[mode].failed} failed)` : ''}`,
+              ).join('  '),
           );
         }
       } finally {

@@ -29,7 +29,10 @@ export async function sessionSizes(ctx) {
           opened.push({ def, app, close, cookies: await createSessions(app, connections), runs: { read: [], write: [] } });
         }
         for (let repeat = 0; repeat < repeats; repeat++) {
-          for (const [kind, path] of [['read', '/read'], ['write', '/write']]) {
+          for (const [kind, path] of [
+            ['read', '/read'],
+            ['write', '/write'],
+          ]) {
             // Alternate the order between repeats so no store always runs first.
             for (const entry of repeat % 2 === 0 ? opened : [...opened].reverse()) {
               const job = { origin: entry.app.origin, path, cookies: entry.cookies, connections };
@@ -57,7 +60,14 @@ export async function sessionSizes(ctx) {
       for (const { def, runs } of opened) {
         const summarize = (list) => {
           const b = best(list);
-          return { reqPerSec: round(b.reqPerSec), p50: b.latency.p50, p99: b.latency.p99, serverCpuMicrosPerRequest: b.serverCpuMicrosPerRequest, non2xx: list.reduce((s, r) => s + r.non2xx, 0), runs: list };
+          return {
+            reqPerSec: round(b.reqPerSec),
+            p50: b.latency.p50,
+            p99: b.latency.p99,
+            serverCpuMicrosPerRequest: b.serverCpuMicrosPerRequest,
+            non2xx: list.reduce((s, r) => s + r.non2xx, 0),
+            runs: list,
+          };
         };
         rows.push({ bytes, id: def.id, store: storeLabel(def), backend: def.backend, read: summarize(runs.read), write: summarize(runs.write) });
       }

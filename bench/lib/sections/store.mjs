@@ -136,7 +136,17 @@ export async function storeLevel(ctx) {
       const summary = Object.fromEntries(
         Object.entries(results).map(([name, list]) => {
           const b = best(list);
-          return [name, { opsPerSec: round(b.opsPerSec), statementsPerOp: b.statementsPerOp, cpuMicrosPerOp: round(b.cpuMicrosPerOp, 1), errors: list.reduce((s, r) => s + r.errors, 0), firstError: b.firstError, runs: list.map((r) => round(r.opsPerSec)) }];
+          return [
+            name,
+            {
+              opsPerSec: round(b.opsPerSec),
+              statementsPerOp: b.statementsPerOp,
+              cpuMicrosPerOp: round(b.cpuMicrosPerOp, 1),
+              errors: list.reduce((s, r) => s + r.errors, 0),
+              firstError: b.firstError,
+              runs: list.map((r) => round(r.opsPerSec)),
+            },
+          ];
         }),
       );
       const row = {

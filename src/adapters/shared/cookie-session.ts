@@ -25,7 +25,8 @@ export function settle<T>(promise: Promise<T>, callback: ValueCallback<T> | unde
 
 /** Epoch milliseconds of a cookie's `expires`: a Date on a live session, an ISO string once stored. */
 function expiryOf(expires: unknown): number | undefined {
-  const at = expires instanceof Date ? expires.getTime() : typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : Number.NaN;
+  const at =
+    expires instanceof Date ? expires.getTime() : typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : Number.NaN;
   return Number.isFinite(at) ? at : undefined;
 }
 

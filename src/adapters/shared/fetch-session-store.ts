@@ -170,6 +170,7 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   commit<D extends object, F extends object>(session: FetchSession<D, F>): Promise<string | undefined>;
   commit<D extends object, F extends object>(session: FetchSession<D, F>, headers: Headers): Promise<void>;
   commit<D extends object, F extends object>(session: FetchSession<D, F>, response: Response): Promise<Response>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: the implementation of an overload that returns Promise<void>
   async commit<D extends object, F extends object>(session: FetchSession<D, F>, target?: Headers | Response): Promise<string | undefined | void | Response> {
     const setCookie = await this.#commit(session);
     if (target === undefined) return setCookie;
@@ -197,4 +198,5 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
 
 // The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
 delegateStoreMethods(FetchSessionStore);
+// biome-ignore lint/correctness/noUnusedVariables: merged with the class, it must repeat the class's type parameters
 export interface FetchSessionStore<Data extends object = SessionData, FlashData extends object = Data> extends StoreMethods {}

@@ -151,4 +151,3 @@ export class FetchSession<Data extends object = SessionData, FlashData extends o
     await this.regenerate();
   }
 }
-

@@ -102,7 +102,11 @@ export interface CookieState {
  *
  * @param replaced The session the request's cookie named is gone (destroyed, regenerated).
  */
-export function cookieAfterCommit(outcome: CommitOutcome, state: CookieState, { rolling, replaced }: { rolling: boolean; replaced: boolean }): 'set' | 'clear' | undefined {
+export function cookieAfterCommit(
+  outcome: CommitOutcome,
+  state: CookieState,
+  { rolling, replaced }: { rolling: boolean; replaced: boolean },
+): 'set' | 'clear' | undefined {
   if (outcome === 'created' || (outcome === 'saved' && (rolling || state.renew))) return 'set';
   if (outcome === 'unstored' && replaced && state.hadCookie && !state.cleared) {
     state.cleared = true;

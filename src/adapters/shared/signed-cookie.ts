@@ -85,8 +85,10 @@ export function invalidOption(name: string, why: string): SessionStoreError {
 export function resolveCookie(cookie: SessionCookieOptions | undefined): ResolvedCookie {
   if (cookie !== undefined && (typeof cookie !== 'object' || cookie === null)) throw invalidOption('cookie', 'must be an object');
   const { name = 'sid', path = '/', domain, httpOnly = true, secure = 'auto', sameSite = 'lax', maxAge, expires, partitioned = false } = cookie ?? {};
-  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) throw invalidOption('cookie.name', `must be a cookie name (letters, digits, !#$%&'*+-.^_\`|~), got ${JSON.stringify(name)}`);
-  if (typeof path !== 'string' || !path.startsWith('/') || !ATTRIBUTE_VALUE.test(path)) throw invalidOption('cookie.path', `must be a path starting with "/", got ${JSON.stringify(path)}`);
+  if (typeof name !== 'string' || !COOKIE_NAME.test(name))
+    throw invalidOption('cookie.name', `must be a cookie name (letters, digits, !#$%&'*+-.^_\`|~), got ${JSON.stringify(name)}`);
+  if (typeof path !== 'string' || !path.startsWith('/') || !ATTRIBUTE_VALUE.test(path))
+    throw invalidOption('cookie.path', `must be a path starting with "/", got ${JSON.stringify(path)}`);
   if (domain !== undefined && (typeof domain !== 'string' || !/^\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(domain))) {
     throw invalidOption('cookie.domain', `must be a host name, got ${JSON.stringify(domain)}`);
   }
@@ -100,11 +102,13 @@ export function resolveCookie(cookie: SessionCookieOptions | undefined): Resolve
     throw invalidOption('cookie.maxAge', `must be a positive number of seconds, got ${JSON.stringify(maxAge)}`);
   }
   if (maxAge !== undefined) assertCookieMaxAge('cookie.maxAge', maxAge);
-  if (expires !== undefined && (!(expires instanceof Date) || !Number.isFinite(expires.getTime()))) throw invalidOption('cookie.expires', 'must be a valid Date');
+  if (expires !== undefined && (!(expires instanceof Date) || !Number.isFinite(expires.getTime())))
+    throw invalidOption('cookie.expires', 'must be a valid Date');
   if (typeof partitioned !== 'boolean') throw invalidOption('cookie.partitioned', 'must be true or false');
   // Browsers refuse these prefixes without Secure (and __Host- with a Domain or a path other than /).
   const prefixed = name.startsWith('__Secure-') || name.startsWith('__Host-');
-  if (name.startsWith('__Host-') && (domain !== undefined || path !== '/')) throw invalidOption('cookie.name', 'starting with "__Host-" needs path "/" and no domain');
+  if (name.startsWith('__Host-') && (domain !== undefined || path !== '/'))
+    throw invalidOption('cookie.name', 'starting with "__Host-" needs path "/" and no domain');
   return { name, path, domain, httpOnly, secure: prefixed ? true : secure, sameSite: sameSiteValue, maxAge, expires, partitioned };
 }
 
@@ -114,9 +118,11 @@ export function resolveCookie(cookie: SessionCookieOptions | undefined): Resolve
  */
 export function resolveSecrets(secret: unknown): readonly string[] {
   const secrets = typeof secret === 'string' ? [secret] : Array.isArray(secret) ? (secret as unknown[]) : undefined;
-  if (secrets === undefined || secrets.length === 0) throw invalidOption('secret', 'must be a non-empty string or a non-empty array of them (the first signs, all verify)');
+  if (secrets === undefined || secrets.length === 0)
+    throw invalidOption('secret', 'must be a non-empty string or a non-empty array of them (the first signs, all verify)');
   for (const [index, value] of secrets.entries()) {
-    if (typeof value !== 'string' || value === '') throw invalidOption(typeof secret === 'string' ? 'secret' : `secret[${index}]`, 'must be a non-empty string');
+    if (typeof value !== 'string' || value === '')
+      throw invalidOption(typeof secret === 'string' ? 'secret' : `secret[${index}]`, 'must be a non-empty string');
   }
   return Object.freeze([...(secrets as string[])]);
 }

@@ -34,9 +34,7 @@ export function warnUntiedSession(adapter: string, session: object, remedy?: str
   if (warned.has(adapter)) return;
   warned.add(adapter);
   const instead = adapterFor(session);
-  const advice =
-    remedy ??
-    (instead === undefined || instead === adapter ? 'Use the adapter made for your framework' : `Use ${instead} instead`);
+  const advice = remedy ?? (instead === undefined || instead === adapter ? 'Use the adapter made for your framework' : `Use ${instead} instead`);
   process.emitWarning(
     `${adapter} was handed a session it did not load, so it cannot tell what the request changed: it saves the whole session, ` +
       `and requests that overlap can erase each other's changes. ${advice} (see the README, "Frameworks").`,

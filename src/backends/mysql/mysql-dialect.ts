@@ -62,7 +62,9 @@ export const mysqlDialect: SqlDialect = {
       // A TEXT column holds 64 KiB: the store refuses larger sessions rather than let the server refuse or cut them.
       dataCapacity:
         columnBytes <= perStatement
-          ? columnBytes < Number.POSITIVE_INFINITY ? { bytes: columnBytes, limitedBy: 'the data column' } : undefined
+          ? columnBytes < Number.POSITIVE_INFINITY
+            ? { bytes: columnBytes, limitedBy: 'the data column' }
+            : undefined
           : { bytes: perStatement, limitedBy: `the server's max_allowed_packet (${packet} bytes; raise it to store more)` },
       columns: new Set(types.keys()),
       hasLockVersion: ['int', 'bigint', 'smallint', 'mediumint', 'tinyint'].includes(types.get('lock_version') ?? ''),
@@ -71,7 +73,11 @@ export const mysqlDialect: SqlDialect = {
       storageOrder: rows.some((row) => String(row['name']).toLowerCase() === 'id' && row['keyed'] === 'PRI') ? 'id' : undefined,
       dataType: types.get('data') ?? 'longtext',
       // DATETIME and TIMESTAMP depend on the session time zone: only integer expiry columns are understood.
-      expiry: findExpiryColumn(types, () => undefined, (type) => ['int', 'bigint', 'mediumint', 'decimal'].includes(type)),
+      expiry: findExpiryColumn(
+        types,
+        () => undefined,
+        (type) => ['int', 'bigint', 'mediumint', 'decimal'].includes(type),
+      ),
     };
   },
 

@@ -5,7 +5,16 @@
  * dependency on the driver.
  */
 import type { ConnectionFailure } from '../../core/backend.js';
-import { connectionFailure, describeTarget, importDriver, isConnectFailure, parseHostAddress, splitHostList, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
+import {
+  connectionFailure,
+  describeTarget,
+  importDriver,
+  isConnectFailure,
+  parseHostAddress,
+  splitHostList,
+  type ConnectionFailureReason,
+  type TargetDescription,
+} from '../driver.js';
 import type { ConnectionSettings, ConnectionTarget } from '../connection-settings.js';
 import type { MysqlSettings } from './mysql-options.js';
 import { isMysqlConnectionError, MysqlNodes, type Mysql2Module, type MysqlNodeAddress } from './mysql-nodes.js';
@@ -91,7 +100,10 @@ function nodesOf(target: ConnectionTarget): MysqlNodeAddress[] {
   if ('url' in target) {
     const split = splitHostList(target.url);
     if (split === undefined || split.hosts.length < 2) return [{ address: where?.address ?? 'the server', config: { uri: target.url } }];
-    return split.hosts.map((host) => ({ address: describeTarget({ dialect: 'mysql', url: split.urlFor(host) }, DEFAULT_PORT)?.address ?? host, config: { uri: split.urlFor(host) } }));
+    return split.hosts.map((host) => ({
+      address: describeTarget({ dialect: 'mysql', url: split.urlFor(host) }, DEFAULT_PORT)?.address ?? host,
+      config: { uri: split.urlFor(host) },
+    }));
   }
   if ('parameters' in target) {
     const { hosts, ...one } = target.parameters;

@@ -66,12 +66,21 @@ const NODE_ERRNOS: ReadonlySet<number> = new Set([
 
 /** A login the server refused: every node has the same accounts, so no other node will take it. */
 const LOGIN_CODES: ReadonlySet<string> = new Set([
-  'ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_BAD_DB_ERROR', 'ER_DBACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_NOT_SUPPORTED_AUTH_MODE',
+  'ER_BAD_DB_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
 ]);
 
 /** mysql2 error codes that mean the connection, not the statement, failed. */
 const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CONNECTION_KILLED', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'ER_NET_READ_ERROR',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CONNECTION_KILLED',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CON_COUNT_ERROR',
+  'ER_NET_READ_ERROR',
 ]);
 
 /** A connection whose node answered but is not synced with its cluster. */

@@ -23,8 +23,10 @@ export interface MysqlOptions {
 /** Every option of {@link MysqlOptions}: names, checks, defaults. */
 export const MYSQL_OPTION_TABLE = {
   syncWait: rule({
-    parse: parseBoolean, fallback: false, defaultText: '`false`',
-    summary: 'Galera: reads wait for the node to apply the cluster\'s earlier writes (`wsrep_sync_wait = 1`), so requests read their writes on any node',
+    parse: parseBoolean,
+    fallback: false,
+    defaultText: '`false`',
+    summary: "Galera: reads wait for the node to apply the cluster's earlier writes (`wsrep_sync_wait = 1`), so requests read their writes on any node",
   }),
 } as const satisfies OptionTable<MysqlOptions>;
 

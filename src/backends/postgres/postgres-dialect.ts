@@ -37,7 +37,8 @@ export const postgresDialect: SqlDialect = {
   numbered: true,
   quote: quotePostgres,
   insertAlias: ' AS s',
-  upsertClause: (columns) => `ON CONFLICT (id) DO UPDATE SET ${columns.map((column) => `${quotePostgres(column)} = EXCLUDED.${quotePostgres(column)}`).join(', ')}`,
+  upsertClause: (columns) =>
+    `ON CONFLICT (id) DO UPDATE SET ${columns.map((column) => `${quotePostgres(column)} = EXCLUDED.${quotePostgres(column)}`).join(', ')}`,
   existing: (column) => `s.${quotePostgres(column)}`,
   updatedAtNow: 'now()',
   lockRowClause: ' FOR UPDATE',

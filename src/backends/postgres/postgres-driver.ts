@@ -3,7 +3,16 @@
  * library has no hard dependency on the driver.
  */
 import type { ConnectionFailure } from '../../core/backend.js';
-import { connectionFailure, describeTarget, importDriver, isConnectFailure, isNetworkError, markConnectFailure, type ConnectionFailureReason, type TargetDescription } from '../driver.js';
+import {
+  connectionFailure,
+  describeTarget,
+  importDriver,
+  isConnectFailure,
+  isNetworkError,
+  markConnectFailure,
+  type ConnectionFailureReason,
+  type TargetDescription,
+} from '../driver.js';
 import type { ConnectionSettings } from '../connection-settings.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
@@ -48,7 +57,9 @@ export function isPostgresConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && CONNECTION_SQLSTATES.has(code)) return true;
   const message = error instanceof Error ? error.message : '';
-  return /Connection terminated|terminating connection|Client has encountered a connection error|timeout exceeded when trying to connect|Connection ended/i.test(message);
+  return /Connection terminated|terminating connection|Client has encountered a connection error|timeout exceeded when trying to connect|Connection ended/i.test(
+    message,
+  );
 }
 
 /** Errors that pg raises while opening a connection, as opposed to losing one. */
@@ -195,12 +206,13 @@ export class PostgresDriver implements SqlDriver {
         return result;
       } catch (error) {
         // A connection that cannot roll back is not returned to the pool.
-        await client.query('ROLLBACK').catch((rollbackError: unknown) => broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
+        await client
+          .query('ROLLBACK')
+          .catch((rollbackError: unknown) => broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
         throw error;
       }
     });
   }
-
 
   async ping(): Promise<void> {
     await this.#query('SELECT 1', []);

@@ -53,18 +53,7 @@ import type { TableName } from '../connection-settings.js';
 import type { TargetDescription } from '../driver.js';
 import type { RedisLink, RedisNode } from './redis-client.js';
 import { describeRedisFailure, isOfflineError, isRedisConnectionError, isReply, RedisLockBusyError } from './redis-errors.js';
-import {
-  ALL_SCRIPTS,
-  COMPARE_AND_SET,
-  DESTROY_IF_USER,
-  EXTEND_EXPIRY,
-  INDEX_USER,
-  LOCK,
-  UNLOCK,
-  UPSERT,
-  WRITE_LOCKED,
-  type RedisScript,
-} from './scripts.js';
+import { ALL_SCRIPTS, COMPARE_AND_SET, DESTROY_IF_USER, EXTEND_EXPIRY, INDEX_USER, LOCK, UNLOCK, UPSERT, WRITE_LOCKED, type RedisScript } from './scripts.js';
 
 /** Compare-and-set attempts of an `atomic` save before it takes the lock. */
 const ATOMIC_ATTEMPTS = 8;
@@ -285,13 +274,27 @@ export class RedisSessions implements ReadyBackend {
    * (`indexedUser`); the script refuses a write that would leave the session
    * with another user than the one indexed, and says which (`needsIndex`).
    */
-  async #compareAndSet(write: VersionedWrite, indexedUser: string | null): Promise<
-    { readonly outcome: 'written' } | { readonly outcome: 'gone' } | { readonly outcome: 'conflict'; readonly stored: StoredState } | { readonly outcome: 'unindexed'; readonly userId: string }
+  async #compareAndSet(
+    write: VersionedWrite,
+    indexedUser: string | null,
+  ): Promise<
+    | { readonly outcome: 'written' }
+    | { readonly outcome: 'gone' }
+    | { readonly outcome: 'conflict'; readonly stored: StoredState }
+    | { readonly outcome: 'unindexed'; readonly userId: string }
   > {
     const { key, now, expiresAt, version, text, userId } = write;
     const [userOp, userValue] = userArgs(userId);
     const reply = await this.#run(COMPARE_AND_SET, this.#sessionKey(key), [
-      String(version), text, at(expiresAt), userOp, userValue, at(now), indexedUser ?? '', this.#indexed ? '1' : '', String(version + 1),
+      String(version),
+      text,
+      at(expiresAt),
+      userOp,
+      userValue,
+      at(now),
+      indexedUser ?? '',
+      this.#indexed ? '1' : '',
+      String(version + 1),
     ]);
     // Written: a plain 1 (no array to build and read on every save).
     if (!Array.isArray(reply)) return integerOf(reply) === 1 ? WRITTEN : GONE;
@@ -322,7 +325,7 @@ export class RedisSessions implements ReadyBackend {
 
   /** The user a session ends with: the write's, or the stored one when the write leaves it. */
   #finalUser(userId: UserIdWrite, stored: StoredState): string | null {
-    return userId === undefined ? stored.userId ?? null : userId;
+    return userId === undefined ? (stored.userId ?? null) : userId;
   }
 
   async applyDelta(write: DeltaWrite): Promise<boolean> {
@@ -372,7 +375,17 @@ export class RedisSessions implements ReadyBackend {
   }
 
   /** Takes the session's lock, merges, writes and releases it; `false` when the session is gone. */
-  async #updateLocked({ key, now, expiresAt, merge }: { key: string; now: number; expiresAt: number; merge: (stored: StoredState) => MergedDocument }): Promise<boolean> {
+  async #updateLocked({
+    key,
+    now,
+    expiresAt,
+    merge,
+  }: {
+    key: string;
+    now: number;
+    expiresAt: number;
+    merge: (stored: StoredState) => MergedDocument;
+  }): Promise<boolean> {
     const sessionKey = this.#sessionKey(key);
     // What the locked write leaves is not kept: the next read says it.
     this.#recent?.delete(key);
@@ -398,7 +411,13 @@ export class RedisSessions implements ReadyBackend {
         throw error;
       }
       const written = integerOf(
-        await this.#run(WRITE_LOCKED, sessionKey, [token, stored.version === null ? '' : String(stored.version), merged.text, at(expiresAt), ...userArgs(merged.userId)]),
+        await this.#run(WRITE_LOCKED, sessionKey, [
+          token,
+          stored.version === null ? '' : String(stored.version),
+          merged.text,
+          at(expiresAt),
+          ...userArgs(merged.userId),
+        ]),
       );
       if (written === 1) return true;
       if (written === -1) return false;
@@ -552,7 +571,10 @@ export class RedisSessionBackend implements SessionBackend {
     if (first !== undefined) {
       const version = serverVersion(await first.send(['INFO', 'server']));
       if (version !== undefined && (version[0] as number) * 100 + (version[1] as number) < MINIMUM_VERSION[0] * 100 + MINIMUM_VERSION[1]) {
-        throw new SessionStoreError('ERR_DATABASE', `Redis ${version.join('.')} at ${first.address} is too old: the store needs Redis ${MINIMUM_VERSION.join('.')} or later`);
+        throw new SessionStoreError(
+          'ERR_DATABASE',
+          `Redis ${version.join('.')} at ${first.address} is too old: the store needs Redis ${MINIMUM_VERSION.join('.')} or later`,
+        );
       }
     }
     await Promise.all(masters.flatMap((node) => ALL_SCRIPTS.map((script) => node.send(['SCRIPT', 'LOAD', script.source]))));

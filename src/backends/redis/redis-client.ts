@@ -187,7 +187,14 @@ class CommandDeadlines {
       return Promise.reject(error);
     }
     return new Promise<unknown>((resolve, reject) => {
-      const pending: PendingCommand = { what: args[0] as string, deadline: performance.now() + this.#ms, reject, previous: this.#newest, next: undefined, queued: true };
+      const pending: PendingCommand = {
+        what: args[0] as string,
+        deadline: performance.now() + this.#ms,
+        reject,
+        previous: this.#newest,
+        next: undefined,
+        queued: true,
+      };
       if (this.#newest === undefined) this.#oldest = pending;
       else this.#newest.next = pending;
       this.#newest = pending;
@@ -286,7 +293,8 @@ function partsOf(kind: RedisClientKind, client: object): LinkParts {
         kind,
         // ioredis finds the keys of a command (EVALSHA's too) and routes it by them.
         send: (_key, args) => ioCall(cluster, args),
-        masters: async () => (cluster.nodes?.('master') ?? []).map((node) => ({ address: ioAddress(node), send: (args: readonly string[]) => ioCall(node, args) })),
+        masters: async () =>
+          (cluster.nodes?.('master') ?? []).map((node) => ({ address: ioAddress(node), send: (args: readonly string[]) => ioCall(node, args) })),
         emitters: [cluster],
       };
     }
@@ -357,7 +365,10 @@ export function adoptRedisClient(connection: object, deadlineMs: number): RedisL
     const prefix = options?.keyPrefix ?? options?.redisOptions?.keyPrefix;
     // SCAN patterns and the keys it returns are not prefixed by ioredis: clear() and all() would miss or double-prefix.
     if (prefix !== undefined && prefix !== '') {
-      throw invalidOption('connection', `is an ioredis client with keyPrefix ${JSON.stringify(prefix)}: give the store a client without one, and the prefix as "table"`);
+      throw invalidOption(
+        'connection',
+        `is an ioredis client with keyPrefix ${JSON.stringify(prefix)}: give the store a client without one, and the prefix as "table"`,
+      );
     }
   }
   return new AdoptedLink(kind, connection, deadlineMs);
@@ -392,16 +403,29 @@ interface OwnClient {
 }
 
 function socketOf(address: RedisAddress, endpoint: RedisEndpoint, connectTimeoutMs: number): object {
-  return { host: address.host, port: address.port, connectTimeout: connectTimeoutMs, reconnectStrategy: reconnectDelay, ...(endpoint.tls ? { tls: true, servername: address.host } : {}) };
+  return {
+    host: address.host,
+    port: address.port,
+    connectTimeout: connectTimeoutMs,
+    reconnectStrategy: reconnectDelay,
+    ...(endpoint.tls ? { tls: true, servername: address.host } : {}),
+  };
 }
 
 function nodeRedisClient(redis: NodeRedisModule, endpoint: RedisEndpoint, connectTimeoutMs: number): OwnClient {
-  const credentials = { ...(endpoint.username === undefined ? {} : { username: endpoint.username }), ...(endpoint.password === undefined ? {} : { password: endpoint.password }) };
+  const credentials = {
+    ...(endpoint.username === undefined ? {} : { username: endpoint.username }),
+    ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
+  };
   if (endpoint.cluster) {
     const cluster = redis.createCluster({
       rootNodes: endpoint.addresses.map((address) => ({ socket: socketOf(address, endpoint, connectTimeoutMs) })),
       // Commands for a node that is away fail at once instead of queueing until it is back.
-      defaults: { ...credentials, disableOfflineQueue: true, socket: { connectTimeout: connectTimeoutMs, reconnectStrategy: reconnectDelay, ...(endpoint.tls ? { tls: true } : {}) } },
+      defaults: {
+        ...credentials,
+        disableOfflineQueue: true,
+        socket: { connectTimeout: connectTimeoutMs, reconnectStrategy: reconnectDelay, ...(endpoint.tls ? { tls: true } : {}) },
+      },
     });
     let connected = false;
     return {
@@ -448,14 +472,17 @@ function ioRedisClient(IoRedis: IoRedisModule, endpoint: RedisEndpoint, connectT
     retryStrategy: reconnectDelay,
   };
   const client = endpoint.cluster
-    ? new IoRedis.Cluster(endpoint.addresses.map(({ host, port }) => ({ host, port })), {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      retryDelayOnFailover: 50,
-      retryDelayOnClusterDown: 50,
-      clusterRetryStrategy: reconnectDelay,
-      redisOptions: failFast,
-    })
+    ? new IoRedis.Cluster(
+        endpoint.addresses.map(({ host, port }) => ({ host, port })),
+        {
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          retryDelayOnFailover: 50,
+          retryDelayOnClusterDown: 50,
+          clusterRetryStrategy: reconnectDelay,
+          redisOptions: failFast,
+        },
+      )
     : new IoRedis({ ...failFast, host: endpoint.addresses[0]?.host, port: endpoint.addresses[0]?.port, db: endpoint.database, lazyConnect: true });
   let started: Promise<unknown> | undefined;
   return {
@@ -572,13 +599,18 @@ export type RedisDriverName = 'redis' | 'ioredis';
  * Opens a client of the store's own for a URL or parameters: node-redis
  * (`redis`) when it is installed, else ioredis (`driver` picks one).
  */
-export async function openRedisClient(target: ConnectionTarget, settings: Pick<ConnectionSettings, 'connectTimeoutMs'>, driver?: RedisDriverName): Promise<RedisLink> {
+export async function openRedisClient(
+  target: ConnectionTarget,
+  settings: Pick<ConnectionSettings, 'connectTimeoutMs'>,
+  driver?: RedisDriverName,
+): Promise<RedisLink> {
   const endpoint = parseRedisTarget(target);
   const deadlineMs = settings.connectTimeoutMs;
   if (driver !== undefined) {
-    const own = driver === 'redis'
-      ? nodeRedisClient((await importDriver('redis')) as NodeRedisModule, endpoint, deadlineMs)
-      : ioRedisClient((await importDriver('ioredis')) as IoRedisModule, endpoint, deadlineMs);
+    const own =
+      driver === 'redis'
+        ? nodeRedisClient((await importDriver('redis')) as NodeRedisModule, endpoint, deadlineMs)
+        : ioRedisClient((await importDriver('ioredis')) as IoRedisModule, endpoint, deadlineMs);
     return new OwnedLink(own, deadlineMs);
   }
   let own: OwnClient;

@@ -31,7 +31,11 @@ export class RedisLockBusyError extends Error {
 /** Classes of node-redis and ioredis errors raised when the client has no usable connection. */
 const OFFLINE_CLASSES: ReadonlySet<string> = new Set([
   // node-redis
-  'ClientOfflineError', 'ConnectionTimeoutError', 'ReconnectStrategyError', 'RootNodesUnavailableError', 'SocketTimeoutError',
+  'ClientOfflineError',
+  'ConnectionTimeoutError',
+  'ReconnectStrategyError',
+  'RootNodesUnavailableError',
+  'SocketTimeoutError',
   // ioredis
   'ClusterAllFailedError',
 ]);
@@ -41,7 +45,7 @@ const LOST_CLASSES: ReadonlySet<string> = new Set(['SocketClosedUnexpectedlyErro
 const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const LOST_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 /** ioredis says these in plain `Error`s. */
-const OFFLINE_MESSAGES = ["Stream isn't writeable", 'None of startup nodes is available', 'Failed to refresh slots cache', 'Cluster isn\'t ready'];
+const OFFLINE_MESSAGES = ["Stream isn't writeable", 'None of startup nodes is available', 'Failed to refresh slots cache', "Cluster isn't ready"];
 const LOST_MESSAGES = ['Connection is closed', 'Too many Cluster redirections', 'Command timed out', 'Socket closed unexpectedly'];
 /**
  * Replies of a server (or cluster) that cannot serve right now but will:
@@ -50,10 +54,11 @@ const LOST_MESSAGES = ['Connection is closed', 'Too many Cluster redirections', 
  */
 const UNAVAILABLE_REPLIES = /^(?:CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|READONLY|BUSY) /;
 /** Replies refusing the login or the database. */
-const LOGIN_REPLIES = /^(?:WRONGPASS|NOAUTH|NOPERM)\b|invalid (?:username-)?password|called without any password configured|invalid DB index|DB index is out of range|SELECT is not allowed in cluster mode/i;
+const LOGIN_REPLIES =
+  /^(?:WRONGPASS|NOAUTH|NOPERM)\b|invalid (?:username-)?password|called without any password configured|invalid DB index|DB index is out of range|SELECT is not allowed in cluster mode/i;
 
 function className(error: unknown): string {
-  return (error as { constructor?: { name?: unknown } } | null)?.constructor?.name as string | undefined ?? '';
+  return ((error as { constructor?: { name?: unknown } } | null)?.constructor?.name as string | undefined) ?? '';
 }
 
 function codeOf(error: unknown): string {
@@ -76,7 +81,12 @@ export function isOfflineError(error: unknown): boolean {
 export function isRedisConnectionError(error: unknown): boolean {
   if (isOfflineError(error)) return true;
   const message = messageOf(error);
-  return LOST_CLASSES.has(className(error)) || LOST_CODES.has(codeOf(error)) || LOST_MESSAGES.some((text) => message.includes(text)) || UNAVAILABLE_REPLIES.test(message);
+  return (
+    LOST_CLASSES.has(className(error)) ||
+    LOST_CODES.has(codeOf(error)) ||
+    LOST_MESSAGES.some((text) => message.includes(text)) ||
+    UNAVAILABLE_REPLIES.test(message)
+  );
 }
 
 /** A reply refusing the login or the database number, found in the error or in why it could not connect. */

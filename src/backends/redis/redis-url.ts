@@ -72,7 +72,8 @@ export function parseRedisTarget(target: ConnectionTarget): RedisEndpoint {
   if ('url' in target) return parseRedisUrl(target.url);
   if ('parameters' in target) {
     const { host, port, hosts, user, password, database } = target.parameters;
-    const addresses = hosts === undefined ? [{ host: host ?? 'localhost', port: port ?? DEFAULT_PORT }] : hosts.map((address) => parseAddress(address, 'hosts'));
+    const addresses =
+      hosts === undefined ? [{ host: host ?? 'localhost', port: port ?? DEFAULT_PORT }] : hosts.map((address) => parseAddress(address, 'hosts'));
     const number = database === '' ? 0 : parseDatabase(database, 'database');
     const cluster = addresses.length > 1;
     if (cluster && number !== 0) throw invalidOption('database', `is ${number}, but a Redis Cluster (several hosts) has database 0 only`);

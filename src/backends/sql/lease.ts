@@ -65,7 +65,10 @@ export function leaseLock(dialect: LeaseDialect): PurgeLock {
         const now = Date.now();
         const lapsed = compile(sql`DELETE FROM ${locks} WHERE ${name} = ${lockName} AND ${until} < ${now}`, dialect);
         await transaction.execute(lapsed.text, lapsed.bind());
-        const insert = compile(sql`${raw(dialect.insertIgnore)} ${locks} (${name}, ${holder}, ${until}) VALUES (${lockName}, ${me}, ${now + LEASE_MS})`, dialect);
+        const insert = compile(
+          sql`${raw(dialect.insertIgnore)} ${locks} (${name}, ${holder}, ${until}) VALUES (${lockName}, ${me}, ${now + LEASE_MS})`,
+          dialect,
+        );
         return (await transaction.execute(insert.text, insert.bind())) === 1;
       }),
     );
@@ -103,7 +106,9 @@ export function leaseLock(dialect: LeaseDialect): PurgeLock {
         });
       } finally {
         // A lease that cannot be given back (the database went away) lapses by itself: the purge's result stands.
-        await retryingConflicts(driver, () => run(driver, sql`DELETE FROM ${locks} WHERE ${name} = ${target.lockName} AND ${holder} = ${me}`)).catch(() => undefined);
+        await retryingConflicts(driver, () => run(driver, sql`DELETE FROM ${locks} WHERE ${name} = ${target.lockName} AND ${holder} = ${me}`)).catch(
+          () => undefined,
+        );
       }
     },
   };

@@ -64,7 +64,10 @@ export class SqlSessionBackend implements SessionBackend {
     const missing = REQUIRED_COLUMNS.filter((column) => !info.columns.has(column));
     if (missing.length > 0) throw new SessionStoreError('ERR_SCHEMA', `table ${name} lacks the column(s) ${missing.join(', ')}`);
     if (info.expiry === undefined) {
-      throw new SessionStoreError('ERR_SCHEMA', `table ${name} has no expiry column the store understands: expires_at (a timestamp, or epoch milliseconds) or timeout (epoch seconds)`);
+      throw new SessionStoreError(
+        'ERR_SCHEMA',
+        `table ${name} has no expiry column the store understands: expires_at (a timestamp, or epoch milliseconds) or timeout (epoch seconds)`,
+      );
     }
     if (needs.userId && !info.columns.has('user_id')) {
       throw new SessionStoreError('ERR_SCHEMA', `userIdKey needs a user_id column: ALTER TABLE ${name} ADD COLUMN user_id VARCHAR(255), then index it`);

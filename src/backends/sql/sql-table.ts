@@ -136,7 +136,9 @@ export class SqlTable implements ReadyBackend {
     this.#statements = {
       load: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}`),
       lockRow: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}${raw(dialect.lockRowClause)}`),
-      extendExpiry: compiled(sql`UPDATE ${t} SET ${expires} = ${instant(slot('expiresAt'))} WHERE id = ${slot('key')} AND ${live} AND ${expires} < ${instant(slot('movedBefore'))}`),
+      extendExpiry: compiled(
+        sql`UPDATE ${t} SET ${expires} = ${instant(slot('expiresAt'))} WHERE id = ${slot('key')} AND ${live} AND ${expires} < ${instant(slot('movedBefore'))}`,
+      ),
       destroy: compiled(sql`DELETE FROM ${t} WHERE id = ${slot('key')}`),
       destroyByUser: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')}`),
       listByUser: compiled(sql`SELECT ${columns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
@@ -236,7 +238,14 @@ export class SqlTable implements ReadyBackend {
     if (fold === undefined) {
       const padUnit = padding?.unitFor(documentLength) ?? 0;
       const statements = this.#statements;
-      const statement = padUnit > 0 ? (userId === undefined ? statements.appendPadded : statements.appendPaddedWithUser) : userId === undefined ? statements.append : statements.appendWithUser;
+      const statement =
+        padUnit > 0
+          ? userId === undefined
+            ? statements.appendPadded
+            : statements.appendPaddedWithUser
+          : userId === undefined
+            ? statements.append
+            : statements.appendWithUser;
       return (await execute(this.#driver, statement, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), marker, entry, userId, padUnit })) > 0;
     }
     const dialect = this.#dialect;
@@ -247,7 +256,10 @@ export class SqlTable implements ReadyBackend {
     const since = sql`substr(${stored}, ${dialect.charLength(sql`${loaded}`)} + 1)`;
     const setUser = userId === undefined ? EMPTY : sql`, user_id = ${userId}`;
     const bump = raw(this.#hasVersion ? ', lock_version = lock_version + 1' : '');
-    const changes = dialect.concat(sql`CASE WHEN ${unchanged} THEN ${dialect.concat(sql`${newMarker}`, since)} ELSE COALESCE(${stored}, ${newMarker}) END`, sql`${entry}`);
+    const changes = dialect.concat(
+      sql`CASE WHEN ${unchanged} THEN ${dialect.concat(sql`${newMarker}`, since)} ELSE COALESCE(${stored}, ${newMarker}) END`,
+      sql`${entry}`,
+    );
     const padUnit = padding?.unitFor(fold.text.length) ?? 0;
     // Assigned in this order: MySQL's later assignments see the earlier ones' new values, and `changes` is read by both.
     const statement = this.#compile(
@@ -297,7 +309,10 @@ export class SqlTable implements ReadyBackend {
   }
 
   async all(now: number): Promise<StoredData[]> {
-    return (await run(this.#driver, this.#statements.all, { now: this.#at(now) })).map((row) => ({ text: this.#data.text(row['data']), changes: this.#changesOf(row) }));
+    return (await run(this.#driver, this.#statements.all, { now: this.#at(now) })).map((row) => ({
+      text: this.#data.text(row['data']),
+      changes: this.#changesOf(row),
+    }));
   }
 
   async count(now: number): Promise<number> {

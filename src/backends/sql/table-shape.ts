@@ -70,7 +70,10 @@ export function findExpiryColumn(
   timestampUnit: (type: string) => 'timestamptz' | 'timestamp' | undefined,
   isInteger: (type: string) => boolean,
 ): ExpiryColumn | undefined {
-  for (const [name, integerUnit] of [['expires_at', 'ms'], ['timeout', 's']] as const) {
+  for (const [name, integerUnit] of [
+    ['expires_at', 'ms'],
+    ['timeout', 's'],
+  ] as const) {
     const type = types.get(name);
     if (type === undefined) continue;
     const timestamp = timestampUnit(type);

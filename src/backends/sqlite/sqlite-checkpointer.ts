@@ -215,9 +215,12 @@ export function startBackgroundCheckpoints(db: CheckpointedDatabase, catchUp: ()
     });
   } catch (error) {
     // Worker threads not allowed (a permission model, say): said once, and SQLite checkpoints as it would without.
-    process.emitWarning(`SQLite checkpoints in a worker thread could not start (${error instanceof Error ? error.message : String(error)}); SQLite checkpoints on the store's connection`, {
-      code: 'SMART_SESSION_STORE_CHECKPOINTS',
-    });
+    process.emitWarning(
+      `SQLite checkpoints in a worker thread could not start (${error instanceof Error ? error.message : String(error)}); SQLite checkpoints on the store's connection`,
+      {
+        code: 'SMART_SESSION_STORE_CHECKPOINTS',
+      },
+    );
     return undefined;
   }
   let running = true;
@@ -231,9 +234,12 @@ export function startBackgroundCheckpoints(db: CheckpointedDatabase, catchUp: ()
       putAutomaticCheckpointBack(db);
       // Not when the store ended it: a worker that would not finish its pass within the timeout is terminated.
       if (code !== 0 && stopping === undefined) {
-        process.emitWarning(`SQLite checkpoints in a worker thread stopped (${failure ?? `exit code ${code}`}); SQLite checkpoints on the store's connection again`, {
-          code: 'SMART_SESSION_STORE_CHECKPOINTS',
-        });
+        process.emitWarning(
+          `SQLite checkpoints in a worker thread stopped (${failure ?? `exit code ${code}`}); SQLite checkpoints on the store's connection again`,
+          {
+            code: 'SMART_SESSION_STORE_CHECKPOINTS',
+          },
+        );
       }
       resolve();
     }),

@@ -74,7 +74,11 @@ export const sqliteDialect: SqlDialect = {
       hasLockVersion: (types.get('lock_version') ?? '').includes('int'),
       hasChanges: isTextType(types.get('changes')),
       dataType: types.get('data') ?? 'text',
-      expiry: findExpiryColumn(types, () => undefined, (type) => type.includes('int')),
+      expiry: findExpiryColumn(
+        types,
+        () => undefined,
+        (type) => type.includes('int'),
+      ),
     };
   },
 

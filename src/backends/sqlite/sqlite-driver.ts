@@ -70,7 +70,11 @@ export class SqliteDriver implements SqlDriver {
     try {
       db = new Database(target.filename);
     } catch (error) {
-      throw new SessionStoreError('ERR_LOGIN_FAILED', `the SQLite file ${target.filename} cannot be opened: ${(error as Error).message}. Check the path and its permissions`, { cause: error });
+      throw new SessionStoreError(
+        'ERR_LOGIN_FAILED',
+        `the SQLite file ${target.filename} cannot be opened: ${(error as Error).message}. Check the path and its permissions`,
+        { cause: error },
+      );
     }
     // WAL lets readers in other processes proceed while one writes; the busy timeout makes writers queue instead of failing.
     if (!db.memory) db.pragma('journal_mode = WAL');
@@ -92,7 +96,8 @@ export class SqliteDriver implements SqlDriver {
     });
     // Last, so that nothing after it can fail and leave the worker running.
     // By default only on a file the store opened: a Database handed over keeps its settings unless asked.
-    this.#checkpoints = (backgroundCheckpoints ?? ownsDatabase) ? startBackgroundCheckpoints(db, () => this.#now(() => db.pragma('main.wal_checkpoint(PASSIVE)'))) : undefined;
+    this.#checkpoints =
+      (backgroundCheckpoints ?? ownsDatabase) ? startBackgroundCheckpoints(db, () => this.#now(() => db.pragma('main.wal_checkpoint(PASSIVE)'))) : undefined;
   }
 
   /** Prepares a statement once and keeps it. */

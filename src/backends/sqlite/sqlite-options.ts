@@ -47,7 +47,9 @@ export interface SqliteOptions {
 export const SQLITE_OPTION_TABLE = {
   // Left out, it is undefined: the driver decides by whether it opened the file itself.
   backgroundCheckpoints: rule<boolean | undefined>({
-    parse: parseBoolean, fallback: undefined, defaultText: '`true` on a file the store opens; `false` with `connection`',
+    parse: parseBoolean,
+    fallback: undefined,
+    defaultText: '`true` on a file the store opens; `false` with `connection`',
     summary: 'SQLite (WAL): a worker thread copies the log into the database file in small passes, so commits on the event loop need not (see "SQLite files")',
   }),
 } as const satisfies OptionTable<SqliteOptions>;

@@ -22,10 +22,14 @@ export const REDIS_CLUSTER_URL = process.env['REDIS_CLUSTER_URL'] ?? 'redis://12
 
 /** `host:port` of every seed of a cluster URL. */
 export function clusterSeeds(url: string): { host: string; port: number }[] {
-  return url.replace(/^rediss?:\/\//, '').replace(/\/.*$/, '').split(',').map((seed) => {
-    const [host = '127.0.0.1', port = '6379'] = seed.split(':');
-    return { host, port: Number(port) };
-  });
+  return url
+    .replace(/^rediss?:\/\//, '')
+    .replace(/\/.*$/, '')
+    .split(',')
+    .map((seed) => {
+      const [host = '127.0.0.1', port = '6379'] = seed.split(':');
+      return { host, port: Number(port) };
+    });
 }
 
 /** Pauses between reconnection attempts. */
@@ -35,15 +39,21 @@ const reconnect = (attempt: number): number => Math.min(50 * 2 ** attempt, 500);
 export async function connectRaw(url: string, cluster: boolean): Promise<RawRedis> {
   if (cluster) {
     // It reconnects by itself: a test may kill a master and restart it.
-    const client = createCluster({ rootNodes: clusterSeeds(url).map((socket) => ({ socket })), defaults: { socket: { connectTimeout: 3000, reconnectStrategy: reconnect } } });
+    const client = createCluster({
+      rootNodes: clusterSeeds(url).map((socket) => ({ socket })),
+      defaults: { socket: { connectTimeout: 3000, reconnectStrategy: reconnect } },
+    });
     client.on('error', () => undefined);
     await client.connect();
     return {
       send: (key, args) => client.sendCommand(key, false, [...args]),
-      masters: async () => Promise.all(client.masters.map(async (master) => {
-        const node = await client.nodeClient(master);
-        return (args: readonly string[]) => node.sendCommand([...args]);
-      })),
+      masters: async () =>
+        Promise.all(
+          client.masters.map(async (master) => {
+            const node = await client.nodeClient(master);
+            return (args: readonly string[]) => node.sendCommand([...args]);
+          }),
+        ),
       close: async () => {
         await client.close();
       },
@@ -135,7 +145,10 @@ async function counted(url: string, cluster: boolean): Promise<CountedConnection
 export async function connectRedis(name: string, url: string, cluster: boolean): Promise<Backend> {
   const raw = await connectRaw(url, cluster);
   return {
-    name, dialect: 'redis', url, sql: false,
+    name,
+    dialect: 'redis',
+    url,
+    sql: false,
     query: () => Promise.reject(new Error('Redis runs no SQL')),
     close: () => raw.close(),
     rows: (table) => ({

@@ -59,7 +59,8 @@ async function connectGalera(): Promise<Backend> {
   try {
     const [rows] = await pool.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_size')");
     const status = new Map((rows as { Variable_name: string; Value: string }[]).map((row) => [row.Variable_name, row.Value]));
-    if (status.get('wsrep_ready') !== 'ON') throw new Error(`node 1 (${nodeOne}) is not a ready Galera node: ${JSON.stringify(Object.fromEntries(status))}; run scripts/galera.sh start`);
+    if (status.get('wsrep_ready') !== 'ON')
+      throw new Error(`node 1 (${nodeOne}) is not a ready Galera node: ${JSON.stringify(Object.fromEntries(status))}; run scripts/galera.sh start`);
   } catch (error) {
     await pool.end();
     throw error;

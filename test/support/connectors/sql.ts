@@ -16,14 +16,20 @@ import { countedSqlConnection } from '../counted.js';
 export function sqlBackend(name: string, dialect: 'postgres' | 'mysql' | 'sqlite', url: string, query: Backend['query'], close: () => Promise<void>): Backend {
   const p = (index: number): string => (dialect === 'postgres' ? `$${index}` : '?');
   return {
-    name, dialect, url, sql: true, query, close,
+    name,
+    dialect,
+    url,
+    sql: true,
+    query,
+    close,
     rows: (table) => ({
       read: async (key) => {
         const [row] = await query(`SELECT * FROM ${table} WHERE id = ${p(1)}`, [key]);
         if (row === undefined) return undefined;
         const raw = row['data'];
         // MySQL's JSON type and PostgreSQL's json and jsonb arrive parsed; text columns as text.
-        const text = raw === null || raw === undefined ? null : typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : JSON.stringify(raw);
+        const text =
+          raw === null || raw === undefined ? null : typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : JSON.stringify(raw);
         const changes = row['changes'];
         return storedRow(text, changes === null || changes === undefined ? null : String(changes));
       },
@@ -48,7 +54,13 @@ export async function connectPostgres(name: string, url: string): Promise<Backen
     const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 3000 });
     pool.on('error', () => undefined);
     await pool.query('SELECT 1');
-    return sqlBackend(name, 'postgres', url, async (sql, params) => (await pool.query(sql, params)).rows, () => pool.end());
+    return sqlBackend(
+      name,
+      'postgres',
+      url,
+      async (sql, params) => (await pool.query(sql, params)).rows,
+      () => pool.end(),
+    );
   }
 }
 
@@ -75,21 +87,26 @@ export async function connectSqlite(name: string): Promise<Backend> {
   db.pragma('busy_timeout = 5000');
   const query: Backend['query'] = async (sql, params = []) => {
     const statement = db.prepare(sql);
-    return statement.reader ? (statement.all(...params) as Record<string, unknown>[]) : (statement.run(...params), []);
+    if (statement.reader) return statement.all(...params) as Record<string, unknown>[];
+    statement.run(...params);
+    return [];
   };
   return sqlBackend(name, 'sqlite', `sqlite:${filename}`, query, async () => {
     db.close();
   });
 }
 
-
 export const connectors: readonly BackendConnector[] = [
   {
-    name: 'postgres', aliases: ['postgresql', 'pg'], order: 1,
+    name: 'postgres',
+    aliases: ['postgresql', 'pg'],
+    order: 1,
     connect: () => connectPostgres('postgres', process.env['POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'),
   },
   {
-    name: 'mysql', aliases: ['mariadb', 'mysql2'], order: 2,
+    name: 'mysql',
+    aliases: ['mariadb', 'mysql2'],
+    order: 2,
     connect: () => connectMysql('mysql', process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test'),
   },
   { name: 'sqlite', aliases: ['sqlite3'], order: 3, connect: () => connectSqlite('sqlite') },

@@ -14,7 +14,11 @@ export const harness: FrameworkHarness = {
   async start(options) {
     const app = Fastify();
     // secure: false, as the tests speak plain HTTP (@fastify/session's default would send no cookie at all).
-    await app.register(smartSession, { secret: 'a test secret of at least thirty-two characters', cookie: { secure: false, maxAge: 3_600_000 }, store: options });
+    await app.register(smartSession, {
+      secret: 'a test secret of at least thirty-two characters',
+      cookie: { secure: false, maxAge: 3_600_000 },
+      store: options,
+    });
     app.post('/start', async (request) => {
       request.session.set('started', true);
       return { id: request.session.sessionId };

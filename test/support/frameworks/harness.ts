@@ -32,5 +32,7 @@ export function handlerDelay(): Promise<void> {
 
 /** The `k_` keys of a session, sorted. */
 export function keysOf(session: object): string[] {
-  return Object.keys(session).filter((key) => key.startsWith('k_')).sort();
+  return Object.keys(session)
+    .filter((key) => key.startsWith('k_'))
+    .sort();
 }
