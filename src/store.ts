@@ -42,7 +42,7 @@ function openerFor(options: ResolvedOptions): BackendOpener {
  * ```
  */
 export class SessionStore extends SessionStoreCore {
-  /** The options as validated, with defaults filled in. */
+  /** @internal The options as validated, with defaults filled in. */
   declare readonly options: ResolvedOptions;
 
   /** @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hashSessionId, SessionStoreError, type JsonObject, type LoadedSession } from '../src/index.js';
 import { deltaToJson, diffLive } from '../src/core/delta.js';
-import { applyChanges, changeEntry, changesMarker, parseChanges, shouldFold } from '../src/core/pending-changes.js';
+import { applyChanges, changeEntry, changesMarker, parseChanges, shouldFold } from '../src/backends/sql/pending-changes.js';
 import { backendsForThisFile, CookieStore, dropTable, isStoreError, LOCAL_SQL, sql, type Backend } from './support/backends.js';
 
 const backends = await backendsForThisFile(LOCAL_SQL);

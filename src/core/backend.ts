@@ -9,18 +9,22 @@
  * position.
  */
 import type { SessionDelta } from './delta.js';
+import { parseStoredSession, type JsonObject } from './json.js';
 import type { LockingMode } from './options.js';
+import type { SessionStats } from './store-types.js';
 
 /** A session's data as read back from storage. */
 export interface StoredData {
   /** The stored JSON text, or `null` when the stored data is NULL (a corrupt row). */
   readonly text: string | null;
   /**
-   * Deltas saved after `text` was written, still to be applied to it, in the
-   * text of `./pending-changes.ts`; `null` (or absent) when there are none,
-   * or where the storage keeps none.
+   * Where the stored text is not the whole session (the storage keeps more,
+   * such as changes still to apply to it): builds the session, throwing
+   * `ERR_CORRUPT_ROW` when it cannot be read. Absent: the session is `text`.
    */
-  readonly changes?: string | null | undefined;
+  readonly decode?: (() => JsonObject) | undefined;
+  /** With `decode`: an upper bound of the length of the session's JSON text. */
+  readonly decodedLength?: number | undefined;
 }
 
 /** A session as read back from storage. */
@@ -29,6 +33,17 @@ export interface StoredSession extends StoredData {
   readonly expiresAt: number;
   /** The stored version (`lock_version`), or `null` when the storage keeps none. */
   readonly version: number | null;
+  /**
+   * The backend's own note of what this read saw, opaque to the core: kept
+   * with the request's state and handed back with its next delta
+   * ({@link DeltaWrite.token}).
+   */
+  readonly token?: unknown;
+}
+
+/** A session of a user, with its stored key. */
+export interface StoredUserSession extends StoredSession {
+  readonly key: string;
 }
 
 /** A new value for the user-id index; `undefined` leaves it as it is. */
@@ -51,27 +66,23 @@ export interface DocumentWrite extends WriteContext {
   readonly text: string;
 }
 
-/** A delta to merge into the latest stored document. */
+/** A delta to merge into the latest stored session, by a backend that can do so in one step. */
 export interface DeltaWrite extends WriteContext {
   readonly delta: SessionDelta;
-  /**
-   * Where the storage keeps pending changes (`keepsChanges`): what to append
-   * to them (`./pending-changes.ts`), the marker that starts them should
-   * there be none, and, when the request holds the text of those stored
-   * (`fold.changes`) and the document they make (`fold.text`), a fold: the
-   * backend writes that document in the same statement and keeps only the
-   * changes appended after that text, if the stored changes still start with
-   * it (else it only appends). `documentLength`: how long the stored document
-   * is, as far as the request knows (a storage may lay out the changes by it).
-   */
-  readonly append:
-    | {
-        readonly entry: string;
-        readonly marker: string;
-        readonly documentLength: number;
-        readonly fold: { readonly changes: string; readonly text: string } | undefined;
-      }
-    | undefined;
+  /** The delta as JSON text (`deltaToJson`), written out once. */
+  readonly encoded: string;
+  /** What the backend noted at this request's load or last save ({@link StoredSession.token}, {@link SavedDelta.token}). */
+  readonly token: unknown;
+  /** The session as the request last saw it (the one `token` was noted for), when the store has it at hand. Never changed. */
+  readonly base: JsonObject | undefined;
+  /** At least the length of `base`'s JSON text. */
+  readonly baseLength: number;
+}
+
+/** A delta saved. */
+export interface SavedDelta {
+  /** The backend's note for the request's next save. */
+  readonly token?: unknown;
 }
 
 /** A document to store only if the stored version is still `version`. */
@@ -113,10 +124,7 @@ export interface PurgeRun {
 }
 
 /** Live and expired sessions in storage. */
-export interface SessionCounts {
-  readonly live: number;
-  readonly expired: number;
-}
+export type SessionCounts = SessionStats;
 
 /** What the store needs of its storage, decided by its options. */
 export interface StorageNeeds {
@@ -138,51 +146,72 @@ export interface StorageCapacity {
 /**
  * A backend whose storage has been inspected: every session operation is
  * here, and only here, so none can run before the inspection.
+ *
+ * A key-value storage supplies the required members: load, whole writes,
+ * compare-and-swap, expiry, destroy, listing. The store derives the rest and
+ * owns every retry (`./save-paths.ts`); the optional members are faster or
+ * stronger paths for storages that have them.
  */
 export interface ReadyBackend {
-  /** The locking mode in force. */
+  /** The locking mode in force (`pessimistic` only with {@link updateLocked}). */
   readonly locking: LockingMode;
   /** Set when the storage takes less than the store's `maxSize`. */
-  readonly capacity: StorageCapacity | undefined;
-  /**
-   * True when atomic saves append to the session's pending changes
-   * (`./pending-changes.ts`) rather than merge into its document: the store
-   * then keeps track of how long they grow, and has them folded in.
-   */
-  readonly keepsChanges?: boolean;
+  readonly capacity?: StorageCapacity | undefined;
   /** One round trip: the live session, or `null` when missing or expired. */
   load(key: string, now: number): Promise<StoredSession | null>;
   /** Stores the whole document, replacing any session with that key. */
   upsert(write: DocumentWrite): Promise<void>;
   /**
-   * Merges the delta into the latest stored document in one atomic step.
-   * Resolves `false` when the session is gone (destroyed or expired): a save
-   * must never bring a destroyed session back.
+   * Writes only if the stored version is still `write.version` and the
+   * session is live. Resolves `true` when written; `false` when not (the
+   * version moved on, or the session is gone: the store reads it again to
+   * tell); or, when the attempt itself told the backend, the session stored
+   * now (the store merges into it without a read).
    */
-  applyDelta(write: DeltaWrite): Promise<boolean>;
-  /** Writes only if the stored version is still `write.version`; `false` on a miss or when gone. */
-  compareAndSwap(write: VersionedWrite): Promise<boolean>;
-  /** Locks the live session, merges, writes. `false` (nothing written) when gone; a throwing merge writes nothing. */
-  updateLocked(write: LockedMerge): Promise<boolean>;
+  compareAndSwap(write: VersionedWrite): Promise<boolean | StoredSession>;
   /** Moves a live session's expiry when it is currently before `movedBefore`. */
   extendExpiry(move: ExpiryMove): Promise<void>;
   destroy(key: string): Promise<void>;
-  /** Deletes every session of a user; resolves to how many. */
-  destroyByUser(userId: string): Promise<number>;
   /** The live sessions of a user. */
-  listByUser(userId: string, now: number): Promise<StoredSession[]>;
+  listByUser(userId: string, now: number): Promise<StoredUserSession[]>;
   /** The data of every live session. */
   all(now: number): Promise<StoredData[]>;
-  /** Number of live sessions. */
-  count(now: number): Promise<number>;
   /** Deletes every session. */
   clear(): Promise<void>;
   /**
+   * Merges the delta into the latest stored session in one atomic step
+   * (`atomic` mode). Resolves `null` when the session is gone (destroyed or
+   * expired): a save must never bring a destroyed session back.
+   * @default a compare-and-swap from the state the request loaded, merged again on a conflict
+   */
+  applyDelta?(write: DeltaWrite): Promise<SavedDelta | null>;
+  /**
+   * Locks the live session, merges, writes. `false` (nothing written) when
+   * gone; a throwing merge writes nothing.
+   * @default none: no `pessimistic` mode, and compare-and-swap retries longer under contention
+   */
+  updateLocked?(write: LockedMerge): Promise<boolean>;
+  /**
+   * Deletes every session of a user; resolves to how many.
+   * @default each session {@link listByUser} finds, destroyed
+   */
+  destroyByUser?(userId: string): Promise<number>;
+  /**
+   * Number of live sessions.
+   * @default the length of {@link all}
+   */
+  count?(now: number): Promise<number>;
+  /**
    * Removes expired sessions in batches, one process at a time. Resolves to
    * the number removed, or `null` when another process is purging.
+   * @default nothing to do: the storage drops expired sessions itself
    */
-  purge(run: PurgeRun): Promise<number | null>;
-  stats(now: number): Promise<SessionCounts>;
+  purge?(run: PurgeRun): Promise<number | null>;
+  /**
+   * Live and expired sessions.
+   * @default {@link count} live, none expired
+   */
+  stats?(now: number): Promise<SessionCounts>;
 }
 
 /** Why a connection could not be made, said so that a person can fix it. */
@@ -199,30 +228,46 @@ export interface ConnectionFailure {
 
 /** A backend that is open (connections, a file) but whose storage has not been inspected yet. */
 export interface SessionBackend {
-  /** How many lost connections an operation may meet in a row before the backend counts as unreachable (a pool's worth). */
-  readonly connectionAttempts: number;
-  /**
-   * How many times in all an operation rolled back for a conflict ({@link isTransientConflict}) is run before its
-   * error is given up: a multi-primary cluster (Galera), whose certification conflicts are routine under
-   * concurrent writes, asks for more than a single server. `undefined`: the store's default.
-   */
-  readonly conflictAttempts?: number | undefined;
   /** Inspects the storage (creating it when asked and missing) and checks it serves `needs`. */
   prepare(needs: StorageNeeds): Promise<ReadyBackend>;
-  /** Creates the storage if it is missing. */
-  create(needs: StorageNeeds): Promise<void>;
   /** One cheap round trip: resolves when the backend answers. */
   ping(): Promise<void>;
   /** True when `error` means the connection was lost or could not be made (the operation itself was fine). */
   isConnectionError(error: unknown): boolean;
-  /** True when `error` came from opening a connection: the backend is unreachable. */
-  isConnectFailure(error: unknown): boolean;
-  /** What a failure to connect means, or `undefined` when `error` is not one. */
-  describeConnectionFailure(error: unknown): ConnectionFailure | undefined;
-  /** True when `error` is a conflict the backend resolved by rolling back (a deadlock, a lock timeout): run it again. */
-  isTransientConflict(error: unknown): boolean;
   /** Ends what the backend opened (never a connection the application handed over). */
   close(): Promise<void>;
+  /**
+   * How many lost connections an operation may meet in a row before the backend counts as unreachable (a pool's worth).
+   * @default 1
+   */
+  readonly connectionAttempts?: number | undefined;
+  /**
+   * How many times in all an operation rolled back for a conflict ({@link isTransientConflict}) is run before its
+   * error is given up: a multi-primary cluster (Galera), whose certification conflicts are routine under
+   * concurrent writes, asks for more than a single server.
+   * @default the store's, 5
+   */
+  readonly conflictAttempts?: number | undefined;
+  /**
+   * Creates the storage if it is missing.
+   * @default nothing to create
+   */
+  create?(needs: StorageNeeds): Promise<void>;
+  /**
+   * True when `error` came from opening a connection: the backend is unreachable.
+   * @default never
+   */
+  isConnectFailure?(error: unknown): boolean;
+  /**
+   * What a failure to connect means, or `undefined` when `error` is not one.
+   * @default `undefined`
+   */
+  describeConnectionFailure?(error: unknown): ConnectionFailure | undefined;
+  /**
+   * True when `error` is a conflict the backend resolved by rolling back (a deadlock, a lock timeout): run it again.
+   * @default never
+   */
+  isTransientConflict?(error: unknown): boolean;
 }
 
 /** How the store reaches its backend: its name, known at once, and how to open it. */
@@ -232,4 +277,14 @@ export interface BackendOpener {
   /** Where, for messages: `table sessions`. */
   readonly storageName: string;
   open(): Promise<SessionBackend>;
+}
+
+/**
+ * A stored session as the application sees it: what the backend decodes, or
+ * else the stored text.
+ *
+ * @throws {SessionStoreError} `ERR_CORRUPT_ROW` when it cannot be read.
+ */
+export function sessionOfStored(row: StoredData): JsonObject {
+  return row.decode === undefined ? parseStoredSession(row.text) : row.decode();
 }

@@ -1,15 +1,26 @@
 /**
  * What a request loaded and hands back when saving: the state that ties a
- * save to its load, shared by the store and the per-request handle (a leaf,
- * so neither imports the other for it).
+ * save to its load, shared by the store and the per-request handle (so
+ * neither imports the other for it), and how the store makes it.
  */
-import type { JsonObject } from './json.js';
+import type { StoredSession } from './backend.js';
+import { cloneJson, parseStoredSession, type JsonObject } from './json.js';
+
+/** Only the store makes a {@link LoadedState}: the brand no other value has. */
+declare const madeByTheStore: unique symbol;
 
 /**
  * What a request loaded (or last saved): the base its next save is diffed
- * against. Opaque to users; adapters keep it per request and pass it back.
+ * against. Opaque: adapters keep it per request and hand it back to `save`.
  */
 export interface LoadedState {
+  /** The stored expiry as loaded or last written, epoch milliseconds. */
+  readonly expiresAt: number;
+  readonly [madeByTheStore]: true;
+}
+
+/** The fields of a {@link LoadedState}, seen only inside the core. */
+export interface StateFields {
   /** The session as this request saw it or last saved it, as JSON text: the delta is taken against it. */
   readonly viewText: string;
   /**
@@ -35,15 +46,18 @@ export interface LoadedState {
   /** The session id this state was loaded under, with its stored key: a save of the same id needs no hashing. */
   readonly sid?: string | undefined;
   readonly key?: string | undefined;
-  /**
-   * Where the storage keeps pending changes: the text they have, as far as
-   * this request knows (those it loaded, then those it appended), which
-   * `view` has applied. A save may fold them into the document: the
-   * database does so only if the stored changes still start with this text.
-   */
-  readonly changes?: string | undefined;
-  /** How long the stored document is that the pending changes apply to, as far as this request knows. */
-  readonly documentLength?: number | undefined;
+  /** The backend's note of what it stored as this request knows it (`StoredSession.token`), opaque to the core. */
+  readonly token?: unknown;
+}
+
+/** The fields of a state the store made. */
+export function fieldsOf(state: LoadedState): StateFields {
+  return state as unknown as StateFields;
+}
+
+/** Fields as the opaque state handed to adapters. */
+export function sealed(fields: StateFields): LoadedState {
+  return fields as unknown as LoadedState;
 }
 
 /** A session read from the store, with the state to hand back when saving it. */
@@ -61,4 +75,73 @@ export interface SaveOptions {
    * @default what the adapter's session format says, else `ttl` seconds from now
    */
   expiresAt?: number | Date | undefined;
+}
+
+/** The session a load found, with its state: the base a save diffs against. */
+export function loadedFrom(row: StoredSession, sid: string, key: string): LoadedSession {
+  const { version, expiresAt, token } = row;
+  const text = row.text as string;
+  if (row.decode === undefined) {
+    const session = parseStoredSession(text);
+    // Copied before the application can change the session: a copy of the parsed tree costs a fraction of parsing
+    // the text again at save time.
+    const view = cloneJson(session);
+    return { session, state: sealed({ viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key, token }) };
+  }
+  const session = row.decode();
+  const view = cloneJson(session);
+  // The stored text is not the session: the session's text is written out only if a later call needs it.
+  let viewText: string | undefined;
+  const whole = (): string => (viewText ??= JSON.stringify(view));
+  const state: StateFields = {
+    get viewText() {
+      return whole();
+    },
+    get baseText() {
+      return whole();
+    },
+    view,
+    viewLength: row.decodedLength ?? text.length,
+    viewIsBase: true,
+    version,
+    expiresAt,
+    sid,
+    key,
+    token,
+  };
+  return { session, state: sealed(state) };
+}
+
+/** The state after a delta was saved: the view this request now sees, over what the save left stored. */
+export function savedState({
+  view,
+  viewLength,
+  saved,
+  expiresAt,
+  sid,
+  key,
+}: {
+  view: JsonObject;
+  viewLength: number;
+  saved: { readonly baseText: string; readonly version: number | null; readonly viewIsBase: boolean; readonly token: unknown };
+  expiresAt: number;
+  sid: string;
+  key: string;
+}): LoadedState {
+  // The view's text is written out only if a later call needs it (the merge wrote it already when the view was its base).
+  let viewText: string | undefined = saved.viewIsBase ? saved.baseText : undefined;
+  return sealed({
+    view,
+    viewLength,
+    get viewText() {
+      return (viewText ??= JSON.stringify(view));
+    },
+    baseText: saved.baseText,
+    viewIsBase: saved.viewIsBase,
+    version: saved.version,
+    expiresAt,
+    sid,
+    key,
+    token: saved.token,
+  });
 }

@@ -15,6 +15,13 @@ export interface HandleStore {
   create(sid: string): SessionHandle;
 }
 
+let makeHandle: (store: HandleStore, id: string, data: JsonObject, state: LoadedState | undefined) => SessionHandle;
+
+/** A handle over `data`, as loaded (`state`) or new (`undefined`): the store's way to make one. */
+export function openHandle(store: HandleStore, id: string, data: JsonObject, state: LoadedState | undefined): SessionHandle {
+  return makeHandle(store, id, data, state);
+}
+
 /** One request's view of one session. Made by `store.open(id)` or `store.create(id)`. */
 export class SessionHandle {
   readonly #store: HandleStore;
@@ -28,12 +35,16 @@ export class SessionHandle {
    */
   readonly data: JsonObject;
 
-  /** @internal Adapters get handles from the store. */
-  constructor(store: HandleStore, id: string, data: JsonObject, state: LoadedState | undefined) {
+  /** Adapters get handles from the store ({@link openHandle}). */
+  private constructor(store: HandleStore, id: string, data: JsonObject, state: LoadedState | undefined) {
     this.#store = store;
     this.#id = id;
     this.data = data;
     this.#state = state;
+  }
+
+  static {
+    makeHandle = (store, id, data, state) => new SessionHandle(store, id, data, state);
   }
 
   /** The session id. */

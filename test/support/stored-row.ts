@@ -3,7 +3,7 @@
  * the connectors use it, and backends.ts loads the connectors.
  */
 import type { JsonObject } from '../../src/index.js';
-import { applyChanges } from '../../src/core/pending-changes.js';
+import { applyChanges } from '../../src/backends/sql/pending-changes.js';
 import type { StoredRow } from './backends.js';
 
 /**

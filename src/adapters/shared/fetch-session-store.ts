@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { SessionStoreEvents } from '../../core/session-store.js';
 import type { SessionStoreOptions } from '../../options.js';
 import { SessionStore } from '../../store.js';
-import { FetchSession, requestSessionOf, type SessionData } from './fetch-session.js';
+import { type FetchSession, openFetchSession, requestSessionOf, type SessionData } from './fetch-session.js';
 import {
   appendSetCookie,
   cookieValues,
@@ -68,7 +68,7 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   /** The framework-neutral store underneath. */
   readonly store: SessionStore;
   /** The lifecycle of sessions over {@link store}. */
-  readonly keeper: SessionKeeper;
+  readonly #keeper: SessionKeeper;
   readonly #cookie: ResolvedCookie;
   readonly #secrets: readonly string[];
   readonly #rolling: boolean;
@@ -87,7 +87,7 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
     assertKeeperOptions({ rolling, saveUninitialized, genid });
     this.#rolling = rolling;
     this.store = new SessionStore(storeOptions, { format: FETCH_SESSION_FORMAT });
-    this.keeper = new SessionKeeper(this.store, { genid, saveUninitialized });
+    this.#keeper = new SessionKeeper(this.store, { genid, saveUninitialized });
     forwardStoreEvents(this.store, this);
   }
 
@@ -124,11 +124,11 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
       if (signed !== undefined && isSessionId(signed.id)) break;
       signed = undefined;
     }
-    const handle = await this.keeper.load(signed?.id);
+    const handle = await this.#keeper.load(signed?.id);
     const loaded = signed !== undefined && handle.id === signed.id;
-    return new FetchSession<Data, FlashData>({
+    return openFetchSession<Data, FlashData>({
       handle,
-      keeper: this.keeper,
+      keeper: this.#keeper,
       hadCookie: values.length > 0,
       renew: loaded && signed !== undefined && signed.secretIndex > 0,
       https,
@@ -140,8 +140,8 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   /** Commits, and says what the response's cookie must be: a `Set-Cookie` value, or `undefined` for none. */
   async #commit(session: object): Promise<string | undefined> {
     const state = requestSessionOf(session);
-    if (state === undefined || state.keeper !== this.keeper) throw new TypeError('smart-session-store/fetch: commit() takes a session this store opened');
-    const outcome = await this.keeper.commit(state.handle, state.handle.data, cookieExpiry(this.#cookie.maxAge, this.#cookie.expires));
+    if (state === undefined || state.keeper !== this.#keeper) throw new TypeError('smart-session-store/fetch: commit() takes a session this store opened');
+    const outcome = await this.#keeper.commit(state.handle, state.handle.data, cookieExpiry(this.#cookie.maxAge, this.#cookie.expires));
     const secure = this.#cookie.secure === 'auto' ? state.https : this.#cookie.secure;
     switch (cookieAfterCommit(outcome, state, { rolling: this.#rolling, replaced: state.replaced })) {
       case 'set':

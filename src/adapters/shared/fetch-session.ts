@@ -39,6 +39,13 @@ export function requestSessionOf(session: object): RequestSession | undefined {
   return requestSessions.get(session);
 }
 
+let makeFetchSession: (state: RequestSession) => FetchSession<object, object>;
+
+/** @internal The session of a request, over its state: `FetchSessionStore.open`'s way to make one. */
+export function openFetchSession<Data extends object, FlashData extends object>(state: RequestSession): FetchSession<Data, FlashData> {
+  return makeFetchSession(state) as unknown as FetchSession<Data, FlashData>;
+}
+
 /**
  * One request's session. Read and change it through {@link get} / {@link set}
  * / {@link unset} / {@link flash}, or through {@link data}, the live object
@@ -52,10 +59,14 @@ export function requestSessionOf(session: object): RequestSession | undefined {
 export class FetchSession<Data extends object = SessionData, FlashData extends object = Data> {
   readonly #state: RequestSession;
 
-  /** @internal Sessions come from `FetchSessionStore.open()`. */
-  constructor(state: RequestSession) {
+  /** Sessions come from `FetchSessionStore.open()` ({@link openFetchSession}). */
+  private constructor(state: RequestSession) {
     this.#state = state;
     requestSessions.set(this, state);
+  }
+
+  static {
+    makeFetchSession = (state) => new FetchSession(state);
   }
 
   /** The session id. A new session has its id from the start (it is stored, and its cookie sent, only once it holds something). */

@@ -10,14 +10,11 @@
  *
  * Locking modes:
  * - `optimistic` (the default): the core merges into what the request
- *   loaded and writes with compare-and-set; on a conflict it reloads and
- *   merges again, and takes the lock after 8 conflicts.
- * - `atomic`: the same compare-and-set loop, run here (a conflict reply
- *   carries the stored session, so each retry is one round trip), with
- *   jitter; after 8 conflicts it takes the lock. Its first attempt starts
- *   from the state of the session this process last saw (see
- *   {@link RecentStates}), so a writing request sends two commands, as with
- *   `optimistic`.
+ *   loaded and writes with compare-and-set; on a conflict it merges again
+ *   into what the reply says is stored, and takes the lock after 8 conflicts.
+ * - `atomic`: the same (Redis has no merge of its own to run in one step).
+ *   A conflict reply carries the stored session, so each retry is one round
+ *   trip.
  * - `pessimistic`: a lock in the session's own hash (a token and a lease),
  *   then the merge, then a write that checks the token and the version and
  *   releases the lock. Compare-and-set writers respect a live lock.
@@ -30,23 +27,20 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   ConnectionFailure,
-  DeltaWrite,
   DocumentWrite,
   ExpiryMove,
   LockedMerge,
   MergedDocument,
-  PurgeRun,
   ReadyBackend,
   SessionBackend,
   SessionCounts,
   StorageNeeds,
   StoredData,
   StoredSession,
+  StoredUserSession,
   UserIdWrite,
   VersionedWrite,
 } from '../../core/backend.js';
-import { applyDelta } from '../../core/delta.js';
-import { parseStoredSession } from '../../core/json.js';
 import type { LockingMode } from '../../core/options.js';
 import { SessionStoreError } from '../../errors.js';
 import type { TableName } from '../connection-settings.js';
@@ -55,8 +49,6 @@ import type { RedisLink, RedisNode } from './redis-client.js';
 import { describeRedisFailure, isOfflineError, isRedisConnectionError, isReply, RedisLockBusyError } from './redis-errors.js';
 import { ALL_SCRIPTS, COMPARE_AND_SET, DESTROY_IF_USER, EXTEND_EXPIRY, INDEX_USER, LOCK, UNLOCK, UPSERT, WRITE_LOCKED, type RedisScript } from './scripts.js';
 
-/** Compare-and-set attempts of an `atomic` save before it takes the lock. */
-const ATOMIC_ATTEMPTS = 8;
 /** How long a `pessimistic` lock holds if its holder dies before releasing it. */
 const LOCK_LEASE_MS = 5000;
 /** How long a `pessimistic` writer waits for a lock before the store runs the save again. */
@@ -65,9 +57,9 @@ const LOCK_WAIT_MS = 2 * LOCK_LEASE_MS;
 const SCAN_COUNT = 500;
 /** The oldest Redis with every command the store sends (ZADD GT). */
 const MINIMUM_VERSION = [6, 2] as const;
-/** Sessions whose last seen state an `atomic` store keeps, and the UTF-16 units of text they may hold in all. */
-const RECENT_STATES = 1024;
-const RECENT_STATES_TEXT = 4 * 1024 * 1024;
+
+/** The fields a load reads. */
+const READ_FIELDS = ['data', 'v', 'e'] as const;
 
 /** `<table>` or `<schema>.<table>`: the prefix of every key of the store. */
 export function keyPrefix(table: TableName): string {
@@ -133,80 +125,19 @@ function stateOf(reply: readonly unknown[], offset: number): StoredState {
 const WRITTEN = { outcome: 'written' } as const;
 const GONE = { outcome: 'gone' } as const;
 
-/**
- * The state of each session this process last saw (`atomic` only): what a
- * read found, what a conflict reply said is stored, what a write of this
- * process stored. An `atomic` save merges its delta into that state and
- * writes it with compare-and-set from its version, so it needs no read of
- * its own: a writing request sends two commands (its read, the write), not
- * three.
- *
- * It is only ever a first guess. Every writer moves a session's version on
- * by one whenever its data changes, and a session created again starts at a
- * random version, so a state whose version is still the stored one is the
- * stored session; any other fails the version check, whose reply carries the
- * stored session to merge into instead. A session that is gone stays gone
- * (the check finds no session). The state a save starts from is never older
- * than what its own request read, so the guarantees are those of
- * `optimistic`, which starts from that read.
- *
- * Bounded in sessions and in text; the oldest go first.
- */
-class RecentStates {
-  readonly #states = new Map<string, StoredState>();
-  #textUnits = 0;
-
-  get(key: string): StoredState | undefined {
-    return this.#states.get(key);
-  }
-
-  /** Remembers a session's state (a state without a version cannot be checked against: it is forgotten). */
-  set(key: string, state: StoredState): void {
-    this.delete(key);
-    const units = state.text?.length ?? 0;
-    if (state.version === null || units > RECENT_STATES_TEXT / 64) return;
-    this.#states.set(key, state);
-    this.#textUnits += units;
-    for (const [oldest, { text }] of this.#states) {
-      if (this.#states.size <= RECENT_STATES && this.#textUnits <= RECENT_STATES_TEXT) break;
-      this.#states.delete(oldest);
-      this.#textUnits -= text?.length ?? 0;
-    }
-  }
-
-  delete(key: string): void {
-    const known = this.#states.get(key);
-    if (known === undefined) return;
-    this.#states.delete(key);
-    this.#textUnits -= known.text?.length ?? 0;
-  }
-
-  clear(): void {
-    this.#states.clear();
-    this.#textUnits = 0;
-  }
-}
-
 /** The sessions under one key prefix, on one Redis or Redis Cluster. */
 export class RedisSessions implements ReadyBackend {
   readonly locking: LockingMode;
-  readonly capacity = undefined;
   readonly #link: RedisLink;
   readonly #prefix: string;
   /** True when a user index is kept (`userIdKey`). */
   readonly #indexed: boolean;
-  /** `atomic`: the state of each session last seen, where an `atomic` save starts from. */
-  readonly #recent: RecentStates | undefined;
-  /** The fields a read asks for: with the user too when an `atomic` save starts from it and the user is indexed. */
-  readonly #readFields: readonly string[];
 
   constructor(link: RedisLink, prefix: string, locking: LockingMode, indexed: boolean) {
     this.#link = link;
     this.#prefix = prefix;
     this.locking = locking;
     this.#indexed = indexed;
-    this.#recent = locking === 'atomic' ? new RecentStates() : undefined;
-    this.#readFields = locking === 'atomic' && indexed ? ['data', 'v', 'e', 'u'] : ['data', 'v', 'e'];
   }
 
   /** The hash of a session. */
@@ -252,19 +183,13 @@ export class RedisSessions implements ReadyBackend {
   }
 
   async load(key: string, now: number): Promise<StoredSession | null> {
-    const stored = await this.#read(key, this.#readFields);
-    if (stored === null) {
-      this.#recent?.delete(key);
-      return null;
-    }
-    this.#recent?.set(key, stored);
+    const stored = await this.#read(key, READ_FIELDS);
+    if (stored === null) return null;
     const { text, version, expiresAt } = stored;
     return expiresAt <= now ? null : { text, version, expiresAt };
   }
 
   async upsert({ key, expiresAt, text, userId }: DocumentWrite): Promise<void> {
-    // The version this write leaves is not known here: the next read says it.
-    this.#recent?.delete(key);
     if (typeof userId === 'string') await this.#indexFor(userId, key, expiresAt);
     await this.#run(UPSERT, this.#sessionKey(key), [text, at(expiresAt), ...userArgs(userId), String(randomInt(1, 2 ** 31))]);
   }
@@ -310,13 +235,16 @@ export class RedisSessions implements ReadyBackend {
     }
   }
 
-  async compareAndSwap(write: VersionedWrite): Promise<boolean> {
+  async compareAndSwap(write: VersionedWrite): Promise<boolean | StoredSession> {
     let indexed = typeof write.userId === 'string' ? write.userId : null;
     await this.#indexFor(indexed, write.key, write.expiresAt);
     // Twice at most: a write that leaves the stored user in place learns it, indexes it, and writes.
     for (let attempt = 0; attempt < 3; attempt++) {
       const result = await this.#compareAndSet(write, indexed);
-      if (result.outcome !== 'unindexed') return result.outcome === 'written';
+      if (result.outcome === 'written') return true;
+      if (result.outcome === 'gone') return false;
+      // The reply carries the session stored now: the store merges into it without a read.
+      if (result.outcome === 'conflict') return result.stored;
       indexed = result.userId;
       await this.#indexFor(indexed, write.key, write.expiresAt);
     }
@@ -326,48 +254,6 @@ export class RedisSessions implements ReadyBackend {
   /** The user a session ends with: the write's, or the stored one when the write leaves it. */
   #finalUser(userId: UserIdWrite, stored: StoredState): string | null {
     return userId === undefined ? (stored.userId ?? null) : userId;
-  }
-
-  async applyDelta(write: DeltaWrite): Promise<boolean> {
-    const { key, now, expiresAt, delta, userId } = write;
-    const merge = (stored: StoredState): MergedDocument => ({ text: JSON.stringify(applyDelta(parseStoredSession(stored.text), delta)), userId });
-    // The state last seen (this request's own read, or newer), else a read; with an index, one that knows the user.
-    const known = this.#recent?.get(key);
-    let stored = known !== undefined && (known.userId !== undefined || !this.#indexed) ? known : await this.#read(key, ['data', 'v', 'e', 'u']);
-    if (stored === null) {
-      this.#recent?.delete(key);
-      return false;
-    }
-    for (let attempt = 0; attempt < ATOMIC_ATTEMPTS && stored.version !== null; attempt++) {
-      // Whether the session expired meanwhile is the script's to say: a state seen earlier may hold an expiry moved on since.
-      const { text } = merge(stored);
-      const finalUser = this.#finalUser(userId, stored);
-      await this.#indexFor(finalUser, key, expiresAt);
-      const result = await this.#compareAndSet({ key, now, expiresAt, userId, text, version: stored.version }, finalUser);
-      if (result.outcome === 'written') {
-        this.#recent?.set(key, { text, version: stored.version + 1, expiresAt, userId: this.#indexed ? finalUser : undefined });
-        return true;
-      }
-      if (result.outcome === 'gone') {
-        this.#recent?.delete(key);
-        return false;
-      }
-      if (result.outcome === 'conflict') {
-        stored = result.stored;
-        this.#recent?.set(key, stored);
-        if (attempt > 0) await backoff(attempt);
-      } else {
-        // The user changed between the read and the write: read again (the next reply says the new one).
-        const again = await this.#read(key, ['data', 'v', 'e', 'u']);
-        if (again === null) {
-          this.#recent?.delete(key);
-          return false;
-        }
-        stored = again;
-      }
-    }
-    // Heavy contention (or a session without a version): the lock always makes progress.
-    return this.#updateLocked({ key, now, expiresAt, merge: (locked) => merge(locked) });
   }
 
   async updateLocked(write: LockedMerge): Promise<boolean> {
@@ -387,8 +273,6 @@ export class RedisSessions implements ReadyBackend {
     merge: (stored: StoredState) => MergedDocument;
   }): Promise<boolean> {
     const sessionKey = this.#sessionKey(key);
-    // What the locked write leaves is not kept: the next read says it.
-    this.#recent?.delete(key);
     const token = randomBytes(12).toString('base64url');
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
@@ -437,7 +321,6 @@ export class RedisSessions implements ReadyBackend {
   }
 
   async destroy(key: string): Promise<void> {
-    this.#recent?.delete(key);
     await this.#link.send(this.#sessionKey(key), ['DEL', this.#sessionKey(key)]);
   }
 
@@ -459,21 +342,20 @@ export class RedisSessions implements ReadyBackend {
    */
   async destroyByUser(userId: string): Promise<number> {
     const keys = await this.#indexedKeys(userId, Date.now());
-    for (const key of keys) this.#recent?.delete(key);
     const deleted = await Promise.all(keys.map(async (key) => integerOf(await this.#run(DESTROY_IF_USER, this.#sessionKey(key), [userId]))));
     return deleted.reduce((sum, count) => sum + count, 0);
   }
 
-  async listByUser(userId: string, now: number): Promise<StoredSession[]> {
+  async listByUser(userId: string, now: number): Promise<StoredUserSession[]> {
     const keys = await this.#indexedKeys(userId, now);
     const replies = await Promise.all(keys.map((key) => this.#link.send(this.#sessionKey(key), ['HMGET', this.#sessionKey(key), 'data', 'v', 'e', 'u'])));
-    const sessions: StoredSession[] = [];
-    for (const reply of replies) {
+    const sessions: StoredUserSession[] = [];
+    replies.forEach((reply, index) => {
       const stored = stateOf(arrayOf(reply), 0);
       if (stored.userId === userId && stored.expiresAt > now && (stored.text !== null || stored.version !== null)) {
-        sessions.push({ text: stored.text, version: stored.version, expiresAt: stored.expiresAt });
+        sessions.push({ key: keys[index] as string, text: stored.text, version: stored.version, expiresAt: stored.expiresAt });
       }
-    }
+    });
     return sessions;
   }
 
@@ -515,17 +397,13 @@ export class RedisSessions implements ReadyBackend {
   }
 
   async clear(): Promise<void> {
-    this.#recent?.clear();
     const prefix = literalPattern(this.#prefix);
     for (const pattern of [`${prefix}:*`, `${prefix}#*`]) {
       for await (const keys of this.#scan(pattern)) await Promise.all(keys.map((key) => this.#link.send(key, ['DEL', key])));
     }
   }
 
-  /** Redis removes a session when its key's TTL runs out: nothing is left to purge. */
-  async purge(_run: PurgeRun): Promise<number> {
-    return 0;
-  }
+  // No purge: Redis removes a session when its key's TTL runs out.
 
   async stats(now: number): Promise<SessionCounts> {
     let live = 0;

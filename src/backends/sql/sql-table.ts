@@ -12,15 +12,18 @@ import type {
   LockedMerge,
   PurgeRun,
   ReadyBackend,
+  SavedDelta,
   SessionCounts,
   StorageCapacity,
   StoredData,
   StoredSession,
+  StoredUserSession,
   UserIdWrite,
   VersionedWrite,
 } from '../../core/backend.js';
+import { sessionOfStored } from '../../core/backend.js';
 import { applyDelta } from '../../core/delta.js';
-import { changeEntry, changesMarker, storedSession } from '../../core/pending-changes.js';
+import { changeEntry, changesMarker, shouldFold, storedSession } from './pending-changes.js';
 import type { LockingMode } from '../../core/options.js';
 import type { TableName } from '../connection-settings.js';
 import { DEFAULT_PURGE_PACING, deleteInBatches, expiredRowBatches, purgeLockName } from './purge.js';
@@ -38,6 +41,20 @@ export interface SqlTableSetup {
   readonly locking: LockingMode;
 }
 
+/**
+ * What a request knows of a session's pending changes (the backend's token
+ * in the request's state): their text as it loaded or last appended them,
+ * which the session it holds has applied, and how long the stored document
+ * is that they apply to.
+ */
+interface PendingNote {
+  readonly changes: string | undefined;
+  readonly documentLength: number;
+}
+
+/** A delta saved where nothing is noted for the next save. */
+const SAVED: SavedDelta = {};
+
 /** A compiled statement run with its named values. */
 function run(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Record<string, unknown>>): Promise<Row[]> {
   return runner.query(statement.text, statement.bind(values));
@@ -51,7 +68,6 @@ function execute(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Re
 export class SqlTable implements ReadyBackend {
   readonly locking: LockingMode;
   readonly capacity: StorageCapacity | undefined;
-  readonly keepsChanges: boolean;
   readonly #dialect: SqlDialect;
   readonly #driver: SqlDriver;
   readonly #data: DataColumn;
@@ -104,7 +120,7 @@ export class SqlTable implements ReadyBackend {
     this.#unit = expiry.unit;
     this.#expiryName = expiry.name;
     this.#hasVersion = info.hasLockVersion;
-    this.#hasChanges = this.keepsChanges = info.hasChanges === true;
+    this.#hasChanges = info.hasChanges === true;
     this.#clearChanges = this.#hasChanges ? raw(', changes = NULL') : EMPTY;
     this.#padding = dialect.changesPadding;
     const storedChanges = (this.#storedChanges = this.#padding?.unpadded ?? raw('changes'));
@@ -141,7 +157,7 @@ export class SqlTable implements ReadyBackend {
       ),
       destroy: compiled(sql`DELETE FROM ${t} WHERE id = ${slot('key')}`),
       destroyByUser: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')}`),
-      listByUser: compiled(sql`SELECT ${columns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
+      listByUser: compiled(sql`SELECT id, ${columns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
       all: compiled(sql`SELECT ${dataColumns} FROM ${t} WHERE ${live}`),
       count: compiled(sql`SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`),
       clear: compiled(sql`DELETE FROM ${t}`),
@@ -160,11 +176,27 @@ export class SqlTable implements ReadyBackend {
 
   #row(row: Row): StoredSession {
     const version = row['lock_version'];
+    const data = this.#stored(row);
+    const expiresAt = expiryFromDatabase(row['expires_at'], this.#unit);
+    return { ...data, expiresAt, version: version === null || version === undefined ? null : Number(version) };
+  }
+
+  /**
+   * A row's data: its text, and where the table keeps pending changes, how
+   * to apply them and what a request must know of them for its next append.
+   */
+  #stored(row: Row): StoredData & { readonly token?: PendingNote } {
+    const text = this.#data.text(row['data']);
+    if (!this.#hasChanges) return { text };
+    const changes = this.#changesOf(row);
+    const documentLength = text?.length ?? 0;
+    if (changes === null) return { text, token: { changes: undefined, documentLength } };
     return {
-      text: this.#data.text(row['data']),
-      changes: this.#changesOf(row),
-      expiresAt: expiryFromDatabase(row['expires_at'], this.#unit),
-      version: version === null || version === undefined ? null : Number(version),
+      text,
+      // Applying a change never makes the document longer than the change's own text.
+      decodedLength: documentLength + changes.length,
+      decode: () => storedSession(text, changes),
+      token: { changes, documentLength },
     };
   }
 
@@ -211,31 +243,42 @@ export class SqlTable implements ReadyBackend {
     await this.#driver.execute(compiled.text, compiled.bind());
   }
 
-  async applyDelta(write: DeltaWrite): Promise<boolean> {
+  async applyDelta(write: DeltaWrite): Promise<SavedDelta | null> {
     if (this.#hasChanges) return this.#appendDelta(write);
     const { key, now, expiresAt, delta, userId } = write;
     const merged = this.#data.merge(delta);
     if (merged === null) {
       // This delta cannot be written as one expression here: the same result, reached under the row lock.
-      return this.updateLocked({ key, now, expiresAt, merge: (row) => ({ text: JSON.stringify(applyDelta(storedSession(row), delta)), userId }) });
+      const written = await this.updateLocked({
+        key,
+        now,
+        expiresAt,
+        merge: (row) => ({ text: JSON.stringify(applyDelta(sessionOfStored(row), delta)), userId }),
+      });
+      return written ? SAVED : null;
     }
     const statement = this.#compile(
       sql`UPDATE ${this.#table} SET ${this.#assignments(merged, expiresAt, userId, this.#hasVersion)} WHERE id = ${key} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
     );
-    return (await this.#driver.execute(statement.text, statement.bind())) > 0;
+    return (await this.#driver.execute(statement.text, statement.bind())) > 0 ? SAVED : null;
   }
 
   /**
    * Appends the delta to the pending changes, in one statement whose text
-   * never changes. With `fold`, the same statement also writes the document
-   * the request loaded, keeping only the changes appended since, if the
-   * stored changes still start with those it loaded (see
-   * `core/pending-changes.ts`: no whole write came in between).
+   * never changes. A save that finds many pending changes also writes the
+   * document they make (the session the request saved on), so that loads
+   * stay cheap: in the same statement, keeping only the changes appended
+   * since, and only if the stored changes still start with those the
+   * request has (see `./pending-changes.ts`: no whole write came in between).
    */
-  async #appendDelta({ key, now, expiresAt, delta, userId, append }: DeltaWrite): Promise<boolean> {
-    const { entry, marker, fold, documentLength } = append ?? { entry: changeEntry(delta), marker: changesMarker(), fold: undefined, documentLength: 0 };
+  async #appendDelta({ key, now, expiresAt, userId, encoded, token, base, baseLength }: DeltaWrite): Promise<SavedDelta | null> {
+    const note = token as PendingNote | undefined;
+    const changes = note?.changes;
+    const documentLength = note?.documentLength ?? baseLength;
+    const entry = changeEntry(encoded);
+    const marker = changesMarker();
     const padding = this.#padding;
-    if (fold === undefined) {
+    if (changes === undefined || base === undefined || !shouldFold(changes.length, documentLength)) {
       const padUnit = padding?.unitFor(documentLength) ?? 0;
       const statements = this.#statements;
       const statement =
@@ -246,29 +289,33 @@ export class SqlTable implements ReadyBackend {
           : userId === undefined
             ? statements.append
             : statements.appendWithUser;
-      return (await execute(this.#driver, statement, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), marker, entry, userId, padUnit })) > 0;
+      const written = await execute(this.#driver, statement, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), marker, entry, userId, padUnit });
+      // What the stored changes now are, unless another request appended too (then a later fold is refused).
+      return written > 0 ? { token: { changes: (changes ?? marker) + entry, documentLength } satisfies PendingNote } : null;
     }
+    const foldedText = JSON.stringify(base);
     const dialect = this.#dialect;
     const stored = this.#storedChanges;
-    const loaded = shared(fold.changes);
+    const loaded = shared(changes);
     const newMarker = shared(marker);
     const unchanged = sql`substr(changes, 1, ${dialect.charLength(sql`${loaded}`)}) = ${loaded}`;
     const since = sql`substr(${stored}, ${dialect.charLength(sql`${loaded}`)} + 1)`;
     const setUser = userId === undefined ? EMPTY : sql`, user_id = ${userId}`;
     const bump = raw(this.#hasVersion ? ', lock_version = lock_version + 1' : '');
-    const changes = dialect.concat(
+    const appended = dialect.concat(
       sql`CASE WHEN ${unchanged} THEN ${dialect.concat(sql`${newMarker}`, since)} ELSE COALESCE(${stored}, ${newMarker}) END`,
       sql`${entry}`,
     );
-    const padUnit = padding?.unitFor(fold.text.length) ?? 0;
+    const padUnit = padding?.unitFor(foldedText.length) ?? 0;
     // Assigned in this order: MySQL's later assignments see the earlier ones' new values, and `changes` is read by both.
     const statement = this.#compile(
-      sql`UPDATE ${this.#table} SET data = CASE WHEN ${unchanged} THEN ${this.#data.write(fold.text)} ELSE data END,
-        changes = ${padding !== undefined && padUnit > 0 ? padding.pad(changes, sql`${padUnit}`) : changes},
+      sql`UPDATE ${this.#table} SET data = CASE WHEN ${unchanged} THEN ${this.#data.write(foldedText)} ELSE data END,
+        changes = ${padding !== undefined && padUnit > 0 ? padding.pad(appended, sql`${padUnit}`) : appended},
         ${this.#expires} = ${this.#instant(this.#at(expiresAt))}${this.#touchUpdatedAt}${setUser}${bump}
         WHERE id = ${key} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
     );
-    return (await this.#driver.execute(statement.text, statement.bind())) > 0;
+    const written = await this.#driver.execute(statement.text, statement.bind());
+    return written > 0 ? { token: { changes: marker + entry, documentLength: foldedText.length } satisfies PendingNote } : null;
   }
 
   async compareAndSwap({ key, now, expiresAt, text, version, userId }: VersionedWrite): Promise<boolean> {
@@ -304,15 +351,12 @@ export class SqlTable implements ReadyBackend {
     return execute(this.#driver, this.#statements.destroyByUser, { userId });
   }
 
-  async listByUser(userId: string, now: number): Promise<StoredSession[]> {
-    return (await run(this.#driver, this.#statements.listByUser, { userId, now: this.#at(now) })).map((row) => this.#row(row));
+  async listByUser(userId: string, now: number): Promise<StoredUserSession[]> {
+    return (await run(this.#driver, this.#statements.listByUser, { userId, now: this.#at(now) })).map((row) => ({ ...this.#row(row), key: String(row['id']) }));
   }
 
   async all(now: number): Promise<StoredData[]> {
-    return (await run(this.#driver, this.#statements.all, { now: this.#at(now) })).map((row) => ({
-      text: this.#data.text(row['data']),
-      changes: this.#changesOf(row),
-    }));
+    return (await run(this.#driver, this.#statements.all, { now: this.#at(now) })).map((row) => this.#stored(row));
   }
 
   async count(now: number): Promise<number> {

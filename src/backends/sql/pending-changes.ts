@@ -17,10 +17,9 @@
  * current one only if no whole write came in between: what a fold checks
  * before it replaces the document.
  */
-import { SessionStoreError } from '../errors.js';
-import { applyDelta, deltaFromJson, deltaToJson, type SessionDelta } from './delta.js';
-import type { StoredData } from './backend.js';
-import { parseStoredJson, parseStoredSession, type JsonObject } from './json.js';
+import { SessionStoreError } from '../../errors.js';
+import { applyDelta, deltaFromJson, deltaToJson, type SessionDelta } from '../../core/delta.js';
+import { parseStoredJson, parseStoredSession, type JsonObject } from '../../core/json.js';
 
 /** Pending changes longer than this are folded into the document by the next save, whatever its size. */
 const FOLD_AT_MOST = 16_384;
@@ -75,7 +74,7 @@ export function applyChanges(session: JsonObject, changes: string): JsonObject {
  *
  * @throws {SessionStoreError} `ERR_CORRUPT_ROW` when either cannot be read.
  */
-export function storedSession(row: StoredData): JsonObject {
-  const document = parseStoredSession(row.text);
-  return row.changes === null || row.changes === undefined ? document : applyChanges(document, row.changes);
+export function storedSession(text: string | null, changes: string | null): JsonObject {
+  const document = parseStoredSession(text);
+  return changes === null ? document : applyChanges(document, changes);
 }
