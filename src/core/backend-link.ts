@@ -7,7 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionStoreError, toStoreError } from '../errors.js';
 import type { BackendOpener, ReadyBackend, SessionBackend, StorageNeeds } from './backend.js';
+import type { LockingMode } from './options.js';
 import type { SizeLimit } from './size-limit.js';
+import type { RetryCount } from './tracing.js';
 
 /** Runs of an operation the database rolled back for a lock conflict (deadlock, lock timeout), before giving up, unless the backend asks for more. */
 const CONFLICT_ATTEMPTS = 5;
@@ -64,6 +66,11 @@ export class BackendLink {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The locking mode in force, once the storage has been inspected. */
+  get locking(): LockingMode | undefined {
+    return this.#ready?.storage.locking;
   }
 
   #closedError(): SessionStoreError {
@@ -136,9 +143,9 @@ export class BackendLink {
    * is run again after a pause (every operation is idempotent: a delta
    * applied twice gives the same session). A database that cannot be reached
    * is reported as `ERR_UNAVAILABLE`, and later calls fail fast until it
-   * answers again.
+   * answers again. `count`, when given, counts the runs again.
    */
-  async call<T>(doing: string, operation: (prepared: Prepared) => Promise<T>): Promise<T> {
+  async call<T>(doing: string, operation: (prepared: Prepared) => Promise<T>, count?: RetryCount): Promise<T> {
     try {
       if (this.#unavailable !== undefined) throw this.#unavailableError(this.#unavailable.error, this.#unavailable.since, this.#unavailable.message);
       const prepared = this.#ready ?? (await this.prepare());
@@ -154,6 +161,7 @@ export class BackendLink {
           if (backend.isTransientConflict?.(error) === true && ++conflicts < (backend.conflictAttempts ?? CONFLICT_ATTEMPTS)) {
             // The database rolled the work back to break a deadlock: run it again after a short random pause,
             // longer each time (up to a cap), so writers that keep colliding spread out.
+            if (count !== undefined) count.conflicts++;
             await sleep(Math.random() * Math.min(10 * conflicts, CONFLICT_PAUSE_CAP_MS));
             continue;
           }
@@ -164,6 +172,7 @@ export class BackendLink {
           if (backend.isConnectFailure?.(error) === true || ++lostConnections > (backend.connectionAttempts ?? 1)) {
             throw this.#connectionError(backend, error) ?? this.#markUnavailable(backend, error);
           }
+          if (count !== undefined) count.retries++;
         }
       }
     } catch (error) {

@@ -14,6 +14,7 @@ import { toJsonValue, type JsonObject, type JsonValue } from './json.js';
 import type { StateFields } from './loaded-state.js';
 import type { SessionFormat } from './session-format.js';
 import { checkSize, type SizeLimit } from './size-limit.js';
+import type { RetryCount } from './tracing.js';
 import { userIdAfterDelta, userIdOf } from './user-id.js';
 
 /** Attempts of compare-and-swap before a save takes the session's lock instead, where the backend has one. */
@@ -95,7 +96,7 @@ function mergedInto(stored: StoredData, delta: SessionDelta, limit: SizeLimit, s
 }
 
 /** Writes a delta in the locking mode in force; `null` when the session is gone (destroyed or expired). */
-export async function saveDelta(prepared: Prepared, save: DeltaSave, settings: SaveSettings): Promise<SavedBase | null> {
+export async function saveDelta(prepared: Prepared, save: DeltaSave, settings: SaveSettings, count?: RetryCount): Promise<SavedBase | null> {
   const { storage } = prepared;
   const { key, now, expiresAt, delta, encoded, state } = save;
   if (storage.locking === 'atomic' && storage.applyDelta !== undefined) {
@@ -108,7 +109,7 @@ export async function saveDelta(prepared: Prepared, save: DeltaSave, settings: S
     return saved === null ? null : { baseText: '', version: null, viewIsBase: false, token: saved.token };
   }
   if (storage.locking !== 'pessimistic') {
-    const swapped = await swapLoop(prepared, save, settings);
+    const swapped = await swapLoop(prepared, save, settings, count);
     if (swapped !== 'contended') return swapped;
     // Heavy contention: stop retrying and take the lock, which always makes progress.
   }
@@ -122,7 +123,7 @@ export async function saveDelta(prepared: Prepared, save: DeltaSave, settings: S
  * or read), after a short random pause once it repeats. `contended` when the
  * backend has a lock to fall back on and the attempts ran out.
  */
-async function swapLoop(prepared: Prepared, save: DeltaSave, settings: SaveSettings): Promise<SavedBase | null | 'contended'> {
+async function swapLoop(prepared: Prepared, save: DeltaSave, settings: SaveSettings, count: RetryCount | undefined): Promise<SavedBase | null | 'contended'> {
   const { storage } = prepared;
   const { key, expiresAt, delta, state, view } = save;
   const canLock = storage.updateLocked !== undefined;
@@ -144,6 +145,7 @@ async function swapLoop(prepared: Prepared, save: DeltaSave, settings: SaveSetti
     const outcome = await storage.compareAndSwap({ key, now: Date.now(), expiresAt, version, ...merged });
     if (outcome === true) return { baseText: merged.text, version: version + 1, viewIsBase: mergesIntoView, token: undefined };
     // Someone saved in between: merge again into what is stored now.
+    if (count !== undefined) count.conflicts++;
     mergesIntoView = false;
     if (outcome === false) version = null;
     else {

@@ -32,3 +32,12 @@ export function assertSessionId(sid: unknown): asserts sid is string {
 export function hashSessionId(sid: string): string {
   return hash('sha256', sid, 'hex');
 }
+
+/**
+ * A session's public handle: derived from its stored key, so it names the
+ * session in traces, events and lists without being the cookie value or
+ * the key (neither can be computed back from it).
+ */
+export function publicHandle(key: string): string {
+  return hash('sha256', `smart-session-store handle:${key}`, 'base64url').slice(0, 22);
+}

@@ -18,8 +18,19 @@ import { changeOf, saveDelta, touchStored, userIdToWrite } from './save-paths.js
 import { openHandle, type SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
 import type { PurgeOptions, SessionStats, SessionStoreEvents, UserSession } from './store-types.js';
-import { assertSessionId, hashSessionId } from './session-id.js';
+import { assertSessionId, hashSessionId, publicHandle } from './session-id.js';
 import { checkSize, serialise, viewAfter } from './size-limit.js';
+import {
+  CONNECTION_CHANNEL,
+  type ConnectionMessage,
+  type DestroyMessage,
+  type LoadMessage,
+  type OperationMessage,
+  type PurgeMessage,
+  type SaveMessage,
+  TRACING,
+  traced,
+} from './tracing.js';
 
 export type { LoadedSession, LoadedState, SaveOptions } from './loaded-state.js';
 export { SESSION_STORE_EVENTS, type PurgeOptions, type SessionStats, type SessionStoreEvents, type UserSession } from './store-types.js';
@@ -75,8 +86,14 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       createIfMissing: options.createTable,
       maxSize: options.maxSize,
       events: {
-        connect: () => this.emit('connect'),
-        disconnect: (error) => this.emit('disconnect', error),
+        connect: () => {
+          this.#publishConnection('up');
+          this.emit('connect');
+        },
+        disconnect: (error) => {
+          this.#publishConnection('down', error);
+          this.emit('disconnect', error);
+        },
         succeeded: autopurge === undefined ? () => undefined : () => autopurge.maybeStart(this.#purging !== undefined),
       },
     });
@@ -100,6 +117,18 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** Connects and inspects the storage; calls do this on their own, this only surfaces problems early. */
   async ready(): Promise<void> {
     await this.#link.prepare();
+  }
+
+  /** What every message on the tracing channels says, before the operation runs. */
+  #message(): OperationMessage {
+    return { backend: this.#opener.name, storage: this.#opener.storageName, locking: this.#link.locking, retries: 0, conflicts: 0 };
+  }
+
+  /** Publishes a change of the connection's state, when someone listens. */
+  #publishConnection(state: 'up' | 'down', error?: Error): void {
+    if (CONNECTION_CHANNEL.hasSubscribers) {
+      CONNECTION_CHANNEL.publish({ backend: this.#opener.name, storage: this.#opener.storageName, state, error } satisfies ConnectionMessage);
+    }
   }
 
   #call<T>(doing: string, operation: (storage: ReadyBackend) => Promise<T>): Promise<T> {
@@ -146,11 +175,24 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    */
   async load(sid: string): Promise<LoadedSession | null> {
     const key = this.#key(sid);
-    return this.#call('loading the session', async (storage) => {
-      const row = await storage.load(key, Date.now());
-      if (row === null) return null;
-      return loadedFrom(row, sid, key);
-    });
+    const message: LoadMessage | undefined = TRACING.load.hasSubscribers
+      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0 }
+      : undefined;
+    const run = () =>
+      this.#link.call(
+        'loading the session',
+        async ({ storage }) => {
+          const row = await storage.load(key, Date.now());
+          if (message !== undefined) {
+            message.locking = storage.locking;
+            message.outcome = row === null ? 'missing' : 'found';
+            message.bytes = row?.text?.length ?? 0;
+          }
+          return row === null ? null : loadedFrom(row, sid, key);
+        },
+        message,
+      );
+    return traced(TRACING.load, message, run);
   }
 
   /**
@@ -194,25 +236,47 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const now = Date.now();
     const expiresAt = this.#expiry(session, now, options);
     const settings = this.options;
+    const message: SaveMessage | undefined = TRACING.save.hasSubscribers
+      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0 }
+      : undefined;
+    let run: () => Promise<LoadedState>;
     if (state === undefined) {
       const current = serialise(session, this.options.maxSize);
-      return this.#link.call('saving the session', async ({ storage, sizeLimit, limitedBy }) => {
-        checkSize(current.text, sizeLimit, limitedBy);
-        await storage.upsert({ key, now, expiresAt, text: current.text, userId: userIdToWrite(current.data, settings) });
-        return sealed({ viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key });
-      });
+      run = () =>
+        this.#link.call(
+          'saving the session',
+          async ({ storage, sizeLimit, limitedBy }) => {
+            checkSize(current.text, sizeLimit, limitedBy);
+            await storage.upsert({ key, now, expiresAt, text: current.text, userId: userIdToWrite(current.data, settings) });
+            if (message !== undefined) Object.assign(message, { locking: storage.locking, outcome: 'created', bytes: current.text.length });
+            return sealed({ viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key });
+          },
+          message,
+        );
+    } else {
+      // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
+      const loaded = state.view ?? parseStoredSession(state.viewText);
+      const delta = changeOf(this.#format, loaded, session);
+      run = () =>
+        this.#link.call(
+          'saving the session',
+          async (prepared) => {
+            if (message !== undefined) message.locking = prepared.storage.locking;
+            if (delta === null) {
+              const touched = await touchStored(prepared.storage, { key, expiresAt, now, touchAfterMs: settings.touchAfterMs }, state);
+              if (message !== undefined) message.outcome = touched === state ? 'nothing' : 'expiry';
+              return sealed(touched ?? state);
+            }
+            const encoded = JSON.stringify(deltaToJson(delta));
+            const { view, viewLength } = viewAfter(loaded, delta, encoded, state.viewLength ?? state.viewText.length, prepared);
+            const saved = await saveDelta(prepared, { key, now, expiresAt, delta, encoded, state, view }, settings, message);
+            if (message !== undefined) Object.assign(message, saved === null ? { outcome: 'gone' } : { outcome: 'data', bytes: encoded.length });
+            return saved === null ? (loadedState as LoadedState) : savedState({ view, viewLength, saved, expiresAt, sid, key });
+          },
+          message,
+        );
     }
-    // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
-    const loaded = state.view ?? parseStoredSession(state.viewText);
-    const delta = changeOf(this.#format, loaded, session);
-    return this.#link.call('saving the session', async (prepared) => {
-      if (delta === null) return sealed((await touchStored(prepared.storage, { key, expiresAt, now, touchAfterMs: settings.touchAfterMs }, state)) ?? state);
-      const encoded = JSON.stringify(deltaToJson(delta));
-      const { view, viewLength } = viewAfter(loaded, delta, encoded, state.viewLength ?? state.viewText.length, prepared);
-      const saved = await saveDelta(prepared, { key, now, expiresAt, delta, encoded, state, view }, settings);
-      if (saved === null) return loadedState as LoadedState;
-      return savedState({ view, viewLength, saved, expiresAt, sid, key });
-    });
+    return traced(TRACING.save, message, run);
   }
 
   /**
@@ -225,16 +289,29 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const now = Date.now();
     const expiresAt = this.#expiry(session, now, options);
     const touchAfterMs = this.options.touchAfterMs;
-    return this.#call('touching the session', async (storage) => {
-      const touched = await touchStored(storage, { key, expiresAt, now, touchAfterMs }, state);
-      return touched === undefined ? undefined : sealed(touched);
-    });
+    const message: SaveMessage | undefined = TRACING.save.hasSubscribers
+      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0 }
+      : undefined;
+    const run = () =>
+      this.#link.call(
+        'touching the session',
+        async ({ storage }) => {
+          const touched = await touchStored(storage, { key, expiresAt, now, touchAfterMs }, state);
+          if (message !== undefined)
+            Object.assign(message, { locking: storage.locking, outcome: touched === state && state !== undefined ? 'nothing' : 'expiry' });
+          return touched === undefined ? undefined : sealed(touched);
+        },
+        message,
+      );
+    return traced(TRACING.save, message, run);
   }
 
   /** Deletes a session. Concurrent saves of it will not bring it back. */
   async destroy(sid: string): Promise<void> {
     const key = this.#key(sid);
-    return this.#call('destroying the session', (storage) => storage.destroy(key));
+    const message: DestroyMessage | undefined = TRACING.destroy.hasSubscribers ? { ...this.#message(), handle: publicHandle(key) } : undefined;
+    const run = () => this.#link.call('destroying the session', ({ storage }) => storage.destroy(key), message);
+    return traced(TRACING.destroy, message, run);
   }
 
   #assertUserIdColumn(): void {
@@ -295,11 +372,19 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       return Promise.reject(new SessionStoreError('ERR_INVALID_OPTION', `option "batchSize" must be a positive integer, got ${JSON.stringify(batchSize)}`));
     }
-    const running = this.#call('purging expired sessions', async (storage) => {
-      // A storage without a purge drops expired sessions by itself.
-      const removed = await storage.purge?.({ now: Date.now(), batchSize, onProgress: options.onProgress });
-      return removed ?? 0;
-    });
+    const message: PurgeMessage | undefined = TRACING.purge.hasSubscribers ? { ...this.#message(), removed: 0 } : undefined;
+    const run = () =>
+      this.#link.call(
+        'purging expired sessions',
+        async ({ storage }) => {
+          // A storage without a purge drops expired sessions by itself.
+          const removed = (await storage.purge?.({ now: Date.now(), batchSize, onProgress: options.onProgress })) ?? 0;
+          if (message !== undefined) Object.assign(message, { locking: storage.locking, removed });
+          return removed;
+        },
+        message,
+      );
+    const running = traced(TRACING.purge, message, run);
     this.#purging = running.finally(() => {
       this.#purging = undefined;
     });
