@@ -22,7 +22,8 @@ export interface SessionStoreSetup {
 function openerFor(options: ResolvedOptions): BackendOpener {
   const backend = backendNamed(options.target.dialect);
   if (backend === undefined) throw new Error(`no backend is registered as ${options.target.dialect}`);
-  return { name: backend.name, storageName: backend.storage, open: () => backend.open(options) };
+  const { schema, name } = options.table;
+  return { name: backend.name, storageName: backend.storage, collection: schema === undefined ? name : `${schema}.${name}`, open: () => backend.open(options) };
 }
 
 /**

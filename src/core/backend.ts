@@ -276,6 +276,8 @@ export interface BackendOpener {
   readonly name: string;
   /** Where, for messages: `table sessions`. */
   readonly storageName: string;
+  /** The table or key prefix the sessions are in (`sessions`, `auth.sessions`), for traces. */
+  readonly collection?: string | undefined;
   open(): Promise<SessionBackend>;
 }
 

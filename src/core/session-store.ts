@@ -121,13 +121,13 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
 
   /** What every message on the tracing channels says, before the operation runs. */
   #message(): OperationMessage {
-    return { backend: this.#opener.name, storage: this.#opener.storageName, locking: this.#link.locking, retries: 0, conflicts: 0 };
+    return { backend: this.#opener.name, storage: this.#opener.storageName, collection: this.#opener.collection, locking: this.#link.locking, retries: 0, conflicts: 0 };
   }
 
   /** Publishes a change of the connection's state, when someone listens. */
   #publishConnection(state: 'up' | 'down', error?: Error): void {
     if (CONNECTION_CHANNEL.hasSubscribers) {
-      CONNECTION_CHANNEL.publish({ backend: this.#opener.name, storage: this.#opener.storageName, state, error } satisfies ConnectionMessage);
+      CONNECTION_CHANNEL.publish({ backend: this.#opener.name, storage: this.#opener.storageName, collection: this.#opener.collection, state, error } satisfies ConnectionMessage);
     }
   }
 

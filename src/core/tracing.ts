@@ -14,8 +14,10 @@ import type { LockingMode } from './options.js';
 export interface OperationMessage {
   /** The backend: `postgres`, `mysql`, `sqlite`, `redis`. */
   readonly backend: string;
-  /** Where the sessions are: `table sessions`, `key prefix sessions`. */
+  /** What holds the sessions: `sessions table`, `session keys`. */
   readonly storage: string;
+  /** The table or key prefix they are in (`sessions`, `auth.sessions`). */
+  readonly collection: string | undefined;
   /** The locking mode in force, once the storage has been inspected. */
   locking: LockingMode | undefined;
   /** Operations run again after a lost connection. */
@@ -63,6 +65,7 @@ export interface PurgeMessage extends OperationMessage {
 export interface ConnectionMessage {
   readonly backend: string;
   readonly storage: string;
+  readonly collection: string | undefined;
   /** `down`: the database cannot be reached (calls fail fast); `up`: it answers again. */
   readonly state: 'up' | 'down';
   /** Why it went down. */
