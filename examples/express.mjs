@@ -1,23 +1,18 @@
-// express 5 + express-session, sessions in smart-session-store.
-//   npm install express express-session smart-session-store better-sqlite3
+// express 5 with smart-session-store's own session middleware (no express-session needed).
+//   npm install express smart-session-store better-sqlite3
 //   node express.mjs     then: curl -c jar -b jar -X POST localhost:3000/cart/apple
 import express from 'express';
-import session from 'express-session';
-import { SmartSessionStore } from 'smart-session-store/express';
+import { session } from 'smart-session-store/express';
 
-const store = new SmartSessionStore({
+const sessions = session({
   url: process.env.SESSION_STORE_URL ?? 'sqlite:./sessions.db', // or postgres://..., mysql://...
   createTable: true,
+  secret: process.env.SESSION_SECRET ?? 'replace with a long random secret',
+  cookie: { maxAge: 24 * 3600 * 1000 }, // milliseconds, as express-session counts
 });
 
 const app = express();
-app.use(session({
-  secret: process.env.SESSION_SECRET ?? 'replace with a long random secret',
-  resave: false,
-  saveUninitialized: false,
-  cookie: { maxAge: 24 * 3600 * 1000 },
-  store,
-}));
+app.use(sessions);
 
 // Each request adds one item; requests that overlap all keep theirs.
 app.post('/cart/:item', (req, res) => {
@@ -30,4 +25,4 @@ app.get('/cart', (req, res) => res.json(req.session.cart ?? {}));
 const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${server.address().port}`);
 });
-process.on('SIGTERM', () => server.close(() => store.close()));
+process.on('SIGTERM', () => server.close(() => sessions.store.close()));

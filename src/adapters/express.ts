@@ -1,36 +1,87 @@
 /**
- * express-session adapter.
+ * express adapter: `session(options)`, a session middleware that replaces
+ * express-session (its options, `req.session` and signed cookie, so users
+ * stay logged in across the switch) and saves each request's delta; and
+ * {@link SmartSessionStore}, a store for express-session itself, the
+ * compatibility path.
  *
  * ```ts
- * import session from 'express-session';
- * import { SmartSessionStore } from 'smart-session-store/express';
+ * import { session } from 'smart-session-store/express';
  *
  * app.use(session({
+ *   url: 'postgres://postgres@127.0.0.1:5432/test',
+ *   createTable: true,
  *   secret: process.env.SESSION_SECRET ?? 'change me',
- *   resave: false,
- *   saveUninitialized: false,
- *   store: new SmartSessionStore({ url: 'postgres://postgres@127.0.0.1:5432/test', createTable: true }),
+ *   cookie: { maxAge: 24 * 3600 * 1000 },
  * }));
  * ```
  *
+ * express-session is needed only by the Store: it is loaded when present,
+ * and `session` works without it. `req.session` has the type
+ * `@types/express-session` declares (express-session's own), so existing
+ * `declare module 'express-session' { interface SessionData { ... } }`
+ * augmentations keep typing it.
+ *
  * @module
  */
-import type { Request } from 'express';
-import session from 'express-session';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Request, RequestHandler } from 'express';
+import type expressSessionTypes from 'express-session';
 import { isJsonObject } from '../core/json.js';
 import type { SessionFormat } from '../core/session-format.js';
 import { SessionStoreError } from '../errors.js';
-import { SessionStore } from '../store.js';
 import type { SessionStoreOptions } from '../options.js';
-import { cookieSessionFormat, settle, type Callback } from './shared/cookie-session.js';
+import { SessionStore } from '../store.js';
+import { type Callback, cookieSessionFormat, settle } from './shared/cookie-session.js';
+import { assertCookieName, assertCookieOptions, type SessionCookieOptions } from './shared/express-cookie.js';
+import { SessionLayer, type SessionRequest } from './shared/express-session-layer.js';
 import { LoadLedger } from './shared/load-ledger.js';
-import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './shared/store-methods.js';
+import { optionalPeer } from './shared/optional-peer.js';
+import { assertKeeperOptions } from './shared/session-keeper.js';
+import { invalidOption, resolveSecrets } from './shared/signed-cookie.js';
+import { delegateStoreMethods, forwardStoreEvents, type StoreMethods, storeFromOption } from './shared/store-methods.js';
 
 export type { SessionStoreOptions } from '../options.js';
 export type { LockingMode } from '../core/options.js';
 export type { UserSession, PurgeOptions, SessionStats } from '../core/session-store.js';
 export { SessionStoreError };
 export type { SessionStoreErrorCode } from '../errors.js';
+export type { CookiePriority, CookieSameSite, SessionCookieOptions } from './shared/express-cookie.js';
+
+/** The module, as errors and warnings name it. */
+const ADAPTER = 'smart-session-store/express';
+
+/** express-session, when it is installed (only the Store needs it). */
+const expressSession = optionalPeer<typeof expressSessionTypes>('express-session');
+
+/** The error of a Store method express-session alone calls, without express-session. */
+function withoutExpressSession(): SessionStoreError {
+  return new SessionStoreError(
+    'ERR_INVALID_OPTION',
+    `${ADAPTER}: SmartSessionStore is express-session's Store, and express-session is not installed (npm install express-session), or use session() from ${ADAPTER}`,
+  );
+}
+
+/**
+ * What {@link SmartSessionStore} extends without express-session: an
+ * EventEmitter, as express-session's Store is. The store still serves
+ * {@link session}; the methods only express-session calls say what is missing.
+ */
+class StoreWithoutExpressSession extends EventEmitter {
+  regenerate(): void {
+    throw withoutExpressSession();
+  }
+  load(): void {
+    throw withoutExpressSession();
+  }
+  createSession(): never {
+    throw withoutExpressSession();
+  }
+}
+
+/** express-session's Store when it is installed, else a stand-in. */
+const StoreBase = (expressSession?.Store ?? StoreWithoutExpressSession) as typeof expressSessionTypes.Store;
 
 /** Options of {@link SmartSessionStore}: the store's options (see the README). */
 export type SmartSessionStoreOptions = SessionStoreOptions;
@@ -42,15 +93,17 @@ export type SmartSessionStoreOptions = SessionStoreOptions;
 export const EXPRESS_SESSION_FORMAT: SessionFormat = cookieSessionFormat(['expires']);
 
 /**
- * An express-session store that saves only what each request changed, merged
+ * The store of {@link session}, and a store for express-session (the
+ * compatibility path), saving only what each request changed, merged
  * into the latest stored session: overlapping requests of one user never
  * erase each other's changes, and a destroyed session stays destroyed.
  *
- * Each request's session gets a handle of the store when it is loaded
- * (express-session hands the same session object back to `set` and
- * `touch`), so `set` can write the request's delta.
+ * Under express-session, each request's session gets a handle of the store
+ * when it is loaded (express-session hands the same session object back to
+ * `set` and `touch`), so `set` can write the request's delta. Without
+ * express-session installed, it is an EventEmitter serving {@link session}.
  */
-export class SmartSessionStore extends session.Store {
+export class SmartSessionStore extends StoreBase {
   /** The framework-neutral store underneath, promise-based. */
   readonly store: SessionStore;
   /**
@@ -67,13 +120,13 @@ export class SmartSessionStore extends session.Store {
   constructor(options: SmartSessionStoreOptions) {
     super();
     this.store = new SessionStore(options, { format: EXPRESS_SESSION_FORMAT });
-    this.#ledger = new LoadLedger(this.store, 'smart-session-store/express');
+    this.#ledger = new LoadLedger(this.store, ADAPTER);
     // express-session stops using a store after `disconnect` and resumes after `connect`.
     forwardStoreEvents(this.store, this);
   }
 
   /** Loads a session; yields `null` when there is none or it has expired. */
-  override get(sid: string, callback: (error: unknown, session?: session.SessionData | null) => void): void {
+  override get(sid: string, callback: (error: unknown, session?: expressSessionTypes.SessionData | null) => void): void {
     settle(
       this.store.open(sid).then((handle) => {
         if (handle === null) return null;
@@ -89,7 +142,7 @@ export class SmartSessionStore extends session.Store {
         }
         this.#ledger.bind(handle.data, handle);
         this.#ledger.loaded(handle, undefined);
-        return handle.data as unknown as session.SessionData;
+        return handle.data as unknown as expressSessionTypes.SessionData;
       }),
       callback,
     );
@@ -99,7 +152,7 @@ export class SmartSessionStore extends session.Store {
    * Called by express-session with what {@link get} returned: the request's
    * session object takes over its handle, so its `set` writes a delta.
    */
-  override createSession(req: Request, data: session.SessionData): session.Session & session.SessionData {
+  override createSession(req: Request, data: expressSessionTypes.SessionData): expressSessionTypes.Session & expressSessionTypes.SessionData {
     const handle = this.#ledger.boundTo(data);
     const created = super.createSession(req, data);
     if (handle !== undefined) {
@@ -110,7 +163,7 @@ export class SmartSessionStore extends session.Store {
   }
 
   /** Saves the request's changes (or the whole session, for a new one). */
-  override set(sid: string, data: session.SessionData, callback?: Callback): void {
+  override set(sid: string, data: expressSessionTypes.SessionData, callback?: Callback): void {
     settle(
       (async () => {
         // A session loaded by `get` but handed back as another object (the framework is not express-session)
@@ -122,7 +175,7 @@ export class SmartSessionStore extends session.Store {
   }
 
   /** Moves the expiry forward, writing only when it moves by more than `touchAfter`. */
-  override touch(sid: string, data: session.SessionData, callback?: Callback): void {
+  override touch(sid: string, data: expressSessionTypes.SessionData, callback?: Callback): void {
     const handle = this.#ledger.boundTo(data, sid);
     settle(handle !== undefined ? handle.touch(data) : this.store.touch(sid, data).then(() => undefined), callback);
   }
@@ -133,9 +186,9 @@ export class SmartSessionStore extends session.Store {
   }
 
   /** Every live session, as an array (session ids are stored hashed, so they cannot be listed). */
-  override all(callback: (error: unknown, sessions?: session.SessionData[] | null) => void): void {
+  override all(callback: (error: unknown, sessions?: expressSessionTypes.SessionData[] | null) => void): void {
     // Stored sessions are what express-session saved: its SessionData, in JSON form.
-    settle(this.store.all() as unknown as Promise<session.SessionData[]>, callback);
+    settle(this.store.all() as unknown as Promise<expressSessionTypes.SessionData[]>, callback);
   }
 
   /** Number of live sessions. */
@@ -152,5 +205,132 @@ export class SmartSessionStore extends session.Store {
 // The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
 delegateStoreMethods(SmartSessionStore);
 export interface SmartSessionStore extends StoreMethods {}
+
+/**
+ * Options of {@link session}: express-session's, and the store's own (`url`,
+ * `createTable`, `ttl`, ... see docs/options.md), or a `store`.
+ */
+export interface SessionOptions extends SessionStoreOptions {
+  /**
+   * The secret the session cookie is signed with, or several: the first
+   * signs, every one verifies, so a new secret goes first and an old one
+   * stays behind it until the cookies it signed have expired (a cookie
+   * signed with an older secret is signed again with the first). Signed as
+   * express-session signs (HMAC-SHA256): the same secret reads its cookies.
+   */
+  secret: string | readonly string[];
+  /** The session cookie's name. @default 'connect.sid' */
+  name?: string | undefined;
+  /**
+   * The session cookie's name, under express-session's older option name.
+   * @deprecated Use `name`.
+   * @default undefined
+   */
+  key?: string | undefined;
+  /**
+   * The session cookie (`maxAge` in milliseconds), or a function of the
+   * request returning it.
+   * @default { path: '/', httpOnly: true, secure: false, maxAge: null }
+   */
+  cookie?: SessionCookieOptions | ((req: Request) => SessionCookieOptions) | undefined;
+  /**
+   * Makes a new session id. Ids must be unpredictable: whoever knows one holds the session.
+   * @default 24 bytes of node:crypto randomness, base64url (as express-session's uid-safe)
+   */
+  genid?: ((req: Request) => string) | undefined;
+  /**
+   * Whether to trust `X-Forwarded-Proto` for `secure: 'auto'` and secure
+   * cookies: `true` trusts it, `false` ignores it (only a TLS socket
+   * counts), left undefined express's `req.secure` decides (its `trust proxy`).
+   * @default undefined
+   */
+  proxy?: boolean | undefined;
+  /**
+   * Send the cookie on every response of a stored session, so its `maxAge`
+   * runs from the latest request rather than from the latest change.
+   * @default false
+   */
+  rolling?: boolean | undefined;
+  /**
+   * Store a new session (and send its cookie) even when the request put
+   * nothing in it. Left `false`, a visitor whose requests store nothing
+   * costs no write and gets no cookie. (express-session's default is `true`.)
+   * @default false
+   */
+  saveUninitialized?: boolean | undefined;
+  /**
+   * What `req.session = null` (or `delete req.session`) does: `'keep'` the
+   * stored session as it is, or `'destroy'` it at the end of the response.
+   * @default 'keep'
+   */
+  unset?: 'keep' | 'destroy' | undefined;
+  /**
+   * Accepted for express-session's sake, and without effect: a session is
+   * written when the request changed it (only what changed), and an
+   * unchanged one only has its expiry moved, once per `touchAfter`.
+   * @default false
+   */
+  resave?: boolean | undefined;
+  /**
+   * A {@link SmartSessionStore} the application made (it then closes it),
+   * or the store's options, given here rather than beside the others.
+   * @default a store made of the other options
+   */
+  store?: SmartSessionStore | SessionStoreOptions | undefined;
+}
+
+/** The middleware {@link session} returns, with the store it saves through (close it when the application stops). */
+export type SessionMiddleware = RequestHandler & {
+  /** The store sessions are kept in. */
+  readonly store: SmartSessionStore;
+};
+
+/** 24 random bytes, base64url: 32 characters, as express-session's ids. */
+function randomSessionId(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/**
+ * A session middleware that replaces express-session: `req.session`,
+ * `req.sessionID` and `req.sessionStore` as express-session gives them, its
+ * signed cookie, and sessions stored as it stores them, so users stay
+ * logged in when an application moves from express-session (with this
+ * package's store) to this middleware, or back. Each request's session is
+ * loaded once and committed once, when the response ends and before its
+ * headers go out: only what the request changed is written, merged into the
+ * latest stored session, so overlapping requests never erase each other's
+ * changes. A store error goes to `next(error)`, the application's error
+ * handler.
+ *
+ * @param options express-session's options and the store's (at least `url` and `secret`).
+ * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option.
+ */
+export function session(options: SessionOptions): SessionMiddleware {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'must be an object with at least "url" and "secret"');
+  const { secret, name: givenName, key, cookie = {}, genid, proxy, rolling, saveUninitialized, unset, resave, store, ...storeOptions } = options;
+  assertKeeperOptions({ rolling, saveUninitialized, genid: genid as (() => string) | undefined });
+  if (unset !== undefined && unset !== 'keep' && unset !== 'destroy') throw invalidOption('unset', `must be "keep" or "destroy", got ${JSON.stringify(unset)}`);
+  if (proxy !== undefined && typeof proxy !== 'boolean') throw invalidOption('proxy', 'must be true, false or undefined');
+  if (resave !== undefined && typeof resave !== 'boolean') throw invalidOption('resave', 'must be true or false');
+  const secrets = resolveSecrets(secret);
+  const name = givenName ?? key ?? 'connect.sid';
+  assertCookieName(name);
+  if (typeof cookie !== 'function') assertCookieOptions(cookie);
+  if (store !== undefined && Object.keys(storeOptions).length > 0) {
+    throw invalidOption('store', `comes alone: the store's options (${Object.keys(storeOptions).join(', ')}) go inside it, or without "store"`);
+  }
+  const smartStore = storeFromOption(store ?? storeOptions, SmartSessionStore, ADAPTER);
+  const layer = new SessionLayer(smartStore.store, smartStore, {
+    name,
+    secrets,
+    cookie: cookie as SessionCookieOptions | ((req: SessionRequest) => SessionCookieOptions),
+    genid: (genid as ((req: SessionRequest) => string) | undefined) ?? randomSessionId,
+    proxy,
+    rolling: rolling ?? false,
+    saveUninitialized: saveUninitialized ?? false,
+    unsetDestroy: unset === 'destroy',
+  });
+  return Object.assign(layer.middleware as unknown as RequestHandler, { store: smartStore });
+}
 
 export default SmartSessionStore;
