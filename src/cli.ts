@@ -50,7 +50,7 @@ const COMMANDS = {
     summary: 'delete expired sessions in batches, with progress',
     flags: [...CONNECTION_FLAGS, { name: 'batch-size', value: 'N', help: 'sessions deleted per statement (default 1000)' }],
   },
-  stats: { summary: 'count live and expired sessions', flags: [...CONNECTION_FLAGS, JSON_FLAG] },
+  stats: { summary: 'count live and expired sessions; size, pending changes, the users with most sessions', flags: [...CONNECTION_FLAGS, JSON_FLAG] },
   check: { summary: 'verify connectivity and the table, and say what is wrong', flags: [...CONNECTION_FLAGS, JSON_FLAG] },
 } as const satisfies Record<string, { summary: string; flags: readonly Flag[] }>;
 type Command = keyof typeof COMMANDS;
@@ -240,6 +240,19 @@ function failureText(error: unknown): string {
   return error.message;
 }
 
+/** A byte count as a person reads it. */
+function bytes(count: number): string {
+  if (count < 1024) return `${count} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = count / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
 async function run(command: Command, store: SessionStore, values: ReadonlyMap<string, string | true>, io: CliIo): Promise<number> {
   const json = values.get('json') === true;
   switch (command) {
@@ -254,8 +267,22 @@ async function run(command: Command, store: SessionStore, values: ReadonlyMap<st
       return EXIT.ok;
     }
     case 'stats': {
-      const stats = await store.stats();
-      io.out(json ? `${JSON.stringify({ table: tableName(store), ...stats })}\n` : `${place(store)}: ${stats.live} live, ${stats.expired} expired\n`);
+      const { live, expired, dataBytes, indexBytes, pendingChanges, topUsers, locking } = await store.report();
+      if (json) {
+        io.out(`${JSON.stringify({ table: tableName(store), live, expired, locking, dataBytes, indexBytes, pendingChanges, topUsers })}\n`);
+        return EXIT.ok;
+      }
+      const lines = [`${place(store)}: ${live} live, ${expired} expired`];
+      if (dataBytes !== undefined) lines.push(`  size: ${bytes(dataBytes)} of sessions, ${bytes(indexBytes ?? 0)} of indexes`);
+      if (pendingChanges !== undefined) {
+        lines.push(
+          `  pending changes: ${pendingChanges.sessions} session${pendingChanges.sessions === 1 ? '' : 's'}, ${pendingChanges.length} characters not yet folded in`,
+        );
+      }
+      if (topUsers !== undefined && topUsers.length > 0) {
+        lines.push(`  most sessions: ${topUsers.map(({ userId, sessions }) => `${JSON.stringify(userId)} (${sessions})`).join(', ')}`);
+      }
+      io.out(`${lines.join('\n')}\n`);
       return EXIT.ok;
     }
     case 'purge': {

@@ -10,7 +10,18 @@
  */
 export { SessionStore, type SessionStoreSetup } from './store.js';
 export type { SessionStoreOptions, SeedOptionNames, ConnectionOptions } from './options.js';
-export type { LoadedSession, LoadedState, SaveOptions, UserSession, SessionStoreEvents, PurgeOptions, SessionStats } from './core/session-store.js';
+export type {
+  LoadedSession,
+  LoadedState,
+  SaveOptions,
+  UserSession,
+  SessionStoreEvents,
+  PurgeOptions,
+  SessionStats,
+  ReportOptions,
+  StoreReport,
+  StorageReport,
+} from './core/session-store.js';
 export type { SessionHandle } from './core/session-handle.js';
 export type { SessionStoreCore } from './core/session-store.js';
 export type { SharedConnectionOptions } from './backends/connection-options.js';

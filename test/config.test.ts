@@ -245,7 +245,10 @@ describe('command line with --config', () => {
       }
       const stats = await attempt('stats', '--config', config, '--json');
       assert.equal(stats.code, 0, stats.stderr);
-      assert.deepStrictEqual(JSON.parse(stats.stdout), { table, live: 1, expired: 30 });
+      const reported = JSON.parse(stats.stdout) as Record<string, unknown>;
+      assert.deepStrictEqual({ table: reported['table'], live: reported['live'], expired: reported['expired'] }, { table, live: 1, expired: 30 });
+      assert.ok(typeof reported['dataBytes'] === 'number' && reported['dataBytes'] > 0, "the table's size on disk");
+      assert.equal(reported['locking'], 'atomic');
       const purged = await attempt('purge', '--config', config, '--batch-size', '4');
       assert.equal(purged.code, 0, purged.stderr);
       assert.match(purged.stdout, /purged 30 expired sessions/);

@@ -11,7 +11,9 @@
 import type { SessionDelta } from './delta.js';
 import { parseStoredSession, type JsonObject } from './json.js';
 import type { LockingMode } from './options.js';
-import type { SessionStats } from './store-types.js';
+import type { SessionStats, StorageReport } from './store-types.js';
+
+export type { StorageReport } from './store-types.js';
 
 /** A session's data as read back from storage. */
 export interface StoredData {
@@ -212,6 +214,11 @@ export interface ReadyBackend {
    * @default {@link count} live, none expired
    */
   stats?(now: number): Promise<SessionCounts>;
+  /**
+   * What the storage can tell of itself beyond its counts.
+   * @default nothing more
+   */
+  report?(now: number, topUsers: number): Promise<StorageReport>;
 }
 
 /** Why a connection could not be made, said so that a person can fix it. */

@@ -17,7 +17,7 @@ import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { changeOf, saveDelta, touchStored, userIdToWrite } from './save-paths.js';
 import { openHandle, type SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
-import type { PurgeOptions, SessionStats, SessionStoreEvents, UserSession } from './store-types.js';
+import type { PurgeOptions, ReportOptions, SessionStats, SessionStoreEvents, StoreReport, UserSession } from './store-types.js';
 import { assertSessionId, hashSessionId, publicHandle } from './session-id.js';
 import { checkSize, serialise, viewAfter } from './size-limit.js';
 import {
@@ -33,7 +33,16 @@ import {
 } from './tracing.js';
 
 export type { LoadedSession, LoadedState, SaveOptions } from './loaded-state.js';
-export { SESSION_STORE_EVENTS, type PurgeOptions, type SessionStats, type SessionStoreEvents, type UserSession } from './store-types.js';
+export {
+  SESSION_STORE_EVENTS,
+  type PurgeOptions,
+  type ReportOptions,
+  type StoreReport,
+  type StorageReport,
+  type SessionStats,
+  type SessionStoreEvents,
+  type UserSession,
+} from './store-types.js';
 
 /** The options the core runs on, and the backend it runs on. */
 export interface CoreSetup {
@@ -121,13 +130,26 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
 
   /** What every message on the tracing channels says, before the operation runs. */
   #message(): OperationMessage {
-    return { backend: this.#opener.name, storage: this.#opener.storageName, collection: this.#opener.collection, locking: this.#link.locking, retries: 0, conflicts: 0 };
+    return {
+      backend: this.#opener.name,
+      storage: this.#opener.storageName,
+      collection: this.#opener.collection,
+      locking: this.#link.locking,
+      retries: 0,
+      conflicts: 0,
+    };
   }
 
   /** Publishes a change of the connection's state, when someone listens. */
   #publishConnection(state: 'up' | 'down', error?: Error): void {
     if (CONNECTION_CHANNEL.hasSubscribers) {
-      CONNECTION_CHANNEL.publish({ backend: this.#opener.name, storage: this.#opener.storageName, collection: this.#opener.collection, state, error } satisfies ConnectionMessage);
+      CONNECTION_CHANNEL.publish({
+        backend: this.#opener.name,
+        storage: this.#opener.storageName,
+        collection: this.#opener.collection,
+        state,
+        error,
+      } satisfies ConnectionMessage);
     }
   }
 
@@ -398,6 +420,27 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       const live = storage.count === undefined ? (await storage.all(Date.now())).length : await storage.count(Date.now());
       return { live, expired: 0 };
     });
+  }
+
+  /**
+   * What an operator wants at a glance: live and expired sessions, the
+   * locking mode, and what the storage can tell of itself (its size on
+   * disk, pending changes not yet folded in, the users with the most
+   * sessions).
+   */
+  async report(options: ReportOptions = {}): Promise<StoreReport> {
+    const topUsers = options.topUsers ?? 5;
+    if (!Number.isInteger(topUsers) || topUsers < 0) {
+      throw new SessionStoreError('ERR_INVALID_OPTION', `option "topUsers" must be a non-negative integer, got ${JSON.stringify(topUsers)}`);
+    }
+    const stats = await this.stats();
+    return this.#call('reporting on the sessions', async (storage) => ({
+      backend: this.#opener.name,
+      collection: this.#opener.collection,
+      locking: storage.locking,
+      ...stats,
+      ...(await storage.report?.(Date.now(), topUsers)),
+    }));
   }
 
   /** Closes the connections the store opened. Calls after this fail with `ERR_STORE_CLOSED`. */

@@ -1,6 +1,7 @@
 /** The store's public types beside the class (a leaf: adapters name them without loading the store). */
 import type { SessionStoreError } from '../errors.js';
 import type { JsonObject } from './json.js';
+import type { LockingMode } from './options.js';
 
 /** A session of one user, from `store.listByUser`. */
 export interface UserSession {
@@ -37,4 +38,31 @@ export interface PurgeOptions {
 export interface SessionStats {
   readonly live: number;
   readonly expired: number;
+}
+
+/** What a storage can tell of itself beyond its counts, for operators (`store.report()`). */
+export interface StorageReport {
+  /** Bytes its sessions take where they are kept (a table's heap, without indexes). */
+  readonly dataBytes?: number | undefined;
+  /** Bytes its indexes take. */
+  readonly indexBytes?: number | undefined;
+  /** Sessions with changes appended but not yet folded into their document, and the changes' length in all. */
+  readonly pendingChanges?: { readonly sessions: number; readonly length: number } | undefined;
+  /** The users with the most live sessions, most first (where a user index is kept and names them). */
+  readonly topUsers?: readonly { readonly userId: string; readonly sessions: number }[] | undefined;
+}
+
+/** What `store.report()` says: the counts, the locking mode, and what the storage can tell of itself. */
+export interface StoreReport extends SessionStats, StorageReport {
+  /** The backend: `postgres`, `mysql`, `sqlite`, `redis`. */
+  readonly backend: string;
+  /** The table or key prefix. */
+  readonly collection: string | undefined;
+  readonly locking: LockingMode;
+}
+
+/** Options of `store.report()`. */
+export interface ReportOptions {
+  /** How many of the users with the most live sessions to list (where a user index is kept). @default 5 */
+  topUsers?: number;
 }

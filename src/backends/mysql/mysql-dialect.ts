@@ -45,6 +45,17 @@ export const mysqlDialect: SqlDialect = {
   concat: (a, b) => sql`CONCAT(${a}, ${b})`,
   charLength: (text) => sql`CHAR_LENGTH(${text})`,
 
+  async tableSize(runner, table) {
+    // InnoDB's figures are estimates, refreshed by ANALYZE TABLE and in the background.
+    const rows = await runner.query(
+      'SELECT DATA_LENGTH AS data, INDEX_LENGTH AS indexes FROM information_schema.TABLES WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?',
+      [table.schema ?? null, table.name],
+    );
+    const row = rows[0];
+    if (row === undefined || row['data'] === null) return undefined;
+    return { dataBytes: Number(row['data']), indexBytes: Number(row['indexes']) };
+  },
+
   async inspect(runner, table) {
     const rows = await runner.query(
       `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, CHARACTER_OCTET_LENGTH AS capacity, COLUMN_KEY AS keyed FROM information_schema.COLUMNS

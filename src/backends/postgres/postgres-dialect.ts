@@ -71,6 +71,15 @@ export const postgresDialect: SqlDialect = {
     };
   },
 
+  async tableSize(runner, table) {
+    const qualified = table.schema === undefined ? quotePostgres(table.name) : `${quotePostgres(table.schema)}.${quotePostgres(table.name)}`;
+    // The heap with its TOAST (large sessions live there), and every index.
+    const rows = await runner.query('SELECT pg_table_size(to_regclass($1)) AS data, pg_indexes_size(to_regclass($1)) AS indexes', [qualified]);
+    const row = rows[0];
+    if (row === undefined || row['data'] === null) return undefined;
+    return { dataBytes: Number(row['data']), indexBytes: Number(row['indexes']) };
+  },
+
   async create(runner, table, options) {
     const qualified = table.schema === undefined ? quotePostgres(table.name) : `${quotePostgres(table.schema)}.${quotePostgres(table.name)}`;
     await runner.execute(

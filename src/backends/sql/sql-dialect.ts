@@ -206,6 +206,8 @@ export interface SqlDialect extends Placeholders {
    * pays (PostgreSQL's heap keeps rows in no key's order).
    */
   deleteExpiredInStorageOrder?(runner: SqlRunner, target: PurgeTarget, size: number, after: unknown): Promise<StorageOrderWindow>;
+  /** The bytes a table and its indexes take; `undefined` where the database cannot say. */
+  tableSize?(runner: SqlRunner, table: TableName): Promise<{ dataBytes: number; indexBytes: number } | undefined>;
   /** How a purge shares the database with requests (batch time budget, pause after each batch). @default DEFAULT_PURGE_PACING */
   readonly purgePacing?: PurgePacing;
 }

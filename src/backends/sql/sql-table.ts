@@ -15,6 +15,7 @@ import type {
   SavedDelta,
   SessionCounts,
   StorageCapacity,
+  StorageReport,
   StoredData,
   StoredSession,
   StoredUserSession,
@@ -87,6 +88,7 @@ export class SqlTable implements ReadyBackend {
   readonly #touchUpdatedAt: Sql;
   readonly #lockName: string;
   readonly #tableName: TableName;
+  readonly #hasUserId: boolean;
   /** The quoted column the table keeps its rows in order of, where a purge can walk it. */
   readonly #storageOrder: Sql | undefined;
   readonly #statements: {
@@ -127,6 +129,7 @@ export class SqlTable implements ReadyBackend {
     this.#lockName = purgeLockName(table);
     this.#storageOrder = info.storageOrder === undefined ? undefined : raw(info.storageOrder);
     this.#tableName = table;
+    this.#hasUserId = info.columns.has('user_id');
     const t = (this.#table = raw(table.schema === undefined ? dialect.quote(table.name) : `${dialect.quote(table.schema)}.${dialect.quote(table.name)}`));
     const expires = (this.#expires = raw(dialect.quote(expiry.name)));
     // Instants cross the wire as epoch-ms numbers both ways; a timestamp column converts them in SQL.
@@ -372,6 +375,30 @@ export class SqlTable implements ReadyBackend {
     const total = Number(row?.['total'] ?? 0);
     const live = Number(row?.['live'] ?? 0);
     return { live, expired: total - live };
+  }
+
+  async report(now: number, topUsers: number): Promise<StorageReport> {
+    const size = await this.#dialect.tableSize?.(this.#driver, this.#tableName);
+    let pendingChanges: StorageReport['pendingChanges'];
+    if (this.#hasChanges) {
+      const statement = this.#compile(
+        sql`SELECT COUNT(*) AS sessions, COALESCE(SUM(${this.#dialect.charLength(this.#storedChanges)}), 0) AS length FROM ${this.#table} WHERE changes IS NOT NULL`,
+      );
+      const row = (await this.#driver.query(statement.text, statement.bind()))[0];
+      pendingChanges = { sessions: Number(row?.['sessions'] ?? 0), length: Number(row?.['length'] ?? 0) };
+    }
+    let users: StorageReport['topUsers'];
+    if (this.#hasUserId && topUsers > 0) {
+      const statement = this.#compile(
+        sql`SELECT user_id, COUNT(*) AS sessions FROM ${this.#table} WHERE user_id IS NOT NULL AND ${this.#expires} > ${this.#instant(this.#at(now))}
+          GROUP BY user_id ORDER BY sessions DESC, user_id LIMIT ${raw(String(Math.trunc(topUsers)))}`,
+      );
+      users = (await this.#driver.query(statement.text, statement.bind())).map((row) => ({
+        userId: String(row['user_id']),
+        sessions: Number(row['sessions']),
+      }));
+    }
+    return { dataBytes: size?.dataBytes, indexBytes: size?.indexBytes, pendingChanges, topUsers: users };
   }
 
   async purge({ now, batchSize, onProgress }: PurgeRun): Promise<number | null> {

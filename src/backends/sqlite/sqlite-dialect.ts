@@ -59,6 +59,27 @@ export const sqliteDialect: SqlDialect = {
   // had none to spare, and its requests queued).
   purgePacing: { budgetMs: 5, pauseShare: 3 },
 
+  async tableSize(runner, table) {
+    // dbstat is a compile-time option of SQLite (on in better-sqlite3's build); without it, nothing to say.
+    const schema = table.schema ?? 'main';
+    const pages = await runner
+      .query('SELECT name, SUM(pgsize) AS bytes FROM dbstat(?) WHERE name = ? OR name IN (SELECT name FROM pragma_index_list(?, ?)) GROUP BY name', [
+        schema,
+        table.name,
+        table.name,
+        schema,
+      ])
+      .catch(() => undefined);
+    if (pages === undefined || pages.length === 0) return undefined;
+    let dataBytes = 0;
+    let indexBytes = 0;
+    for (const row of pages) {
+      if (String(row['name']) === table.name) dataBytes += Number(row['bytes']);
+      else indexBytes += Number(row['bytes']);
+    }
+    return { dataBytes, indexBytes };
+  },
+
   async inspect(runner, table) {
     const rows = await runner.query('SELECT name, type, pk FROM pragma_table_info(?, ?)', [table.name, table.schema ?? 'main']);
     if (rows.length === 0) return null;
