@@ -1,11 +1,11 @@
-// Fastify 5 + @fastify/session, sessions in smart-session-store.
-//   npm install fastify @fastify/session @fastify/cookie fastify-plugin smart-session-store better-sqlite3
+// Fastify 5 with smart-session-store's own session layer (no @fastify/session).
+//   npm install fastify smart-session-store better-sqlite3
 //   node fastify.mjs     then: curl -c jar -b jar -X POST localhost:3000/cart/apple
 import Fastify from 'fastify';
 import smartSession from 'smart-session-store/fastify';
 
 const app = Fastify();
-await app.register(smartSession, { // registers @fastify/session (and @fastify/cookie) with these options
+await app.register(smartSession, { // @fastify/session's options and request.session; no @fastify/session needed
   secret: process.env.SESSION_SECRET ?? 'replace with a long random secret', // 32 characters at least
   cookie: { maxAge: 24 * 3600 * 1000, secure: 'auto' },
   store: {

@@ -1,6 +1,7 @@
 /**
- * What is @fastify/session's own, through a real Fastify app and HTTP, with
- * `smart-session-store/fastify`: `saveUninitialized` and `rolling`, the
+ * The compatibility path: @fastify/session itself with the store, registered
+ * by `withFastifySession` of `smart-session-store/fastify`. What is
+ * @fastify/session's own, through a real Fastify app and HTTP: `saveUninitialized` and `rolling`, the
  * stored cookie and its expiry, `save`/`reload`/`regenerate(keys)` in a
  * handler, requests kept apart whatever hooks the application adds (or when
  * it loses the async context), the decoration `fastify.sessionStore`, and the
@@ -14,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
 import Fastify, { type FastifyInstance } from 'fastify';
-import smartSession, { FASTIFY_SESSION_FORMAT, SmartSessionStore, type SmartSessionOptions } from '../src/adapters/fastify.js';
+import { FASTIFY_SESSION_FORMAT, SmartSessionStore, type SmartSessionOptions, withFastifySession as smartSession } from '../src/adapters/fastify.js';
 import { SmartSessionStore as ExpressStore } from '../src/adapters/express.js';
 import { UNTIED_SESSION_WARNING } from '../src/adapters/shared/untied.js';
 import { hashSessionId, SessionStore, type JsonObject, type SessionStoreOptions } from '../src/index.js';
@@ -588,7 +589,7 @@ describe('untied sessions are warned about', () => {
       const untied = watch.warnings.filter((warning) => warning.code === UNTIED_SESSION_WARNING);
       assert.equal(untied.length, 1);
       assert.match(untied[0]?.message ?? '', /smart-session-store\/fastify was handed a session it did not load/);
-      assert.match(untied[0]?.message ?? '', /through the smart-session-store\/fastify plugin/);
+      assert.match(untied[0]?.message ?? '', /through the smartSession or withFastifySession plugin of smart-session-store\/fastify/);
     } finally {
       watch.stop();
       await app.close();

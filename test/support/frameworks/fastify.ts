@@ -1,4 +1,4 @@
-/** The shared suite's app on Fastify 5 + @fastify/session, through `smart-session-store/fastify`. */
+/** The shared suite's app on Fastify 5 with `smart-session-store/fastify`'s own session layer (no @fastify/session). */
 import Fastify from 'fastify';
 import smartSession from '../../../src/adapters/fastify.js';
 import { handlerDelay, keysOf, type FrameworkHarness } from './harness.js';
@@ -13,7 +13,7 @@ export const harness: FrameworkHarness = {
   name: 'fastify',
   async start(options) {
     const app = Fastify();
-    // secure: false, as the tests speak plain HTTP (@fastify/session's default would send no cookie at all).
+    // secure: false, as the tests speak plain HTTP (the default, true, would send no cookie at all).
     await app.register(smartSession, {
       secret: 'a test secret of at least thirty-two characters',
       cookie: { secure: false, maxAge: 3_600_000 },
