@@ -1,38 +1,40 @@
 /**
- * koa-session adapter: an external store for koa-session 7, giving
- * `ctx.session` exactly as koa-session does, with sessions kept in
- * smart-session-store.
+ * Koa adapter. Two ways to keep Koa sessions in smart-session-store:
  *
- * ```ts
- * import Koa from 'koa';
- * import session from 'koa-session';
- * import { SmartSessionStore } from 'smart-session-store/koa';
+ * - `smartSession(options, app)`: a session middleware of its own, with
+ *   koa-session's options and `ctx.session` (no koa-session needed), over the
+ *   store's per-request handle: each request writes only what it changed.
  *
- * const app = new Koa();
- * app.keys = [process.env.SESSION_SECRET];
- * const store = new SmartSessionStore({ url: 'postgres://postgres@127.0.0.1:5432/test', createTable: true });
- * app.use(session({ store, maxAge: 24 * 3600 * 1000 }, app));
- * ```
+ *   ```ts
+ *   import Koa from 'koa';
+ *   import { smartSession } from 'smart-session-store/koa';
  *
- * or, in one call, `app.use(smartSession({ store: { url }, maxAge }, app))`.
+ *   const app = new Koa();
+ *   app.keys = [process.env.SESSION_SECRET];
+ *   app.use(smartSession({ store: { url: 'postgres://postgres@127.0.0.1:5432/test', createTable: true }, maxAge: 24 * 3600 * 1000 }, app));
+ *   ```
  *
- * How each request is tied to what it loaded: koa-session passes the
- * request's `ctx` to every call of its store (`get`, `set`, `destroy`), so
- * each load is filed under its `ctx`, and a save of the same key with the
- * same `ctx` is diffed against it. The loaded state is kept as JSON text
- * inside the store's handle: koa-session copies the loaded values into its
- * session by reference, and the application's changes to them never touch it.
+ * - `SmartSessionStore`: an external store for koa-session 7 (the
+ *   compatibility path, for apps that keep koa-session). koa-session passes
+ *   the request's `ctx` to every call of its store (`get`, `set`, `destroy`),
+ *   so each load is filed under its `ctx`, and a save of the same key with
+ *   the same `ctx` is diffed against it.
+ *
+ * Both store sessions in koa-session's shape (`_expire`, `_maxAge`) under
+ * koa-session's cookie, so an application moves from one to the other
+ * without logging anyone out. Neither imports koa-session.
  *
  * @module
  */
 import { EventEmitter } from 'node:events';
-import createSession, { type CreateSessionOptions } from 'koa-session';
-import { isJsonObject, jsonEqual, type JsonObject } from '../core/json.js';
-import type { SessionFormat } from '../core/session-format.js';
+import { isJsonObject, type JsonObject } from '../core/json.js';
 import { SessionStoreError } from '../errors.js';
 import type { SessionStoreOptions } from '../options.js';
 import { SessionStore } from '../store.js';
+import { KOA_SESSION_FORMAT } from './shared/koa-session-format.js';
+import { type KoaApplication, type KoaContext, type KoaSessionOptions, KoaSessionLayer, resolveKoaSessionOptions } from './shared/koa-session-layer.js';
 import { LoadLedger } from './shared/load-ledger.js';
+import { invalidOption } from './shared/signed-cookie.js';
 import { delegateStoreMethods, forwardStoreEvents, storeFromOption, type StoreMethods } from './shared/store-methods.js';
 
 export type { SessionStoreOptions } from '../options.js';
@@ -40,32 +42,20 @@ export type { LockingMode } from '../core/options.js';
 export type { UserSession, PurgeOptions, SessionStats } from '../core/session-store.js';
 export { SessionStoreError };
 export type { SessionStoreErrorCode } from '../errors.js';
+export { KOA_SESSION_FORMAT };
+export type {
+  KoaApplication,
+  KoaContext,
+  KoaCookieOptions,
+  KoaExternalKey,
+  KoaSession,
+  KoaSessionCallback,
+  KoaSessionOptions,
+  KoaSessionRequestOptions,
+} from './shared/koa-session-layer.js';
 
 /** The adapter's name, as the untied-session warning gives it. */
 const ADAPTER = 'smart-session-store/koa';
-
-/**
- * koa-session's sessions as it hands them to its store: the application's
- * keys plus its bookkeeping, `_expire` (when the session expires, epoch ms)
- * and `_maxAge` (the lifetime it was given), or `_session: true` for a
- * browser-session cookie. The bookkeeping is never diffed as data; `_expire`
- * is the session's expiry, and its moving alone is no change (the expiry is
- * then only touched, at most once per `touchAfter`); a changed `_maxAge` or
- * `_session` is written. A browser-session session lives `ttl` seconds from
- * its last write or touch.
- */
-export const KOA_SESSION_FORMAT: SessionFormat = {
-  bookkeeping: new Set(['_expire', '_maxAge', '_session']),
-  bookkeepingChanged(loaded, current) {
-    const { _maxAge: maxAge, _session: browserSession } = current;
-    const liveMaxAge = typeof maxAge === 'number' ? maxAge : undefined;
-    return !jsonEqual(loaded['_maxAge'], liveMaxAge) || (loaded['_session'] === true) !== (browserSession === true);
-  },
-  expiresAt(live) {
-    const expire: unknown = (live as { _expire?: unknown })._expire;
-    return typeof expire === 'number' && Number.isFinite(expire) ? expire : undefined;
-  },
-};
 
 /** The options koa-session passes to its store's `get` and `destroy`. */
 export interface KoaStoreCallOptions {
@@ -164,23 +154,24 @@ export interface SmartSessionStore extends StoreMethods {}
 /**
  * Options of {@link smartSession}: koa-session's own (`key`, `maxAge`,
  * `rolling`, `renew`, `signed`, `httpOnly`, `sameSite`, `secure`, `genid`,
- * `valid`, `beforeSave`, `externalKey`, ...), meaning what they mean there,
- * with `store` taking smart-session-store's options (or a store of this
- * module). koa-session's cookie-only options (`encode`, `decode`) and
- * `ContextStore` have no use with a store, and are not taken.
+ * `prefix`, `valid`, `beforeSave`, `externalKey`, `autoCommit`, ...), meaning
+ * what they mean there, and `store`: smart-session-store's options (or a
+ * {@link SmartSessionStore}). koa-session's `encode`, `decode` and
+ * `ContextStore` have no use here, and are refused.
+ *
+ * @typeParam Context The Koa context the hooks (`genid`, `valid`, `beforeSave`, `externalKey`) are given.
  */
-export interface SmartKoaSessionOptions extends Omit<CreateSessionOptions, 'store' | 'ContextStore' | 'encode' | 'decode'> {
-  /** Where and how sessions are stored: at least `url` (see the README, "Options"), or a {@link SmartSessionStore}. */
+export interface SmartKoaSessionOptions<Context extends object = KoaContext> extends KoaSessionOptions<Context> {
+  /**
+   * Where and how sessions are stored: at least `url` (see the README,
+   * "Options"), or a {@link SmartSessionStore} (which koa-session apps of the
+   * same process may share).
+   * @default (required)
+   */
   store: SmartSessionStoreOptions | SmartSessionStore;
 }
 
-/** A Koa application, as far as koa-session needs one. */
-export interface KoaApplication {
-  use(...middleware: never[]): unknown;
-  readonly context: object;
-}
-
-/** koa-session's middleware, with the store it saves through (close it when the application stops). */
+/** The session middleware, with the store it saves through (close it when the application stops). */
 export interface SmartKoaSessionMiddleware {
   (ctx: object, next: () => Promise<unknown>): Promise<void>;
   /** The store sessions are kept in. */
@@ -188,17 +179,30 @@ export interface SmartKoaSessionMiddleware {
 }
 
 /**
- * koa-session's middleware with its sessions kept in smart-session-store:
- * `koaSession({ ...options, store: new SmartSessionStore(options.store) }, app)`.
+ * Koa session middleware of smart-session-store's own, with koa-session's
+ * options and `ctx.session` (`ctx.session = null`, `ctx.session = { ... }`,
+ * `isNew`, `maxAge`, `save()`, `regenerate()`, `manuallyCommit()`,
+ * `ctx.sessionOptions`), and koa-session's cookie (signed with `app.keys`):
+ * sessions stored by koa-session with {@link SmartSessionStore} stay valid.
+ * After the downstream middleware, each request writes only what it changed
+ * (nothing when it changed nothing), merged into the latest stored session.
  *
- * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming an offending store option, or when `store` is a store of
+ * @param options koa-session's options, and `store`.
+ * @param app The Koa application (`ctx.session` is added to its context).
+ * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming an offending option, or when `store` is a store of
  *   another kind (the framework-neutral `SessionStore`, another adapter's).
  */
-export function smartSession(options: SmartKoaSessionOptions, app: KoaApplication): SmartKoaSessionMiddleware {
+export function smartSession<Context extends object = KoaContext>(options: SmartKoaSessionOptions<Context>, app: KoaApplication): SmartKoaSessionMiddleware {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'must be an object with at least "store"');
+  if (typeof app?.use !== 'function' || typeof app.context !== 'object' || app.context === null)
+    throw new TypeError('app instance required: `smartSession(options, app)`');
   const { store: given, ...sessionOptions } = options;
+  if (given === undefined || given === null) throw invalidOption('store', "is required: the store's options ({ url, ... }) or a SmartSessionStore");
+  // Checked before the store opens anything.
+  const settings = resolveKoaSessionOptions(sessionOptions as KoaSessionOptions<never>);
   const store = storeFromOption(given, SmartSessionStore, ADAPTER);
-  const middleware = createSession({ ...sessionOptions, store }, app);
-  return Object.assign((ctx: object, next: () => Promise<unknown>) => middleware(ctx, next), { store });
+  const layer = new KoaSessionLayer(store.store, settings, app);
+  return Object.assign(layer.middleware, { store });
 }
 
 export default SmartSessionStore;
