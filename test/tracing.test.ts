@@ -132,6 +132,26 @@ for (const backend of backends) {
       }
     });
 
+    test('atomic: a save that folds the pending changes into the document says so (SQL tables keep them; Redis never folds)', async () => {
+      const store = new SessionStore({ url: backend.url, table: `${table}_atomic`, createTable: true, locking: 'atomic', autopurge: false });
+      const recorded = recordOperations();
+      try {
+        await store.save('folding', { n: 0 });
+        for (let index = 1; index <= 30; index++) {
+          const loaded = await store.load('folding');
+          assert.ok(loaded);
+          await store.save('folding', { ...loaded.session, n: index, [`key${index}`]: 'a value of some thirty characters' }, loaded.state);
+        }
+        const folds = (recorded.finished.get('save') ?? []).filter(({ folded }) => folded === true).length;
+        if (backend.sql) assert.ok(folds >= 1 && folds < 30, `${folds} folds in 30 saves`);
+        else assert.equal(folds, 0);
+        assert.equal((await store.load('folding'))?.session['n'], 30);
+      } finally {
+        recorded.stop();
+        await store.close();
+      }
+    });
+
     test('a failed operation reaches the error event with its message; no subscriber, no message built', async () => {
       const store = new SessionStore({ url: backend.url, table, createTable: true, autopurge: false, maxSize: 64 });
       const recorded = recordOperations();

@@ -47,6 +47,7 @@ interface Instruments {
   readonly created: Counter;
   readonly destroyed: Counter;
   readonly purged: Counter;
+  readonly folds: Counter;
   readonly available: ObservableGauge;
 }
 
@@ -90,6 +91,7 @@ function resultAttributes(operation: Operation, message: OperationMessage): Attr
     if (outcome !== undefined) attributes['smart_session_store.outcome'] = outcome;
     attributes['smart_session_store.bytes'] = bytes;
   }
+  if (operation === 'save' && (message as SaveMessage).folded) attributes['smart_session_store.folded'] = true;
   if (operation === 'purge') attributes['smart_session_store.purge.removed'] = (message as PurgeMessage).removed;
   return attributes;
 }
@@ -143,6 +145,10 @@ export class SmartSessionStoreInstrumentation extends InstrumentationBase<SmartS
         unit: '{session}',
       }),
       purged: meter.createCounter('smart_session_store.purge.removed', { description: 'Expired sessions removed by purges', unit: '{session}' }),
+      folds: meter.createCounter('smart_session_store.pending_changes.folds', {
+        description: "Saves that folded a session's appended changes into its stored document (atomic mode on SQL)",
+        unit: '{fold}',
+      }),
       available,
     };
   }
@@ -225,6 +231,7 @@ export class SmartSessionStoreInstrumentation extends InstrumentationBase<SmartS
     // A store that answered is up, as far as anyone knows.
     this.#connection(message.backend, message.collection, 1, false);
     if (operation === 'save' && (message as SaveMessage).outcome === 'created') instruments.created.add(1, counted);
+    if (operation === 'save' && (message as SaveMessage).folded) instruments.folds.add(1, counted);
     if (operation === 'destroy') instruments.destroyed.add(1, counted);
     if (operation === 'purge') instruments.purged.add((message as PurgeMessage).removed, counted);
   }

@@ -85,6 +85,11 @@ export interface DeltaWrite extends WriteContext {
 export interface SavedDelta {
   /** The backend's note for the request's next save. */
   readonly token?: unknown;
+  /**
+   * The save also wrote the document with the changes kept apart folded in (where the storage keeps them, and
+   * if they were still those the request had). Reported on the `save` channel.
+   */
+  readonly folded?: boolean;
 }
 
 /** A document to store only if the stored version is still `version`. */

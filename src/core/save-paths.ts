@@ -45,6 +45,8 @@ export interface SavedBase {
   readonly viewIsBase: boolean;
   /** The backend's note for the next save. */
   readonly token: unknown;
+  /** Changes kept apart were folded into the stored document. */
+  readonly folded?: boolean;
 }
 
 /** The store's settings a save needs. */
@@ -106,7 +108,7 @@ export async function saveDelta(prepared: Prepared, save: DeltaSave, settings: S
     const base = state.view;
     const baseLength = state.viewLength ?? state.viewText.length;
     const saved = await storage.applyDelta({ key, now, expiresAt, delta, encoded, userId, token: state.token, base, baseLength });
-    return saved === null ? null : { baseText: '', version: null, viewIsBase: false, token: saved.token };
+    return saved === null ? null : { baseText: '', version: null, viewIsBase: false, token: saved.token, folded: saved.folded === true };
   }
   if (storage.locking !== 'pessimistic') {
     const swapped = await swapLoop(prepared, save, settings, count);

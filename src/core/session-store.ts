@@ -259,7 +259,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const expiresAt = this.#expiry(session, now, options);
     const settings = this.options;
     const message: SaveMessage | undefined = TRACING.save.hasSubscribers
-      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0 }
+      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0, folded: false }
       : undefined;
     let run: () => Promise<LoadedState>;
     if (state === undefined) {
@@ -292,7 +292,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
             const encoded = JSON.stringify(deltaToJson(delta));
             const { view, viewLength } = viewAfter(loaded, delta, encoded, state.viewLength ?? state.viewText.length, prepared);
             const saved = await saveDelta(prepared, { key, now, expiresAt, delta, encoded, state, view }, settings, message);
-            if (message !== undefined) Object.assign(message, saved === null ? { outcome: 'gone' } : { outcome: 'data', bytes: encoded.length });
+            if (message !== undefined)
+              Object.assign(message, saved === null ? { outcome: 'gone' } : { outcome: 'data', bytes: encoded.length, folded: saved.folded === true });
             return saved === null ? (loadedState as LoadedState) : savedState({ view, viewLength, saved, expiresAt, sid, key });
           },
           message,
@@ -312,7 +313,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const expiresAt = this.#expiry(session, now, options);
     const touchAfterMs = this.options.touchAfterMs;
     const message: SaveMessage | undefined = TRACING.save.hasSubscribers
-      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0 }
+      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0, folded: false }
       : undefined;
     const run = () =>
       this.#link.call(

@@ -48,6 +48,11 @@ export interface SaveMessage extends OperationMessage {
   outcome: 'created' | 'data' | 'expiry' | 'nothing' | 'gone' | undefined;
   /** What the write carried: the whole session's JSON, or the change's; 0 for an expiry. */
   bytes: number;
+  /**
+   * The save also folded the session's pending changes (appended by earlier saves) into its stored document, where
+   * they were still those the request loaded (the database checks, in the same statement).
+   */
+  folded: boolean;
 }
 
 /** A destroy's message. */

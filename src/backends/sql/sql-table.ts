@@ -318,7 +318,8 @@ export class SqlTable implements ReadyBackend {
         WHERE id = ${key} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
     );
     const written = await this.#driver.execute(statement.text, statement.bind());
-    return written > 0 ? { token: { changes: marker + entry, documentLength: foldedText.length } satisfies PendingNote } : null;
+    // (The database folds only if the stored changes still start with those the request had: else it only appends.)
+    return written > 0 ? { token: { changes: marker + entry, documentLength: foldedText.length } satisfies PendingNote, folded: true } : null;
   }
 
   async compareAndSwap({ key, now, expiresAt, text, version, userId }: VersionedWrite): Promise<boolean> {
