@@ -3,10 +3,10 @@
  * smart-session-store benchmark: one entry, every section, one results file.
  *
  *   node bench/run.mjs                      full run (about 15 minutes on 2 cores, 6 of them purging)
- *   BENCH_QUICK=1 node bench/run.mjs        smoke run (a minute or two)
+ *   BENCH_QUICK=1 node bench/run.mjs        smoke run (about ten minutes with every section)
  *   BENCH_ONLY=lost,store node bench/run.mjs  some sections only
  *
- * Sections: lost, http, statements, store, contention, purge, scaleout, sizes. See bench/README.md.
+ * Sections: lost, http, statements, store, contention, purge, scaleout, sizes, frameworks. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -48,6 +48,7 @@ const { contention } = await import('./lib/sections/contention.mjs');
 const { purge } = await import('./lib/sections/purge.mjs');
 const { scaleOut } = await import('./lib/sections/scale-out.mjs');
 const { sessionSizes } = await import('./lib/sections/sizes.mjs');
+const { frameworks } = await import('./lib/sections/frameworks.mjs');
 const { writeReports } = await import('./lib/report.mjs');
 
 async function main() {
@@ -117,9 +118,10 @@ async function main() {
       purge: () => purge(ctx),
       scaleout: () => scaleOut(ctx),
       sizes: () => sessionSizes(ctx),
+      frameworks: () => frameworks(ctx),
     };
     // Statements before HTTP: its counts are exact (one request at a time), HTTP's are a cross-check.
-    const order = ['lost', 'statements', 'http', 'sizes', 'store', 'contention', 'purge', 'scaleout'].filter((s) => config.only.includes(s));
+    const order = ['lost', 'statements', 'http', 'sizes', 'frameworks', 'store', 'contention', 'purge', 'scaleout'].filter((s) => config.only.includes(s));
     results.results = {};
     for (const name of order) {
       await sampleLoad(`before ${name}`);

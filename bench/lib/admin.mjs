@@ -4,11 +4,11 @@
  */
 import { createClient } from 'redis';
 import { drivers } from './drivers.mjs';
-import { MODES, PEER_TABLES, PURGE_TABLE, REDIS_PREFIX, SMART_TABLE } from './stores.mjs';
+import { FRAMEWORK_TABLES, MODES, PEER_TABLES, PURGE_TABLE, REDIS_PREFIX, SMART_TABLE } from './stores.mjs';
 
 const BENCH_TABLES = {
-  postgres: [...MODES.map(SMART_TABLE), ...PEER_TABLES.postgres, PURGE_TABLE],
-  mysql: [...MODES.map(SMART_TABLE), ...PEER_TABLES.mysql, PURGE_TABLE],
+  postgres: [...MODES.map(SMART_TABLE), ...PEER_TABLES.postgres, PURGE_TABLE, FRAMEWORK_TABLES.ours, FRAMEWORK_TABLES.compat, FRAMEWORK_TABLES.postgres],
+  mysql: [...MODES.map(SMART_TABLE), ...PEER_TABLES.mysql, PURGE_TABLE, FRAMEWORK_TABLES.ours, FRAMEWORK_TABLES.compat, FRAMEWORK_TABLES.mysql],
 };
 
 for (const tables of Object.values(BENCH_TABLES)) {

@@ -1,6 +1,9 @@
 /** What to run and for how long, from the environment. */
 
-export const SECTIONS = ['lost', 'http', 'statements', 'store', 'contention', 'purge', 'scaleout', 'sizes'];
+export const SECTIONS = ['lost', 'http', 'statements', 'store', 'contention', 'purge', 'scaleout', 'sizes', 'frameworks'];
+
+/** The frameworks the `frameworks` section compares (BENCH_FRAMEWORKS narrows them). */
+export const FRAMEWORKS = ['express', 'fastify', 'koa', 'hono'];
 
 const ALIASES = {
   lost: 'lost',
@@ -18,6 +21,8 @@ const ALIASES = {
   sizes: 'sizes',
   size: 'sizes',
   'session-size': 'sizes',
+  frameworks: 'frameworks',
+  framework: 'frameworks',
 };
 
 function flag(name) {
@@ -58,6 +63,25 @@ function parseOnly() {
   return SECTIONS.filter((s) => chosen.has(s));
 }
 
+/** BENCH_FRAMEWORKS: a subset of {@link FRAMEWORKS}, in their order. */
+function parseFrameworks() {
+  const chosen = list('BENCH_FRAMEWORKS');
+  if (chosen === undefined) return [...FRAMEWORKS];
+  for (const name of chosen) if (!FRAMEWORKS.includes(name)) throw new Error(`BENCH_FRAMEWORKS: unknown framework "${name}" (known: ${FRAMEWORKS.join(', ')})`);
+  return FRAMEWORKS.filter((f) => chosen.includes(f));
+}
+
+/** BENCH_FRAMEWORK_SIZES: session sizes in bytes (default 1 KB and 40 KB). */
+function parseFrameworkSizes() {
+  const chosen = list('BENCH_FRAMEWORK_SIZES');
+  if (chosen === undefined) return [1024, 40 * 1024];
+  return chosen.map((part) => {
+    const bytes = Number(part);
+    if (!Number.isInteger(bytes) || bytes < 256) throw new Error(`BENCH_FRAMEWORK_SIZES: "${part}" is no size in bytes (256 or more)`);
+    return bytes;
+  });
+}
+
 export function loadConfig() {
   const quick = flag('BENCH_QUICK');
   const only = parseOnly();
@@ -96,6 +120,17 @@ export function loadConfig() {
       seconds: number('BENCH_SIZE_SECONDS', quick ? 2 : 6),
       repeats: quick ? 1 : 2,
       sizes: [1024, 10 * 1024, 40 * 1024],
+    },
+    frameworks: {
+      frameworks: parseFrameworks(),
+      sizes: parseFrameworkSizes(),
+      connections: 50,
+      warmupSeconds: quick ? 0.5 : 1,
+      seconds: number('BENCH_FRAMEWORK_SECONDS', quick ? 1 : 5),
+      // The issue's targets are medians of three repetitions.
+      repeats: Math.round(number('BENCH_FRAMEWORK_REPEATS', number('BENCH_REPEATS', quick ? 1 : 3))),
+      // BENCH_FASTIFY_ROLLING=0 runs both Fastify layers with `rolling: false` (default: their default, true).
+      fastifyRolling: process.env.BENCH_FASTIFY_ROLLING === undefined || process.env.BENCH_FASTIFY_ROLLING === '' ? true : flag('BENCH_FASTIFY_ROLLING'),
     },
     scaleout: {
       // 50 connections in all, shared out over the apps (one per Galera node).

@@ -11,7 +11,8 @@
  *   ever touch the same session; with `rotateCookies` every request takes the
  *   next cookie instead (for more sessions than connections). `paths` (instead
  *   of `path`) cycles through several routes on each connection (without
- *   `rotateCookies`, each route of a connection then has a session of its own).
+ *   `rotateCookies`, each route of a connection then has a session of its own); `method`
+ *   (default GET) is the requests' method.
  *
  * - `kind: 'paced'`: open loop, `rate` requests per second at evenly spaced
  *   instants whatever the server does, over `connections` keep-alive sockets
@@ -41,7 +42,8 @@ function runAutocannon(job) {
         pipelining: 1,
         timeout: 10,
         requests: paths.map((path) => ({
-          method: 'GET',
+          // GET unless the job says otherwise (the frameworks section's writing requests are POSTs, without a body).
+          method: job.method ?? 'GET',
           path,
           // autocannon deep-copies the request per connection and keeps the headers object we
           // fill here across that connection's requests: the first call fixes its session.

@@ -19,7 +19,16 @@ export const TARGETS = {
   statementsPerRead: 1,
   // p99 latency of requests while a purge runs, at most this many times the p99 without one.
   purgeP99VsWithout: 2,
+  // Frameworks (express and Fastify): our own session layer against the framework's layer with the same-backend peer,
+  // medians of the repeats; and its reads against the same app with no session layer.
+  frameworkReadVsPeer1k: 1.6,
+  frameworkWriteVsPeer1k: 1.3,
+  frameworkVsPeer40k: 2.0,
+  frameworkReadVsCeiling: 0.5,
 };
+
+/** The frameworks whose own layer is held to the targets above (Koa and Hono are reported, with no target). */
+const FRAMEWORKS_WITH_TARGETS = ['express', 'fastify'];
 
 const COLORS = { smart: '#1f6feb', peer: '#8c959f', second: '#54aeff', floor: '#bf8700', ok: '#1a7f37', during: '#cf222e' };
 
@@ -88,6 +97,48 @@ export function evaluateTargets(results) {
         atMost: true,
         met: p99 <= TARGETS.largeWriteP99VsPeer,
       });
+    }
+  }
+  const fw = results.results.frameworks;
+  if (fw !== undefined) {
+    for (const r of fw.ratios.filter((x) => FRAMEWORKS_WITH_TARGETS.includes(x.framework))) {
+      const ours = fw.rows.find((x) => x.framework === r.framework && x.bytes === r.bytes && x.backend === r.backend && x.variant === 'ours');
+      const peer = fw.rows.find((x) => x.framework === r.framework && x.bytes === r.bytes && x.backend === r.backend && x.variant === 'peer');
+      const none = fw.rows.find((x) => x.framework === r.framework && x.bytes === r.bytes && x.variant === 'none');
+      const size = `${Math.round(r.bytes / 1024)} KB`;
+      const vsPeer =
+        r.bytes === 1024
+          ? { read: TARGETS.frameworkReadVsPeer1k, write: TARGETS.frameworkWriteVsPeer1k }
+          : r.bytes === 40 * 1024
+            ? { read: TARGETS.frameworkVsPeer40k, write: TARGETS.frameworkVsPeer40k }
+            : null;
+      if (vsPeer !== null && ours !== undefined && peer !== undefined) {
+        for (const kind of ['read', 'write']) {
+          const value = r.oursVsPeer[kind];
+          targets.push({
+            metric: `${FRAMEWORK_LABEL[r.framework]}: our layer's ${kind === 'read' ? 'read-only' : 'writing'} req/s vs ${peer.label}, ${size} (median)`,
+            backend: r.backend,
+            smart: ours[kind].reqPerSec,
+            reference: peer[kind].reqPerSec,
+            unit: 'req/s',
+            value,
+            target: vsPeer[kind],
+            met: value === null ? null : value >= vsPeer[kind],
+          });
+        }
+      }
+      if (ours !== undefined && none !== undefined && r.oursVsCeiling.read !== null) {
+        targets.push({
+          metric: `${FRAMEWORK_LABEL[r.framework]}: our layer's read-only req/s vs no session layer, ${size} (median)`,
+          backend: r.backend,
+          smart: ours.read.reqPerSec,
+          reference: none.read.reqPerSec,
+          unit: 'req/s',
+          value: r.oursVsCeiling.read,
+          target: TARGETS.frameworkReadVsCeiling,
+          met: r.oursVsCeiling.read >= TARGETS.frameworkReadVsCeiling,
+        });
+      }
     }
   }
   const store = results.results.store;
@@ -470,6 +521,119 @@ function sizesSection(sizes, writeChart, p99Chart) {
   ].join('\n');
 }
 
+const FRAMEWORK_LABEL = { express: 'express', fastify: 'Fastify', koa: 'Koa', hono: 'Hono' };
+
+/** What each framework's variants are, for the section's text. */
+function frameworkVariantsText(fw) {
+  const lines = {
+    express:
+      "**express** 5: `session()` of `smart-session-store/express` (ours); express-session with `SmartSessionStore` (the compatibility path); express-session with the backend's peer store (`resave: false`, `saveUninitialized: false`, so a read-only request calls the store's `touch`); no session layer.",
+    fastify: `**Fastify** 5: the \`smartSession\` plugin of \`smart-session-store/fastify\` (ours, without @fastify/session); @fastify/session with @fastify/cookie and the backend's peer store; no session layer. Both layers with \`saveUninitialized: false\` and \`rolling: ${fw.fastifyRolling}\`${fw.fastifyRolling ? " (their default: @fastify/session then saves the whole session on every request, read-only ones too; ours moves an unchanged session's expiry at most once per `touchAfter`; `BENCH_FASTIFY_ROLLING=0` runs both with `rolling: false`)" : ' (`BENCH_FASTIFY_ROLLING=0`: an unchanged session is not saved by either)'}.`,
+    koa: "**Koa** 3: `smartSession(options, app)` of `smart-session-store/koa` (ours, without koa-session); koa-session 7 with the peer store of the backend behind a minimal wrapper (its `get`/`set`/`destroy` as promises, nothing else: there is no maintained koa-session store per backend), which is the peer stack the ratios use; koa-session with `SmartSessionStore` as its external store (the compatibility path), beside them; no session layer. koa-session's defaults otherwise (signed cookie, `rolling: false`: a read-only request writes nothing).",
+    hono: "**Hono** 4 on @hono/node-server: `HonoSessionStore` of `smart-session-store/hono` (ours); @hono/session (encrypted JWT cookie holding the id, `duration.absolute` one day) with the peer store of the backend as its `useSessionStorage` storage behind a minimal wrapper. @hono/session does not await its storage's `set`, so the wrapper makes a session's next read wait for its write in flight: a connection's next request sees its change, and writes cannot pile up behind answers already sent (its writing requests still answer before their write). No session layer.",
+  };
+  return fw.frameworks.map((f) => `- ${lines[f]}`);
+}
+
+function frameworksSection(fw) {
+  const parts = [
+    '## 9. Frameworks',
+    '',
+    `smart-session-store's own session layer per framework, next to the framework's usual session layer with the peer store of the same backend (${Object.values(PEER_OF).join(', ')}) and next to the same app with no session layer at all (the ceiling: the cookie read from the header, the session an object in a Map). Each app: \`GET /read\` reads one key, \`POST /write\` changes one small key, on sessions of about ${fw.sizes.map((b) => `${Math.round(b / 1024)} KB`).join(' and ')} created beforehand through the app's own layer (its own cookie). autocannon in a child process, ${fw.connections} keep-alive connections, each on its own session. For one framework and size, every variant on every backend runs at once and the runs alternate between them; ${fw.warmupSeconds} s warm-up, then ${fw.repeats} × ${fw.seconds} s per variant and kind; the **median** of the repeats is shown (every run in the JSON). Server CPU: user + system time of the server process per request. smart-session-store in its default locking mode (atomic on SQL, optimistic on Redis).`,
+    '',
+    ...frameworkVariantsText(fw),
+  ];
+  for (const framework of fw.frameworks) {
+    const rows = fw.rows.filter((r) => r.framework === framework);
+    if (rows.length === 0) continue;
+    const order = fw.variants[framework];
+    const sorted = fw.sizes.flatMap((bytes) =>
+      [...fw.backends, null].flatMap((backend) =>
+        order.flatMap((variant) => rows.filter((r) => r.bytes === bytes && r.backend === backend && r.variant === variant)),
+      ),
+    );
+    const measured = sorted.map((r) => [
+      `${Math.round(r.bytes / 1024)} KB`,
+      r.backend === null ? '–' : BACKEND_LABEL[r.backend],
+      r.variant === 'ours' ? `**${r.label}**` : r.label,
+      fmt(r.read.reqPerSec),
+      fmt(r.read.serverCpuMicrosPerRequest),
+      fmt(r.read.p99),
+      fmt(r.write.reqPerSec),
+      fmt(r.write.serverCpuMicrosPerRequest),
+      fmt(r.write.p99),
+      r.backend === null ? '–' : `${fmt(r.read.statementsPerRequest, 2)} / ${fmt(r.write.statementsPerRequest, 2)}`,
+    ]);
+    const ratios = fw.ratios
+      .filter((r) => r.framework === framework)
+      .map((r) => [
+        `${Math.round(r.bytes / 1024)} KB`,
+        BACKEND_LABEL[r.backend],
+        `**${ratio(r.oursVsPeer.read)}**`,
+        `**${ratio(r.oursVsPeer.write)}**`,
+        ratio(r.oursVsCeiling.read),
+        ratio(r.oursVsCeiling.write),
+        `${ratio(r.peerVsCeiling.read)} / ${ratio(r.peerVsCeiling.write)}`,
+        r.compatVsPeer === null ? '–' : `${ratio(r.compatVsPeer.read)} / ${ratio(r.compatVsPeer.write)}`,
+        `${ratio(r.cpuOursVsPeer.read)} / ${ratio(r.cpuOursVsPeer.write)}`,
+      ]);
+    const problems = rows.filter(
+      (r) => r.read.non2xx + r.read.errors + r.write.non2xx + r.write.errors + r.read.missingSessions + r.write.missingSessions + r.appErrors > 0,
+    );
+    parts.push(
+      '',
+      `### ${FRAMEWORK_LABEL[framework]}`,
+      '',
+      table(
+        [
+          'session',
+          'backend',
+          'layer',
+          'read req/s',
+          'CPU µs/read',
+          'read p99 ms',
+          'write req/s',
+          'CPU µs/write',
+          'write p99 ms',
+          'statements/req (read / write)',
+        ],
+        measured,
+      ),
+      '',
+      table(
+        [
+          'session',
+          'backend',
+          'ours ÷ peer, reads',
+          'ours ÷ peer, writes',
+          'ours ÷ no layer, reads',
+          'ours ÷ no layer, writes',
+          'peer ÷ no layer (read / write)',
+          'compatibility path ÷ peer (read / write)',
+          'CPU per request, ours ÷ peer (read / write)',
+        ],
+        ratios,
+      ),
+    );
+    if (problems.length > 0)
+      parts.push(
+        '',
+        `Check: ${problems
+          .map(
+            (r) =>
+              `${r.label} (${r.backend ?? 'no backend'}, ${Math.round(r.bytes / 1024)} KB): non-2xx ${r.read.non2xx + r.write.non2xx}, errors ${r.read.errors + r.write.errors}, missing sessions ${r.read.missingSessions + r.write.missingSessions}, app errors ${r.appErrors}${r.firstAppError ? ` (${r.firstAppError})` : ''}`,
+          )
+          .join('; ')}.`,
+      );
+  }
+  if (fw.failed.length > 0)
+    parts.push(
+      '',
+      `**Not measured** (could not start): ${fw.failed.map((f) => `${FRAMEWORK_LABEL[f.framework]} ${f.variant} on ${f.backend ?? 'no backend'}, ${Math.round(f.bytes / 1024)} KB: ${f.error}`).join('; ')}.`,
+    );
+  return parts.join('\n');
+}
+
 function scaleOutSection(scaleout) {
   const engineLabel = { pgbouncer: 'PgBouncer', galera: 'Galera' };
   const engines = Object.entries(scaleout.engines).map(
@@ -672,6 +836,7 @@ export function writeReports(results, { resultsDir, chartsDir, published }) {
   if (r.purge) parts.push(purgeSection(r.purge, chartLink('bench-purge.svg')));
   if (r.scaleout) parts.push(scaleOutSection(r.scaleout));
   if (r.sizes) parts.push(sizesSection(r.sizes, chartLink('bench-session-size.svg'), chartLink('bench-session-size-p99.svg')));
+  if (r.frameworks) parts.push(frameworksSection(r.frameworks));
   parts.push(methodSection(results));
   if (!published)
     parts.splice(

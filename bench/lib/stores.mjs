@@ -29,6 +29,11 @@ export const PEER_TABLES = { postgres: ['bench_pgsimple', 'bench_knex'], mysql: 
 /** The purge section's table (a million expired rows, dropped once purged), created by smart-session-store itself. */
 export const PURGE_TABLE = 'bench_purge';
 export const REDIS_PREFIX = 'bench:sess:';
+/**
+ * The frameworks section's tables: smart-session-store's own layer (`ours`), a framework's session layer with
+ * smart-session-store's Store (`compat`), and the peers'. Created afresh for every framework and size, dropped after.
+ */
+export const FRAMEWORK_TABLES = { ours: 'bench_fw_ours', compat: 'bench_fw_compat', postgres: 'bench_fw_pgsimple', mysql: 'bench_fw_mysqlsession' };
 
 /** Which statement counter a backend's statements land in. */
 export const COUNTER = { postgres: 'pg', mysql: 'mysql', sqlite: 'sqlite', redis: 'redis', memory: null };
