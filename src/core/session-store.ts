@@ -8,18 +8,17 @@
 import { EventEmitter } from 'node:events';
 import { SessionStoreError, toStoreError } from '../errors.js';
 import { Autopurge } from './autopurge.js';
-import { type BackendOpener, type ReadyBackend, sessionOfStored, type StorageNeeds, type StoredData } from './backend.js';
+import type { BackendOpener, ReadyBackend, StorageNeeds } from './backend.js';
 import { BackendLink } from './backend-link.js';
-import { deltaToJson } from './delta.js';
-import { JsonWalk, parseStoredSession, type JsonObject } from './json.js';
-import { fieldsOf, loadedFrom, savedState, sealed, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
+import { JsonWalk, type JsonObject } from './json.js';
+import { fieldsOf, loadedFrom, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
-import { changeOf, saveDelta, touchStored, userIdToWrite } from './save-paths.js';
+import { type SaveCall, saveChange, saveNew, touchSession } from './save-request.js';
 import { openHandle, type SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
 import type { PurgeOptions, ReportOptions, SessionStats, SessionStoreEvents, StoreReport, UserSession } from './store-types.js';
 import { assertSessionId, hashSessionId, publicHandle } from './session-id.js';
-import { checkSize, serialise, viewAfter } from './size-limit.js';
+import { allSessions, countSessions, destroyUserSessions, listUserSessions, sessionStats } from './storage-queries.js';
 import {
   CONNECTION_CHANNEL,
   type ConnectionMessage,
@@ -50,19 +49,6 @@ export interface CoreSetup {
   readonly backend: BackendOpener;
   /** The session format of the adapter using the store. @default no bookkeeping, expiry from `ttl` */
   readonly format?: SessionFormat | undefined;
-}
-
-/** Each stored session that can be read as one (a corrupt row must not hide the others). */
-function readable<T extends StoredData, R>(rows: readonly T[], read: (row: T, session: JsonObject) => R): R[] {
-  const sessions: R[] = [];
-  for (const row of rows) {
-    try {
-      sessions.push(read(row, sessionOfStored(row)));
-    } catch {
-      // Skipped: see above.
-    }
-  }
-  return sessions;
 }
 
 /**
@@ -256,50 +242,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       );
     }
     const now = Date.now();
-    const expiresAt = this.#expiry(session, now, options);
-    const settings = this.options;
-    const message: SaveMessage | undefined = TRACING.save.hasSubscribers
-      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0, folded: false }
-      : undefined;
-    let run: () => Promise<LoadedState>;
-    if (state === undefined) {
-      const current = serialise(session, this.options.maxSize);
-      run = () =>
-        this.#link.call(
-          'saving the session',
-          async ({ storage, sizeLimit, limitedBy }) => {
-            checkSize(current.text, sizeLimit, limitedBy);
-            await storage.upsert({ key, now, expiresAt, text: current.text, userId: userIdToWrite(current.data, settings) });
-            if (message !== undefined) Object.assign(message, { locking: storage.locking, outcome: 'created', bytes: current.text.length });
-            return sealed({ viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key });
-          },
-          message,
-        );
-    } else {
-      // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
-      const loaded = state.view ?? parseStoredSession(state.viewText);
-      const delta = changeOf(this.#format, loaded, session);
-      run = () =>
-        this.#link.call(
-          'saving the session',
-          async (prepared) => {
-            if (message !== undefined) message.locking = prepared.storage.locking;
-            if (delta === null) {
-              const touched = await touchStored(prepared.storage, { key, expiresAt, now, touchAfterMs: settings.touchAfterMs }, state);
-              if (message !== undefined) message.outcome = touched === state ? 'nothing' : 'expiry';
-              return sealed(touched ?? state);
-            }
-            const encoded = JSON.stringify(deltaToJson(delta));
-            const { view, viewLength } = viewAfter(loaded, delta, encoded, state.viewLength ?? state.viewText.length, prepared);
-            const saved = await saveDelta(prepared, { key, now, expiresAt, delta, encoded, state, view }, settings, message);
-            if (message !== undefined)
-              Object.assign(message, saved === null ? { outcome: 'gone' } : { outcome: 'data', bytes: encoded.length, folded: saved.folded === true });
-            return saved === null ? (loadedState as LoadedState) : savedState({ view, viewLength, saved, expiresAt, sid, key });
-          },
-          message,
-        );
-    }
-    return traced(TRACING.save, message, run);
+    const call = this.#saveCall(sid, key, now, this.#expiry(session, now, options));
+    return state === undefined || loadedState === undefined ? saveNew(call, session) : saveChange(call, session, state, loadedState);
   }
 
   /**
@@ -310,23 +254,15 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const state = loadedState === undefined ? undefined : fieldsOf(loadedState);
     const key = this.#keyOf(sid, state);
     const now = Date.now();
-    const expiresAt = this.#expiry(session, now, options);
-    const touchAfterMs = this.options.touchAfterMs;
+    return touchSession(this.#saveCall(sid, key, now, this.#expiry(session, now, options)), state);
+  }
+
+  /** What a save or touch of this request needs, with its message when someone subscribes to the `save` channel. */
+  #saveCall(sid: string, key: string, now: number, expiresAt: number): SaveCall {
     const message: SaveMessage | undefined = TRACING.save.hasSubscribers
       ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0, folded: false }
       : undefined;
-    const run = () =>
-      this.#link.call(
-        'touching the session',
-        async ({ storage }) => {
-          const touched = await touchStored(storage, { key, expiresAt, now, touchAfterMs }, state);
-          if (message !== undefined)
-            Object.assign(message, { locking: storage.locking, outcome: touched === state && state !== undefined ? 'nothing' : 'expiry' });
-          return touched === undefined ? undefined : sealed(touched);
-        },
-        message,
-      );
-    return traced(TRACING.save, message, run);
+    return { link: this.#link, format: this.#format, settings: this.options, sid, key, now, expiresAt, message };
   }
 
   /** Deletes a session. Concurrent saves of it will not bring it back. */
@@ -350,32 +286,23 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    */
   async destroyByUser(userId: string | number): Promise<number> {
     this.#assertUserIdColumn();
-    return this.#call("destroying the user's sessions", async (storage) => {
-      if (storage.destroyByUser !== undefined) return storage.destroyByUser(String(userId));
-      const sessions = await storage.listByUser(String(userId), Date.now());
-      for (const { key } of sessions) await storage.destroy(key);
-      return sessions.length;
-    });
+    return this.#call("destroying the user's sessions", (storage) => destroyUserSessions(storage, String(userId)));
   }
 
   /** The live sessions of a user (rows that cannot be read as a session are skipped). */
   async listByUser(userId: string | number): Promise<UserSession[]> {
     this.#assertUserIdColumn();
-    return this.#call("listing the user's sessions", async (storage) =>
-      readable(await storage.listByUser(String(userId), Date.now()), (row, session) => ({ session, expiresAt: new Date(row.expiresAt) })),
-    );
+    return this.#call("listing the user's sessions", (storage) => listUserSessions(storage, String(userId)));
   }
 
   /** Every live session. Rows that cannot be read as a session are skipped. */
   async all(): Promise<JsonObject[]> {
-    return this.#call('listing sessions', async (storage) => readable(await storage.all(Date.now()), (_row, session) => session));
+    return this.#call('listing sessions', (storage) => allSessions(storage));
   }
 
   /** Number of live sessions. */
   async length(): Promise<number> {
-    return this.#call('counting sessions', async (storage) =>
-      storage.count === undefined ? (await storage.all(Date.now())).length : storage.count(Date.now()),
-    );
+    return this.#call('counting sessions', (storage) => countSessions(storage));
   }
 
   /** Deletes every session. */
@@ -416,11 +343,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
 
   /** How many live and expired sessions the storage holds. */
   async stats(): Promise<SessionStats> {
-    return this.#call('counting sessions', async (storage) => {
-      if (storage.stats !== undefined) return storage.stats(Date.now());
-      const live = storage.count === undefined ? (await storage.all(Date.now())).length : await storage.count(Date.now());
-      return { live, expired: 0 };
-    });
+    return this.#call('counting sessions', (storage) => sessionStats(storage));
   }
 
   /**

@@ -163,6 +163,9 @@ export class SessionCookie {
   set maxAge(ms: number | null) {
     if (ms !== null && ms !== undefined && typeof ms !== 'number') throw new TypeError('maxAge must be a number or null');
     this.expires = typeof ms === 'number' ? new Date(Date.now() + ms) : null;
+    // What it was set to, exactly: read back through `maxAge`, a clock tick in between would take a millisecond off
+    // (express-session's Cookie does, now and then).
+    this.originalMaxAge = typeof ms === 'number' ? ms : this.originalMaxAge;
   }
 
   /** The cookie's attributes (what is stored, and what `Set-Cookie` says). */
