@@ -11,7 +11,7 @@ import { Autopurge } from './autopurge.js';
 import type { BackendOpener, ReadyBackend, StorageNeeds } from './backend.js';
 import { BackendLink } from './backend-link.js';
 import { JsonWalk, type JsonObject } from './json.js';
-import { fieldsOf, loadedFrom, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
+import { fieldsOf, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { type SaveCall, saveChange, saveNew, touchSession } from './save-request.js';
 import { openHandle, type SessionHandle } from './session-handle.js';
@@ -19,17 +19,8 @@ import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
 import type { PurgeOptions, ReportOptions, SessionStats, SessionStoreEvents, StoreReport, UserSession } from './store-types.js';
 import { assertSessionId, hashSessionId, publicHandle } from './session-id.js';
 import { allSessions, countSessions, destroyUserSessions, listUserSessions, sessionStats } from './storage-queries.js';
-import {
-  CONNECTION_CHANNEL,
-  type ConnectionMessage,
-  type DestroyMessage,
-  type LoadMessage,
-  type OperationMessage,
-  type PurgeMessage,
-  type SaveMessage,
-  TRACING,
-  traced,
-} from './tracing.js';
+import { destroySession, loadSession, operationMessage, publishConnection, purgeExpired, reportOn } from './store-calls.js';
+import { type SaveMessage, TRACING } from './tracing.js';
 
 export type { LoadedSession, LoadedState, SaveOptions } from './loaded-state.js';
 export {
@@ -82,11 +73,11 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       maxSize: options.maxSize,
       events: {
         connect: () => {
-          this.#publishConnection('up');
+          publishConnection(this.#opener, 'up');
           this.emit('connect');
         },
         disconnect: (error) => {
-          this.#publishConnection('down', error);
+          publishConnection(this.#opener, 'down', error);
           this.emit('disconnect', error);
         },
         succeeded: autopurge === undefined ? () => undefined : () => autopurge.maybeStart(this.#purging !== undefined),
@@ -112,31 +103,6 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** Connects and inspects the storage; calls do this on their own, this only surfaces problems early. */
   async ready(): Promise<void> {
     await this.#link.prepare();
-  }
-
-  /** What every message on the tracing channels says, before the operation runs. */
-  #message(): OperationMessage {
-    return {
-      backend: this.#opener.name,
-      storage: this.#opener.storageName,
-      collection: this.#opener.collection,
-      locking: this.#link.locking,
-      retries: 0,
-      conflicts: 0,
-    };
-  }
-
-  /** Publishes a change of the connection's state, when someone listens. */
-  #publishConnection(state: 'up' | 'down', error?: Error): void {
-    if (CONNECTION_CHANNEL.hasSubscribers) {
-      CONNECTION_CHANNEL.publish({
-        backend: this.#opener.name,
-        storage: this.#opener.storageName,
-        collection: this.#opener.collection,
-        state,
-        error,
-      } satisfies ConnectionMessage);
-    }
   }
 
   #call<T>(doing: string, operation: (storage: ReadyBackend) => Promise<T>): Promise<T> {
@@ -182,25 +148,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_CORRUPT_ROW`, `ERR_DATABASE`
    */
   async load(sid: string): Promise<LoadedSession | null> {
-    const key = this.#key(sid);
-    const message: LoadMessage | undefined = TRACING.load.hasSubscribers
-      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0 }
-      : undefined;
-    const run = () =>
-      this.#link.call(
-        'loading the session',
-        async ({ storage }) => {
-          const row = await storage.load(key, Date.now());
-          if (message !== undefined) {
-            message.locking = storage.locking;
-            message.outcome = row === null ? 'missing' : 'found';
-            message.bytes = row?.text?.length ?? 0;
-          }
-          return row === null ? null : loadedFrom(row, sid, key);
-        },
-        message,
-      );
-    return traced(TRACING.load, message, run);
+    return loadSession(this.#opener, this.#link, sid, this.#key(sid));
   }
 
   /**
@@ -260,17 +208,14 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** What a save or touch of this request needs, with its message when someone subscribes to the `save` channel. */
   #saveCall(sid: string, key: string, now: number, expiresAt: number): SaveCall {
     const message: SaveMessage | undefined = TRACING.save.hasSubscribers
-      ? { ...this.#message(), handle: publicHandle(key), outcome: undefined, bytes: 0, folded: false }
+      ? { ...operationMessage(this.#opener, this.#link), handle: publicHandle(key), outcome: undefined, bytes: 0, folded: false }
       : undefined;
     return { link: this.#link, format: this.#format, settings: this.options, sid, key, now, expiresAt, message };
   }
 
   /** Deletes a session. Concurrent saves of it will not bring it back. */
   async destroy(sid: string): Promise<void> {
-    const key = this.#key(sid);
-    const message: DestroyMessage | undefined = TRACING.destroy.hasSubscribers ? { ...this.#message(), handle: publicHandle(key) } : undefined;
-    const run = () => this.#link.call('destroying the session', ({ storage }) => storage.destroy(key), message);
-    return traced(TRACING.destroy, message, run);
+    return destroySession(this.#opener, this.#link, this.#key(sid));
   }
 
   #assertUserIdColumn(): void {
@@ -322,19 +267,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       return Promise.reject(new SessionStoreError('ERR_INVALID_OPTION', `option "batchSize" must be a positive integer, got ${JSON.stringify(batchSize)}`));
     }
-    const message: PurgeMessage | undefined = TRACING.purge.hasSubscribers ? { ...this.#message(), removed: 0 } : undefined;
-    const run = () =>
-      this.#link.call(
-        'purging expired sessions',
-        async ({ storage }) => {
-          // A storage without a purge drops expired sessions by itself.
-          const removed = (await storage.purge?.({ now: Date.now(), batchSize, onProgress: options.onProgress })) ?? 0;
-          if (message !== undefined) Object.assign(message, { locking: storage.locking, removed });
-          return removed;
-        },
-        message,
-      );
-    const running = traced(TRACING.purge, message, run);
+    const running = purgeExpired(this.#opener, this.#link, batchSize, options.onProgress);
     this.#purging = running.finally(() => {
       this.#purging = undefined;
     });
@@ -357,14 +290,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     if (!Number.isInteger(topUsers) || topUsers < 0) {
       throw new SessionStoreError('ERR_INVALID_OPTION', `option "topUsers" must be a non-negative integer, got ${JSON.stringify(topUsers)}`);
     }
-    const stats = await this.stats();
-    return this.#call('reporting on the sessions', async (storage) => ({
-      backend: this.#opener.name,
-      collection: this.#opener.collection,
-      locking: storage.locking,
-      ...stats,
-      ...(await storage.report?.(Date.now(), topUsers)),
-    }));
+    return reportOn(this.#opener, this.#link, await this.stats(), topUsers);
   }
 
   /** Closes the connections the store opened. Calls after this fail with `ERR_STORE_CLOSED`. */
