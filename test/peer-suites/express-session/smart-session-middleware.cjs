@@ -11,13 +11,13 @@
 //   PROJECT_DIR         the smart-session-store checkout (built: dist/)   (required)
 //   PEER_STORE_URL      default sqlite::memory: (a fresh database per store);
 //                       postgres://, mysql://, redis://: a fresh table (key prefix)
-//                       peer_esm_<pid>_<n> per store; ../cleanup.cjs peer_esm_ drops them
+//                       peer_esm_<pid>_<n> per store (Redis prefixes emptied here; SQL tables left to drop)
 //   PEER_STORE_OPTIONS  JSON of more store options, e.g. '{"touchAfter":0}'
 //   PEER_DEFAULTS       'express-session' (default): where a test leaves saveUninitialized
 //                       out, express-session's default (true) is passed, as the suite
 //                       assumes; 'ours': the middleware's own default (false)
 //
-// Run from the suite's directory (mocha's cwd), with `sh run.sh express-session-middleware`.
+// Run from the suite's directory (mocha's cwd): see README.md beside this file.
 
 var path = require('path')
 var Module = require('module')

@@ -13,7 +13,7 @@
 //   PROJECT_DIR         the smart-session-store checkout (built: dist/)   (required)
 //   PEER_STORE_URL      default sqlite::memory: (a fresh database per registration);
 //                       postgres://, mysql://, redis://: a fresh table (key prefix) peer_fsp_* per
-//                       registration; cleanup.cjs peer_fsp_ drops them afterwards
+//                       registration, left to drop afterwards
 //   PEER_STORE_OPTIONS  JSON of more store options, e.g. '{"touchAfter":0}'
 //   PEER_DEFAULTS       'fastify-session' (default): saveUninitialized: true where the test
 //                       leaves it out, as @fastify/session defaults it; 'plugin': the plugin's

@@ -1,10 +1,10 @@
-// @ts-nocheck: compiled inside the prepared koajs/session suite (its src/index.ts, its test/store.ts), not in this project.
-// Stands in for koa-session itself in a prepared copy of koajs/session v7.0.2's suite
+// @ts-nocheck: compiled inside the fetched koajs/session suite (its src/index.ts; store.ts beside this file), not in this project.
+// Stands in for koa-session itself in a fetched copy of koajs/session v7.0.2's suite
 // (install.sh makes every test import this file where it imported '../src/index.js'):
 // `session(opts, app)` is smart-session-store/koa's own middleware, smartSession, with
 // the test's options.
-//   - a test that gives the suite's shared store (test/store.ts, which the peer-suites
-//     shim makes a SmartSessionStore): that store, as smartSession's `store`;
+//   - a test that gives the suite's shared store (test/store.ts, which install.sh
+//     makes a SmartSessionStore): that store, as smartSession's `store`;
 //   - a test that gives no store (koa-session's cookie-held sessions: test/cookie.test.ts),
 //     or a ContextStore (a store made per request: test/contextstore.test.ts): one
 //     SmartSessionStore for the run (SQLite in memory, or PEER_STORE_URL); the cookie then
