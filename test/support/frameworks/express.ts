@@ -12,44 +12,54 @@ declare module 'express-session' {
   }
 }
 
-export const harness: FrameworkHarness = {
-  name: 'express',
-  async start(options) {
-    const store = new SmartSessionStore(options);
-    const app = express();
-    app.use(session({ secret: 'test secret', resave: false, saveUninitialized: false, store, cookie: { maxAge: 3_600_000 } }));
-    app.post('/start', (req, res) => {
-      req.session['started'] = true;
+/**
+ * The suite's routes on an express app whose session layer `sessions` is (express-session with the
+ * store here, the middleware of our own in express-middleware.ts: both give express-session's
+ * `req.session`); `closeStore` closes what the layer opened.
+ */
+export async function startExpress(sessions: express.RequestHandler, closeStore: () => Promise<void>): Promise<{ base: string; close: () => Promise<void> }> {
+  const app = express();
+  app.use(sessions);
+  app.post('/start', (req, res) => {
+    req.session['started'] = true;
+    res.json({ id: req.sessionID });
+  });
+  app.post('/set/:key', async (req, res) => {
+    await handlerDelay();
+    req.session[`k_${req.params['key']}`] = req.params['key'];
+    res.json({ ok: true });
+  });
+  app.get('/keys', (req, res) => {
+    res.json({ id: req.sessionID, keys: keysOf(req.session) });
+  });
+  app.post('/login', (req, res, next) => {
+    req.session.regenerate((error) => {
+      if (error) return next(error);
+      req.session['user'] = 'ann';
       res.json({ id: req.sessionID });
     });
-    app.post('/set/:key', async (req, res) => {
-      await handlerDelay();
-      req.session[`k_${req.params['key']}`] = req.params['key'];
-      res.json({ ok: true });
-    });
-    app.get('/keys', (req, res) => {
-      res.json({ id: req.sessionID, keys: keysOf(req.session) });
-    });
-    app.post('/login', (req, res, next) => {
-      req.session.regenerate((error) => {
-        if (error) return next(error);
-        req.session['user'] = 'ann';
-        res.json({ id: req.sessionID });
-      });
-    });
-    app.post('/logout', (req, res, next) => {
-      req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
-    });
-    app.get('/read', (req, res) => {
-      res.json({ started: req.session['started'] ?? null });
-    });
-    const server = await listen(createServer(app));
-    return {
-      base: server.base,
-      close: async () => {
-        await server.close();
-        await store.close();
-      },
-    };
+  });
+  app.post('/logout', (req, res, next) => {
+    req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
+  });
+  app.get('/read', (req, res) => {
+    res.json({ started: req.session['started'] ?? null });
+  });
+  const server = await listen(createServer(app));
+  return {
+    base: server.base,
+    close: async () => {
+      await server.close();
+      await closeStore();
+    },
+  };
+}
+
+export const harness: FrameworkHarness = {
+  name: 'express',
+  start(options) {
+    const store = new SmartSessionStore(options);
+    const sessions = session({ secret: 'test secret', resave: false, saveUninitialized: false, store, cookie: { maxAge: 3_600_000 } });
+    return startExpress(sessions, () => store.close());
   },
 };

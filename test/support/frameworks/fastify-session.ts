@@ -1,45 +1,17 @@
 /** The shared suite's app on Fastify 5 + @fastify/session with the store (the compatibility path), through `withFastifySession` of `smart-session-store/fastify`. */
-import Fastify from 'fastify';
 import { withFastifySession } from '../../../src/adapters/fastify.js';
-import { handlerDelay, keysOf, type FrameworkHarness } from './harness.js';
+import { startFastify } from './fastify.js';
+import type { FrameworkHarness } from './harness.js';
 
 export const harness: FrameworkHarness = {
   name: 'fastify-session',
-  async start(options) {
-    const app = Fastify();
-    // secure: false, as the tests speak plain HTTP (@fastify/session's default would send no cookie at all).
-    await app.register(withFastifySession, {
-      secret: 'a test secret of at least thirty-two characters',
-      cookie: { secure: false, maxAge: 3_600_000 },
-      store: options,
-    });
-    app.post('/start', async (request) => {
-      request.session.set('started', true);
-      return { id: request.session.sessionId };
-    });
-    app.post<{ Params: { key: string } }>('/set/:key', async (request) => {
-      await handlerDelay();
-      request.session.set(`k_${request.params.key}`, request.params.key);
-      return { ok: true };
-    });
-    app.get('/keys', async (request) => ({ id: request.session.sessionId, keys: keysOf(request.session) }));
-    app.post('/login', async (request) => {
-      await request.session.regenerate();
-      request.session.set('user', 'ann');
-      return { id: request.session.sessionId };
-    });
-    app.post('/logout', async (request) => {
-      await request.session.destroy();
-      return { ok: true };
-    });
-    app.get('/read', async (request) => ({ started: request.session.get('started') ?? null }));
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    if (address === null || typeof address === 'string') throw new Error('fastify did not listen on a TCP port');
-    return {
-      base: `http://127.0.0.1:${address.port}`,
-      // Closing Fastify closes the store (the plugin's onClose hook).
-      close: () => app.close(),
-    };
-  },
+  start: (options) =>
+    startFastify((app) =>
+      // secure: false, as the tests speak plain HTTP (@fastify/session's default would send no cookie at all).
+      app.register(withFastifySession, {
+        secret: 'a test secret of at least thirty-two characters',
+        cookie: { secure: false, maxAge: 3_600_000 },
+        store: options,
+      }),
+    ),
 };
