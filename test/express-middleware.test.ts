@@ -263,6 +263,43 @@ for (const backend of backends) {
       assert.equal(await row(now), undefined);
     });
 
+    test('the id header (header option): a new session sends its id in both; a header request is answered in the header alone; 20 parallel changes kept', async () => {
+      const base = await start({ header: 'X-Session-Id' });
+      const send = (path: string, headers: Record<string, string> = {}) => fetch(base + path, { method: 'POST', headers });
+      const first = await send('/set/a');
+      const id = first.headers.get('x-session-id') ?? '';
+      assert.equal(decodeURIComponent((first.headers.getSetCookie()[0] ?? '').split(';')[0]?.split('=')[1] ?? ''), id);
+      const sid = idOf(`x=${id}`);
+      assert.equal(id, signed(sid, SECRET));
+
+      const parallel = await Promise.all(Array.from({ length: 20 }, (_, i) => send(`/set/k${i}`, { 'x-session-id': id })));
+      for (const response of parallel) {
+        assert.equal(response.status, 200);
+        assert.deepStrictEqual(response.headers.getSetCookie(), []);
+        assert.equal(response.headers.get('x-session-id'), null);
+      }
+      const data = (await row(sid))?.data ?? {};
+      assert.deepStrictEqual(Object.keys(data).filter((key) => key.startsWith('k')).length, 20);
+      assert.equal(data['a'], true);
+
+      // A cookie beside the header is not looked at; a forged header names no session and is answered in the header.
+      const other = await call(base, '/set/other', { method: 'POST' });
+      const both = (await (await fetch(`${base}/read`, { headers: { 'x-session-id': id, cookie: other.cookie ?? '' } })).json()) as { id: string };
+      assert.equal(both.id, sid);
+      const forged = await send('/set/visitor', { 'x-session-id': signed(sid, 'another secret') });
+      const forgedId = forged.headers.get('x-session-id') ?? '';
+      assert.ok(forgedId.startsWith('s:') && forgedId !== id, forgedId);
+      assert.deepStrictEqual(forged.headers.getSetCookie(), []);
+      assert.equal((await row(sid))?.data?.['visitor'], undefined);
+
+      // Regenerated through the header: the new id comes back in the header.
+      const regenerated = await send('/regenerate', { 'x-session-id': id });
+      const renewed = regenerated.headers.get('x-session-id') ?? '';
+      assert.deepStrictEqual(regenerated.headers.getSetCookie(), []);
+      assert.equal(idOf(`x=${renewed}`), ((await regenerated.json()) as { after: string }).after);
+      assert.equal(await row(sid), undefined);
+    });
+
     test('unset: "destroy" deletes the session when req.session is set to null; "keep" keeps it', async () => {
       for (const unset of ['destroy', 'keep'] as const) {
         const base = await start({ unset });
@@ -439,6 +476,8 @@ for (const backend of backends) {
       refused({ cookie: { sameSite: 'sometimes' } }, 'cookie.sameSite');
       refused({ store: { url: backend.url } }, 'store');
       refused({ tabel: 'x' }, 'tabel');
+      refused({ header: 'set-cookie' }, 'header');
+      refused({ header: 'x y' }, 'header');
     });
   });
 }

@@ -195,6 +195,42 @@ for (const backend of backends) {
       assert.notEqual((await client.request('GET', '/keys'))['id'], newId);
     });
 
+    test('the id header (header option): a new session sends its signed id in both; a header request is answered in the header alone; 20 parallel changes kept', async () => {
+      const { base } = await open({ header: 'X-Session-Id', rolling: false });
+      const send = (method: string, path: string, headers: Record<string, string> = {}) => fetch(base + path, { method, headers });
+      const first = await send('POST', '/start');
+      const { id } = (await first.json()) as { id: string };
+      const signed = first.headers.get('x-session-id') ?? '';
+      assert.ok(signed.startsWith(`${id}.`), signed);
+      assert.equal(pair(first.headers.getSetCookie()[0]), `sessionId=${encodeURIComponent(signed)}`);
+
+      const parallel = await Promise.all(Array.from({ length: 20 }, (_, i) => send('POST', `/set/h${i}`, { 'x-session-id': signed })));
+      for (const response of parallel) {
+        assert.equal(response.status, 200);
+        assert.deepStrictEqual(response.headers.getSetCookie(), []);
+        assert.equal(response.headers.get('x-session-id'), null);
+      }
+      const keys = (await (await send('GET', '/keys', { 'x-session-id': signed })).json()) as { id: string; keys: string[] };
+      assert.equal(keys.id, id);
+      assert.equal(keys.keys.filter((key) => key.startsWith('k_h')).length, 20);
+
+      // A forged header names no session (no clearing cookie either); a cookie beside a good header is not looked at.
+      const forged = await send('POST', '/start', { 'x-session-id': `${id}.forged`, cookie: `sessionId=${encodeURIComponent(signed)}` });
+      const forgedSigned = forged.headers.get('x-session-id') ?? '';
+      assert.ok(forgedSigned !== '' && !forgedSigned.startsWith(`${id}.`), forgedSigned);
+      assert.deepStrictEqual(forged.headers.getSetCookie(), []);
+      const other = await call(base, 'POST', '/start');
+      const both = (await (await send('GET', '/keys', { 'x-session-id': signed, cookie: pair(other.setCookie[0]) })).json()) as { id: string };
+      assert.equal(both.id, id);
+
+      // Regenerated through the header: the new signed id comes back in the header.
+      const login = await send('POST', '/login', { 'x-session-id': signed });
+      const { id: newId } = (await login.json()) as { id: string };
+      assert.ok((login.headers.get('x-session-id') ?? '').startsWith(`${newId}.`));
+      assert.deepStrictEqual(login.headers.getSetCookie(), []);
+      assert.equal(await row(id), undefined);
+    });
+
     test('save() writes at once (isSaved, isModified follow), reload() reads the stored session back', async () => {
       const { base } = await open();
       const client = new Client(base);
@@ -297,6 +333,8 @@ describe('smartSession: failures', () => {
       { secret: SECRET, cookieName: 'bad name' },
       { secret: SECRET, rolling: 'yes' },
       { secret: SECRET, algorithm: 'nope' },
+      { secret: SECRET, header: 'cookie' },
+      { secret: SECRET, header: 'a b' },
     ]) {
       const app = Fastify();
       void app.register(smartSession, { ...(options as SmartSessionOptions), store: { url: 'sqlite::memory:' } });

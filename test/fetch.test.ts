@@ -216,6 +216,11 @@ for (const backend of backends) {
       refused({ cookie: { name: '__Host-x', domain: 'example.test' } }, 'cookie.name');
       refused({ rolling: 'yes' as unknown as boolean }, 'rolling');
       refused({ ['secrets' as 'secret']: ['typo'] }, 'secrets');
+      refused({ header: '' }, 'header');
+      refused({ header: 'x session' }, 'header');
+      refused({ header: 'Cookie' }, 'header');
+      refused({ header: 'set-cookie' }, 'header');
+      refused({ header: 7 as unknown as string }, 'header');
     });
 
     test('cookie.maxAge is in seconds, at most 400 days: a value in milliseconds is refused, naming the unit; 400 days is served as it is', async () => {
@@ -392,6 +397,75 @@ for (const backend of backends) {
       const plain = new Response('ok');
       assert.equal(await sessions.commit(unchanged, plain), plain);
       assert.equal(plain.headers.getSetCookie().length, 0);
+    });
+
+    test('the id header: a new session sends its id in both, a header request is answered in the header alone, the header names the session over a cookie', async () => {
+      const sessions = sessionsWith({ header: 'X-Session-Id' });
+      const request = (headers: Record<string, string>) => new Request('http://example.test/', { headers });
+      // A cookie client's new session: the cookie, and the id in the header (how an API client gets its first one).
+      const first = await sessions.open(request({}));
+      first.set('n', 1);
+      const firstHeaders = new Headers();
+      await sessions.commit(first, firstHeaders);
+      const signed = firstHeaders.get('x-session-id') ?? '';
+      assert.ok(signed.startsWith(`s:${first.id}.`), signed);
+      assert.equal(decodeURIComponent(pairOf(firstHeaders.getSetCookie()[0]).slice('sid='.length)), signed);
+      assert.deepEqual(await storedData(backend, table, first.id), { n: 1 });
+
+      // The header names the session; nothing to renew: no header, no cookie in the answer.
+      const again = await sessions.open(request({ 'x-session-id': signed }));
+      assert.equal(again.id, first.id);
+      assert.equal(again.get('n'), 1);
+      again.set('n', 2);
+      const againHeaders = new Headers();
+      await sessions.commit(again, againHeaders);
+      assert.deepEqual([...againHeaders], []);
+      assert.deepEqual(await storedData(backend, table, first.id), { n: 2 });
+
+      // A cookie beside the header is not looked at: the header alone names the session.
+      const other = await roundTrip(sessions, null, (s) => void s.set('other', true));
+      const both = await sessions.open(request({ 'x-session-id': signed, cookie: pairOf(other.setCookie) }));
+      assert.equal(both.id, first.id);
+
+      // Regenerated through the header: the new id comes back in the header, never as a cookie.
+      both.set('before', true);
+      await both.regenerate();
+      both.set('user', 'u1');
+      const rotated = new Headers();
+      await sessions.commit(both, rotated);
+      assert.deepEqual(rotated.getSetCookie(), []);
+      const renewed = rotated.get('x-session-id') ?? '';
+      assert.ok(renewed.startsWith(`s:${both.id}.`) && both.id !== first.id, renewed);
+      assert.equal(await storedData(backend, table, first.id), undefined);
+      assert.deepEqual(await storedData(backend, table, both.id), { user: 'u1' });
+
+      // Destroyed through the header: an empty header says the session ended.
+      const ending = await sessions.open(request({ 'x-session-id': renewed }));
+      assert.equal(ending.get('user'), 'u1');
+      await ending.destroy();
+      const ended = new Response('bye');
+      await sessions.commit(ending, ended);
+      assert.equal(ended.headers.get('x-session-id'), '');
+      assert.deepEqual(ended.headers.getSetCookie(), []);
+      assert.equal(await storedData(backend, table, both.id), undefined);
+    });
+
+    test('the id header: a tampered, unsigned or empty value names no session and sets no cookie; a new session is answered in the header', async () => {
+      const sessions = sessionsWith({ header: 'x-session-id' });
+      const stored = await roundTrip(sessions, null, (s) => void s.set('secret', 'kept'));
+      const { id } = stored.session;
+      const signature = decodeURIComponent(pairOf(stored.setCookie).slice('sid='.length)).split('.').pop() as string;
+      for (const value of [`s:${id}.${signature.slice(1)}x`, id, `s:${id}`, '', 's:../../etc.passwd', `s:${id}.${signature}%`]) {
+        const session = await sessions.open(new Request('http://example.test/', { headers: { 'x-session-id': value } }));
+        assert.notEqual(session.id, id, `${JSON.stringify(value)} must not name the session`);
+        assert.equal(session.get('secret'), undefined);
+        session.set('visitor', true);
+        const headers = new Headers();
+        await sessions.commit(session, headers);
+        assert.deepEqual(headers.getSetCookie(), [], JSON.stringify(value));
+        assert.ok(headers.get('x-session-id')?.startsWith(`s:${session.id}.`), JSON.stringify(value));
+      }
+      assert.deepEqual(await storedData(backend, table, id), { secret: 'kept' });
     });
 
     describe('over HTTP (node:http, withSession)', () => {

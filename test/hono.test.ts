@@ -148,6 +148,61 @@ for (const backend of backends) {
     const send = (path: string, cookie = '', method = 'POST') => fetch(server.base + path, { method, headers: { cookie }, redirect: 'manual' });
     const stored = async (id: string) => (await backend.rows(table).read(hashSessionId(id)))?.data;
 
+    test('the id header (header option) over HTTP: an API client without cookies gets, sends and renews its id in x-session-id; 20 parallel changes kept', async () => {
+      const apiSessions = new HonoSessionStore<CartSession, CartFlash>({
+        url: backend.url,
+        table,
+        createTable: true,
+        autopurge: false,
+        secret: 'hono secret',
+        header: 'x-session-id',
+      });
+      const app = new Hono<SessionEnv<CartSession, CartFlash>>();
+      app.use(apiSessions.middleware);
+      app.post('/cart/:item', (c) => {
+        const cart = c.var.session.get('cart') ?? {};
+        cart[c.req.param('item')] = (cart[c.req.param('item')] ?? 0) + 1;
+        c.var.session.set('cart', cart);
+        return c.json(cart);
+      });
+      app.post('/login', async (c) => {
+        await c.var.session.regenerate();
+        c.var.session.set('user', 'ann');
+        return c.json({ ok: true });
+      });
+      app.post('/logout', async (c) => {
+        await c.var.session.destroy();
+        return c.json({ ok: true });
+      });
+      const api = await listen(createServer(getRequestListener(app.fetch, { overrideGlobalObjects: false })));
+      try {
+        const call = (path: string, id: string) => fetch(api.base + path, { method: 'POST', headers: { 'x-session-id': id } });
+        const first = await call('/cart/apple', '');
+        assert.deepStrictEqual(first.headers.getSetCookie(), []);
+        const id = first.headers.get('x-session-id') ?? '';
+        assert.ok(id.startsWith('s:'), id);
+        const parallel = await Promise.all(Array.from({ length: 20 }, (_, i) => call(`/cart/item${i}`, id)));
+        for (const response of parallel) {
+          assert.equal(response.status, 200);
+          assert.equal(response.headers.get('x-session-id'), null);
+          assert.deepStrictEqual(response.headers.getSetCookie(), []);
+        }
+        const sid = id.slice(2).replace(/\.[^.]*$/, '');
+        const cart = (await stored(sid))?.['cart'] as Record<string, number>;
+        assert.equal(Object.keys(cart).length, 21, JSON.stringify(cart));
+        const login = await call('/login', id);
+        const renewed = login.headers.get('x-session-id') ?? '';
+        assert.ok(renewed.startsWith('s:') && renewed !== id, renewed);
+        assert.equal(await stored(sid), undefined);
+        const logout = await call('/logout', renewed);
+        assert.equal(logout.headers.get('x-session-id'), '');
+        assert.deepStrictEqual(logout.headers.getSetCookie(), []);
+      } finally {
+        await api.close();
+        await apiSessions.close();
+      }
+    });
+
     test('c.var.session: Set-Cookie only for a new stored session; no write and no cookie for a visitor who stores nothing', async () => {
       const visitor = await send('/cart', '', 'GET');
       assert.deepStrictEqual(await visitor.json(), {});

@@ -12,6 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import Koa from 'koa';
@@ -401,6 +402,49 @@ for (const backend of backends) {
       assert.equal(await row(oldId), undefined);
     });
 
+    test('the id header (header option): signed with app.keys like an express-session cookie; a header request is answered in the header alone; 20 parallel changes kept', async () => {
+      const { base } = await open({ header: 'X-Session-Id' });
+      const start = await raw(base, 'POST', '/start');
+      const id = String(start.body['id']);
+      const signed = start.headers.get('x-session-id') ?? '';
+      assert.equal(signed, `s:${id}.${createHmac('sha256', 'a test secret').update(id).digest('base64').replace(/=+$/, '')}`);
+      assert.ok(start.setCookie.length > 0, 'a cookie request gets its cookie too');
+      const viaHeader = { 'x-session-id': signed };
+      const parallel = await Promise.all(Array.from({ length: 20 }, (_, i) => raw(base, 'POST', `/set/h${i}`, '', viaHeader)));
+      for (const answer of parallel) {
+        assert.equal(answer.status, 200);
+        assert.deepStrictEqual(answer.setCookie, []);
+        // As koa-session sends its cookie after every change (its expiry moves), the header comes again: the same id.
+        assert.equal(answer.headers.get('x-session-id'), signed);
+      }
+      const keys = await raw(base, 'GET', '/keys', cookieHeader((await raw(base, 'POST', '/start')).setCookie), viaHeader);
+      assert.equal(keys.body['id'], id, 'the header names the session, not the cookie beside it');
+      assert.equal((keys.body['keys'] as string[]).filter((key) => key.startsWith('k_h')).length, 20);
+
+      const forged = await raw(base, 'POST', '/start', '', { 'x-session-id': `s:${id}.forged` });
+      assert.notEqual(forged.body['id'], id);
+      assert.ok((forged.headers.get('x-session-id') ?? '').startsWith(`s:${String(forged.body['id'])}.`));
+      assert.deepStrictEqual(forged.setCookie, []);
+
+      const regenerated = await raw(base, 'POST', '/regenerate', '', viaHeader);
+      const newId = String(regenerated.body['id']);
+      assert.ok((regenerated.headers.get('x-session-id') ?? '').startsWith(`s:${newId}.`));
+      assert.deepStrictEqual(regenerated.setCookie, []);
+      assert.equal(await row(id), undefined);
+      const logout = await raw(base, 'POST', '/logout', '', { 'x-session-id': regenerated.headers.get('x-session-id') ?? '' });
+      assert.equal(logout.headers.get('x-session-id'), '');
+      assert.deepStrictEqual(logout.setCookie, []);
+      assert.equal(await row(newId), undefined);
+    });
+
+    test('the id header with signed: false carries the bare id', async () => {
+      const { base } = await open({ header: 'x-session-id', signed: false });
+      const start = await raw(base, 'POST', '/start');
+      assert.equal(start.headers.get('x-session-id'), start.body['id']);
+      const keys = await raw(base, 'GET', '/keys', '', { 'x-session-id': String(start.body['id']) });
+      assert.equal(keys.body['id'], start.body['id']);
+    });
+
     test('app.keys rotation: a cookie signed with an older key is accepted and signed again with the first; one no key signed is a new session', async () => {
       const store = new SmartSessionStore({ url: backend.url, table, autopurge: false });
       const before = await startApp(store, {}, ['old key']);
@@ -584,6 +628,9 @@ describe('smartSession(options, app): options', () => {
       [{ rolling: 'yes' }, 'option "rolling"'],
       [{ sameSite: 'sometimes' }, 'option "sameSite"'],
       [{ externalKey: {} }, 'option "externalKey"'],
+      [{ header: 'cookie' }, 'option "header"'],
+      [{ header: 'x y' }, 'option "header"'],
+      [{ header: 'x-session-id', externalKey: { get: () => undefined, set: () => undefined } }, 'option "header"'],
       [{ genid: 'abc' }, 'option "genid"'],
       [{ encode: (value: unknown) => String(value) }, 'option "encode" is not taken'],
       [{ ContextStore: class {} }, 'option "ContextStore" is not taken'],

@@ -39,7 +39,7 @@ import { SessionLayer, type SessionRequest } from './shared/express-session-laye
 import { LoadLedger } from './shared/load-ledger.js';
 import { optionalPeer } from './shared/optional-peer.js';
 import { assertKeeperOptions } from './shared/session-keeper.js';
-import { invalidOption, resolveSecrets } from './shared/signed-cookie.js';
+import { invalidOption, resolveIdHeader, resolveSecrets } from './shared/signed-cookie.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods, storeFromOption } from './shared/store-methods.js';
 
 export type { SessionStoreOptions } from '../options.js';
@@ -265,6 +265,18 @@ export interface SessionOptions extends SessionStoreOptions {
    */
   unset?: 'keep' | 'destroy' | undefined;
   /**
+   * A request header that may carry the session id instead of the cookie,
+   * for API and mobile clients: `'x-session-id'`, say. Its value is the
+   * cookie's, signed the same way (`s:<id>.<signature>`). A request that
+   * sends it is answered in the same header whenever the cookie would have
+   * been set (a new or regenerated session, `rolling`, a renewed signature)
+   * and never gets a `Set-Cookie`; a request without it is served by the
+   * cookie, and a new session's id is sent in both. A browser app reading
+   * it across origins lists it in `Access-Control-Expose-Headers`.
+   * @default undefined (the cookie only)
+   */
+  header?: string | undefined;
+  /**
    * Accepted for express-session's sake, and without effect: a session is
    * written when the request changed it (only what changed), and an
    * unchanged one only has its expiry moved, once per `touchAfter`.
@@ -307,7 +319,8 @@ function randomSessionId(): string {
  */
 export function session(options: SessionOptions): SessionMiddleware {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'must be an object with at least "url" and "secret"');
-  const { secret, name: givenName, key, cookie = {}, genid, proxy, rolling, saveUninitialized, unset, resave, store, ...storeOptions } = options;
+  const { secret, name: givenName, key, cookie = {}, genid, proxy, rolling, saveUninitialized, unset, resave, header, store, ...storeOptions } = options;
+  const idHeader = resolveIdHeader(header);
   assertKeeperOptions({ rolling, saveUninitialized, genid: genid as (() => string) | undefined });
   if (unset !== undefined && unset !== 'keep' && unset !== 'destroy') throw invalidOption('unset', `must be "keep" or "destroy", got ${JSON.stringify(unset)}`);
   if (proxy !== undefined && typeof proxy !== 'boolean') throw invalidOption('proxy', 'must be true, false or undefined');
@@ -329,6 +342,7 @@ export function session(options: SessionOptions): SessionMiddleware {
     rolling: rolling ?? false,
     saveUninitialized: saveUninitialized ?? false,
     unsetDestroy: unset === 'destroy',
+    header: idHeader,
   });
   return Object.assign(layer.middleware as unknown as RequestHandler, { store: smartStore });
 }

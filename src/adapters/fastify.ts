@@ -53,7 +53,7 @@ import { FastifySessionLayer, type LayerRequest } from './shared/fastify-session
 import { LoadLedger } from './shared/load-ledger.js';
 import { optionalPeer } from './shared/optional-peer.js';
 import { assertKeeperOptions } from './shared/session-keeper.js';
-import { invalidOption } from './shared/signed-cookie.js';
+import { invalidOption, resolveIdHeader } from './shared/signed-cookie.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods, storeFromOption } from './shared/store-methods.js';
 
 export type { SessionStoreOptions } from '../options.js';
@@ -262,6 +262,18 @@ export interface SmartSessionOptions {
    */
   idGenerator?: (request?: FastifyRequest) => string;
   /**
+   * A request header that may carry the session id instead of the cookie,
+   * for API and mobile clients: `'x-session-id'`, say. Its value is the
+   * cookie's signed id (`encryptedSessionId`, without `cookiePrefix`). A
+   * request that sends it is answered in the same header when its id is new
+   * (a new or regenerated session), `rolling` is on, or its signature was
+   * renewed, and never gets a `Set-Cookie`; a request without it is served
+   * by the cookie, and a new session's id is sent in both. A browser app
+   * reading it across origins lists it in `Access-Control-Expose-Headers`.
+   * @default undefined (the cookie only)
+   */
+  header?: string;
+  /**
    * Where and how sessions are stored: at least `url` (or `connection`); see
    * the README, "Options". The plugin opens that store and closes it when
    * Fastify closes. Or a {@link SmartSessionStore} the application made: the
@@ -365,7 +377,17 @@ function unencapsulated<Plugin extends object>(plugin: Plugin, name: string): Pl
  */
 function layerOptions(options: SmartSessionOptions) {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'must be an object with at least "secret" and "store"');
-  const { secret, algorithm = 'sha256', cookieName = 'sessionId', cookiePrefix = '', cookie, rolling = true, saveUninitialized = false, idGenerator } = options;
+  const {
+    secret,
+    algorithm = 'sha256',
+    cookieName = 'sessionId',
+    cookiePrefix = '',
+    cookie,
+    rolling = true,
+    saveUninitialized = false,
+    idGenerator,
+    header,
+  } = options;
   const signer = signerOf(secret, algorithm);
   if (typeof cookieName !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName))
     throw invalidOption('cookieName', `must be a cookie name (letters, digits, !#$%&'*+-.^_\`|~), got ${JSON.stringify(cookieName)}`);
@@ -380,6 +402,7 @@ function layerOptions(options: SmartSessionOptions) {
     rolling,
     saveUninitialized,
     idGenerator: (idGenerator ?? randomId) as (request?: never) => string,
+    header: resolveIdHeader(header),
   };
 }
 

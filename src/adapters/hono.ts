@@ -73,8 +73,7 @@ export class HonoSessionStore<Data extends object = SessionData, FlashData exten
     c.set('session', session);
     await next();
     // A session regenerated or destroyed stays the same object: what the handlers left is what is committed.
-    const setCookie = await this.commit(c.get('session'));
-    if (setCookie !== undefined) c.header('Set-Cookie', setCookie, { append: true });
+    for (const [name, value] of await this.commitHeaders(c.get('session'))) c.header(name, value, { append: name === 'set-cookie' });
   };
 }
 

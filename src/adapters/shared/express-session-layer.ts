@@ -42,6 +42,9 @@ export interface SessionRequest extends ExpressLikeRequest {
   signedCookies?: Record<string, unknown>;
 }
 
+/** A session id whose signature verified, with the index of the secret that verified it. */
+type SignedId = { readonly id: string; readonly secretIndex: number };
+
 /** What the middleware was made with, checked and with its defaults. */
 export interface SessionLayerSettings {
   readonly name: string;
@@ -52,6 +55,14 @@ export interface SessionLayerSettings {
   readonly rolling: boolean;
   readonly saveUninitialized: boolean;
   readonly unsetDestroy: boolean;
+  /** The request header that may carry the session id instead of the cookie (lower-cased); `undefined` for the cookie only. */
+  readonly header: string | undefined;
+}
+
+/** What a response carries for its session: a `Set-Cookie`, the id header, or both. */
+export interface SessionAnswer {
+  readonly setCookie?: string | undefined;
+  readonly idHeader?: readonly [name: string, value: string] | undefined;
 }
 
 /** A connect-style middleware. */
@@ -65,10 +76,13 @@ function isUninitialized(session: object): boolean {
   return true;
 }
 
-/** Adds a `Set-Cookie` to those the response already has. */
-function appendSetCookie(res: ServerResponse, value: string): void {
-  const previous = res.getHeader('Set-Cookie');
-  res.setHeader('Set-Cookie', previous === undefined ? [value] : Array.isArray(previous) ? [...previous, value] : [String(previous), value]);
+/** Adds a `Set-Cookie` to those the response already has, and sets the id header. */
+function addAnswer(res: ServerResponse, { setCookie, idHeader }: SessionAnswer): void {
+  if (setCookie !== undefined) {
+    const previous = res.getHeader('Set-Cookie');
+    res.setHeader('Set-Cookie', previous === undefined ? [setCookie] : Array.isArray(previous) ? [...previous, setCookie] : [String(previous), setCookie]);
+  }
+  if (idHeader !== undefined) res.setHeader(idHeader[0], idHeader[1]);
 }
 
 /** The path of the request's URL before any mount point took its part. */
@@ -98,6 +112,8 @@ export class RequestSessions {
   readonly cookieId: string | undefined;
   /** The cookie verified with an older secret: send it again, signed with the first. */
   readonly renew: boolean;
+  /** The request named its session in the id header (the `header` option): it is answered there, never with a cookie. */
+  readonly viaHeader: boolean;
   /** The request came over HTTPS (`secure: 'auto'`, `sameSite: 'auto'`, and secure cookies are only sent so). */
   readonly secure: boolean;
   readonly cookieOptions: SessionCookieOptions;
@@ -110,12 +126,13 @@ export class RequestSessions {
   /** The response's `Set-Cookie` is settled (added, or known not to be). */
   cookieDecided = false;
 
-  constructor(layer: SessionLayer, req: SessionRequest, cookieOptions: SessionCookieOptions, signed: { id: string; secretIndex: number } | undefined) {
+  constructor(layer: SessionLayer, req: SessionRequest, cookieOptions: SessionCookieOptions, signed: SignedId | undefined, viaHeader: boolean) {
     this.layer = layer;
     this.req = req;
     this.cookieOptions = cookieOptions;
     this.cookieId = signed?.id;
     this.renew = signed !== undefined && signed.secretIndex > 0;
+    this.viaHeader = viaHeader;
     this.secure = isSecureRequest(req, layer.settings.proxy);
   }
 
@@ -176,11 +193,18 @@ export class RequestSessions {
     session.touch();
   }
 
-  /** The `Set-Cookie` of `session`, unless it is secure and the request is not. */
-  #setCookie(session: ExpressSession): string | undefined {
-    if (session.cookie.secure && !this.secure) return undefined;
-    const { name, secrets } = this.layer.settings;
-    return serializeSessionCookie(name, signSessionId(session.id, secrets[0] as string), session.cookie.data);
+  /**
+   * What tells the client its session id: the `Set-Cookie` (unless it is
+   * secure and the request is not, or the request came with the id header),
+   * and the id header when the `header` option is on (a cookie request gets
+   * it only for a session under a new id: how an API client learns its first).
+   */
+  #answer(session: ExpressSession): SessionAnswer | undefined {
+    const { name, secrets, header } = this.layer.settings;
+    const signed = signSessionId(session.id, secrets[0] as string);
+    const setCookie = this.viaHeader || (session.cookie.secure && !this.secure) ? undefined : serializeSessionCookie(name, signed, session.cookie.data);
+    const idHeader = header !== undefined && (this.viaHeader || session.id !== this.cookieId) ? ([header, signed] as const) : undefined;
+    return setCookie === undefined && idHeader === undefined ? undefined : { setCookie, idHeader };
   }
 
   /**
@@ -190,7 +214,7 @@ export class RequestSessions {
    * older secret signed, or a session with an expiry whose commit wrote
    * something (so the browser's expiry moves with the stored one).
    */
-  async finish(): Promise<string | undefined> {
+  async finish(): Promise<SessionAnswer | undefined> {
     const session = this.#session();
     if (session === undefined) {
       const handle = this.current;
@@ -209,8 +233,9 @@ export class RequestSessions {
       session.id !== this.cookieId ||
       this.layer.settings.rolling ||
       this.renew ||
-      (session.cookie.expires !== null && session.cookie.expires !== undefined && this.written);
-    return send ? this.#setCookie(session) : undefined;
+      // The id header has no expiry of its own to move.
+      (!this.viaHeader && session.cookie.expires !== null && session.cookie.expires !== undefined && this.written);
+    return send ? this.#answer(session) : undefined;
   }
 
   /**
@@ -219,7 +244,7 @@ export class RequestSessions {
    * whenever it may be needed: the session will be stored under a new id,
    * `rolling`, an older secret's cookie, or any session with an expiry.
    */
-  early(): string | undefined {
+  early(): SessionAnswer | undefined {
     const session = this.#session();
     if (session === undefined) return undefined;
     this.#touch(session);
@@ -227,8 +252,11 @@ export class RequestSessions {
     if (handle.isDestroyed) return undefined;
     if (handle.isNew && !this.layer.settings.saveUninitialized && isUninitialized(session)) return undefined;
     const send =
-      session.id !== this.cookieId || this.layer.settings.rolling || this.renew || (session.cookie.expires !== null && session.cookie.expires !== undefined);
-    return send ? this.#setCookie(session) : undefined;
+      session.id !== this.cookieId ||
+      this.layer.settings.rolling ||
+      this.renew ||
+      (!this.viaHeader && session.cookie.expires !== null && session.cookie.expires !== undefined);
+    return send ? this.#answer(session) : undefined;
   }
 }
 
@@ -366,8 +394,23 @@ export class SessionLayer {
     this.settings = settings;
   }
 
+  /**
+   * The verified session id of the request's id header when the `header`
+   * option is on and the request sends it (then alone: a cookie beside it is
+   * not looked at), else of its cookie (the `Cookie` header, else cookie-parser's).
+   */
+  #signedId(req: SessionRequest): { signed: SignedId | undefined; viaHeader: boolean } {
+    const { header: idHeader, secrets } = this.settings;
+    const given = idHeader === undefined ? undefined : req.headers[idHeader];
+    if (typeof given === 'string') {
+      const signed = unsignSessionId(given, secrets);
+      return { signed: signed !== undefined && isSessionId(signed.id) ? signed : undefined, viaHeader: true };
+    }
+    return { signed: this.#cookieId(req), viaHeader: false };
+  }
+
   /** The verified session id of the request's cookie (the `Cookie` header, else cookie-parser's). */
-  #signedId(req: SessionRequest): { id: string; secretIndex: number } | undefined {
+  #cookieId(req: SessionRequest): SignedId | undefined {
     const { name, secrets } = this.settings;
     const header = req.headers.cookie;
     const candidates = header === undefined ? [] : cookieValues(header, name);
@@ -402,9 +445,9 @@ export class SessionLayer {
       return;
     }
     req.sessionStore = this.sessionStore;
-    const signed = this.#signedId(req);
+    const { signed, viaHeader } = this.#signedId(req);
     req.sessionID = signed?.id;
-    const request = new RequestSessions(this, req, cookieOptions, signed);
+    const request = new RequestSessions(this, req, cookieOptions, signed, viaHeader);
     this.#hook(request, res, next);
     if (signed === undefined) {
       try {
@@ -442,15 +485,15 @@ export class SessionLayer {
     res.writeHead = function writeHeadWithSession(this: ServerResponse, ...args: unknown[]): ServerResponse {
       if (request.cookieDecided) return (writeHead as (...given: unknown[]) => ServerResponse).apply(this, args);
       request.cookieDecided = true;
-      let setCookie: string | undefined;
+      let answer: SessionAnswer | undefined;
       try {
-        setCookie = request.early();
+        answer = request.early();
       } catch (error) {
         process.nextTick(next, error);
       }
-      if (setCookie === undefined) return (writeHead as (...given: unknown[]) => ServerResponse).apply(this, args);
+      if (answer === undefined) return (writeHead as (...given: unknown[]) => ServerResponse).apply(this, args);
       const rest = foldWriteHeadHeaders(this, args);
-      appendSetCookie(this, setCookie);
+      addAnswer(this, answer);
       return (writeHead as (...given: unknown[]) => ServerResponse).apply(this, rest);
     } as ServerResponse['writeHead'];
 
@@ -460,7 +503,7 @@ export class SessionLayer {
       if (passThrough) return (end as (...given: unknown[]) => ServerResponse).apply(this, args);
       if (ending) return this;
       ending = true;
-      settle(request.finish(), (error, setCookie) => {
+      settle(request.finish(), (error, answer) => {
         if (error) {
           request.cookieDecided = true;
           if (!res.headersSent) {
@@ -472,7 +515,7 @@ export class SessionLayer {
           next(error);
         } else if (!request.cookieDecided) {
           request.cookieDecided = true;
-          if (setCookie !== undefined) appendSetCookie(res, setCookie);
+          if (answer !== undefined) addAnswer(res, answer);
         }
         try {
           (end as (...given: unknown[]) => ServerResponse).apply(res, args);

@@ -34,7 +34,7 @@ import { cookieValues } from './signed-cookie.js';
 export interface LayerRequest {
   session?: unknown;
   readonly protocol?: string;
-  readonly raw?: { readonly url?: string | undefined; readonly headers?: { readonly cookie?: string | undefined } };
+  readonly raw?: { readonly url?: string | undefined; readonly headers?: { readonly cookie?: string | undefined; readonly [name: string]: unknown } };
 }
 
 /** What the layer was made with, checked and with its defaults. */
@@ -49,6 +49,8 @@ export interface FastifyLayerSettings {
   readonly idGenerator: (request?: never) => string;
   readonly rolling: boolean;
   readonly saveUninitialized: boolean;
+  /** The request header that may carry the signed id instead of the cookie (lower-cased); `undefined` for the cookie only. */
+  readonly header: string | undefined;
 }
 
 /** What a request's sessions share: the cookie it came with, and whether its response is settled. */
@@ -58,6 +60,8 @@ interface RequestState {
   /** Its signature verified with an older secret: send it again, signed with the first. */
   readonly renew: boolean;
   readonly https: boolean;
+  /** The request named its session in the id header: it is answered there, never with a cookie. */
+  readonly viaHeader: boolean;
   /**
    * The commit `onSend` started: an error answer runs the hooks again, and an
    * application that sends twice (`reply.send()` in an async handler without
@@ -309,6 +313,17 @@ export class FastifySessionLayer {
     return id;
   }
 
+  /** The signed id of the request's id header (the `header` option), when it sends one; `null` when it does not. */
+  #headerOf(request: LayerRequest): { value: string; id: string | undefined; renew: boolean } | undefined | null {
+    const name = this.settings.header;
+    const value = name === undefined ? undefined : request.raw?.headers?.[name];
+    if (typeof value !== 'string') return null;
+    if (value === '') return undefined;
+    const unsigned = this.settings.signer.unsign(value);
+    const valid = unsigned.valid && unsigned.value !== null && isSessionId(unsigned.value);
+    return { value, id: valid ? (unsigned.value as string) : undefined, renew: valid && unsigned.renew };
+  }
+
   /** The signed value of the request's session cookie, its prefix removed; the first of several that verifies, else the first. */
   #cookieOf(request: LayerRequest): { value: string; id: string | undefined; renew: boolean } | undefined {
     const header = request.raw?.headers?.cookie;
@@ -340,9 +355,11 @@ export class FastifySessionLayer {
     const url = request.raw?.url ?? '/';
     const path = url.split('?', 1)[0] ?? '/';
     if (!pathMatches(path, this.settings.cookie.path || '/')) return;
-    const cookie = this.#cookieOf(request);
+    // The id header, when the request sends it, names the session alone: a cookie beside it is not looked at.
+    const fromHeader = this.#headerOf(request);
+    const cookie = fromHeader === null ? this.#cookieOf(request) : fromHeader;
     const https = isHttps(request);
-    requestStates.set(request, { cookieValue: cookie?.value, renew: cookie?.renew ?? false, https, commit: undefined });
+    requestStates.set(request, { cookieValue: cookie?.value, renew: cookie?.renew ?? false, https, viaHeader: fromHeader !== null, commit: undefined });
     await this.#open(request, cookie?.id, this.settings.cookie, https);
   }
 
@@ -379,10 +396,15 @@ export class FastifySessionLayer {
     if (handle.isDestroyed) return;
     const sameCookie = state.cookieValue === session.encryptedSessionId;
     const insecure = session.cookie.secure === true && !state.https;
-    const setCookie = () => reply.header('Set-Cookie', sessionSetCookie(cookieName, cookiePrefix + session.encryptedSessionId, session.cookie, state.https));
+    const idHeader = this.settings.header;
+    const setCookie = () => {
+      // The id header has no expiry of its own to move: it is sent when the id or its signature is new, or with rolling.
+      if (idHeader !== undefined && (state.viaHeader ? !sameCookie || rolling || state.renew : !sameCookie)) reply.header(idHeader, session.encryptedSessionId);
+      if (!state.viaHeader) reply.header('Set-Cookie', sessionSetCookie(cookieName, cookiePrefix + session.encryptedSessionId, session.cookie, state.https));
+    };
     const clearStale = () => {
       // A cookie of another (gone, forged, replaced) session: cleared, as @fastify/session does.
-      if (state.cookieValue !== undefined && !sameCookie)
+      if (state.cookieValue !== undefined && !sameCookie && !state.viaHeader)
         reply.header('Set-Cookie', clearingSetCookie(cookieName, { domain: this.settings.cookie.domain, path: this.settings.cookie.path }, state.https));
     };
     const uninitialized =

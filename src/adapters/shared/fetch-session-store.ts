@@ -9,10 +9,10 @@ import type { SessionStoreOptions } from '../../options.js';
 import { SessionStore } from '../../store.js';
 import { type FetchSession, openFetchSession, requestSessionOf, type SessionData } from './fetch-session.js';
 import {
-  appendSetCookie,
   cookieValues,
   invalidOption,
   resolveCookie,
+  resolveIdHeader,
   resolveSecrets,
   serializeCookie,
   signSessionId,
@@ -53,7 +53,22 @@ export interface FetchSessionStoreOptions extends SessionStoreOptions {
    * @default 24 bytes of node:crypto randomness, base64url
    */
   genid?: () => string;
+  /**
+   * A request header that may carry the session id instead of the cookie,
+   * for API and mobile clients: `'x-session-id'`, say. Its value is signed
+   * as the cookie's is (`s:<id>.<signature>`). A request that sends it gets
+   * its new or renewed id back in the same response header (an empty value
+   * when its session ended) and never a `Set-Cookie`; a request without it
+   * is served by the cookie, and a new session's id is sent in both. A
+   * browser app exposing it across origins lists it in
+   * `Access-Control-Expose-Headers`.
+   * @default undefined (the cookie only)
+   */
+  header?: string;
 }
+
+/** The response headers a commit adds: name (lower-case) and value. */
+type ResponseHeader = readonly [name: string, value: string];
 
 /**
  * Sessions for Fetch-API servers: {@link open} the session of a `Request`,
@@ -72,6 +87,8 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   readonly #cookie: ResolvedCookie;
   readonly #secrets: readonly string[];
   readonly #rolling: boolean;
+  /** The id header's name, lower-cased; `undefined` without the `header` option. */
+  readonly #idHeader: string | undefined;
 
   /**
    * @param options Where and how to store sessions (at least `url`), the
@@ -81,9 +98,10 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   constructor(options: FetchSessionStoreOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw invalidOption('options', 'must be an object with at least "url" and "secret"');
-    const { secret, cookie, rolling = false, saveUninitialized = false, genid, ...storeOptions } = options;
+    const { secret, cookie, rolling = false, saveUninitialized = false, genid, header, ...storeOptions } = options;
     this.#secrets = resolveSecrets(secret);
     this.#cookie = resolveCookie(cookie);
+    this.#idHeader = resolveIdHeader(header);
     assertKeeperOptions({ rolling, saveUninitialized, genid });
     this.#rolling = rolling;
     this.store = new SessionStore(storeOptions, { format: FETCH_SESSION_FORMAT });
@@ -107,17 +125,21 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
    */
   async open(source: Request | Headers | string | null | undefined): Promise<FetchSession<Data, FlashData>> {
     let header: string | null = null;
+    let headers: Headers | undefined;
     let https = false;
     if (typeof source === 'string') header = source;
     else if (source !== null && source !== undefined) {
       if ('url' in source && typeof source.url === 'string') {
-        header = source.headers.get('cookie');
+        headers = source.headers;
         https = source.url.startsWith('https:');
       } else {
-        header = (source as Headers).get('cookie');
+        headers = source as Headers;
       }
+      header = headers.get('cookie');
     }
-    const values = header === null ? [] : cookieValues(header, this.#cookie.name);
+    // The id header, when the request sends it, names the session alone: a cookie beside it is not looked at.
+    const idHeader = this.#idHeader === undefined || headers === undefined ? null : headers.get(this.#idHeader);
+    const values = idHeader !== null ? (idHeader === '' ? [] : [idHeader]) : header === null ? [] : cookieValues(header, this.#cookie.name);
     let signed: { id: string; secretIndex: number } | undefined;
     for (const value of values) {
       signed = unsignSessionId(value, this.#secrets);
@@ -134,23 +156,29 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
       https,
       replaced: false,
       cleared: false,
+      viaHeader: idHeader !== null,
     });
   }
 
-  /** Commits, and says what the response's cookie must be: a `Set-Cookie` value, or `undefined` for none. */
-  async #commit(session: object): Promise<string | undefined> {
+  /**
+   * Commits, and says what the response must carry: a `Set-Cookie`, the id
+   * header, both (a new session of a cookie request when the `header` option
+   * is on) or nothing.
+   * @internal
+   */
+  async commitHeaders(session: object): Promise<ResponseHeader[]> {
     const state = requestSessionOf(session);
     if (state === undefined || state.keeper !== this.#keeper) throw new TypeError('smart-session-store/fetch: commit() takes a session this store opened');
     const outcome = await this.#keeper.commit(state.handle, state.handle.data, cookieExpiry(this.#cookie.maxAge, this.#cookie.expires));
     const secure = this.#cookie.secure === 'auto' ? state.https : this.#cookie.secure;
-    switch (cookieAfterCommit(outcome, state, { rolling: this.#rolling, replaced: state.replaced })) {
-      case 'set':
-        return serializeCookie(this.#cookie, signSessionId(state.handle.id, this.#secrets[0] as string), { secure, expired: false });
-      case 'clear':
-        return serializeCookie(this.#cookie, '', { secure, expired: true });
-      default:
-        return undefined;
-    }
+    const action = cookieAfterCommit(outcome, state, { rolling: this.#rolling, replaced: state.replaced });
+    if (action === undefined) return [];
+    const signed = action === 'set' ? signSessionId(state.handle.id, this.#secrets[0] as string) : '';
+    const answer: ResponseHeader[] = [];
+    if (!state.viaHeader) answer.push(['set-cookie', serializeCookie(this.#cookie, signed, { secure, expired: action === 'clear' })]);
+    // A cookie request learns its new id in the header too (how an API client gets its first one), never that it ended.
+    if (this.#idHeader !== undefined && (state.viaHeader || action === 'set')) answer.push([this.#idHeader, signed]);
+    return answer;
   }
 
   /**
@@ -160,7 +188,8 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
    * `regenerate`, `rolling`, a cookie signed with an older secret, or a
    * clearing cookie after `destroy`. Resolves once the write is committed.
    *
-   * - `commit(session)`: resolves to the `Set-Cookie` value, or `undefined`.
+   * - `commit(session)`: resolves to the `Set-Cookie` value, or `undefined`
+   *   (the id header of the `header` option needs one of the forms below).
    * - `commit(session, headers)`: appends it to `headers`.
    * - `commit(session, response)`: resolves to the response with it (a copy
    *   when the response's headers are immutable).
@@ -172,10 +201,10 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   commit<D extends object, F extends object>(session: FetchSession<D, F>, response: Response): Promise<Response>;
   // biome-ignore lint/suspicious/noConfusingVoidType: the implementation of an overload that returns Promise<void>
   async commit<D extends object, F extends object>(session: FetchSession<D, F>, target?: Headers | Response): Promise<string | undefined | void | Response> {
-    const setCookie = await this.#commit(session);
-    if (target === undefined) return setCookie;
-    if ('status' in target && 'headers' in target) return setCookie === undefined ? target : appendSetCookie(target, setCookie);
-    if (setCookie !== undefined) target.append('Set-Cookie', setCookie);
+    const answer = await this.commitHeaders(session);
+    if (target === undefined) return answer.find(([name]) => name === 'set-cookie')?.[1];
+    if ('status' in target && 'headers' in target) return answer.length === 0 ? target : withHeaders(target, answer);
+    for (const [name, value] of answer) addHeader(target, name, value);
   }
 
   /**
@@ -193,6 +222,24 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
       const response = await handler(request, session, ...args);
       return this.commit(session, response);
     };
+  }
+}
+
+/** Adds a header the commit decided: `Set-Cookie` beside the others, the id header in place of any. */
+function addHeader(headers: Headers, name: string, value: string): void {
+  if (name === 'set-cookie') headers.append(name, value);
+  else headers.set(name, value);
+}
+
+/** The response with the commit's headers: itself, or a copy when its headers are immutable. */
+function withHeaders(response: Response, answer: readonly ResponseHeader[]): Response {
+  try {
+    for (const [name, value] of answer) addHeader(response.headers, name, value);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    for (const [name, value] of answer) addHeader(copy.headers, name, value);
+    return copy;
   }
 }
 

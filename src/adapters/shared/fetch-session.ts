@@ -29,6 +29,8 @@ export interface RequestSession extends CookieState {
   readonly https: boolean;
   /** destroy() or regenerate() ran: the old session is gone. */
   replaced: boolean;
+  /** The request named its session in the id header (the `header` option), not in the cookie: the response answers in that header. */
+  readonly viaHeader: boolean;
 }
 
 /** Each session's state, for the store that commits it (the session keeps it private). */

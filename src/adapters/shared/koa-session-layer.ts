@@ -21,7 +21,7 @@ import type { SessionStore } from '../../store.js';
 import { commitKoaSession } from './koa-session-format.js';
 import { ObjectSlot } from './object-slot.js';
 import { isSessionId } from './session-keeper.js';
-import { invalidOption } from './signed-cookie.js';
+import { invalidOption, resolveIdHeader, signSessionId, unsignSessionId } from './signed-cookie.js';
 
 /** koa-session's lifetime when `maxAge` is left out: one day. */
 const ONE_DAY = 24 * 3600 * 1000;
@@ -50,8 +50,12 @@ export interface KoaContext {
     get(name: string, options?: { signed?: boolean }): string | undefined;
     set(name: string, value?: string | null, options?: KoaCookieOptions): unknown;
   };
-  /** The application, which the layer's events (`session:missed`, `session:invalid`) are emitted on. */
-  readonly app: { emit(event: string, ...args: unknown[]): unknown };
+  /** The application, which the layer's events (`session:missed`, `session:invalid`) are emitted on; its `keys` sign the id header. */
+  readonly app: { emit(event: string, ...args: unknown[]): unknown; readonly keys?: unknown };
+  /** The request's headers (the id header of the `header` option is read there). */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /** Sets a response header. */
+  set?(name: string, value: string): void;
 }
 
 /** Where the session id comes from and goes to when it is not the cookie: a header, say. */
@@ -126,8 +130,21 @@ export interface KoaSessionOptions<Context extends object = KoaContext> {
    * @default undefined
    */
   beforeSave?(ctx: Context, session: KoaSession): void;
-  /** Take the session id from somewhere else than the cookie (a header, say). @default undefined (the cookie) */
+  /** Take the session id from somewhere else than the cookie, as you choose (see `header` for a signed header). @default undefined (the cookie) */
   externalKey?: KoaExternalKey<Context>;
+  /**
+   * A request header that may carry the session id instead of the cookie,
+   * for API and mobile clients: `'x-session-id'`, say. With `signed` (the
+   * default) its value is signed with `app.keys` as express-session signs
+   * its cookie (`s:<id>.<HMAC-SHA256>`; the first key signs, every one
+   * verifies), else the bare id. A request that sends it is answered in the
+   * same header whenever the cookie would have been sent (an empty value
+   * when `ctx.session = null` ended the session) and never gets a cookie; a
+   * request without it is served by the cookie, and a session under a new id
+   * is sent in both. Not with `externalKey`.
+   * @default undefined (the cookie only)
+   */
+  header?: string;
 }
 
 /** The options of one request, as `ctx.sessionOptions` shows them: a copy, which the request may change (`maxAge`, say). */
@@ -151,12 +168,14 @@ export interface KoaSessionRequestOptions {
   valid: ((ctx: object, session: Record<string, unknown>) => boolean) | undefined;
   beforeSave: ((ctx: object, session: KoaSession) => void) | undefined;
   externalKey: KoaExternalKey<object> | undefined;
+  /** The id header's name, lower-cased; `undefined` for the cookie only. */
+  header: string | undefined;
 }
 
 const BOOLEANS = ['autoCommit', 'overwrite', 'httpOnly', 'signed', 'rolling', 'renew', 'secure', 'partitioned'] as const;
 const STRINGS = ['path', 'domain', 'prefix'] as const;
 const FUNCTIONS = ['genid', 'valid', 'beforeSave'] as const;
-const KNOWN = new Set<string>(['key', 'maxAge', 'sameSite', 'priority', 'externalKey', ...BOOLEANS, ...STRINGS, ...FUNCTIONS]);
+const KNOWN = new Set<string>(['key', 'maxAge', 'sameSite', 'priority', 'externalKey', 'header', ...BOOLEANS, ...STRINGS, ...FUNCTIONS]);
 /** koa-session's options that have no use with a store, and why. */
 const NOT_TAKEN: Readonly<Record<string, string>> = {
   encode: 'is for sessions kept in the cookie itself; here the cookie holds the session id',
@@ -189,6 +208,9 @@ export function resolveKoaSessionOptions(options: KoaSessionOptions<never>): Rea
     throw invalidOption('priority', `must be "low", "medium" or "high", got ${JSON.stringify(priority)}`);
   if (externalKey !== undefined && (typeof externalKey?.get !== 'function' || typeof externalKey.set !== 'function'))
     throw invalidOption('externalKey', 'must be an object with the functions get(ctx) and set(ctx, key)');
+  const header = resolveIdHeader(options.header);
+  if (header !== undefined && externalKey !== undefined)
+    throw invalidOption('header', 'cannot be given with "externalKey": the session id comes from one place');
   return Object.freeze({
     key,
     maxAge,
@@ -209,6 +231,7 @@ export function resolveKoaSessionOptions(options: KoaSessionOptions<never>): Rea
     valid: options.valid as KoaSessionRequestOptions['valid'],
     beforeSave: options.beforeSave as KoaSessionRequestOptions['beforeSave'],
     externalKey: externalKey as KoaExternalKey<object> | undefined,
+    header,
   });
 }
 
@@ -369,6 +392,10 @@ export class ContextSession {
   #savedExpiry: number | undefined;
   /** Commits run one after the other. */
   #pending: Promise<void> = Promise.resolve();
+  /** The request named its session in the id header (the `header` option): it is answered there, never with a cookie. */
+  #viaHeader = false;
+  /** The session id the request came with (verified), to tell a new id from it. */
+  #requestId: string | undefined;
 
   constructor(ctx: KoaContext, layer: KoaSessionLayer) {
     this.ctx = ctx;
@@ -398,7 +425,16 @@ export class ContextSession {
     this.#id = undefined;
     this.#savedExpiry = undefined;
     const { ctx, opts } = this;
-    const key = opts.externalKey !== undefined ? opts.externalKey.get(ctx) : ctx.cookies.get(opts.key, { signed: opts.signed });
+    const given = opts.header === undefined ? undefined : ctx.headers?.[opts.header];
+    // The id header, when the request sends it, names the session alone: a cookie beside it is not looked at.
+    this.#viaHeader = typeof given === 'string';
+    const key =
+      typeof given === 'string'
+        ? this.#unsignHeader(given)
+        : opts.externalKey !== undefined
+          ? opts.externalKey.get(ctx)
+          : ctx.cookies.get(opts.key, { signed: opts.signed });
+    this.#requestId = typeof key === 'string' && key !== '' ? key : undefined;
     if (key === undefined || key === null || key === '') return;
     // A cookie no id could be (garbled, forged) names no session, as one naming an unknown id.
     const handle = isSessionId(key) ? await this.layer.store.open(key) : null;
@@ -507,13 +543,41 @@ export class ContextSession {
     this.#handle = undefined;
     this.#savedExpiry = undefined;
     if (handle !== undefined && !handle.isNew && !handle.isDestroyed) await handle.destroy();
-    this.ctx.cookies.set(this.opts.key, '', cookieOptions(this.opts, { expires: COOKIE_EPOCH, maxAge: false }));
+    if (this.#viaHeader) this.#setHeader('');
+    else this.ctx.cookies.set(this.opts.key, '', cookieOptions(this.opts, { expires: COOKIE_EPOCH, maxAge: false }));
   }
 
-  /** Sends the session id: the cookie, or the application's external key. */
+  /** The keys that sign the id header: `app.keys`. @throws {SessionStoreError} `ERR_INVALID_OPTION` when there are none. */
+  #headerKeys(): readonly string[] {
+    const keys = this.ctx.app.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((key) => typeof key === 'string' && key !== ''))
+      throw invalidOption('header', 'is signed with app.keys: set app.keys to an array of secrets (or signed: false)');
+    return keys as string[];
+  }
+
+  /** The session id an id header's value names: its signature verified with `app.keys` (with `signed`). */
+  #unsignHeader(value: string): string | undefined {
+    if (value === '') return undefined;
+    if (!this.opts.signed) return value;
+    return unsignSessionId(value, this.#headerKeys())?.id;
+  }
+
+  /** Sets the id header (an empty value: the session ended). */
+  #setHeader(id: string): void {
+    const { ctx, opts } = this;
+    if (opts.header === undefined || ctx.set === undefined) return;
+    ctx.set(opts.header, id === '' || !opts.signed ? id : signSessionId(id, this.#headerKeys()[0] as string));
+  }
+
+  /** Sends the session id: the id header, the cookie (and a new id in the header too), or the application's external key. */
   #sendKey(): void {
     const { opts, ctx } = this;
     const id = this.id();
+    if (this.#viaHeader) {
+      this.#setHeader(id);
+      return;
+    }
+    if (id !== this.#requestId) this.#setHeader(id);
     if (opts.externalKey !== undefined) {
       opts.externalKey.set(ctx, id);
       return;

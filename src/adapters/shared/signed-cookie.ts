@@ -127,6 +127,33 @@ export function resolveSecrets(secret: unknown): readonly string[] {
   return Object.freeze([...(secrets as string[])]);
 }
 
+/** Headers that can never carry a session id: the cookie's own, and those HTTP itself gives a meaning. */
+const RESERVED_ID_HEADERS: ReadonlySet<string> = new Set([
+  'cookie',
+  'set-cookie',
+  'authorization',
+  'host',
+  'content-length',
+  'content-type',
+  'connection',
+  'transfer-encoding',
+]);
+
+/**
+ * The name of the header that carries a session id beside the cookie
+ * (lower-cased, as Node and the Fetch API give header names), checked;
+ * `undefined` when the option is left out.
+ * @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the option.
+ */
+export function resolveIdHeader(header: unknown): string | undefined {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !COOKIE_NAME.test(header))
+    throw invalidOption('header', `must be a header name (letters, digits, !#$%&'*+-.^_\`|~), got ${JSON.stringify(header)}`);
+  const name = header.toLowerCase();
+  if (RESERVED_ID_HEADERS.has(name)) throw invalidOption('header', `cannot be "${header}": pick a header of your own, such as "x-session-id"`);
+  return name;
+}
+
 /** The values of every cookie called `name` in a `Cookie` header, in order. */
 export function cookieValues(header: string, name: string): string[] {
   const values: string[] = [];
