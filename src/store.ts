@@ -6,6 +6,7 @@ import type { BackendOpener } from './core/backend.js';
 import { SessionStoreCore } from './core/session-store.js';
 import type { SessionFormat } from './core/session-format.js';
 import { backendNamed } from './backends/registry.js';
+import { lazyPeer } from './migrate/peers.js';
 import { resolveOptions, type ResolvedOptions, type SessionStoreOptions } from './options.js';
 
 /** How an adapter sets the store up, besides its options. */
@@ -49,6 +50,7 @@ export class SessionStore extends SessionStoreCore {
   /** @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option. */
   constructor(options: SessionStoreOptions, setup: SessionStoreSetup = {}) {
     const resolved = resolveOptions(options);
-    super({ options: resolved, backend: openerFor(resolved), format: setup.format });
+    const { migrateFrom } = resolved;
+    super({ options: resolved, backend: openerFor(resolved), format: setup.format, source: migrateFrom === undefined ? undefined : lazyPeer(migrateFrom) });
   }
 }

@@ -1,0 +1,252 @@
+/**
+ * Switching from another session store without logging anyone out
+ * (docs/switching.md): sessions created by each of the five peer stores,
+ * run by their own packages under express-session, are brought over into
+ * each of our backends by the import and by read-through (`migrateFrom`),
+ * and their users are still logged in with their old cookies, through
+ * express-session with our Store and through our own middleware.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { after, describe, test } from 'node:test';
+import express from 'express';
+import session from 'express-session';
+import { session as ourSession, SmartSessionStore } from '../src/adapters/express.js';
+import { importSessions, SessionStore, type ImportSummary, type PeerStoreOptions, type SessionStoreOptions } from '../src/index.js';
+import { backendsForThisFile, type Backend } from './support/backends.js';
+import { Client, listen } from './support/http.js';
+import { peerSources, type PeerSource } from './support/peer-sources.js';
+
+declare module 'express-session' {
+  interface SessionData {
+    [key: string]: unknown;
+  }
+}
+
+const SECRET = 'migrate secret';
+const HOUR = 3_600_000;
+/** Our table (a key prefix on Redis). */
+const TARGET = 'migrate27_sessions';
+/** The users each peer's sessions belong to; a fourth session is aged past its expiry. */
+const USERS = ['ann', 'bob', 'cid'] as const;
+
+const sources = peerSources();
+after(async () => {
+  for (const source of sources) await source.close();
+});
+const backends = await backendsForThisFile();
+
+/** The app routes both sides share: who is logged in, a change, a logout. */
+function routes(app: express.Express): void {
+  app.get('/me', (req, res) => {
+    const keys = Object.keys(req.session)
+      .filter((key) => key.startsWith('k_'))
+      .sort();
+    res.json({ id: req.sessionID, user: req.session['user'] ?? null, visits: req.session['visits'] ?? null, cart: req.session['cart'] ?? null, keys });
+  });
+  app.post('/set/:key', (req, res) => {
+    req.session[`k_${req.params['key']}`] = true;
+    res.json({ ok: true });
+  });
+  app.post('/logout', (req, res, next) => {
+    req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
+  });
+}
+
+/** A user's session as the peer created it. */
+interface PeerUser {
+  readonly name: string;
+  readonly sid: string;
+  readonly cookie: string;
+}
+
+/** What a peer's storage holds once filled: the users' sessions, and how many sessions an import must leave out. */
+interface Filled {
+  readonly users: readonly PeerUser[];
+  readonly expired: number;
+  readonly unreadable: number;
+}
+
+/** Logs the users in through express-session with the peer's own Store, ages a fourth session, spoils a few. */
+async function fill(source: PeerSource): Promise<Filled> {
+  await source.reset();
+  const peer = await source.open();
+  const app = express();
+  app.use(session({ secret: SECRET, store: peer.store, resave: false, saveUninitialized: false, cookie: { maxAge: HOUR } }));
+  app.post('/login/:user', (req, res) => {
+    req.session['user'] = req.params['user'];
+    req.session['visits'] = 1;
+    req.session['cart'] = { items: [req.params['user'], 42], total: 9.5 };
+    res.json({ id: req.sessionID });
+  });
+  routes(app);
+  const server = await listen(createServer(app));
+  try {
+    const users: PeerUser[] = [];
+    for (const name of [...USERS, 'old']) {
+      const client = new Client(server.base);
+      const { id } = await client.request('POST', `/login/${name}`);
+      // The peer itself serves it back: the session is in its storage.
+      assert.equal((await client.request('GET', '/me'))['user'], name, `${source.label} serves ${name}`);
+      users.push({ name, sid: String(id), cookie: client.cookie });
+    }
+    const old = users.pop() as PeerUser;
+    const expired = (await source.age(old.sid)) ? 1 : 0;
+    return { users, expired, unreadable: await source.spoil() };
+  } finally {
+    await server.close();
+    await peer.close();
+  }
+}
+
+/** Where a source is, as the import and `migrateFrom` take it. */
+function whereFrom(source: PeerSource): PeerStoreOptions {
+  return { store: source.from, url: source.url, table: source.table, prefix: source.prefix };
+}
+
+/** Our options on `backend`: our table, the user index. */
+function ours(backend: Backend, extra: Partial<SessionStoreOptions> = {}): SessionStoreOptions {
+  return { url: backend.url, table: TARGET, userIdKey: 'user', createTable: true, autopurge: false, ...extra };
+}
+
+/** An empty table of ours. */
+async function emptyTarget(backend: Backend): Promise<void> {
+  const store = new SessionStore(ours(backend));
+  try {
+    await store.createTable();
+    await store.clear();
+  } finally {
+    await store.close();
+  }
+}
+
+/** Both our session layers on `backend`: express-session with our Store, and our own middleware. */
+async function ourApps(backend: Backend, extra: Partial<SessionStoreOptions> = {}): Promise<{ bases: [string, string]; close(): Promise<void> }> {
+  const store = new SmartSessionStore(ours(backend, extra));
+  const withExpressSession = express();
+  withExpressSession.use(session({ secret: SECRET, store, resave: false, saveUninitialized: false, cookie: { maxAge: HOUR } }));
+  routes(withExpressSession);
+  const middleware = ourSession({ ...ours(backend, extra), secret: SECRET, cookie: { maxAge: HOUR } });
+  const withOurs = express();
+  withOurs.use(middleware);
+  routes(withOurs);
+  const servers = [await listen(createServer(withExpressSession)), await listen(createServer(withOurs))];
+  return {
+    bases: [servers[0]?.base as string, servers[1]?.base as string],
+    async close() {
+      for (const server of servers) await server.close();
+      await store.close();
+      await middleware.store.close();
+    },
+  };
+}
+
+/** A browser holding the user's old cookie. */
+function browser(base: string, user: PeerUser): Client {
+  const client = new Client(base);
+  client.cookie = user.cookie;
+  return client;
+}
+
+/** Each user's session and expiry as our store holds them, and how many it holds: compared across runs. */
+async function snapshot(store: SessionStore, users: readonly PeerUser[]): Promise<unknown[]> {
+  const sessions = await Promise.all(users.map(async ({ sid }) => (await store.load(sid)) ?? null));
+  return [await store.length(), ...sessions.map((loaded) => (loaded === null ? null : { session: loaded.session, expiresAt: loaded.state.expiresAt }))];
+}
+
+/** Which of our backends each source is brought into: connect-redis's into Redis and PostgreSQL, the SQL peers' into every one. */
+function targetsOf(source: PeerSource): Backend[] {
+  return source.from === 'connect-redis' ? backends.filter((backend) => backend.dialect === 'redis' || backend.dialect === 'postgres') : backends;
+}
+
+for (const source of sources) {
+  describe(source.label, () => {
+    for (const backend of targetsOf(source)) {
+      test(`import into ${backend.name}: every live session copied once, its users still logged in with their old cookies`, async () => {
+        const { users, expired, unreadable } = await fill(source);
+        await emptyTarget(backend);
+        const store = new SessionStore(ours(backend));
+        try {
+          const progress: number[] = [];
+          const first = await importSessions(store, whereFrom(source), { batchSize: 2, onProgress: (counts) => progress.push(counts.copied) });
+          assert.deepStrictEqual(first, { copied: users.length, expired, present: 0, unreadable } satisfies ImportSummary);
+          assert.ok(progress.length >= 2, `progress after each batch of 2: ${progress.join(', ')}`);
+          const copied = await snapshot(store, users);
+          assert.equal(copied[0], users.length);
+
+          // The expiry is the peer's (to its rounding: whole seconds in some), the user index is filled.
+          for (const user of users) {
+            const loaded = await store.load(user.sid);
+            assert.ok(loaded !== null, `${user.name} copied`);
+            const cookie = loaded.session['cookie'] as { expires: string };
+            assert.ok(
+              Math.abs(loaded.state.expiresAt - Date.parse(cookie.expires)) <= 1000,
+              `${user.name}: expiry ${loaded.state.expiresAt} vs ${cookie.expires}`,
+            );
+            assert.equal((await store.listByUser(user.name)).length, 1, `${user.name}'s session is indexed by user`);
+          }
+
+          // Run again: nothing copied, every session kept as it was; the source still holds every one.
+          const second = await importSessions(store, whereFrom(source));
+          assert.deepStrictEqual(second, { copied: 0, expired, present: users.length, unreadable } satisfies ImportSummary);
+          assert.deepStrictEqual(await snapshot(store, users), copied);
+        } finally {
+          await store.close();
+        }
+
+        const apps = await ourApps(backend);
+        try {
+          for (const user of users) {
+            for (const base of apps.bases) {
+              const me = await browser(base, user).request('GET', '/me');
+              assert.deepStrictEqual(
+                { id: me['id'], user: me['user'], visits: me['visits'], cart: me['cart'] },
+                { id: user.sid, user: user.name, visits: 1, cart: { items: [user.name, 42], total: 9.5 } },
+                `${user.name} through ${base}`,
+              );
+            }
+          }
+        } finally {
+          await apps.close();
+        }
+      });
+
+      test(`read-through into ${backend.name}: copied once under 20 parallel first requests, every change kept; a logout stays`, async () => {
+        const { users } = await fill(source);
+        await emptyTarget(backend);
+        const [ann, bob, cid] = users as [PeerUser, PeerUser, PeerUser];
+        const apps = await ourApps(backend, { migrateFrom: whereFrom(source) });
+        try {
+          // 20 first requests of one user at once, through two stores (two processes' worth), none copied yet.
+          await Promise.all(Array.from({ length: 20 }, (_, index) => browser(apps.bases[index % 2] as string, ann).request('POST', `/set/${index}`)));
+          for (const base of apps.bases) {
+            const me = await browser(base, ann).request('GET', '/me');
+            assert.equal(me['user'], 'ann');
+            assert.deepStrictEqual(me['cart'], { items: ['ann', 42], total: 9.5 });
+            assert.deepStrictEqual(me['keys'], Array.from({ length: 20 }, (_, index) => `k_${index}`).sort());
+          }
+          // Another user, served from the old store by our own middleware.
+          assert.equal((await browser(apps.bases[1], bob).request('GET', '/me'))['user'], 'bob');
+
+          // A logout before any copy: gone here and there, not brought back by the next request.
+          await browser(apps.bases[0], cid).request('POST', '/logout');
+          for (const base of apps.bases) assert.equal((await browser(base, cid).request('GET', '/me'))['user'], null, `cid logged out, through ${base}`);
+
+          // A logout of a copied session: deleted from the old store too, so nothing copies it back.
+          await browser(apps.bases[1], ann).request('POST', '/logout');
+          for (const base of apps.bases) assert.equal((await browser(base, ann).request('GET', '/me'))['user'], null, `ann logged out, through ${base}`);
+        } finally {
+          await apps.close();
+        }
+        // The old store lost exactly the two sessions logged out.
+        const store = new SessionStore(ours(backend));
+        try {
+          const summary = await importSessions(store, whereFrom(source));
+          assert.deepStrictEqual([summary.copied, summary.present], [0, 1], 'bob was copied by read-through; ann and cid are gone from the old store');
+        } finally {
+          await store.close();
+        }
+      });
+    }
+  });
+}
