@@ -10,10 +10,12 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, describe, test } from 'node:test';
 import express from 'express';
+import pg from 'pg';
 import session from 'express-session';
 import { session as ourSession, SmartSessionStore } from '../src/adapters/express.js';
+import { main, type CliIo } from '../src/cli.js';
 import { importSessions, SessionStore, type ImportSummary, type PeerStoreOptions, type SessionStoreOptions } from '../src/index.js';
-import { backendsForThisFile, type Backend } from './support/backends.js';
+import { backendsForThisFile, isStoreError, type Backend } from './support/backends.js';
 import { Client, listen } from './support/http.js';
 import { peerSources, type PeerSource } from './support/peer-sources.js';
 
@@ -250,3 +252,109 @@ for (const source of sources) {
     }
   });
 }
+
+/** The command line run in this process, its output kept. */
+async function cli(interactive: boolean, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIo = { out: (text) => void (out += text), err: (text) => void (err += text), interactive };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+describe('the import command, a run cut short, and what is refused', () => {
+  const source = sources.find((candidate) => candidate.from === 'connect-pg-simple') as PeerSource;
+  const sourceFlags = ['--from', source.from, '--source-url', source.url, '--source-table', source.table as string];
+
+  for (const backend of backends) {
+    test(`import --from connect-pg-simple into ${backend.name}: progress, a summary, the same on a second run; the source is left as it was`, async () => {
+      const { users, expired, unreadable } = await fill(source);
+      await emptyTarget(backend);
+      const target = ['--url', backend.url, '--table', TARGET, '--user-id-key', 'user', '--batch-size', '1'];
+      const sourceRows = async () => {
+        const pool = new pg.Pool({ connectionString: source.url, max: 1 });
+        try {
+          return (await pool.query(`SELECT sid, sess::text AS sess, expire FROM ${source.table as string} ORDER BY sid`)).rows;
+        } finally {
+          await pool.end();
+        }
+      };
+      const before = await sourceRows();
+      const first = await cli(false, 'import', ...sourceFlags, ...target);
+      assert.equal(first.code, 0, first.err);
+      assert.match(
+        first.out,
+        new RegExp(
+          `^imported from connect-pg-simple into .*: ${users.length} sessions copied, ${expired} skipped as expired, 0 skipped as already present, ${unreadable} unreadable\n$`,
+        ),
+      );
+      const total = users.length + expired + unreadable;
+      // Plain lines for a log: one per tenth at most, the last one at the end.
+      const lines = first.err.trim().split('\n');
+      assert.ok(lines.length >= 2 && lines.length <= 10, first.err);
+      assert.equal(lines.at(-1), `read ${total} of ${total}, copied ${users.length}`);
+
+      const second = await cli(true, 'import', ...sourceFlags, ...target, '--json');
+      assert.equal(second.code, 0, second.err);
+      assert.deepStrictEqual(JSON.parse(second.out), { from: source.from, table: TARGET, copied: 0, expired, present: users.length, unreadable });
+      // On a terminal, a bar redrawn in place.
+      assert.match(second.err, new RegExp(`\r\\[#+\\] 100%  ${total}/${total}\n$`));
+      assert.deepStrictEqual(await sourceRows(), before, 'the source is only read');
+    });
+
+    test(`an import cut short on ${backend.name} goes on where it stopped when run again`, async () => {
+      const { users } = await fill(source);
+      await emptyTarget(backend);
+      const store = new SessionStore(ours(backend));
+      try {
+        let batches = 0;
+        let copiedBeforeTheCut = 0;
+        await assert.rejects(
+          importSessions(store, whereFrom(source), {
+            batchSize: 2,
+            onProgress: (counts) => {
+              copiedBeforeTheCut = counts.copied;
+              // The process is killed after its second batch.
+              if (++batches === 2) throw new Error('killed');
+            },
+          }),
+          /killed/,
+        );
+        const again = await importSessions(store, whereFrom(source), { batchSize: 2 });
+        assert.equal(again.present, copiedBeforeTheCut);
+        assert.equal(again.copied + copiedBeforeTheCut, users.length);
+        for (const user of users) assert.equal((await store.load(user.sid))?.session['user'], user.name);
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
+  test('wrong command lines and options are refused by name, before anything connects', async () => {
+    const missing = await cli(false, 'import', '--source-url', source.url, '--url', 'sqlite::memory:');
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /--from is required/);
+    const unknown = await cli(false, 'import', '--from', 'connect-mongo', '--source-url', source.url, '--url', 'sqlite::memory:');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.err, /--from must be one of connect-pg-simple/);
+    const wrongDatabase = await cli(false, 'import', '--from', 'connect-redis', '--source-url', source.url, '--url', 'sqlite::memory:');
+    assert.equal(wrongDatabase.code, 2);
+    assert.match(wrongDatabase.err, /--source-url must be a redis:\/\/ URL for connect-redis/);
+    const wrongFlag = await cli(false, 'import', ...sourceFlags, '--source-prefix', 'x:', '--url', 'sqlite::memory:');
+    assert.equal(wrongFlag.code, 2);
+    assert.match(wrongFlag.err, /--source-prefix is for connect-redis; connect-pg-simple takes --source-table/);
+
+    for (const [migrateFrom, mentioning] of [
+      [{ store: 'connect-mongo', url: source.url }, 'migrateFrom.store'],
+      [{ store: 'express-mysql-session', url: source.url }, 'migrateFrom.url'],
+      [{ store: 'connect-pg-simple', url: source.url, table: 'a;b' }, 'source table'],
+      [{ store: 'connect-pg-simple', url: source.url, tables: 'x' }, 'migrateFrom.tables'],
+    ] as const) {
+      assert.throws(
+        () => new SessionStore({ url: 'sqlite::memory:', migrateFrom: migrateFrom as unknown as PeerStoreOptions }),
+        isStoreError('ERR_INVALID_OPTION', mentioning),
+        JSON.stringify(migrateFrom),
+      );
+    }
+  });
+});

@@ -7,7 +7,7 @@ import type { SessionSource } from '../core/session-source.js';
 import { SessionStoreError, toStoreError } from '../errors.js';
 import type { PeerStore } from './peer-store.js';
 import { openRedisPeer } from './redis-peer.js';
-import { openSqlPeer, type PeerDatabase, SQL_PEER_SHAPES, type SqlPeerShape } from './sql-peer.js';
+import { openSqlPeer, type PeerDatabase, SQL_PEER_SHAPES, type SqlPeerShape, tableParts } from './sql-peer.js';
 
 /** The stores sessions can be brought over from. */
 export const PEER_STORES = ['connect-pg-simple', 'express-mysql-session', 'connect-session-knex', 'better-sqlite3-session-store', 'connect-redis'] as const;
@@ -70,6 +70,7 @@ export function checkPeerOptions(given: unknown, name = 'migrateFrom'): PeerStor
     }
     if (prefix !== undefined) throw invalid(`option "${name}.prefix" is for connect-redis; ${store} takes "table"`);
     if (table !== undefined && (typeof table !== 'string' || table === '')) throw invalid(`option "${name}.table" must be a table name`);
+    if (table !== undefined) tableParts(table);
   }
   if (poolSize !== undefined && (typeof poolSize !== 'number' || !Number.isInteger(poolSize) || poolSize <= 0)) {
     throw invalid(`option "${name}.poolSize" must be a positive integer`);

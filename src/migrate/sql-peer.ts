@@ -38,7 +38,7 @@ export interface SqlPeerShape {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 
 /** `schema.table` or `table`, each part checked: names are quoted, never pasted in from elsewhere. */
-function tableParts(table: string): string[] {
+export function tableParts(table: string): string[] {
   const parts = table.split('.');
   if (parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
     throw new SessionStoreError('ERR_INVALID_OPTION', `source table ${JSON.stringify(table)} must be a name of letters, digits and _ (or schema.name)`);
