@@ -41,3 +41,4 @@ export { loadConfig, optionsFromConfig } from './config.js';
 export { importSessions, type ImportOptions, type ImportSummary } from './migrate/import.js';
 export { PEER_STORES, type PeerStoreName, type PeerStoreOptions } from './migrate/peers.js';
 export type { MigrateOptions } from './migrate/migrate-options.js';
+export type { SessionSource, SourceSession } from './core/session-source.js';

@@ -14,7 +14,8 @@ import pg from 'pg';
 import session from 'express-session';
 import { session as ourSession, SmartSessionStore } from '../src/adapters/express.js';
 import { main, type CliIo } from '../src/cli.js';
-import { importSessions, SessionStore, type ImportSummary, type PeerStoreOptions, type SessionStoreOptions } from '../src/index.js';
+import { importSessions, SessionStore, type ImportSummary, type PeerStoreOptions, type SessionSource, type SessionStoreOptions } from '../src/index.js';
+import { openPeer } from '../src/migrate/peers.js';
 import { backendsForThisFile, isStoreError, type Backend } from './support/backends.js';
 import { Client, listen } from './support/http.js';
 import { peerSources, type PeerSource } from './support/peer-sources.js';
@@ -357,4 +358,58 @@ describe('the import command, a run cut short, and what is refused', () => {
       );
     }
   });
+});
+
+describe('a logout racing the copy of a session', () => {
+  const source = sources.find((candidate) => candidate.from === 'better-sqlite3-session-store') as PeerSource;
+
+  for (const backend of backends) {
+    test(`on ${backend.name}: a logout between the copy's read and its write, or between its write and its check, stays a logout`, async () => {
+      const { users } = await fill(source);
+      await emptyTarget(backend);
+      const [ann, bob] = users as [PeerUser, PeerUser];
+      const peer = await openPeer(whereFrom(source));
+      /** Run once, when the copy has read the old store (before it writes), or before its second read (after it wrote). */
+      let afterFirstRead: (() => Promise<void>) | undefined;
+      let beforeSecondRead: (() => Promise<void>) | undefined;
+      let reads = 0;
+      const racing: SessionSource = {
+        description: 'the old store, with a logout landing mid-copy',
+        async read(sid, now) {
+          reads++;
+          if (reads === 2) await beforeSecondRead?.();
+          const found = await peer.read(sid, now);
+          if (reads === 1) await afterFirstRead?.();
+          return found;
+        },
+        remove: (sid) => peer.remove(sid),
+        close: () => peer.close(),
+      };
+      const copying = new SessionStore(ours(backend), { source: racing });
+      // The logout comes through another process's store.
+      const other = new SessionStore(ours(backend, { migrateFrom: whereFrom(source) }));
+      try {
+        // The copy writes after the logout deleted in both stores: it finds the old store lost the session, and drops its copy.
+        afterFirstRead = () => other.destroy(ann.sid);
+        assert.equal(await copying.load(ann.sid), null, 'ann is not revived by the copy');
+        assert.equal(reads, 2);
+        assert.equal(await other.load(ann.sid), null, 'nor by a later request');
+
+        reads = 0;
+        afterFirstRead = undefined;
+        beforeSecondRead = () => other.destroy(bob.sid);
+        assert.equal(await copying.load(bob.sid), null, 'bob is not revived by the copy');
+        assert.equal(await other.load(bob.sid), null, 'nor by a later request');
+
+        // Without a logout, the copy is served.
+        const [, , cid] = users as [PeerUser, PeerUser, PeerUser];
+        reads = 0;
+        beforeSecondRead = undefined;
+        assert.equal((await copying.load(cid.sid))?.session['user'], 'cid');
+      } finally {
+        await copying.close();
+        await other.close();
+      }
+    });
+  }
 });
