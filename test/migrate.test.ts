@@ -360,6 +360,25 @@ describe('the import command, a run cut short, and what is refused', () => {
   });
 });
 
+test('a session too large for this store is left behind by both paths; an old store out of reach fails the request, naming it', async () => {
+  const source = sources.find((candidate) => candidate.from === 'better-sqlite3-session-store') as PeerSource;
+  const { users, expired, unreadable } = await fill(source);
+  const [ann] = users as [PeerUser];
+  const small = new SessionStore({ url: 'sqlite::memory:', createTable: true, maxSize: 64, migrateFrom: whereFrom(source) });
+  try {
+    assert.equal(await small.load(ann.sid), null, 'a new session, not a failure on every request');
+    assert.deepStrictEqual(await importSessions(small, whereFrom(source)), { copied: 0, expired, present: 0, unreadable: unreadable + users.length });
+  } finally {
+    await small.close();
+  }
+  const cutOff = new SessionStore({ url: 'sqlite::memory:', createTable: true, migrateFrom: { store: 'connect-pg-simple', url: 'postgres://postgres@127.0.0.1:1/nowhere' } });
+  try {
+    await assert.rejects(cutOff.load(ann.sid), isStoreError('ERR_DATABASE', 'reading the session from connect-pg-simple at postgres://127.0.0.1:1/nowhere'));
+  } finally {
+    await cutOff.close();
+  }
+});
+
 describe('a logout racing the copy of a session', () => {
   const source = sources.find((candidate) => candidate.from === 'better-sqlite3-session-store') as PeerSource;
 

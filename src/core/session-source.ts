@@ -52,6 +52,9 @@ export function insertSession(link: BackendLink, settings: ResolvedStoreOptions,
   });
 }
 
+/** Why a session of another store cannot be stored here. */
+const NOT_STORABLE: ReadonlySet<string> = new Set(['ERR_VALUE_NOT_STORABLE', 'ERR_FORBIDDEN_KEY', 'ERR_SESSION_TOO_LARGE', 'ERR_CORRUPT_ROW']);
+
 /** What a read-through copy does in this store. */
 export interface CopySteps {
   /** Inserts the source's session unless one is stored (see {@link insertSession}). */
@@ -87,7 +90,14 @@ export class ReadThrough {
   async #copy(sid: string, { insert, destroy }: CopySteps): Promise<boolean> {
     const found = await this.#source.read(sid, Date.now());
     if (found === null) return false;
-    await insert(found);
+    try {
+      await insert(found);
+    } catch (error) {
+      // A session this store cannot hold (too large, a value it refuses) is as good as missing: the import leaves it
+      // out too; failing every request of that user until the switch is over would be worse than a new session.
+      if (error instanceof SessionStoreError && NOT_STORABLE.has(error.code)) return false;
+      throw error;
+    }
     // A logout deletes from the source first, then from here (see remove): if the source has lost the session by
     // now, such a logout may have deleted here before this copy landed, and the copy must not outlive it.
     if ((await this.#source.read(sid, Date.now())) === null) {

@@ -125,6 +125,7 @@ function textOf(value: unknown): string | null {
 interface PgPool {
   query(text: string, values: readonly unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
   end(): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 interface MysqlPool {
@@ -150,6 +151,9 @@ async function connect(database: PeerDatabase, url: string, poolSize: number): P
     case 'postgres': {
       const pg = (await importDriver('pg')) as { Pool: new (config: object) => PgPool };
       const pool = new pg.Pool({ connectionString: url, max: poolSize });
+      // An idle connection that breaks (a restart) is reported here, and would end the process unheard; the next
+      // query on the pool opens another.
+      pool.on('error', () => undefined);
       return {
         query: async (text, values) => (await pool.query(text, values)).rows,
         placeholder: (index) => `$${index}`,
