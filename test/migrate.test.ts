@@ -371,7 +371,11 @@ test('a session too large for this store is left behind by both paths; an old st
   } finally {
     await small.close();
   }
-  const cutOff = new SessionStore({ url: 'sqlite::memory:', createTable: true, migrateFrom: { store: 'connect-pg-simple', url: 'postgres://postgres@127.0.0.1:1/nowhere' } });
+  const cutOff = new SessionStore({
+    url: 'sqlite::memory:',
+    createTable: true,
+    migrateFrom: { store: 'connect-pg-simple', url: 'postgres://postgres@127.0.0.1:1/nowhere' },
+  });
   try {
     await assert.rejects(cutOff.load(ann.sid), isStoreError('ERR_DATABASE', 'reading the session from connect-pg-simple at postgres://127.0.0.1:1/nowhere'));
   } finally {
@@ -430,5 +434,29 @@ describe('a logout racing the copy of a session', () => {
         await other.close();
       }
     });
+  }
+});
+
+describe('log out everywhere while switching', () => {
+  for (const source of sources.filter((candidate) => candidate.from === 'better-sqlite3-session-store' || candidate.from === 'connect-redis')) {
+    for (const backend of backends) {
+      test(`${source.label} into ${backend.name}: destroyByUser deletes the old store's copies too, so none is read through again`, async () => {
+        const { users, expired, unreadable } = await fill(source);
+        await emptyTarget(backend);
+        const [ann, bob] = users as [PeerUser, PeerUser];
+        const store = new SessionStore(ours(backend, { migrateFrom: whereFrom(source) }));
+        try {
+          // Every session in both stores, as after the import while migrateFrom is still set.
+          assert.equal((await importSessions(store, whereFrom(source))).copied, users.length);
+          assert.equal(await store.destroyByUser('bob'), 1);
+          assert.equal(await store.load(bob.sid), null, 'bob is not read through again');
+          assert.equal((await store.load(ann.sid))?.session['user'], 'ann');
+          // The old store lost bob's session only.
+          assert.deepStrictEqual(await importSessions(store, whereFrom(source)), { copied: 0, expired, present: users.length - 1, unreadable });
+        } finally {
+          await store.close();
+        }
+      });
+    }
   }
 });

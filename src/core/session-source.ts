@@ -30,6 +30,12 @@ export interface SessionSource {
   read(sid: string, now: number): Promise<SourceSession | null>;
   /** Deletes the session stored under `sid`, if any. */
   remove(sid: string): Promise<void>;
+  /**
+   * Deletes every session whose user id (at `userIdPath`, as `userIdKey` reads it) is `userId`: "log out
+   * everywhere" while switching, which would else leave the old store's copies to be read through again.
+   * @default none: those copies stay
+   */
+  removeByUser?(userIdPath: readonly string[], userId: string): Promise<void>;
   /** Ends the connections it opened. */
   close(): Promise<void>;
 }
@@ -110,6 +116,11 @@ export class ReadThrough {
   /** Deletes `sid`'s session from the source: run before it is deleted here, so that no copy can bring it back. */
   remove(sid: string): Promise<void> {
     return this.#source.remove(sid);
+  }
+
+  /** Deletes a user's sessions from the source: run before they are deleted here, as {@link remove} is. */
+  async removeByUser(userIdPath: readonly string[], userId: string): Promise<void> {
+    await this.#source.removeByUser?.(userIdPath, userId);
   }
 
   close(): Promise<void> {

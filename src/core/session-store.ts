@@ -260,6 +260,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    */
   async destroyByUser(userId: string | number): Promise<number> {
     this.#assertUserIdColumn();
+    // From the store being migrated from first, as destroy does.
+    if (this.options.userIdPath !== undefined) await this.#readThrough?.removeByUser(this.options.userIdPath, String(userId));
     return this.#call("destroying the user's sessions", (storage) => destroyUserSessions(storage, String(userId)));
   }
 

@@ -13,7 +13,9 @@ export interface MigrateOptions {
    * this store does not have is looked up there once, copied in with its
    * expiry (once, however many requests ask for it at the same time) and
    * served, so nobody is logged out by the switch; a destroyed session is
-   * deleted there too (first), so a logout cannot come back from there.
+   * deleted there too (first), so a logout cannot come back from there, and
+   * so are a user's sessions by `destroyByUser` (a read of the whole store,
+   * which cannot be searched by user).
    * The other store is opened on first use, with a pool of its own
    * (`poolSize`, 2 connections by default). Remove the option once the
    * longest session lifetime has passed since the switch (see

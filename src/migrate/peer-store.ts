@@ -2,7 +2,9 @@
  * What the import and the read-through need of another session store: a
  * session by id (the core's `SessionSource`), and every session in pages.
  */
+import type { JsonValue } from '../core/json.js';
 import type { SessionSource } from '../core/session-source.js';
+import { userIdOf } from '../core/user-id.js';
 
 /** A session as the other store keeps it, read as is: an unreadable one has `null` where it could not be read. */
 export interface PeerRow {
@@ -41,4 +43,26 @@ export function sessionText(text: string | null): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Deletes from `peer` every session whose user id at `userIdPath` is `userId`, read page by page: none of the
+ * peer stores can be searched by user, so this reads the whole store (only while switching, for "log out
+ * everywhere"). Resolves to how many were deleted.
+ */
+export async function removeUserSessions(peer: PeerStore, userIdPath: readonly string[], userId: string): Promise<number> {
+  let removed = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await peer.page(cursor, 1000);
+    for (const row of page.rows) {
+      const text = sessionText(row.text);
+      if (text !== null && userIdOf(JSON.parse(text) as JsonValue, userIdPath) === userId) {
+        await peer.remove(row.sid);
+        removed++;
+      }
+    }
+    cursor = page.next;
+  } while (cursor !== undefined);
+  return removed;
 }

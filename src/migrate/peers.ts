@@ -5,7 +5,7 @@
  */
 import type { SessionSource } from '../core/session-source.js';
 import { SessionStoreError, toStoreError } from '../errors.js';
-import type { PeerStore } from './peer-store.js';
+import { type PeerStore, removeUserSessions } from './peer-store.js';
 import { openRedisPeer } from './redis-peer.js';
 import { openSqlPeer, type PeerDatabase, SQL_PEER_SHAPES, type SqlPeerShape, tableParts } from './sql-peer.js';
 
@@ -118,6 +118,9 @@ export function lazyPeer(options: PeerStoreOptions): SessionSource {
     description,
     read: async (sid, now) => (await peer()).read(sid, now).catch(said('reading the session from')),
     remove: async (sid) => (await peer()).remove(sid).catch(said('deleting the session from')),
+    removeByUser: async (userIdPath, userId) => {
+      await removeUserSessions(await peer(), userIdPath, userId).catch(said("deleting the user's sessions from"));
+    },
     close: async () => {
       if (opened !== undefined) await (await opened.catch(() => undefined))?.close();
     },
