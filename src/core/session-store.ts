@@ -148,7 +148,9 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   }
 
   /**
-   * Reads a live session; `null` when there is none or it has expired.
+   * Reads a live session; `null` when there is none or it has expired. With
+   * a source (`migrateFrom`), a session missing here is read from there,
+   * copied in and returned.
    *
    * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_CORRUPT_ROW`, `ERR_DATABASE`
    */
@@ -239,7 +241,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     return { link: this.#link, format: this.#format, settings: this.options, sid, key, now, expiresAt, message };
   }
 
-  /** Deletes a session. Concurrent saves of it will not bring it back. */
+  /** Deletes a session (from the source too, with `migrateFrom`). Concurrent saves of it will not bring it back. */
   async destroy(sid: string): Promise<void> {
     const key = this.#key(sid);
     // From the store being migrated from first: a copy racing this destroy then sees it gone and drops itself.
