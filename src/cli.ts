@@ -2,6 +2,7 @@
  * The command line:
  *
  *   smart-session-store create-table | purge | stats | check  (--url URL | --config FILE)
+ *   smart-session-store import --from STORE --source-url URL  (--url URL | --config FILE)
  *
  * Exit codes: 0 done, 1 the database refused, could not be reached, or a
  * check failed, 2 the command line or configuration was wrong.
@@ -12,6 +13,8 @@ import type { SessionStoreOptions } from './options.js';
 import { backendNamed } from './backends/registry.js';
 import { SessionStore } from './store.js';
 import { SessionStoreError } from './errors.js';
+import { type ImportSummary, importSessions } from './migrate/import.js';
+import { checkPeerOptions, PEER_STORES } from './migrate/peers.js';
 
 /** Exit codes of the command line. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -52,6 +55,19 @@ const COMMANDS = {
   },
   stats: { summary: 'count live and expired sessions; size, pending changes, the users with most sessions', flags: [...CONNECTION_FLAGS, JSON_FLAG] },
   check: { summary: 'verify connectivity and the table, and say what is wrong', flags: [...CONNECTION_FLAGS, JSON_FLAG] },
+  import: {
+    summary: 'copy every live session of another session store into this one, keeping those it has (run again to resume)',
+    flags: [
+      { name: 'from', value: 'STORE', help: `the store used before: ${PEER_STORES.join(', ')}` },
+      { name: 'source-url', value: 'URL', help: 'its database: postgres://..., mysql://..., sqlite:./file.db or redis://... (only read)' },
+      { name: 'source-table', value: 'NAME', help: "its table (default: the store's own: session for connect-pg-simple, else sessions)" },
+      { name: 'source-prefix', value: 'PREFIX', help: "connect-redis's key prefix (default sess:)" },
+      ...CONNECTION_FLAGS,
+      { name: 'user-id-key', value: 'KEY', help: `fill the user_id column; ${optionHelp('userIdKey')}` },
+      { name: 'batch-size', value: 'N', help: 'sessions read per query (default 500)' },
+      JSON_FLAG,
+    ],
+  },
 } as const satisfies Record<string, { summary: string; flags: readonly Flag[] }>;
 type Command = keyof typeof COMMANDS;
 
@@ -253,6 +269,68 @@ function bytes(count: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** A positive `--batch-size`, or none given. */
+function batchSizeOf(command: Command, values: ReadonlyMap<string, string | true>): number | undefined {
+  const given = values.get('batch-size');
+  const batchSize = given === undefined ? undefined : Number(given);
+  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize <= 0)) {
+    throw new UsageError(`--batch-size must be a positive integer, got ${String(given)}`, command);
+  }
+  return batchSize;
+}
+
+/** `n thing` or `n things`. */
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** The import command: flags checked, progress on stderr (a bar on a terminal, a line per tenth elsewhere), a summary. */
+async function runImport(store: SessionStore, values: ReadonlyMap<string, string | true>, io: CliIo): Promise<number> {
+  const flag = (name: string): string | undefined => values.get(name) as string | undefined;
+  const from = flag('from');
+  if (from === undefined) throw new UsageError(`--from is required: one of ${PEER_STORES.join(', ')}`, 'import');
+  const url = flag('source-url');
+  if (url === undefined) throw new UsageError(`--source-url is required: the database ${from} keeps its sessions in`, 'import');
+  let source: ReturnType<typeof checkPeerOptions>;
+  try {
+    source = checkPeerOptions({ store: from, url, table: flag('source-table'), prefix: flag('source-prefix') }, 'source');
+  } catch (error) {
+    const message = (error as Error).message
+      .replace(/option "source\.store"/, '--from')
+      .replace(/option "source\.url"/, '--source-url')
+      .replace(/option "source\.table"/, '--source-table')
+      .replace(/option "source\.prefix"/, '--source-prefix')
+      .replace(/takes "(table|prefix)"/, 'takes --source-$1');
+    throw new UsageError(message, 'import');
+  }
+  const batchSize = batchSizeOf('import', values);
+  let nextLine = 0.1;
+  let batches = 0;
+  const summary = await importSessions(store, source, {
+    ...(batchSize === undefined ? {} : { batchSize }),
+    onProgress: (counts, total) => {
+      const done = counts.copied + counts.expired + counts.present + counts.unreadable;
+      batches++;
+      if (io.interactive) {
+        io.err(total === undefined ? `\rread ${done}, copied ${counts.copied}` : `\r${progressBar(done, Math.max(total, done))}`);
+      } else if (total === undefined ? batches % 10 === 0 : total > 0 && done / total >= nextLine) {
+        // Plain lines for logs: one per tenth (or per ten batches where the source cannot count), not one per batch.
+        io.err(`read ${done}${total === undefined ? '' : ` of ${total}`}, copied ${counts.copied}\n`);
+        if (total !== undefined) while (done / total >= nextLine) nextLine += 0.1;
+      }
+    },
+  });
+  if (io.interactive) io.err('\n');
+  if (values.get('json') === true) {
+    io.out(`${JSON.stringify({ from: source.store, table: tableName(store), ...summary } satisfies ImportSummary & Record<string, unknown>)}\n`);
+  } else {
+    io.out(
+      `imported from ${source.store} into ${place(store)}: ${plural(summary.copied, 'session')} copied, ${summary.expired} skipped as expired, ${summary.present} skipped as already present, ${summary.unreadable} unreadable\n`,
+    );
+  }
+  return EXIT.ok;
+}
+
 async function run(command: Command, store: SessionStore, values: ReadonlyMap<string, string | true>, io: CliIo): Promise<number> {
   const json = values.get('json') === true;
   switch (command) {
@@ -285,12 +363,10 @@ async function run(command: Command, store: SessionStore, values: ReadonlyMap<st
       io.out(`${lines.join('\n')}\n`);
       return EXIT.ok;
     }
+    case 'import':
+      return runImport(store, values, io);
     case 'purge': {
-      const given = values.get('batch-size');
-      const batchSize = given === undefined ? undefined : Number(given);
-      if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize <= 0)) {
-        throw new UsageError(`--batch-size must be a positive integer, got ${String(given)}`, command);
-      }
+      const batchSize = batchSizeOf(command, values);
       const { expired } = await store.stats();
       let nextLine = 0.1;
       const removed = await store.purge({

@@ -38,3 +38,7 @@ export { computeDelta, applyDelta, isEmptyDelta, type SessionDelta, type Patch, 
 export { toJsonValue, type JsonValue, type JsonObject } from './core/json.js';
 export { hashSessionId, MAX_SESSION_ID_LENGTH } from './core/session-id.js';
 export { loadConfig, optionsFromConfig } from './config.js';
+export { importSessions, type ImportOptions, type ImportSummary } from './migrate/import.js';
+export { PEER_STORES, type PeerStoreName, type PeerStoreOptions } from './migrate/peers.js';
+export type { MigrateOptions } from './migrate/migrate-options.js';
+export type { SessionSource, SourceSession } from './core/session-source.js';

@@ -22,6 +22,7 @@ import { REGISTRY, type BackendOptions, type BackendSettings } from './backends/
 import { canonicalise, invalidOption, namesOf, resolveTable, type OptionRule } from './core/option-table.js';
 import { resolveStoreOptions, STORE_OPTION_TABLE, type ResolvedStoreOptions, type StoreOptions } from './core/options.js';
 import { SessionStoreError } from './errors.js';
+import { MIGRATE_OPTION_TABLE, type MigrateOptions, type MigrateSettings } from './migrate/migrate-options.js';
 
 /**
  * The seeds' names of options (SmartSessionStore, Prancer) and the
@@ -70,10 +71,10 @@ export interface SeedOptionNames {
 export interface ConnectionOptions extends SharedConnectionOptions, BackendOptions {}
 
 /** Options of the store, shared by every adapter. See the README's "Options". */
-export interface SessionStoreOptions extends StoreOptions, ConnectionOptions, SeedOptionNames {}
+export interface SessionStoreOptions extends StoreOptions, ConnectionOptions, MigrateOptions, SeedOptionNames {}
 
 /** Options after validation, with every default filled in. */
-export type ResolvedOptions = ResolvedStoreOptions & ConnectionSettings & BackendSettings;
+export type ResolvedOptions = ResolvedStoreOptions & ConnectionSettings & BackendSettings & MigrateSettings;
 
 /** One table of options: each option's rule, by its name. */
 type AnyOptionTable = Readonly<Record<string, OptionRule<unknown>>>;
@@ -100,6 +101,7 @@ export const OPTION_TABLES: readonly AnyOptionTable[] = [
   ...BACKEND_OPTION_SETS.map(({ set }) => set.table),
   CONNECTION_OPTION_TABLE,
   STORE_OPTION_TABLE,
+  MIGRATE_OPTION_TABLE,
 ];
 
 /** Every name the tables accept, mapped to the option it means; a name two tables declare would be ambiguous. */
@@ -164,5 +166,10 @@ export function resolveOptions(input: SessionStoreOptions): ResolvedOptions {
   const backends = BACKEND_OPTION_SETS.map(({ name, set }): CheckedBackendOptions => ({ name, set, settings: resolveTable(set.table, options, spelledAs) }));
   const shared: CheckedConnectionOptions = { ...address, ...resolveTable(CONNECTION_OPTION_TABLE, options, spelledAs) };
   const connection = resolveConnection(shared, REGISTRY);
-  return { ...connection, ...resolveBackendOptions(backends, connection.target, spelledAs), ...resolveStoreOptions(options, spelledAs) };
+  return {
+    ...connection,
+    ...resolveBackendOptions(backends, connection.target, spelledAs),
+    ...resolveStoreOptions(options, spelledAs),
+    ...resolveTable(MIGRATE_OPTION_TABLE, options, spelledAs),
+  };
 }

@@ -3,9 +3,11 @@
  * name, through the registry. The core itself never names a backend.
  */
 import type { BackendOpener } from './core/backend.js';
+import type { SessionSource } from './core/session-source.js';
 import { SessionStoreCore } from './core/session-store.js';
 import type { SessionFormat } from './core/session-format.js';
 import { backendNamed } from './backends/registry.js';
+import { lazyPeer } from './migrate/peers.js';
 import { resolveOptions, type ResolvedOptions, type SessionStoreOptions } from './options.js';
 
 /** How an adapter sets the store up, besides its options. */
@@ -16,6 +18,13 @@ export interface SessionStoreSetup {
    * @default no bookkeeping; a session expires `ttl` seconds after its last write unless a call says otherwise
    */
   format?: SessionFormat;
+  /**
+   * Another store that a session this one does not have is read through
+   * from, copied in and deleted from with it: what `migrateFrom` opens for
+   * the peer stores it knows, for a store of another kind.
+   * @default the store `migrateFrom` names, if any
+   */
+  source?: SessionSource;
 }
 
 /** Opens the backend named by validated options. */
@@ -49,6 +58,12 @@ export class SessionStore extends SessionStoreCore {
   /** @throws {SessionStoreError} `ERR_INVALID_OPTION` naming the offending option. */
   constructor(options: SessionStoreOptions, setup: SessionStoreSetup = {}) {
     const resolved = resolveOptions(options);
-    super({ options: resolved, backend: openerFor(resolved), format: setup.format });
+    const { migrateFrom } = resolved;
+    super({
+      options: resolved,
+      backend: openerFor(resolved),
+      format: setup.format,
+      source: setup.source ?? (migrateFrom === undefined ? undefined : lazyPeer(migrateFrom)),
+    });
   }
 }

@@ -128,6 +128,16 @@ describe('the layers of docs/architecture.md, over the import graph of src/', ()
     assert.deepStrictEqual(violations(under('adapters'), allowed), []);
   });
 
+  test('migrate/ (the stores sessions are switched from) imports the core, the error type and the driver loader, never a backend, an adapter nor the composition root', () => {
+    assert.deepStrictEqual(
+      violations(
+        under('migrate'),
+        (_, target) => under('migrate')(target) || under('core')(target) || target === 'errors.ts' || target === 'backends/driver.ts',
+      ),
+      [],
+    );
+  });
+
   test('the check sees the imports it checks (a file known to import the core is read as such)', () => {
     assert.ok(files.length > 40, `${files.length} files under src/`);
     assert.ok((graph.get('store.ts') ?? []).some(under('core')), `store.ts imports ${graph.get('store.ts')?.join(', ')}`);

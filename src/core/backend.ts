@@ -193,6 +193,14 @@ export interface ReadyBackend {
    */
   applyDelta?(write: DeltaWrite): Promise<SavedDelta | null>;
   /**
+   * Stores the whole document only when no live session has its key (an
+   * expired one is replaced), in one atomic step: a session brought over
+   * from another store is written once, whoever copies it first, and never
+   * over what a request has saved since. Resolves `true` when written.
+   * @default none: sessions cannot be brought over from another store
+   */
+  insertIfAbsent?(write: DocumentWrite): Promise<boolean>;
+  /**
    * Locks the live session, merges, writes. `false` (nothing written) when
    * gone; a throwing merge writes nothing.
    * @default none: no `pessimistic` mode, and compare-and-swap retries longer under contention

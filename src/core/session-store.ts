@@ -10,7 +10,7 @@ import { SessionStoreError, toStoreError } from '../errors.js';
 import { Autopurge } from './autopurge.js';
 import type { BackendOpener, ReadyBackend, StorageNeeds } from './backend.js';
 import { BackendLink } from './backend-link.js';
-import { JsonWalk, type JsonObject } from './json.js';
+import { JsonWalk, parseStoredSession, type JsonObject } from './json.js';
 import { fieldsOf, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { type SaveCall, saveChange, saveNew, touchSession } from './save-request.js';
@@ -20,6 +20,7 @@ import type { PurgeOptions, ReportOptions, SessionStats, SessionStoreEvents, Sto
 import { assertSessionId, hashSessionId, publicHandle } from './session-id.js';
 import { allSessions, countSessions, destroyUserSessions, listUserSessions, sessionStats } from './storage-queries.js';
 import { destroySession, loadSession, operationMessage, publishConnection, purgeExpired, reportOn } from './store-calls.js';
+import { insertSession, ReadThrough, type SessionSource } from './session-source.js';
 import { type SaveMessage, TRACING } from './tracing.js';
 
 export type { LoadedSession, LoadedState, SaveOptions } from './loaded-state.js';
@@ -40,6 +41,8 @@ export interface CoreSetup {
   readonly backend: BackendOpener;
   /** The session format of the adapter using the store. @default no bookkeeping, expiry from `ttl` */
   readonly format?: SessionFormat | undefined;
+  /** Another store that a session this one does not have is read from, copied in, and deleted from with it (`migrateFrom`). @default none */
+  readonly source?: SessionSource | undefined;
 }
 
 /**
@@ -58,10 +61,12 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   /** The purge running in this process, if any: purges are single-flight. */
   #purging: Promise<number> | undefined;
   readonly #autopurge: Autopurge | undefined;
+  readonly #readThrough: ReadThrough | undefined;
 
   /** @internal Users construct `SessionStore`. */
-  constructor({ options, backend, format = PLAIN_FORMAT }: CoreSetup) {
+  constructor({ options, backend, format = PLAIN_FORMAT, source }: CoreSetup) {
     super();
+    this.#readThrough = source === undefined ? undefined : new ReadThrough(source);
     this.options = options;
     this.#opener = backend;
     this.#format = format;
@@ -143,12 +148,35 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   }
 
   /**
-   * Reads a live session; `null` when there is none or it has expired.
+   * Reads a live session; `null` when there is none or it has expired. With
+   * a source (`migrateFrom`), a session missing here is read from there,
+   * copied in and returned.
    *
    * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_CORRUPT_ROW`, `ERR_DATABASE`
    */
   async load(sid: string): Promise<LoadedSession | null> {
-    return loadSession(this.#opener, this.#link, sid, this.#key(sid));
+    const key = this.#key(sid);
+    const loaded = await loadSession(this.#opener, this.#link, sid, key);
+    if (loaded !== null || this.#readThrough === undefined) return loaded;
+    const copied = await this.#readThrough.copy(sid, {
+      insert: (found) => insertSession(this.#link, this.options, key, parseStoredSession(found.text), found.expiresAt),
+      destroy: () => destroySession(this.#opener, this.#link, key),
+    });
+    return copied ? loadSession(this.#opener, this.#link, sid, key) : null;
+  }
+
+  /**
+   * Stores a session under `sid` with its expiry, unless a live session is
+   * stored under that id (an expired one is replaced): how sessions are
+   * brought over from another store, copied once whoever copies first, and
+   * never over what a request saved. Resolves `true` when stored.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_VALUE_NOT_STORABLE`, `ERR_SESSION_TOO_LARGE` (nothing written), `ERR_DATABASE`
+   */
+  async insertIfAbsent(sid: string, session: object, expiresAt: number | Date): Promise<boolean> {
+    const at = expiresAt instanceof Date ? expiresAt.getTime() : expiresAt;
+    if (!Number.isFinite(at)) throw new SessionStoreError('ERR_INVALID_OPTION', `expiresAt must be a finite instant, got ${String(expiresAt)}`);
+    return insertSession(this.#link, this.options, this.#key(sid), session, at);
   }
 
   /**
@@ -213,9 +241,12 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     return { link: this.#link, format: this.#format, settings: this.options, sid, key, now, expiresAt, message };
   }
 
-  /** Deletes a session. Concurrent saves of it will not bring it back. */
+  /** Deletes a session (from the source too, with `migrateFrom`). Concurrent saves of it will not bring it back. */
   async destroy(sid: string): Promise<void> {
-    return destroySession(this.#opener, this.#link, this.#key(sid));
+    const key = this.#key(sid);
+    // From the store being migrated from first: a copy racing this destroy then sees it gone and drops itself.
+    await this.#readThrough?.remove(sid);
+    return destroySession(this.#opener, this.#link, key);
   }
 
   #assertUserIdColumn(): void {
@@ -231,6 +262,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    */
   async destroyByUser(userId: string | number): Promise<number> {
     this.#assertUserIdColumn();
+    // From the store being migrated from first, as destroy does.
+    if (this.options.userIdPath !== undefined) await this.#readThrough?.removeByUser(this.options.userIdPath, String(userId));
     return this.#call("destroying the user's sessions", (storage) => destroyUserSessions(storage, String(userId)));
   }
 
@@ -299,6 +332,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const opened = this.#link.shut();
     this.#autopurge?.stop();
     await this.#purging?.catch(() => undefined);
+    await this.#readThrough?.close().catch(() => undefined);
     if (opened === undefined) return;
     try {
       await (await opened).close();

@@ -39,6 +39,8 @@ export const mysqlDialect: SqlDialect = {
   insertAlias: '',
   upsertClause: (columns) => `ON DUPLICATE KEY UPDATE ${columns.map((column) => `${quoteMysql(column)} = VALUES(${quoteMysql(column)})`).join(', ')}`,
   existing: quoteMysql,
+  // (ON DUPLICATE KEY UPDATE id = id would count the row found: mysql2 connects with CLIENT_FOUND_ROWS.)
+  insertUnlessTaken: { verb: 'INSERT IGNORE INTO', clause: '' },
   // ON UPDATE CURRENT_TIMESTAMP keeps the store's own updated_at current.
   updatedAtNow: undefined,
   lockRowClause: ' FOR UPDATE',

@@ -40,6 +40,7 @@ export const postgresDialect: SqlDialect = {
   upsertClause: (columns) =>
     `ON CONFLICT (id) DO UPDATE SET ${columns.map((column) => `${quotePostgres(column)} = EXCLUDED.${quotePostgres(column)}`).join(', ')}`,
   existing: (column) => `s.${quotePostgres(column)}`,
+  insertUnlessTaken: { verb: 'INSERT INTO', clause: 'ON CONFLICT (id) DO NOTHING' },
   updatedAtNow: 'now()',
   lockRowClause: ' FOR UPDATE',
   concat: (a, b) => sql`(${a} || ${b})`,

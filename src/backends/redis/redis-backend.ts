@@ -47,7 +47,19 @@ import type { TableName } from '../connection-settings.js';
 import type { TargetDescription } from '../driver.js';
 import type { RedisLink, RedisNode } from './redis-client.js';
 import { describeRedisFailure, isOfflineError, isRedisConnectionError, isReply, RedisLockBusyError } from './redis-errors.js';
-import { ALL_SCRIPTS, COMPARE_AND_SET, DESTROY_IF_USER, EXTEND_EXPIRY, INDEX_USER, LOCK, UNLOCK, UPSERT, WRITE_LOCKED, type RedisScript } from './scripts.js';
+import {
+  ALL_SCRIPTS,
+  COMPARE_AND_SET,
+  DESTROY_IF_USER,
+  EXTEND_EXPIRY,
+  INDEX_USER,
+  INSERT_IF_ABSENT,
+  LOCK,
+  UNLOCK,
+  UPSERT,
+  WRITE_LOCKED,
+  type RedisScript,
+} from './scripts.js';
 
 /** How long a `pessimistic` lock holds if its holder dies before releasing it. */
 const LOCK_LEASE_MS = 5000;
@@ -192,6 +204,18 @@ export class RedisSessions implements ReadyBackend {
   async upsert({ key, expiresAt, text, userId }: DocumentWrite): Promise<void> {
     if (typeof userId === 'string') await this.#indexFor(userId, key, expiresAt);
     await this.#run(UPSERT, this.#sessionKey(key), [text, at(expiresAt), ...userArgs(userId), String(randomInt(1, 2 ** 31))]);
+  }
+
+  async insertIfAbsent({ key, now, expiresAt, text, userId }: DocumentWrite): Promise<boolean> {
+    if (typeof userId === 'string') await this.#indexFor(userId, key, expiresAt);
+    const written = await this.#run(INSERT_IF_ABSENT, this.#sessionKey(key), [
+      text,
+      at(expiresAt),
+      at(now),
+      ...userArgs(userId),
+      String(randomInt(1, 2 ** 31)),
+    ]);
+    return integerOf(written) === 1;
   }
 
   /**

@@ -119,6 +119,24 @@ return 1`,
 );
 
 /**
+ * Stores a whole session only when no live one has its key (an expired one
+ * is replaced). ARGV: data, expiry, now, user op, user id, first version (a
+ * random one, as for a new session). Replies 1 (written) or 0 (a live
+ * session is there, left as it is).
+ */
+export const INSERT_IF_ABSENT = script(
+  'insert-if-absent',
+  `local cur = redis.call('HMGET', KEYS[1], 'data', 'v', 'e')
+local exists = cur[1] ~= false or cur[2] ~= false
+if exists and not (cur[3] and tonumber(cur[3]) <= tonumber(ARGV[3])) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'e', ARGV[2], 'v', ARGV[6])
+${writeUser(4)}
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1`,
+);
+
+/**
  * Moves a live session's expiry when it is before `movedBefore`. ARGV:
  * expiry, movedBefore, now, indexed user, '1' when the store keeps a user
  * index. Replies 1 (moved) or 0 (gone, or no need); with an index, `{user}`
@@ -201,4 +219,14 @@ return 1`,
 );
 
 /** Every script, loaded on each master when the store is prepared. */
-export const ALL_SCRIPTS: readonly RedisScript[] = [COMPARE_AND_SET, UPSERT, EXTEND_EXPIRY, LOCK, WRITE_LOCKED, UNLOCK, DESTROY_IF_USER, INDEX_USER];
+export const ALL_SCRIPTS: readonly RedisScript[] = [
+  COMPARE_AND_SET,
+  UPSERT,
+  INSERT_IF_ABSENT,
+  EXTEND_EXPIRY,
+  LOCK,
+  WRITE_LOCKED,
+  UNLOCK,
+  DESTROY_IF_USER,
+  INDEX_USER,
+];

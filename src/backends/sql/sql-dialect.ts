@@ -164,6 +164,8 @@ export interface SqlDialect extends Placeholders {
   upsertClause(columns: readonly string[]): string;
   /** The existing row's column inside the upsert clause. */
   existing(column: string): string;
+  /** An INSERT that writes nothing, and counts no row, where the id is taken: its verb and its conflict clause. */
+  readonly insertUnlessTaken: { readonly verb: string; readonly clause: string };
   /** The current time for `updated_at`; `undefined` where the column keeps itself current. */
   readonly updatedAtNow: string | undefined;
   /**

@@ -246,6 +246,23 @@ export class SqlTable implements ReadyBackend {
     await this.#driver.execute(compiled.text, compiled.bind());
   }
 
+  async insertIfAbsent({ key, now, expiresAt, text, userId }: DocumentWrite): Promise<boolean> {
+    // An expired row counts as absent: deleted first if it is still expired, then the insert writes only where
+    // no row has the id (another copy, or a request's save, that came in between is kept).
+    const cleared = this.#compile(sql`DELETE FROM ${this.#table} WHERE id = ${key} AND ${this.#expires} <= ${this.#instant(this.#at(now))}`);
+    await this.#driver.execute(cleared.text, cleared.bind());
+    const inserted: [string, Sql][] = [
+      ['id', sql`${key}`],
+      ['data', this.#data.write(text)],
+      [this.#expiryName, this.#instant(this.#at(expiresAt))],
+    ];
+    if (userId !== undefined) inserted.push(['user_id', sql`${userId}`]);
+    const names = raw(inserted.map(([name]) => this.#dialect.quote(name)).join(', '));
+    const { verb, clause } = this.#dialect.insertUnlessTaken;
+    const statement = this.#compile(sql`${raw(verb)} ${this.#table} (${names}) VALUES (${join(inserted.map(([, value]) => value))}) ${raw(clause)}`);
+    return (await this.#driver.execute(statement.text, statement.bind())) > 0;
+  }
+
   async applyDelta(write: DeltaWrite): Promise<SavedDelta | null> {
     if (this.#hasChanges) return this.#appendDelta(write);
     const { key, now, expiresAt, delta, userId } = write;

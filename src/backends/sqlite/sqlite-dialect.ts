@@ -48,6 +48,7 @@ export const sqliteDialect: SqlDialect = {
   insertAlias: '',
   upsertClause: (columns) => `ON CONFLICT (id) DO UPDATE SET ${columns.map((column) => `${quoteSqlite(column)} = excluded.${quoteSqlite(column)}`).join(', ')}`,
   existing: quoteSqlite,
+  insertUnlessTaken: { verb: 'INSERT INTO', clause: 'ON CONFLICT (id) DO NOTHING' },
   updatedAtNow: NOW_MS,
   // BEGIN IMMEDIATE has taken the write lock already.
   lockRowClause: '',
