@@ -1,0 +1,105 @@
+/**
+ * The setups that survive the loss of their primary, started by the
+ * project's own scripts: a PostgreSQL primary with a streaming standby
+ * (`scripts/postgres-replica.sh start`) and a Redis master with a replica
+ * and three Sentinels (`scripts/redis-sentinel.sh start`). Their URLs come
+ * from `POSTGRES_FAILOVER_URL` and `REDIS_SENTINEL_URL`, by default what the
+ * scripts print. `DATABASE=postgres-failover,redis-sentinel` narrows the
+ * suite to them.
+ *
+ * The store under test gets the multi-host (or Sentinel) URL; what the tests
+ * read and write past the store goes to whichever node is the primary now.
+ */
+import pg from 'pg';
+import type { Backend, BackendConnector } from '../backends.js';
+import { countedSqlConnection } from '../counted.js';
+import { connectRedis } from './redis.js';
+import { sqlBackend } from './sql.js';
+
+/** What `scripts/postgres-replica.sh start` prints. */
+export const POSTGRES_FAILOVER_URL =
+  process.env['POSTGRES_FAILOVER_URL'] ?? 'postgres://postgres@127.0.0.1:5442,127.0.0.1:5443/test?target_session_attrs=read-write';
+/** What `scripts/redis-sentinel.sh start` prints. */
+export const REDIS_SENTINEL_URL = process.env['REDIS_SENTINEL_URL'] ?? 'redis+sentinel://127.0.0.1:26390,127.0.0.1:26391,127.0.0.1:26392/sessions';
+
+/** The URL of each host of a multi-host PostgreSQL URL, alone and without libpq's `target_session_attrs`. */
+export function postgresHostUrls(url = POSTGRES_FAILOVER_URL): string[] {
+  const match = /^([a-z]+:\/\/(?:[^@/]*@)?)([^/?#]+)([^?#]*)/.exec(url);
+  if (match === null) throw new Error(`POSTGRES_FAILOVER_URL is not a postgres:// URL: ${url}`);
+  const [, head, hosts, path] = match as unknown as [string, string, string, string];
+  return hosts.split(',').map((host) => `${head}${host}${path}`);
+}
+
+/** The URL of the host that accepts writes now; throws when none does. */
+export async function postgresPrimaryUrl(url = POSTGRES_FAILOVER_URL): Promise<string> {
+  const answers: string[] = [];
+  for (const hostUrl of postgresHostUrls(url)) {
+    const client = new pg.Client({ connectionString: hostUrl, connectionTimeoutMillis: 2000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby');
+      if (rows[0]?.standby === false) return hostUrl;
+      answers.push(`${hostUrl}: standby`);
+    } catch (error) {
+      answers.push(`${hostUrl}: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  throw new Error(`no primary among ${answers.join('; ')}; run scripts/postgres-replica.sh start`);
+}
+
+/** A query function on the current primary: after a failover, the next query finds the new one. */
+function primaryQuery(url: string): { query: Backend['query']; close(): Promise<void> } {
+  let pool: { readonly url: string; readonly pool: pg.Pool } | undefined;
+  const open = async (): Promise<pg.Pool> => {
+    if (pool !== undefined) return pool.pool;
+    const primary = await postgresPrimaryUrl(url);
+    const created = new pg.Pool({ connectionString: primary, max: 2, connectionTimeoutMillis: 3000 });
+    created.on('error', () => undefined);
+    pool = { url: primary, pool: created };
+    return created;
+  };
+  const drop = async (): Promise<void> => {
+    const old = pool;
+    pool = undefined;
+    await old?.pool.end().catch(() => undefined);
+  };
+  return {
+    query: async (sql, params) => {
+      try {
+        return (await (await open()).query(sql, params)).rows;
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        // The node was lost, or is a standby now: once more, on the node that is the primary now.
+        if (code !== '25006' && !(error instanceof Error && /ECONNREFUSED|terminat|Connection|ECONNRESET/i.test(`${error.message} ${String(code)}`)))
+          throw error;
+        await drop();
+        return (await (await open()).query(sql, params)).rows;
+      }
+    },
+    close: drop,
+  };
+}
+
+/** Connects to the primary/standby pair: raw statements on the primary, the store on both hosts. */
+async function connectPostgresFailover(): Promise<Backend> {
+  const { query, close } = primaryQuery(POSTGRES_FAILOVER_URL);
+  try {
+    await query('SELECT 1');
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  // Counting runs on the primary of the moment (a handed-over pool is one server's).
+  return {
+    ...sqlBackend('postgres-failover', 'postgres', POSTGRES_FAILOVER_URL, query, close),
+    counted: async () => countedSqlConnection('postgres', await postgresPrimaryUrl()),
+  };
+}
+
+export const connectors: readonly BackendConnector[] = [
+  { name: 'postgres-failover', aliases: ['postgres-replica'], order: 22, connect: connectPostgresFailover },
+  { name: 'redis-sentinel', aliases: ['sentinel'], order: 23, connect: () => connectRedis('redis-sentinel', REDIS_SENTINEL_URL, false) },
+];
