@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# A throw-away Redis master, its replica and three Sentinels on 127.0.0.1, for the failover tests.
+# A throw-away Redis master, its two replicas and three Sentinels on 127.0.0.1, for the failover tests.
 #
 #   scripts/redis-sentinel.sh start        # start (or verify) them; prints the Sentinel URL on stdout
 #   scripts/redis-sentinel.sh stop         # stop every process, remove the state dir
 #   scripts/redis-sentinel.sh status       # roles and what the Sentinels think; exit 1 unless healthy
 #   scripts/redis-sentinel.sh url          # print the URL only
 #   scripts/redis-sentinel.sh master       # print redis://host:port of the current master
-#   scripts/redis-sentinel.sh failover     # SIGKILL the master and wait until the Sentinels promoted the replica
+#   scripts/redis-sentinel.sh failover     # SIGKILL the master and wait until the Sentinels promoted a replica
 #   scripts/redis-sentinel.sh kill-master  # SIGKILL the master only
-#   scripts/redis-sentinel.sh restore      # restart the dead node as a replica of the current master
+#   scripts/redis-sentinel.sh restore      # restart dead nodes as replicas of the current master
 #
 # The URL names the Sentinels and the master's name (`sessions`):
 #   redis+sentinel://127.0.0.1:26390,127.0.0.1:26391,127.0.0.1:26392/sessions
-# Data nodes on 6390 and 6391, Sentinels on 26390-26392, each the next free port when taken
-# (REDIS_SENTINEL_PORTS="M R S1 S2 S3" forces them). The Sentinels consider the master down
+# Data nodes on 6390-6392, Sentinels on 26390-26392, each the next free port when taken
+# (REDIS_SENTINEL_PORTS="D1 D2 D3 S1 S2 S3" forces them). The Sentinels consider the master down
 # after 1 s without an answer (down-after-milliseconds) and need 2 of 3 to agree (quorum).
+# Two replicas, not one: a store that waits for one replica to confirm each write (WAIT 1) can
+# still write once a replica has been promoted, since the other follows the new master.
 # No persistence: test data is throw-away; a restarted node resyncs from the current master.
 # Pids, configs and logs live in ${REDIS_SENTINEL_DIR:-/tmp/smart-session-store-redis-sentinel}.
 # stdout carries only URLs (`URL=$(scripts/redis-sentinel.sh start)`); progress goes to stderr.
@@ -23,8 +25,8 @@ set -euo pipefail
 STATE_DIR="${REDIS_SENTINEL_DIR:-/tmp/smart-session-store-redis-sentinel}"
 HOST=127.0.0.1
 MASTER_NAME=sessions
-DEFAULT_PORTS=(6390 6391 26390 26391 26392)
-DATA_NODES=(1 2)
+DEFAULT_PORTS=(6390 6391 6392 26390 26391 26392)
+DATA_NODES=(1 2 3)
 SENTINELS=(1 2 3)
 QUORUM=2
 DOWN_AFTER_MS=1000
@@ -53,19 +55,19 @@ ensure_packages() {
 
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q . ; }
 
-# Five free ports (the defaults when free), written once to $STATE_DIR/ports: 2 data nodes, 3 Sentinels.
+# Six free ports (the defaults when free), written once to $STATE_DIR/ports: 3 data nodes, 3 Sentinels.
 pick_ports() {
     [[ -s "$STATE_DIR/ports" ]] && return 0
     local chosen=() i p
     if [[ -n "${REDIS_SENTINEL_PORTS:-}" ]]; then
         read -r -a chosen <<<"$REDIS_SENTINEL_PORTS"
-        ((${#chosen[@]} == 5)) || die "REDIS_SENTINEL_PORTS must name 5 ports (master, replica, 3 sentinels)"
+        ((${#chosen[@]} == 6)) || die "REDIS_SENTINEL_PORTS must name 6 ports (3 data nodes, 3 sentinels)"
         for p in "${chosen[@]}"; do
             [[ $p =~ ^[0-9]+$ ]] || die "invalid port '$p' in REDIS_SENTINEL_PORTS"
             port_in_use "$p" && die "port $p (REDIS_SENTINEL_PORTS) is in use"
         done
     else
-        for i in 0 1 2 3 4; do
+        for i in 0 1 2 3 4 5; do
             p=${DEFAULT_PORTS[$i]}
             while port_in_use "$p" || [[ " ${chosen[*]} " == *" $p "* ]]; do
                 ((p++))
@@ -78,7 +80,7 @@ pick_ports() {
 }
 
 data_port() { sed -n "$1p" "$STATE_DIR/ports" 2>/dev/null; }
-sentinel_port() { sed -n "$(($1 + 2))p" "$STATE_DIR/ports" 2>/dev/null; }
+sentinel_port() { sed -n "$(($1 + ${#DATA_NODES[@]}))p" "$STATE_DIR/ports" 2>/dev/null; }
 
 url() {
     local list=() s
@@ -137,23 +139,29 @@ master_node() {
     return 0
 }
 
-other_node() { (($1 == 1)) && echo 2 || echo 1; }
+other_nodes() { # every data node but $1
+    local n
+    for n in "${DATA_NODES[@]}"; do [[ $n != "$1" ]] && echo "$n"; done
+    return 0
+}
 
-# Healthy: one master, the other node its replica with the link up, and every Sentinel naming
-# that master and seeing the replica and the two other Sentinels.
+# Healthy: one master, the other nodes its replicas with the link up, and every Sentinel naming
+# that master and seeing the replicas and the two other Sentinels.
 healthy() {
     local master replica s
     master=$(master_node)
     [[ -n "$master" ]] || return 1
-    replica=$(other_node "$master")
-    [[ -n "$(proc_pid "data$replica" "$(data_port "$replica")")" ]] || return 1
-    rcli "$(data_port "$replica")" INFO replication | tr -d '\r' | grep -qx 'master_link_status:up' || return 1
+    for replica in $(other_nodes "$master"); do
+        [[ -n "$(proc_pid "data$replica" "$(data_port "$replica")")" ]] || return 1
+        rcli "$(data_port "$replica")" INFO replication | tr -d '\r' | grep -qx "master_port:$(data_port "$master")" || return 1
+        rcli "$(data_port "$replica")" INFO replication | tr -d '\r' | grep -qx 'master_link_status:up' || return 1
+    done
     for s in "${SENTINELS[@]}"; do
         [[ -n "$(proc_pid "sentinel$s" "$(sentinel_port "$s")")" ]] || return 1
         [[ "$(sentinel_master "$s")" == "$HOST $(data_port "$master")" ]] || return 1
         local info
         info=$(rcli "$(sentinel_port "$s")" SENTINEL master "$MASTER_NAME" | tr -d '\r' | paste - - | tr '\t' '=')
-        grep -qx 'num-slaves=1' <<<"$info" || return 1
+        grep -qx "num-slaves=$((${#DATA_NODES[@]} - 1))" <<<"$info" || return 1
         grep -qx "num-other-sentinels=$((${#SENTINELS[@]} - 1))" <<<"$info" || return 1
         grep -qx 'flags=master' <<<"$info" || return 1
     done
@@ -222,7 +230,7 @@ cmd_start() {
         master=1
         start_data 1
     fi
-    start_data "$(other_node "$master")" "$master"
+    for n in $(other_nodes "$master"); do start_data "$n" "$master"; done
     for s in "${SENTINELS[@]}"; do start_sentinel "$s" "$master"; done
     wait_for healthy || { cmd_status >&2 || true; die "not healthy within ${TIMEOUT}s"; }
     log "up in $((SECONDS - t0))s: master on port $(data_port "$master")"
@@ -273,39 +281,43 @@ cmd_kill_master() {
     kill_pid "$pid" KILL
 }
 
-# Every Sentinel names the surviving node as master, and that node says it is one.
-promoted() { # node
-    local s
-    [[ "$(data_role "$1")" == master ]] || return 1
+# Every Sentinel names one of the surviving nodes as master, and that node says it is one.
+promoted() { # killed node
+    local s n new=""
+    for n in $(other_nodes "$1"); do
+        [[ "$(data_role "$n")" == master ]] && new=$n
+    done
+    [[ -n "$new" ]] || return 1
     for s in "${SENTINELS[@]}"; do
-        [[ "$(sentinel_master "$s")" == "$HOST $(data_port "$1")" ]] || return 1
+        [[ "$(sentinel_master "$s")" == "$HOST $(data_port "$new")" ]] || return 1
     done
 }
 
 cmd_failover() {
-    local master survivor t0=$SECONDS
+    local master t0=$SECONDS
     master=$(master_node)
     [[ -n "$master" ]] || die "no master is running"
-    survivor=$(other_node "$master")
     cmd_kill_master
-    wait_for promoted "$survivor" || { cmd_status >&2 || true; die "the Sentinels did not promote data node $survivor"; }
-    log "data node $survivor is the master now (port $(data_port "$survivor")), after $((SECONDS - t0))s"
+    wait_for promoted "$master" || { cmd_status >&2 || true; die "the Sentinels did not promote a replica"; }
+    master=$(master_node)
+    log "data node $master is the master now (port $(data_port "$master")), after $((SECONDS - t0))s"
 }
 
 cmd_restore() {
     ensure_packages
     [[ -s "$STATE_DIR/ports" ]] || { cmd_start; return 0; }
-    local master dead s
+    local master n s
     master=$(master_node)
     [[ -n "$master" ]] || { log "no master: starting over"; cmd_stop; cmd_start; return 0; }
-    dead=$(other_node "$master")
-    if [[ -z "$(proc_pid "data$dead" "$(data_port "$dead")")" ]]; then
-        rm -rf "$(proc_dir "data$dead")"
-        start_data "$dead" "$master"
-    fi
+    for n in $(other_nodes "$master"); do
+        if [[ -z "$(proc_pid "data$n" "$(data_port "$n")")" ]]; then
+            rm -rf "$(proc_dir "data$n")"
+            start_data "$n" "$master"
+        fi
+    done
     for s in "${SENTINELS[@]}"; do start_sentinel "$s" "$master"; done
     wait_for healthy || { cmd_status >&2 || true; die "not healthy within ${TIMEOUT}s"; }
-    log "restored: master data node $master, replica data node $dead"
+    log "restored: master data node $master"
     url
 }
 
