@@ -17,30 +17,9 @@ import type { ConnectionSettings } from '../connection-settings.js';
 import { isReadOnlyError, NoWritableHostError, PostgresHosts, postgresHostList } from './postgres-hosts.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
+import type { PgPoolClientLike, PgPoolLike, PgQueryable, PgQueryResultLike } from './pg-shapes.js';
 
-/** What the store reads from a `pg` query result. */
-export interface PgQueryResultLike {
-  rows: Row[];
-  rowCount: number | null;
-}
-
-/** The part of a `pg` client the store uses. */
-export interface PgQueryable {
-  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
-}
-
-/** A client checked out of a `pg` pool. */
-export interface PgPoolClientLike extends PgQueryable {
-  release(destroy?: boolean | Error): void;
-  on?(event: 'error', listener: (error: Error) => void): unknown;
-}
-
-/** The part of a `pg` Pool the store uses. */
-export interface PgPoolLike extends PgQueryable {
-  connect(): Promise<PgPoolClientLike>;
-  end(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
+export type { PgPoolClientLike, PgPoolLike, PgQueryable, PgQueryResultLike } from './pg-shapes.js';
 
 interface PgModule {
   Pool: new (config: Record<string, unknown>) => PgPoolLike;

@@ -13,7 +13,7 @@
  * the URL gives, so a promoted standby is found once it accepts writes.
  */
 import { splitHostList } from '../driver.js';
-import type { PgPoolClientLike, PgPoolLike, PgQueryResultLike } from './postgres-driver.js';
+import type { PgPoolClientLike, PgPoolLike, PgQueryResultLike } from './pg-shapes.js';
 
 /** The values of libpq's `target_session_attrs` the store can work with: it writes. */
 export const WRITABLE_SESSION_ATTRS = ['any', 'read-write', 'primary'] as const;

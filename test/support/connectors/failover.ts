@@ -11,9 +11,10 @@
  * read and write past the store goes to whichever node is the primary now.
  */
 import pg from 'pg';
+import { createClient, createSentinel } from 'redis';
 import type { Backend, BackendConnector } from '../backends.js';
 import { countedSqlConnection } from '../counted.js';
-import { connectRedis } from './redis.js';
+import { connectRedis, counted as countedRedis, type RawRedis } from './redis.js';
 import { sqlBackend } from './sql.js';
 
 /** What `scripts/postgres-replica.sh start` prints. */
@@ -99,7 +100,71 @@ async function connectPostgresFailover(): Promise<Backend> {
   };
 }
 
+/** The Sentinels and master name of a `redis+sentinel://s1:p1,s2:p2/name` URL. */
+export function sentinelsOf(url = REDIS_SENTINEL_URL): { readonly sentinels: { host: string; port: number }[]; readonly name: string } {
+  const match = /^redis\+sentinel:\/\/([^/]+)\/([^/?#]+)/.exec(url);
+  if (match === null) throw new Error(`REDIS_SENTINEL_URL is not a redis+sentinel:// URL: ${url}`);
+  const [, hosts, name] = match as unknown as [string, string, string];
+  return {
+    name,
+    sentinels: hosts.split(',').map((host) => {
+      const [address = '127.0.0.1', port = '26379'] = host.split(':');
+      return { host: address, port: Number(port) };
+    }),
+  };
+}
+
+/** The `redis://host:port` of the master the Sentinels name now. */
+export async function sentinelMasterUrl(url = REDIS_SENTINEL_URL): Promise<string> {
+  const { sentinels, name } = sentinelsOf(url);
+  const answers: string[] = [];
+  for (const { host, port } of sentinels) {
+    try {
+      const sentinel = createClient({ socket: { host, port, connectTimeout: 2000, reconnectStrategy: false } });
+      sentinel.on('error', () => undefined);
+      await sentinel.connect();
+      try {
+        const [masterHost, masterPort] = (await sentinel.sendCommand(['SENTINEL', 'get-master-addr-by-name', name])) as [string, string];
+        return `redis://${masterHost}:${masterPort}`;
+      } finally {
+        await sentinel.close();
+      }
+    } catch (error) {
+      answers.push(`${host}:${port}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  throw new Error(`no Sentinel answers: ${answers.join('; ')}; run scripts/redis-sentinel.sh start`);
+}
+
+/** The test's own client, through the Sentinels: it follows a failover as the store does. */
+async function connectSentinelRaw(url: string): Promise<RawRedis> {
+  const { sentinels, name } = sentinelsOf(url);
+  const client = createSentinel({
+    name,
+    sentinelRootNodes: sentinels,
+    nodeClientOptions: { socket: { connectTimeout: 3000, reconnectStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 500) } },
+    sentinelClientOptions: { socket: { connectTimeout: 3000 } },
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  const send = (args: readonly string[]): Promise<unknown> => client.sendCommand(false, [...args]);
+  return {
+    send: (_key, args) => send(args),
+    masters: async () => [send],
+    close: async () => {
+      await client.close();
+    },
+  };
+}
+
+/** Connects through the Sentinels: raw commands and the store both on the master they name. */
+async function connectRedisSentinel(): Promise<Backend> {
+  const raw = await connectSentinelRaw(REDIS_SENTINEL_URL);
+  // A handed-over client is one server's: counting runs on the master of the moment.
+  return connectRedis('redis-sentinel', REDIS_SENTINEL_URL, false, { raw, counted: async () => countedRedis(await sentinelMasterUrl(), false) });
+}
+
 export const connectors: readonly BackendConnector[] = [
   { name: 'postgres-failover', aliases: ['postgres-replica'], order: 22, connect: connectPostgresFailover },
-  { name: 'redis-sentinel', aliases: ['sentinel'], order: 23, connect: () => connectRedis('redis-sentinel', REDIS_SENTINEL_URL, false) },
+  { name: 'redis-sentinel', aliases: ['sentinel'], order: 23, connect: connectRedisSentinel },
 ];
