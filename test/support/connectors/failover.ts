@@ -3,9 +3,13 @@
  * project's own scripts: a PostgreSQL primary with a streaming standby
  * (`scripts/postgres-replica.sh start`) and a Redis master with a replica
  * and three Sentinels (`scripts/redis-sentinel.sh start`). Their URLs come
- * from `POSTGRES_FAILOVER_URL` and `REDIS_SENTINEL_URL`, by default what the
- * scripts print. `DATABASE=postgres-failover,redis-sentinel` narrows the
- * suite to them.
+ * from `POSTGRES_FAILOVER_URL` and `REDIS_SENTINEL_URL`, what the scripts
+ * print; unset, the setup is not reachable (skipped, unless required), so a
+ * machine where they are not started runs everything else.
+ * `DATABASE=postgres-failover,redis-sentinel` narrows the suite to them:
+ *
+ *   POSTGRES_FAILOVER_URL=$(scripts/postgres-replica.sh start) REDIS_SENTINEL_URL=$(scripts/redis-sentinel.sh start) \
+ *     DATABASE=postgres-failover,redis-sentinel node --import tsx --test test/store.test.ts test/failover.test.ts
  *
  * The store under test gets the multi-host (or Sentinel) URL; what the tests
  * read and write past the store goes to whichever node is the primary now.
@@ -17,11 +21,16 @@ import { countedSqlConnection } from '../counted.js';
 import { connectRedis, counted as countedRedis, type RawRedis } from './redis.js';
 import { sqlBackend } from './sql.js';
 
-/** What `scripts/postgres-replica.sh start` prints. */
-export const POSTGRES_FAILOVER_URL =
-  process.env['POSTGRES_FAILOVER_URL'] ?? 'postgres://postgres@127.0.0.1:5442,127.0.0.1:5443/test?target_session_attrs=read-write';
-/** What `scripts/redis-sentinel.sh start` prints. */
-export const REDIS_SENTINEL_URL = process.env['REDIS_SENTINEL_URL'] ?? 'redis+sentinel://127.0.0.1:26390,127.0.0.1:26391,127.0.0.1:26392/sessions';
+/** What `scripts/postgres-replica.sh start` prints, e.g. postgres://postgres@127.0.0.1:5442,127.0.0.1:5443/test?target_session_attrs=read-write */
+export const POSTGRES_FAILOVER_URL = process.env['POSTGRES_FAILOVER_URL'] ?? '';
+/** What `scripts/redis-sentinel.sh start` prints, e.g. redis+sentinel://127.0.0.1:26390,127.0.0.1:26391,127.0.0.1:26392/sessions */
+export const REDIS_SENTINEL_URL = process.env['REDIS_SENTINEL_URL'] ?? '';
+
+/** The variable's URL; throws (the setup is not reachable) when it is unset. */
+function required(name: string, value: string, script: string): string {
+  if (value === '') throw new Error(`${name} is not set: start the setup with ${name}=$(scripts/${script} start)`);
+  return value;
+}
 
 /** The URL of each host of a multi-host PostgreSQL URL, alone and without libpq's `target_session_attrs`. */
 export function postgresHostUrls(url = POSTGRES_FAILOVER_URL): string[] {
@@ -86,6 +95,7 @@ function primaryQuery(url: string): { query: Backend['query']; close(): Promise<
 
 /** Connects to the primary/standby pair: raw statements on the primary, the store on both hosts. */
 async function connectPostgresFailover(): Promise<Backend> {
+  required('POSTGRES_FAILOVER_URL', POSTGRES_FAILOVER_URL, 'postgres-replica.sh');
   const { query, close } = primaryQuery(POSTGRES_FAILOVER_URL);
   try {
     await query('SELECT 1');
@@ -159,6 +169,7 @@ async function connectSentinelRaw(url: string): Promise<RawRedis> {
 
 /** Connects through the Sentinels: raw commands and the store both on the master they name. */
 async function connectRedisSentinel(): Promise<Backend> {
+  required('REDIS_SENTINEL_URL', REDIS_SENTINEL_URL, 'redis-sentinel.sh');
   const raw = await connectSentinelRaw(REDIS_SENTINEL_URL);
   // A handed-over client is one server's: counting runs on the master of the moment.
   return connectRedis('redis-sentinel', REDIS_SENTINEL_URL, false, { raw, counted: async () => countedRedis(await sentinelMasterUrl(), false) });
