@@ -684,7 +684,7 @@ function failoverPart(failover) {
     '',
     ...engines,
     '',
-    `${failover.writers} writers save their own sessions without pause through one store; the primary (master) is killed with SIGKILL and the standby promoted by the setup's script (PostgreSQL: \`pg_ctl promote\` right away; Redis: the Sentinels, after \`down-after-milliseconds\` 1000); each writer goes on until 3 saves succeeded after it. Failover: kill to promotion seen by the script; failing: first failed save to last; lost: acknowledged saves a fresh store cannot read back (must be 0 with synchronous replication or \`waitReplicas\`).`,
+    `${failover.writers} writers save their own sessions without pause through one store; the primary (master) is killed with SIGKILL and the standby promoted by the setup's script (PostgreSQL: \`pg_ctl promote\` right away; Redis: the Sentinels, after \`down-after-milliseconds\` 2000); each writer goes on until 3 saves succeeded after it. Failover: kill to promotion seen by the script; failing: first failed save to last; lost: acknowledged saves a fresh store cannot read back (must be 0 with synchronous replication or \`waitReplicas\`).`,
     '',
     table(['setup', 'setting', 'failover s', 'failing s', 'failed calls', 'acknowledged', 'lost'], rows),
   ].join('\n');
