@@ -22,6 +22,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
+import ioredis from 'ioredis';
+import pg from 'pg';
+import { createSentinel } from 'redis';
 import { RedisSessionBackend } from '../src/backends/redis/redis-backend.js';
 import { openRedisClient, type RedisDriverName } from '../src/backends/redis/redis-client.js';
 import { describeRedisTarget } from '../src/backends/redis/redis-url.js';
@@ -29,7 +32,10 @@ import { SessionStoreCore } from '../src/core/session-store.js';
 import { SessionStoreError, type JsonObject, type SessionStoreOptions } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { backendsForThisFile, CookieStore, delay, isStoreError } from './support/backends.js';
-import { postgresHostUrls, postgresPrimaryUrl } from './support/connectors/failover.js';
+import { postgresHostUrls, postgresPrimaryUrl, sentinelsOf } from './support/connectors/failover.js';
+
+// Its CommonJS exports object: ioredis 5.0 offers no named exports to ESM (5.x later and 6 do).
+const { default: IoRedis } = ioredis;
 
 const run = promisify(execFile);
 const script = (name: string): string => new URL(`../scripts/${name}`, import.meta.url).pathname;
@@ -325,5 +331,68 @@ if (sentinel !== undefined) {
         await enough.close();
       }
     });
+  });
+}
+
+if (sentinel !== undefined) {
+  describe('redis-sentinel: clients of your own', () => {
+    const table = 'ssn_failover_own';
+    const { name, sentinels } = sentinelsOf(sentinel.url);
+
+    test('a node-redis Sentinel client (createSentinel), handed over, with waitReplicas', async () => {
+      const client = createSentinel({ name, sentinelRootNodes: sentinels });
+      client.on('error', () => undefined);
+      await client.connect();
+      const store = new CookieStore({ connection: client, table, autopurge: false, waitReplicas: 1 });
+      try {
+        await store.save('own-node-redis', { cookie: cookie(), a: 1 });
+        const loaded = await store.load('own-node-redis');
+        assert.ok(loaded);
+        await store.save('own-node-redis', { ...loaded.session, b: 2 }, loaded.state);
+        assert.deepEqual({ ...(await store.load('own-node-redis'))?.session, cookie: undefined }, { a: 1, b: 2, cookie: undefined });
+        await store.destroy('own-node-redis');
+        assert.equal(await store.load('own-node-redis'), null);
+      } finally {
+        await store.close();
+        await client.close();
+      }
+    });
+
+    test('an ioredis Redis made with sentinels, handed over, with waitReplicas', async () => {
+      const client = new IoRedis({ sentinels, name, lazyConnect: true });
+      client.on('error', () => undefined);
+      await client.connect();
+      const store = new CookieStore({ connection: client, table, autopurge: false, waitReplicas: 1 });
+      try {
+        await store.save('own-ioredis', { cookie: cookie(), a: 1 });
+        assert.equal((await store.load('own-ioredis'))?.session['a'], 1);
+        await store.destroy('own-ioredis');
+        assert.equal(await store.load('own-ioredis'), null);
+      } finally {
+        await store.close();
+        client.disconnect();
+      }
+    });
+  });
+}
+
+if (replica !== undefined) {
+  test('postgres-failover: a pg Pool of your own on the standby: its refusals (25006) end in ERR_UNAVAILABLE, nothing is written there', async () => {
+    const primary = await postgresPrimaryUrl();
+    const standby = postgresHostUrls().find((url) => url !== primary) as string;
+    const table = 'ssn_failover_standby';
+    const creator = new CookieStore({ url: primary, table, autopurge: false });
+    const pool = new pg.Pool({ connectionString: standby, max: 2 });
+    pool.on('error', () => undefined);
+    const store = new CookieStore({ connection: pool, table, autopurge: false });
+    try {
+      await creator.createTable();
+      await assert.rejects(store.save('handed', { cookie: cookie() }), isStoreError('ERR_UNAVAILABLE', 'read-only transaction'));
+      assert.equal(await creator.load('handed'), null);
+    } finally {
+      await store.close();
+      await creator.close();
+      await pool.end();
+    }
   });
 }
