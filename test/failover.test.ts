@@ -200,6 +200,8 @@ for (const backend of backends) {
     await run(setup.script, ['restore'], { timeout: 120_000 });
   };
 
+  // The asynchronous window is the server's, not the client's: measured with the first client only (each run costs a failover).
+  const [firstLabel] = Object.keys(setup.stores);
   for (const [label, makeStore] of Object.entries(setup.stores))
     describe(`${backend.name} / failover under load, ${label}`, () => {
       const table = 'ssn_failover';
@@ -237,22 +239,23 @@ for (const backend of backends) {
         }
       });
 
-      test('with asynchronous replication, the saves acknowledged just before the kill may be lost: measured, not asserted', async (t) => {
-        await restore();
-        if (setup.unsafe.command !== undefined) await run(setup.script, [...setup.unsafe.command], { timeout: 60_000 });
-        const store = makeStore({ url: backend.url, table, ...setup.unsafe.options });
-        try {
-          if (backend.sql) await store.createTable();
-          const result = await underLoad(store, `async-${Date.now()}`, async () => {
-            await run(setup.script, ['failover'], { timeout: 120_000 });
-          });
-          const lost = await lostKeys(backend.url, table, result);
-          report(t, result, lost);
-          assert.equal(result.stuck, 0, `${result.stuck} writers saw no save succeed within ${RECOVERY_LIMIT_MS} ms of the failover`);
-        } finally {
-          await store.close();
-        }
-      });
+      if (label === firstLabel)
+        test('with asynchronous replication, the saves acknowledged just before the kill may be lost: measured, not asserted', async (t) => {
+          await restore();
+          if (setup.unsafe.command !== undefined) await run(setup.script, [...setup.unsafe.command], { timeout: 60_000 });
+          const store = makeStore({ url: backend.url, table, ...setup.unsafe.options });
+          try {
+            if (backend.sql) await store.createTable();
+            const result = await underLoad(store, `async-${Date.now()}`, async () => {
+              await run(setup.script, ['failover'], { timeout: 120_000 });
+            });
+            const lost = await lostKeys(backend.url, table, result);
+            report(t, result, lost);
+            assert.equal(result.stuck, 0, `${result.stuck} writers saw no save succeed within ${RECOVERY_LIMIT_MS} ms of the failover`);
+          } finally {
+            await store.close();
+          }
+        });
     });
 }
 
