@@ -128,7 +128,7 @@ node_pid() {
     local n=$1 pid cmd
     pid=$(head -n 1 "$(node_data "$n")/postmaster.pid" 2>/dev/null || true)
     [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+    cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)
     [[ "$cmd" == *postgres*"$(node_data "$n")"* ]] && echo "$pid"
     return 0
 }
@@ -145,12 +145,18 @@ node_role() {
     return 0
 }
 
+# The node that is the primary. Two primaries happen when a killed primary is started again on
+# its old datadir after its standby was promoted: the promoted one is on a later timeline (each
+# promotion starts one), and the other's data is stale; `start` and `restore` rebuild it.
 primary_node() {
-    local n
+    local n best="" best_timeline=-1 timeline
     for n in "${NODES[@]}"; do
-        [[ "$(node_role "$n")" == primary ]] && { echo "$n"; return 0; }
+        [[ "$(node_role "$n")" == primary ]] || continue
+        timeline=$(psql_node "$n" -c 'SELECT timeline_id FROM pg_control_checkpoint()' 2>/dev/null || echo 0)
+        [[ $timeline =~ ^[0-9]+$ ]] || timeline=0
+        if ((timeline > best_timeline)); then best=$n best_timeline=$timeline; fi
     done
-    return 0
+    echo "$best"
 }
 
 other_node() { (($1 == 1)) && echo 2 || echo 1; }
@@ -234,7 +240,9 @@ start_node() { # node
     local n=$1
     node_alive "$n" && return 0
     port_in_use "$(node_port "$n")" && die "node$n: port $(node_port "$n") is in use by another process"
-    rm -f "$(node_data "$n")/postmaster.pid"
+    # A killed postmaster leaves its pid file and socket lock behind; while it is an unreaped zombie
+    # (a container's PID 1 may reap lazily) the new server would take it for a live one and refuse.
+    rm -f "$(node_data "$n")/postmaster.pid" "$(node_dir "$n")/.s.PGSQL.$(node_port "$n")" "$(node_dir "$n")/.s.PGSQL.$(node_port "$n").lock"
     # -w: wait until it accepts connections (a standby does once it reached consistency).
     # setsid via pg_ctl's own daemonizing; stdio redirected so `$(… start)` does not wait on it.
     pg_tool pg_ctl -D "$(node_data "$n")" -l "$(node_log "$n")" -w -t "$TIMEOUT" start </dev/null >/dev/null 2>&1 ||
@@ -338,7 +346,11 @@ cmd_start() {
         init_primary 1
         primary=1
     fi
-    [[ "$(node_role "$(other_node "$primary")")" == standby ]] || init_standby "$(other_node "$primary")" "$primary"
+    if [[ "$(node_role "$(other_node "$primary")")" != standby ]]; then
+        # Down, or a stale primary started on its old datadir (its standby was promoted meanwhile).
+        kill_node "$(other_node "$primary")"
+        init_standby "$(other_node "$primary")" "$primary"
+    fi
     set_sync "$primary" "$([[ "${POSTGRES_REPLICA_SYNC:-on}" == off ]] && echo off || echo on)"
     wait_for "replication" healthy || { cmd_status >&2 || true; die "the standby does not stream from node$primary"; }
     log "up in $((SECONDS - t0))s: primary node$primary on port $(node_port "$primary"), standby on port $(node_port "$(other_node "$primary")")"
