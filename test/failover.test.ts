@@ -399,3 +399,36 @@ if (replica !== undefined) {
     }
   });
 }
+
+if (replica !== undefined) {
+  test('postgres-failover: the primary turned read-only without a restart (25006 on the pooled connections): ERR_UNAVAILABLE, then writes again by themselves once it takes them', async () => {
+    await run(SETUPS['postgres-failover']?.script as string, ['restore'], { timeout: 120_000 });
+    const primary = await postgresPrimaryUrl();
+    // The administrator's own session stays writable whatever the server's default.
+    const admin = new pg.Client({ connectionString: primary, options: '-c default_transaction_read_only=off' });
+    await admin.connect();
+    const setReadOnly = async (on: boolean): Promise<void> => {
+      await admin.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+      await admin.query('SELECT pg_reload_conf()');
+    };
+    const table = 'ssn_failover_read_only';
+    const store = new CookieStore({ url: replica.url, table, autopurge: false });
+    try {
+      await store.createTable();
+      await store.save('before', { cookie: cookie(), n: 1 });
+      await setReadOnly(true);
+      // A reload reaches each server process at its next statement: the store's pooled connections now refuse writes.
+      await assert.rejects(store.save('during', { cookie: cookie() }), isStoreError('ERR_UNAVAILABLE'));
+      const reconnected = new Promise<void>((resolve) => store.once('connect', () => resolve()));
+      await setReadOnly(false);
+      await reconnected;
+      await store.save('after', { cookie: cookie(), n: 2 });
+      assert.equal((await store.load('after'))?.session['n'], 2);
+      assert.equal((await store.load('before'))?.session['n'], 1);
+    } finally {
+      await setReadOnly(false).catch(() => undefined);
+      await admin.end();
+      await store.close();
+    }
+  });
+}
