@@ -85,7 +85,12 @@ interface Setup {
 const SETUPS: Readonly<Record<string, Setup>> = {
   'postgres-failover': {
     script: script('postgres-replica.sh'),
-    stores: { 'pg pool per host': (options) => new CookieStore({ autopurge: false, ...options }) },
+    // Each locking mode: a failover can cut a pessimistic save's transaction between its SELECT ... FOR UPDATE and its COMMIT.
+    stores: {
+      atomic: (options) => new CookieStore({ autopurge: false, ...options }),
+      optimistic: (options) => new CookieStore({ autopurge: false, locking: 'optimistic', ...options }),
+      pessimistic: (options) => new CookieStore({ autopurge: false, locking: 'pessimistic', ...options }),
+    },
     safe: {},
     unsafe: { options: {}, command: ['sync', 'off'] },
   },
@@ -204,7 +209,7 @@ for (const backend of backends) {
   const [firstLabel] = Object.keys(setup.stores);
   for (const [label, makeStore] of Object.entries(setup.stores))
     describe(`${backend.name} / failover under load, ${label}`, () => {
-      const table = 'ssn_failover';
+      const table = `ssn_failover_${label.replace(/[^a-z]+/g, '_')}`;
       after(restore);
 
       test(`the primary killed and the standby promoted: no acknowledged save lost, the store recovers by itself, a destroyed session stays destroyed`, async (t) => {
