@@ -12,8 +12,16 @@
  * - a session destroyed before the failover stays destroyed, even when a
  *   request that loaded it before saves after.
  *
+ * PostgreSQL runs it in each locking mode; Redis with its two clients
+ * (node-redis's Sentinel client and ioredis with `sentinels`).
+ *
  * With asynchronous replication the saves acknowledged just before the kill
  * may be gone: that test reports how many were, and asserts nothing about it.
+ *
+ * Beside: the URL and option checks; a URL naming only the standby, a pool
+ * of your own on it, and a primary turned read-only without a restart
+ * (SQLSTATE 25006); more replicas asked for than exist; Sentinel clients of
+ * your own.
  *
  * Each test restores its setup first (a fresh standby in place of the killed
  * node), so the tests do not depend on each other or on their order.
