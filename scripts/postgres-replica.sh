@@ -77,8 +77,14 @@ node_data() { echo "$STATE_DIR/node$1/data"; }
 node_log() { echo "$STATE_DIR/node$1/postgres.log"; }
 node_port() { sed -n "$1p" "$STATE_DIR/ports" 2>/dev/null; }
 
-url() { echo "postgres://${DB_USER}@${HOST}:$(node_port 1),${HOST}:$(node_port 2)/${DB}?target_session_attrs=read-write"; }
-node_url() { echo "postgres://${DB_USER}@${HOST}:$(node_port "$1")/${DB}"; }
+url() {
+    [[ -s "$STATE_DIR/ports" ]] || die "not started (no $STATE_DIR/ports): run $0 start"
+    echo "postgres://${DB_USER}@${HOST}:$(node_port 1),${HOST}:$(node_port 2)/${DB}?target_session_attrs=read-write"
+}
+node_url() {
+    [[ -s "$STATE_DIR/ports" ]] || die "not started (no $STATE_DIR/ports): run $0 start"
+    echo "postgres://${DB_USER}@${HOST}:$(node_port "$1")/${DB}"
+}
 
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q . ; }
 
@@ -119,6 +125,8 @@ pg_tool() { local tool=$1; shift; as_pg "$(pg_bindir)/$tool" "$@"; }
 psql_node() { # node, psql args...
     local n=$1
     shift
+    # No port yet (never started): never fall back to psql's default, the machine's own server.
+    [[ -n "$(node_port "$n")" ]] || return 1
     PGCONNECT_TIMEOUT=3 psql -X -q -w -h "$HOST" -p "$(node_port "$n")" -U "$DB_USER" -d postgres -tA "$@"
 }
 
@@ -371,6 +379,7 @@ cmd_stop() {
 
 cmd_status() {
     local n role ok=1 primary
+    [[ -s "$STATE_DIR/ports" ]] || { echo "not started"; return 1; }
     for n in "${NODES[@]}"; do
         role=$(node_role "$n")
         printf 'node%s port=%s pid=%s role=%s\n' "$n" "$(node_port "$n")" "$(node_pid "$n")" "${role:-down}"

@@ -85,6 +85,7 @@ data_port() { sed -n "$1p" "$STATE_DIR/ports" 2>/dev/null; }
 sentinel_port() { sed -n "$(($1 + ${#DATA_NODES[@]}))p" "$STATE_DIR/ports" 2>/dev/null; }
 
 url() {
+    [[ -s "$STATE_DIR/ports" ]] || die "not started (no $STATE_DIR/ports): run $0 start"
     local list=() s
     for s in "${SENTINELS[@]}"; do list+=("$HOST:$(sentinel_port "$s")"); done
     local IFS=,
@@ -95,6 +96,8 @@ url() {
 rcli() { # port, args...
     local port=$1
     shift
+    # No port yet (never started): never fall back to redis-cli's default, the machine's own server.
+    [[ -n "$port" ]] || return 1
     timeout 3 redis-cli -h "$HOST" -p "$port" "$@" 2>/dev/null
 }
 
@@ -266,6 +269,7 @@ cmd_stop() {
 
 cmd_status() {
     local n s
+    [[ -s "$STATE_DIR/ports" ]] || { echo "not started"; return 1; }
     for n in "${DATA_NODES[@]}"; do
         printf 'data%s port=%s pid=%s role=%s\n' "$n" "$(data_port "$n")" "$(proc_pid "data$n" "$(data_port "$n")")" "$(data_role "$n")"
     done
