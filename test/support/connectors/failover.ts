@@ -15,7 +15,8 @@
  * read and write past the store goes to whichever node is the primary now.
  */
 import pg from 'pg';
-import { createClient, createSentinel } from 'redis';
+// A namespace, not named imports: node-redis 5.0 (test:oldest-peers) must load this file even if it lacks createSentinel.
+import * as nodeRedis from 'redis';
 import type { Backend, BackendConnector } from '../backends.js';
 import { countedSqlConnection } from '../counted.js';
 import { connectRedis, counted as countedRedis, type RawRedis } from './redis.js';
@@ -130,7 +131,7 @@ export async function sentinelMasterUrl(url = REDIS_SENTINEL_URL): Promise<strin
   const answers: string[] = [];
   for (const { host, port } of sentinels) {
     try {
-      const sentinel = createClient({ socket: { host, port, connectTimeout: 2000, reconnectStrategy: false } });
+      const sentinel = nodeRedis.createClient({ socket: { host, port, connectTimeout: 2000, reconnectStrategy: false } });
       sentinel.on('error', () => undefined);
       await sentinel.connect();
       try {
@@ -149,7 +150,8 @@ export async function sentinelMasterUrl(url = REDIS_SENTINEL_URL): Promise<strin
 /** The test's own client, through the Sentinels: it follows a failover as the store does. */
 async function connectSentinelRaw(url: string): Promise<RawRedis> {
   const { sentinels, name } = sentinelsOf(url);
-  const client = createSentinel({
+  if (typeof nodeRedis.createSentinel !== 'function') throw new Error('this node-redis has no createSentinel');
+  const client = nodeRedis.createSentinel({
     name,
     sentinelRootNodes: sentinels,
     nodeClientOptions: { socket: { connectTimeout: 3000, reconnectStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 500) } },
