@@ -28,6 +28,7 @@ export type { SharedConnectionOptions } from './backends/connection-options.js';
 export type { NoBackendOptions } from './backends/backend-descriptor.js';
 export type { SqliteOptions } from './backends/sqlite/sqlite-options.js';
 export type { MysqlOptions } from './backends/mysql/mysql-options.js';
+export type { RedisOptions } from './backends/redis/redis-options.js';
 export type { StoreMethods } from './adapters/shared/store-methods.js';
 export type { Callback, ValueCallback } from './adapters/shared/cookie-session.js';
 export type { SessionFormat } from './core/session-format.js';

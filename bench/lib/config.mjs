@@ -96,6 +96,13 @@ export function loadConfig() {
       // What scripts/pgbouncer.sh and scripts/galera.sh print (PGBOUNCER_URL and GALERA_URL, as the tests use them, work too).
       pgbouncer: process.env.BENCH_PGBOUNCER_URL ?? process.env.PGBOUNCER_URL ?? 'postgres://postgres@127.0.0.1:6432/test',
       galera: process.env.BENCH_GALERA_URL ?? process.env.GALERA_URL ?? 'mysql://root@127.0.0.1:3311,127.0.0.1:3312,127.0.0.1:3313/test',
+      // What scripts/postgres-replica.sh and scripts/redis-sentinel.sh print (the tests' variables work too).
+      'postgres-failover':
+        process.env.BENCH_POSTGRES_FAILOVER_URL ??
+        process.env.POSTGRES_FAILOVER_URL ??
+        'postgres://postgres@127.0.0.1:5442,127.0.0.1:5443/test?target_session_attrs=read-write',
+      'redis-sentinel':
+        process.env.BENCH_REDIS_SENTINEL_URL ?? process.env.REDIS_SENTINEL_URL ?? 'redis+sentinel://127.0.0.1:26390,127.0.0.1:26391,127.0.0.1:26392/sessions',
     },
     lost: { rounds: quick ? 3 : 20, parallel: [20, 5], maxDelayMs: 20 },
     statements: { sessions: quick ? 5 : 20 },

@@ -660,6 +660,33 @@ function scaleOutSection(scaleout) {
     `Writing requests per second (\`/write\`, one key changed; ${scaleout.connections} keep-alive connections in all, each on its own ~1 KB session, shared out over the apps, one load generator process per app; best of ${scaleout.repeats} × ${scaleout.seconds} s) and survival: ${scaleout.parallel} parallel requests on ONE session, request k through app k mod apps (on Galera, through node k mod 3), ${scaleout.rounds} rounds, keys kept. The Galera stores read with \`syncWait: true\`.`,
     '',
     table(['engine', 'setup', 'write req/s', 'p99 ms', 'non-2xx/errors', 'kept (atomic)', 'kept (optimistic)', 'kept (pessimistic)'], rows),
+    ...(scaleout.failover === undefined ? [] : ['', failoverPart(scaleout.failover)]),
+  ].join('\n');
+}
+
+function failoverPart(failover) {
+  const label = { 'postgres-failover': 'PostgreSQL primary + standby', 'redis-sentinel': 'Redis + Sentinel' };
+  const engines = Object.entries(failover.engines).map(
+    ([engine, e]) =>
+      `- **${label[engine]}**: ${e.problem === undefined ? `\`${e.url}\`${e.started ? ' (started by its script for this run)' : ''}` : `unreachable, skipped: ${e.problem}`}`,
+  );
+  const rows = failover.rows.map((r) => [
+    label[r.engine],
+    r.setting,
+    fmt(r.failoverSeconds, 2),
+    fmt(r.failingSeconds, 2),
+    `${r.failed}`,
+    `${r.saves}`,
+    `${r.lost}${r.safe && r.lost > 0 ? ' (should be 0)' : ''}`,
+  ]);
+  return [
+    '### A failover under load',
+    '',
+    ...engines,
+    '',
+    `${failover.writers} writers save their own sessions without pause through one store; the primary (master) is killed with SIGKILL and the standby promoted by the setup's script (PostgreSQL: \`pg_ctl promote\` right away; Redis: the Sentinels, after \`down-after-milliseconds\` 2000); each writer goes on until 3 saves succeeded after it. Failover: kill to promotion seen by the script; failing: first failed save to last; lost: acknowledged saves a fresh store cannot read back (must be 0 with synchronous replication or \`waitReplicas\`).`,
+    '',
+    table(['setup', 'setting', 'failover s', 'failing s', 'failed calls', 'acknowledged', 'lost'], rows),
   ].join('\n');
 }
 

@@ -1,4 +1,4 @@
-# Sourced by the engine scripts (galera.sh, pgbouncer.sh): installs Debian packages without
+# Sourced by the engine scripts (galera.sh, pgbouncer.sh, postgres-replica.sh, redis-sentinel.sh): installs Debian packages without
 # starting the services they ship. Expects the sourcing script's log and die.
 
 # apt_install_quietly PACKAGE...: apt-get update and install, as root. A fresh Debian would

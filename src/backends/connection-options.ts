@@ -17,11 +17,13 @@ import type { ConnectionSettings, ConnectionTarget, SessionConnection, TableName
 /** Options saying where the sessions live and how the store connects, as every backend takes them. */
 export interface SharedConnectionOptions {
   /**
-   * Where the sessions live: `postgres://user@host:5432/db`,
-   * `mysql://user:pass@host:3306/db` (also `mariadb://`; several hosts for a
-   * Galera cluster), `sqlite:./sessions.db` or `sqlite::memory:`,
+   * Where the sessions live: `postgres://user@host:5432/db` (several hosts
+   * with libpq's `target_session_attrs=read-write` for a primary and its
+   * standbys), `mysql://user:pass@host:3306/db` (also `mariadb://`; several
+   * hosts for a Galera cluster), `sqlite:./sessions.db` or `sqlite::memory:`,
    * `redis://user:pass@host:6379/0` (also `rediss://`; several hosts for a
-   * Redis Cluster). Alternatively give `dialect` with `database` (and `host`,
+   * Redis Cluster; `redis+sentinel://s1:26379,s2:26379/mymaster` for
+   * Sentinel). Alternatively give `dialect` with `database` (and `host`,
    * `port`, `user`, `password`), or a `connection`.
    */
   url?: string;
@@ -183,7 +185,7 @@ export function addressOptionTable(registry: BackendRegistry) {
       fallback: undefined,
       defaultText: 'none',
       summary:
-        'where the sessions live: `postgres://`, `mysql://`, `sqlite:`, `redis://` (see "Connection URLs"); or `dialect` with `database` and the settings after it, or `connection`',
+        'where the sessions live: `postgres://`, `mysql://`, `sqlite:`, `redis://`, `redis+sentinel://` (see "Connection URLs"); or `dialect` with `database` and the settings after it, or `connection`',
     }),
     dialect: rule<string | undefined>({
       aliases: ['driver', 'session_class'],

@@ -18,6 +18,11 @@
  * An engine that does not answer is started by its script when its URL is
  * the script's own (root and apt-get may be needed); if it still does not
  * answer it is reported as unreachable and skipped.
+ *
+ * Then a failover under load (../failover.mjs): a PostgreSQL primary and a
+ * Redis master killed under 20 writers, their standby promoted: seconds of
+ * failed saves, and acknowledged saves lost, with and without waiting for
+ * the replicas.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -26,6 +31,7 @@ import { createSessions, get, startApp } from '../app.mjs';
 import { drivers, LIBRARY_DIR } from '../drivers.mjs';
 import { MODES, smartOptions } from '../stores.mjs';
 import { log, range, round } from '../util.mjs';
+import { failovers } from '../failover.mjs';
 import { startWorker } from './http.mjs';
 import { SmartSessionStore } from 'smart-session-store/express';
 
@@ -269,6 +275,7 @@ export async function scaleOut(ctx) {
   } finally {
     for (const worker of workers) worker.stop();
   }
+  const failover = await failovers(urls);
   const { connections, seconds, repeats, rounds, parallel } = ctx.config.scaleout;
-  return { connections, seconds, repeats, rounds, parallel, engines, rows };
+  return { connections, seconds, repeats, rounds, parallel, engines, rows, failover };
 }

@@ -1,6 +1,7 @@
 /** PostgreSQL (driver `pg`), as the registry lists it. Its code and driver load only when a store opens it. */
 import type { BackendDescriptor } from '../backend-descriptor.js';
 import { invalidOption } from '../../core/option-table.js';
+import { postgresHostList } from './postgres-hosts.js';
 
 export const postgres: BackendDescriptor = {
   name: 'postgres',
@@ -8,7 +9,16 @@ export const postgres: BackendDescriptor = {
   aliases: ['postgresql', 'pg'],
   schemes: ['postgres', 'postgresql'],
   fromUrl(url) {
-    if (!URL.canParse(url)) throw invalidOption('url', 'is not a URL (expected postgres://user@host:5432/database)');
+    let hosts: ReturnType<typeof postgresHostList>['hosts'];
+    try {
+      ({ hosts } = postgresHostList(url));
+    } catch (error) {
+      throw invalidOption('url', (error as Error).message);
+    }
+    // Several hosts (libpq's postgres://user@db1:5432,db2:5432/app) are checked one URL each.
+    if (!hosts.every((host) => URL.canParse(host.url))) {
+      throw invalidOption('url', 'is not a URL (expected postgres://user@host:5432/database, or several hosts: postgres://user@db1:5432,db2:5432/database)');
+    }
     return { dialect: 'postgres', url };
   },
   fromParameters: (parameters) => ({ dialect: 'postgres', parameters }),

@@ -14,32 +14,12 @@ import {
   type TargetDescription,
 } from '../driver.js';
 import type { ConnectionSettings } from '../connection-settings.js';
+import { isReadOnlyError, NoWritableHostError, PostgresHosts, postgresHostList } from './postgres-hosts.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
+import type { PgPoolClientLike, PgPoolLike, PgQueryable, PgQueryResultLike } from './pg-shapes.js';
 
-/** What the store reads from a `pg` query result. */
-export interface PgQueryResultLike {
-  rows: Row[];
-  rowCount: number | null;
-}
-
-/** The part of a `pg` client the store uses. */
-export interface PgQueryable {
-  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
-}
-
-/** A client checked out of a `pg` pool. */
-export interface PgPoolClientLike extends PgQueryable {
-  release(destroy?: boolean | Error): void;
-  on?(event: 'error', listener: (error: Error) => void): unknown;
-}
-
-/** The part of a `pg` Pool the store uses. */
-export interface PgPoolLike extends PgQueryable {
-  connect(): Promise<PgPoolClientLike>;
-  end(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-}
+export type { PgPoolClientLike, PgPoolLike, PgQueryable, PgQueryResultLike } from './pg-shapes.js';
 
 interface PgModule {
   Pool: new (config: Record<string, unknown>) => PgPoolLike;
@@ -60,6 +40,16 @@ export function isPostgresConnectionError(error: unknown): boolean {
   return /Connection terminated|terminating connection|Client has encountered a connection error|timeout exceeded when trying to connect|Connection ended/i.test(
     message,
   );
+}
+
+/**
+ * True when the connection is of no use for the store's writes: lost, or its
+ * server is (now) a standby or read-only (SQLSTATE 25006, what a demoted
+ * primary answers), or no host takes writes. The operation runs again on
+ * another connection, of the host that accepts writes when several are given.
+ */
+function isPostgresFailoverError(error: unknown): boolean {
+  return isPostgresConnectionError(error) || isReadOnlyError(error) || error instanceof NoWritableHostError;
 }
 
 /** Errors that pg raises while opening a connection, as opposed to losing one. */
@@ -134,28 +124,41 @@ export class PostgresDriver implements SqlDriver {
       return new PostgresDriver(isPool ? given : clientAsPool(given), settings, false);
     }
     const pg = (await importDriver('pg')) as PgModule;
-    const where = 'url' in target ? { connectionString: target.url } : 'parameters' in target ? { ...target.parameters } : undefined;
-    if (where === undefined) throw new Error('a PostgreSQL store needs a URL, connection parameters or a connection');
-    const pool = new pg.Pool({
-      ...where,
-      max: settings.poolSize,
-      connectionTimeoutMillis: settings.connectTimeoutMs,
-      // The pool closes a connection before it has idled past connectionCheckThreshold, so none needs a check
-      // before use and single statements can take pg's own path.
-      idleTimeoutMillis: Math.min(settings.connectionCheckMs || IDLE_TIMEOUT_MS, IDLE_TIMEOUT_MS),
-      ...(settings.charset.toLowerCase().startsWith('utf8') ? {} : { client_encoding: settings.charset }),
-    });
-    // A pooled connection that dies while idle is reported here; without a listener it would crash the process.
-    pool.on('error', () => undefined);
-    return new PostgresDriver(pool, settings, true);
+    const createPool = (where: Record<string, unknown>): PgPoolLike => {
+      const pool = new pg.Pool({
+        ...where,
+        max: settings.poolSize,
+        connectionTimeoutMillis: settings.connectTimeoutMs,
+        // The pool closes a connection before it has idled past connectionCheckThreshold, so none needs a check
+        // before use and single statements can take pg's own path.
+        idleTimeoutMillis: Math.min(settings.connectionCheckMs || IDLE_TIMEOUT_MS, IDLE_TIMEOUT_MS),
+        ...(settings.charset.toLowerCase().startsWith('utf8') ? {} : { client_encoding: settings.charset }),
+      });
+      // A pooled connection that dies while idle is reported here; without a listener it would crash the process.
+      pool.on('error', () => undefined);
+      return pool;
+    };
+    if ('url' in target) {
+      const list = postgresHostList(target.url);
+      // Several hosts, or a host that must accept writes: libpq's meaning, which pg does not read.
+      if (list.hosts.length > 1 || list.attrs !== 'any') {
+        const hosts = new PostgresHosts(list, (url) => createPool({ connectionString: url }), isPostgresFailoverError);
+        return new PostgresDriver(hosts, settings, true, hosts);
+      }
+      return new PostgresDriver(createPool({ connectionString: list.hosts[0]?.url ?? target.url }), settings, true);
+    }
+    if (!('parameters' in target)) throw new Error('a PostgreSQL store needs a URL, connection parameters or a connection');
+    return new PostgresDriver(createPool({ ...target.parameters }), settings, true);
   }
 
-  constructor(pool: PgPoolLike, settings: ConnectionSettings, ownsPool: boolean) {
+  /** `hosts`, when given, is `pool` itself: the pools of several hosts, of which it tells a connection's failure. */
+  constructor(pool: PgPoolLike, settings: ConnectionSettings, ownsPool: boolean, hosts?: PostgresHosts) {
     this.#pool = pool;
     this.#ownsPool = ownsPool;
-    this.#direct = ownsPool && settings.connectionCheckMs > 0;
+    // Several hosts: every statement takes a checked connection of the writable one.
+    this.#direct = ownsPool && hosts === undefined && settings.connectionCheckMs > 0;
     this.#where = describeTarget(settings.target, 5432);
-    this.connectionAttempts = settings.poolSize;
+    this.connectionAttempts = settings.poolSize * (hosts?.addresses.length ?? 1);
     this.#lender = new ConnectionLender<PgPoolClientLike>(
       {
         acquire: async () => {
@@ -169,8 +172,8 @@ export class PostgresDriver implements SqlDriver {
           return client;
         },
         ping: (client) => client.query('SELECT 1'),
-        release: (client, broken) => client.release(broken),
-        isConnectionError: isPostgresConnectionError,
+        release: (client, broken) => (hosts === undefined ? client.release(broken) : hosts.release(client, broken)),
+        isConnectionError: isPostgresFailoverError,
       },
       settings.connectionCheckMs,
       settings.poolSize + 1,
@@ -219,7 +222,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   isConnectionError(error: unknown): boolean {
-    return isPostgresConnectionError(error);
+    return isPostgresFailoverError(error);
   }
 
   isConnectFailure(error: unknown): boolean {
@@ -227,6 +230,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   describeConnectionFailure(error: unknown): ConnectionFailure | undefined {
+    if (error instanceof NoWritableHostError) return { kind: 'unreachable', message: `${error.message}; waiting for a primary` };
     const reason = connectionFailureReason(error);
     return reason === undefined ? undefined : connectionFailure(reason, this.#where, error);
   }

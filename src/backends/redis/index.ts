@@ -5,6 +5,7 @@
  */
 import type { BackendDescriptor } from '../backend-descriptor.js';
 import { invalidOption } from '../../core/option-table.js';
+import { REDIS_OPTIONS, type RedisOptions, type RedisSettings } from './redis-options.js';
 import { parseRedisUrl } from './redis-url.js';
 
 /** The shapes of node-redis and ioredis clients, without loading either (see ./redis-client.ts). */
@@ -17,14 +18,15 @@ function isRedisClient(connection: object): boolean {
   );
 }
 
-export const redis: BackendDescriptor = {
+export const redis: BackendDescriptor<RedisOptions, RedisSettings> = {
   name: 'redis',
   storage: 'session keys',
   expiresItself: true,
   place: (table) => `keys under "${table}:"`,
   acceptsHosts: true,
   aliases: ['ioredis', 'node-redis', 'valkey'],
-  schemes: ['redis', 'rediss'],
+  schemes: ['redis', 'rediss', 'redis+sentinel', 'rediss+sentinel'],
+  options: REDIS_OPTIONS,
   fromUrl(url) {
     // Checked here, so a wrong URL is refused when the store is made, not when it first connects.
     parseRedisUrl(url);
@@ -38,13 +40,14 @@ export const redis: BackendDescriptor = {
   },
   recognises: isRedisClient,
   async open(settings) {
-    const [{ RedisSessionBackend }, { adoptRedisClient, openRedisClient }, { describeRedisTarget }] = await Promise.all([
+    const [{ RedisSessionBackend }, { adoptRedisClient, openRedisClient, waitingForReplicas }, { describeRedisTarget }] = await Promise.all([
       import('./redis-backend.js'),
       import('./redis-client.js'),
       import('./redis-url.js'),
     ]);
     const { target } = settings;
-    const link = 'connection' in target ? adoptRedisClient(target.connection, settings.connectTimeoutMs) : await openRedisClient(target, settings);
+    const opened = 'connection' in target ? adoptRedisClient(target.connection, settings.connectTimeoutMs) : await openRedisClient(target, settings);
+    const link = settings.waitReplicas > 0 ? waitingForReplicas(opened, settings.waitReplicas, settings.waitTimeoutMs) : opened;
     return new RedisSessionBackend(link, settings.table, describeRedisTarget(target));
   },
 };

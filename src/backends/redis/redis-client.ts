@@ -1,8 +1,9 @@
 /**
- * One thin interface over the four Redis clients the store accepts:
- * node-redis (`redis` 5: a client, a pool, or a cluster) and ioredis (a
- * `Redis` or a `Cluster`), recognised by their shape, never by class, so
- * neither package needs to be installed for the other to work.
+ * One thin interface over the Redis clients the store accepts: node-redis
+ * (`redis` 5 or 6: a client, a pool, a cluster, or a Sentinel client) and
+ * ioredis (a `Redis`, Sentinel-backed or not, or a `Cluster`), recognised by
+ * their shape, never by class, so neither package needs to be installed for
+ * the other to work.
  *
  * Commands go as arrays of strings; replies come back as strings, numbers,
  * nils and arrays of those (commands whose RESP2 and RESP3 shapes differ,
@@ -14,11 +15,11 @@ import type { ConnectionSettings, ConnectionTarget } from '../connection-setting
 import { invalidOption } from '../../core/option-table.js';
 import { SessionStoreError } from '../../errors.js';
 import { importDriver } from '../driver.js';
-import { RedisUnreachableError } from './redis-errors.js';
+import { RedisNotReplicatedError, RedisUnreachableError } from './redis-errors.js';
 import { parseRedisTarget, type RedisAddress, type RedisEndpoint } from './redis-url.js';
 
 /** Which client a link drives. */
-export type RedisClientKind = 'node-redis' | 'node-redis-cluster' | 'ioredis' | 'ioredis-cluster';
+export type RedisClientKind = 'node-redis' | 'node-redis-cluster' | 'node-redis-sentinel' | 'ioredis' | 'ioredis-cluster';
 
 /** One server: the only one, or a master of a cluster. */
 export interface RedisNode {
@@ -82,6 +83,17 @@ interface NodeRedisClusterLike extends Emitter {
   destroy?(): unknown;
 }
 
+/** A node-redis Sentinel client (`createSentinel`): commands go to the master Sentinel names. */
+interface NodeRedisSentinelLike extends Emitter {
+  sendCommand(isReadonly: boolean | undefined, args: readonly string[], options?: object): Promise<unknown>;
+  getMasterNode(): { readonly host: string; readonly port: number } | undefined;
+  readonly isReady?: boolean;
+  readonly isOpen?: boolean;
+  connect?(): Promise<unknown>;
+  close?(): Promise<unknown>;
+  destroy?(): unknown;
+}
+
 /** An ioredis `Redis` or `Cluster`. */
 interface IoRedisLike extends Emitter {
   call(command: string, ...args: string[]): Promise<unknown>;
@@ -103,6 +115,9 @@ export function redisClientKind(connection: object): RedisClientKind | undefined
     return candidate.isCluster === true && typeof candidate.nodes === 'function' ? 'ioredis-cluster' : 'ioredis';
   }
   if (typeof candidate.nodeClient === 'function' && Array.isArray(candidate.masters)) return 'node-redis-cluster';
+  // A Sentinel client has a sendCommand too, whose first argument says whether the command only reads.
+  if (typeof (connection as Partial<NodeRedisSentinelLike>).getMasterNode === 'function' && typeof candidate.sendCommand === 'function')
+    return 'node-redis-sentinel';
   if (typeof candidate.sendCommand === 'function') return 'node-redis';
   return undefined;
 }
@@ -282,6 +297,15 @@ function partsOf(kind: RedisClientKind, client: object): LinkParts {
         emitters: [cluster],
       };
     }
+    case 'node-redis-sentinel': {
+      const sentinel = client as NodeRedisSentinelLike;
+      const send = (_key: string | undefined, args: readonly string[]): Promise<unknown> => sentinel.sendCommand(false, args);
+      const address = (): string => {
+        const master = sentinel.getMasterNode();
+        return master === undefined ? 'the master' : `${master.host}:${master.port}`;
+      };
+      return { kind, send, masters: async () => [{ address: address(), send: (args) => send(undefined, args) }], emitters: [sentinel] };
+    }
     case 'ioredis': {
       const single = client as IoRedisLike;
       const send = (_key: string | undefined, args: readonly string[]): Promise<unknown> => ioCall(single, args);
@@ -384,6 +408,8 @@ const reconnectDelay = (attempt: number): number => Math.min(50 * 2 ** attempt, 
 interface NodeRedisModule {
   createClient(options: object): NodeRedisClientLike;
   createCluster(options: object): NodeRedisClusterLike;
+  /** node-redis 5 and 6. */
+  createSentinel?(options: object): NodeRedisSentinelLike;
 }
 
 interface IoRedisModule {
@@ -441,6 +467,32 @@ function nodeRedisClient(redis: NodeRedisModule, endpoint: RedisEndpoint, connec
       },
     };
   }
+  if (endpoint.sentinel !== undefined) {
+    if (redis.createSentinel === undefined)
+      throw invalidOption('url', 'names Sentinels, which this version of node-redis cannot use: install redis 5 or later, or ioredis');
+    const sentinel = redis.createSentinel({
+      name: endpoint.sentinel,
+      sentinelRootNodes: endpoint.addresses.map(({ host, port }) => ({ host, port })),
+      // One connection to the master: a WAIT after a write then covers that write (see waitingForReplicas).
+      masterPoolSize: 1,
+      nodeClientOptions: {
+        ...credentials,
+        database: endpoint.database,
+        disableOfflineQueue: true,
+        socket: { connectTimeout: connectTimeoutMs, reconnectStrategy: reconnectDelay, ...(endpoint.tls ? { tls: true } : {}) },
+      },
+      sentinelClientOptions: { socket: { connectTimeout: connectTimeoutMs, reconnectStrategy: reconnectDelay } },
+    });
+    return {
+      kind: 'node-redis-sentinel',
+      client: sentinel,
+      ready: () => sentinel.isReady === true,
+      connect: () => (sentinel.isOpen === true ? Promise.resolve() : (sentinel.connect?.() ?? Promise.resolve())),
+      end: async () => {
+        await (sentinel.isReady === true ? sentinel.close?.() : sentinel.destroy?.());
+      },
+    };
+  }
   const [address] = endpoint.addresses as [RedisAddress];
   const client = redis.createClient({
     socket: socketOf(address, endpoint, connectTimeoutMs),
@@ -471,19 +523,30 @@ function ioRedisClient(IoRedis: IoRedisModule, endpoint: RedisEndpoint, connectT
     autoResendUnfulfilledCommands: false,
     retryStrategy: reconnectDelay,
   };
-  const client = endpoint.cluster
-    ? new IoRedis.Cluster(
-        endpoint.addresses.map(({ host, port }) => ({ host, port })),
-        {
+  const client =
+    endpoint.sentinel !== undefined
+      ? // ioredis asks the Sentinels for the master, and again after it lost the connection.
+        new IoRedis({
+          ...failFast,
+          sentinels: endpoint.addresses.map(({ host, port }) => ({ host, port })),
+          name: endpoint.sentinel,
+          role: 'master',
+          db: endpoint.database,
           lazyConnect: true,
-          enableOfflineQueue: false,
-          retryDelayOnFailover: 50,
-          retryDelayOnClusterDown: 50,
-          clusterRetryStrategy: reconnectDelay,
-          redisOptions: failFast,
-        },
-      )
-    : new IoRedis({ ...failFast, host: endpoint.addresses[0]?.host, port: endpoint.addresses[0]?.port, db: endpoint.database, lazyConnect: true });
+        })
+      : endpoint.cluster
+        ? new IoRedis.Cluster(
+            endpoint.addresses.map(({ host, port }) => ({ host, port })),
+            {
+              lazyConnect: true,
+              enableOfflineQueue: false,
+              retryDelayOnFailover: 50,
+              retryDelayOnClusterDown: 50,
+              clusterRetryStrategy: reconnectDelay,
+              redisOptions: failFast,
+            },
+          )
+        : new IoRedis({ ...failFast, host: endpoint.addresses[0]?.host, port: endpoint.addresses[0]?.port, db: endpoint.database, lazyConnect: true });
   let started: Promise<unknown> | undefined;
   return {
     kind: endpoint.cluster ? 'ioredis-cluster' : 'ioredis',
@@ -626,4 +689,50 @@ export async function openRedisClient(
     }
   }
   return new OwnedLink(own, deadlineMs);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Writes confirmed by replicas.
+ * --------------------------------------------------------------------------------------------- */
+
+/** The commands the store writes with: a `WAIT` follows each. */
+const WRITES: ReadonlySet<string> = new Set(['EVALSHA', 'EVAL', 'DEL', 'UNLINK', 'HSET', 'HDEL', 'SET', 'EXPIRE', 'PEXPIRE', 'PEXPIREAT', 'ZADD', 'ZREM']);
+
+/**
+ * `link`, whose writes are acknowledged only once `replicas` replicas have
+ * them: each is followed by `WAIT replicas timeoutMs` through the same
+ * client (on a cluster, to the node of the same key). `WAIT` counts the
+ * replicas that have every write the connection sent before it, so the
+ * client must send a store's commands over one connection: node-redis's
+ * client or Sentinel client (the store opens it with one master
+ * connection), ioredis's `Redis`, or a cluster's node of the key; not a
+ * node-redis pool. Fewer replicas in time fail the call with
+ * {@link RedisNotReplicatedError}: the write stays on the master, and the
+ * store runs the operation again, then reports the database unavailable.
+ */
+export function waitingForReplicas(link: RedisLink, replicas: number, timeoutMs: number): RedisLink {
+  const wait = ['WAIT', String(replicas), String(Math.max(1, Math.round(timeoutMs)))];
+  const confirmed = async (key: string | undefined, reply: unknown, send: (key: string | undefined, args: readonly string[]) => Promise<unknown>) => {
+    const acknowledged = Number(await send(key, wait));
+    if (!(acknowledged >= replicas)) throw new RedisNotReplicatedError(acknowledged, replicas, timeoutMs);
+    return reply;
+  };
+  return {
+    kind: link.kind,
+    cluster: link.cluster,
+    owned: link.owned,
+    send: async (key, args) => {
+      const reply = await link.send(key, args);
+      return WRITES.has((args[0] ?? '').toUpperCase()) ? confirmed(key, reply, (k, a) => link.send(k, a)) : reply;
+    },
+    masters: async () =>
+      (await link.masters()).map((node) => ({
+        address: node.address,
+        send: async (args: readonly string[]) => {
+          const reply = await node.send(args);
+          return WRITES.has((args[0] ?? '').toUpperCase()) ? confirmed(undefined, reply, (_k, a) => node.send(a)) : reply;
+        },
+      })),
+    close: () => link.close(),
+  };
 }

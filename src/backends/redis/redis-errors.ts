@@ -20,6 +20,16 @@ export class RedisUnreachableError extends Error {
   }
 }
 
+/** Fewer replicas than `waitReplicas` confirmed a write in time (`WAIT`): the write is on the master only. */
+export class RedisNotReplicatedError extends Error {
+  constructor(acknowledged: number, wanted: number, timeoutMs: number) {
+    super(
+      `only ${Number.isFinite(acknowledged) ? acknowledged : 0} of the ${wanted} replicas asked for (waitReplicas) confirmed the write within ${timeoutMs} ms (WAIT): it is on the master only`,
+    );
+    this.name = 'RedisNotReplicatedError';
+  }
+}
+
 /** A `pessimistic` merge could not take a session's lock in time: the store runs the save again after a pause. */
 export class RedisLockBusyError extends Error {
   constructor(key: string, waitedMs: number) {
@@ -40,7 +50,13 @@ const OFFLINE_CLASSES: ReadonlySet<string> = new Set([
   'ClusterAllFailedError',
 ]);
 /** Classes of errors raised when a connection that worked was lost under a command. */
-const LOST_CLASSES: ReadonlySet<string> = new Set(['SocketClosedUnexpectedlyError', 'MaxRetriesPerRequestError', 'DisconnectsClientError']);
+const LOST_CLASSES: ReadonlySet<string> = new Set([
+  'SocketClosedUnexpectedlyError',
+  'MaxRetriesPerRequestError',
+  'DisconnectsClientError',
+  // Not enough replicas confirmed a write: like a lost connection, the write's survival is unknown and it runs again.
+  'RedisNotReplicatedError',
+]);
 /** Node's codes for a connection that could not be made, and for one lost under a command. */
 const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const LOST_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);

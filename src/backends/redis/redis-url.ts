@@ -4,8 +4,11 @@
  *   redis://[user[:password]@]host[:port][/db]       one server (db 0 to 15, default 0)
  *   rediss://...                                      the same over TLS
  *   redis://[user[:password]@]host:port,host:port,... the seed nodes of a Redis Cluster
+ *   redis+sentinel://[user[:password]@]host:port,.../name[/db]
+ *                                                     the Sentinels watching the master `name`
+ *                                                     (rediss+sentinel: the data nodes over TLS)
  *
- * Several hosts always mean a cluster (which has database 0 only).
+ * Several hosts of a `redis://` URL always mean a cluster (which has database 0 only).
  */
 import { invalidOption } from '../../core/option-table.js';
 import type { ConnectionTarget } from '../connection-settings.js';
@@ -21,6 +24,8 @@ export interface RedisAddress {
 export interface RedisEndpoint {
   /** True for a Redis Cluster (several seed nodes). */
   readonly cluster: boolean;
+  /** The master's name when `addresses` are the Sentinels watching it. */
+  readonly sentinel?: string | undefined;
   readonly addresses: readonly RedisAddress[];
   readonly username: string | undefined;
   readonly password: string | undefined;
@@ -30,13 +35,16 @@ export interface RedisEndpoint {
 }
 
 export const DEFAULT_PORT = 6379;
+/** Sentinel's own port. */
+export const DEFAULT_SENTINEL_PORT = 26379;
 
-const EXAMPLE = 'redis://user:password@host:6379/0, rediss://... for TLS, or redis://host1:7000,host2:7001,host3:7002 for a cluster';
+const EXAMPLE =
+  'redis://user:password@host:6379/0, rediss://... for TLS, redis://host1:7000,host2:7001,host3:7002 for a cluster, or redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster for Sentinel';
 
 /** `host`, `host:port`, `[v6]` or `[v6]:port`. */
-function parseAddress(text: string, option: string): RedisAddress {
+function parseAddress(text: string, option: string, defaultPort = DEFAULT_PORT): RedisAddress {
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d{1,5}))?$/.exec(text);
-  const port = Number(match?.[3] ?? DEFAULT_PORT);
+  const port = Number(match?.[3] ?? defaultPort);
   if (match === null || port < 1 || port > 65535) throw invalidOption(option, `has an invalid host ${JSON.stringify(text)} (expected ${EXAMPLE})`);
   return { host: match[1] ?? (match[2] as string), port };
 }
@@ -46,13 +54,26 @@ function parseDatabase(text: string, option: string): number {
   return Number(text);
 }
 
-/** Checks a `redis:` or `rediss:` URL. @throws {SessionStoreError} `ERR_INVALID_OPTION` */
+/** A Sentinel URL's path: the master's name, then optionally the database number. */
+function parseSentinelPath(path: string | undefined): { readonly name: string; readonly database: string | undefined } {
+  const [name, database, ...more] = (path ?? '').split('/');
+  if (name === undefined || !/^[A-Za-z0-9._-]+$/.test(name) || more.length > 0) {
+    throw invalidOption('url', `must name the master Sentinel watches, and optionally the database: redis+sentinel://s1:26379,s2:26379/mymaster/0`);
+  }
+  return { name, database };
+}
+
+/** Checks a `redis:`, `rediss:` or `redis+sentinel:` URL. @throws {SessionStoreError} `ERR_INVALID_OPTION` */
 export function parseRedisUrl(url: string): RedisEndpoint {
-  const match = /^(rediss?):\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?(\?[^#]*)?$/i.exec(url);
+  const match = /^(rediss?)(\+sentinel)?:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?(\?[^#]*)?$/i.exec(url);
   if (match === null) throw invalidOption('url', `is not a Redis URL (expected ${EXAMPLE})`);
-  const [, scheme, userinfo, hostList, path, query] = match;
+  const [, scheme, sentinelScheme, userinfo, hostList, rawPath, query] = match;
   if (query !== undefined && query !== '?') throw invalidOption('url', `takes no query parameters (${query}); give other settings as options`);
-  const addresses = (hostList === '' || hostList === undefined ? ['localhost'] : hostList.split(',')).map((host) => parseAddress(host.trim(), 'url'));
+  const sentinel = sentinelScheme === undefined ? undefined : parseSentinelPath(rawPath);
+  const path = sentinel === undefined ? rawPath : sentinel.database;
+  const addresses = (hostList === '' || hostList === undefined ? ['localhost'] : hostList.split(',')).map((host) =>
+    parseAddress(host.trim(), 'url', sentinel === undefined ? DEFAULT_PORT : DEFAULT_SENTINEL_PORT),
+  );
   let username: string | undefined;
   let password: string | undefined;
   if (userinfo !== undefined) {
@@ -62,9 +83,11 @@ export function parseRedisUrl(url: string): RedisEndpoint {
     password = colon === -1 ? undefined : decodeURIComponent(userinfo.slice(colon + 1));
   }
   const database = path === undefined || path === '' ? 0 : parseDatabase(path, 'url');
+  const tls = scheme?.toLowerCase() === 'rediss';
+  if (sentinel !== undefined) return { cluster: false, sentinel: sentinel.name, addresses, username, password, database, tls };
   const cluster = addresses.length > 1;
   if (cluster && database !== 0) throw invalidOption('url', `names database ${database}, but a Redis Cluster (several hosts) has database 0 only`);
-  return { cluster, addresses, username, password, database, tls: scheme?.toLowerCase() === 'rediss' };
+  return { cluster, addresses, username, password, database, tls };
 }
 
 /** Where a target points. @throws {SessionStoreError} `ERR_INVALID_OPTION` */
@@ -91,7 +114,7 @@ export function describeRedisTarget(target: ConnectionTarget): TargetDescription
     const address = endpoint.addresses.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`).join(',');
     return {
       user: endpoint.username,
-      address: first === undefined ? 'the server' : address,
+      address: first === undefined ? 'the server' : endpoint.sentinel === undefined ? address : `master "${endpoint.sentinel}" of the Sentinels at ${address}`,
       database: endpoint.cluster ? undefined : String(endpoint.database),
     };
   } catch {

@@ -101,7 +101,7 @@ function countedClient(send: (args: readonly string[]) => Promise<unknown>, stat
   };
 }
 
-async function counted(url: string, cluster: boolean): Promise<CountedConnection> {
+export async function counted(url: string, cluster: boolean): Promise<CountedConnection> {
   const statements: string[] = [];
   if (cluster) {
     const client = createCluster({ rootNodes: clusterSeeds(url).map((socket) => ({ socket })) });
@@ -141,9 +141,14 @@ async function counted(url: string, cluster: boolean): Promise<CountedConnection
   };
 }
 
-/** A Redis backend of the suite. */
-export async function connectRedis(name: string, url: string, cluster: boolean): Promise<Backend> {
-  const raw = await connectRaw(url, cluster);
+/** A Redis backend of the suite; `opened` gives the raw client and the counted connections of a setup connected otherwise (Sentinel). */
+export async function connectRedis(
+  name: string,
+  url: string,
+  cluster: boolean,
+  opened?: { readonly raw: RawRedis; readonly counted: () => Promise<CountedConnection> },
+): Promise<Backend> {
+  const raw = opened?.raw ?? (await connectRaw(url, cluster));
   return {
     name,
     dialect: 'redis',
@@ -163,7 +168,7 @@ export async function connectRedis(name: string, url: string, cluster: boolean):
         await raw.send(sessionKey, ['EVAL', REWRITE, '1', sessionKey, text]);
       },
     }),
-    counted: () => counted(url, cluster),
+    counted: opened?.counted ?? (() => counted(url, cluster)),
     drop: async (table) => {
       for (const pattern of [`${table}:*`, `${table}#*`]) {
         for (const key of await scanKeys(raw, pattern)) await raw.send(key, ['DEL', key]);
