@@ -11,10 +11,8 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, describe, test } from 'node:test';
-import fastifyCookie from '@fastify/cookie';
-import fastifySession from '@fastify/session';
 import express from 'express';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import pg from 'pg';
 import session from 'express-session';
 import { session as ourSession, SmartSessionStore } from '../src/adapters/express.js';
@@ -26,11 +24,12 @@ import { backendsForThisFile, isStoreError, type Backend } from './support/backe
 import { Client, listen } from './support/http.js';
 import { peerSources, type PeerSource } from './support/peer-sources.js';
 
-declare module 'express-session' {
-  interface SessionData {
-    [key: string]: unknown;
-  }
-}
+// express-session's SessionData takes any key: declared once for the tests, in test/support/frameworks/express.ts.
+
+// @fastify/session and @fastify/cookie are loaded without their types: their declarations of `request.session`
+// would clash with the plugin's own (src/adapters/fastify.ts), as the other test files never load them either.
+const { default: fastifySession } = (await import('@fastify/session' as string)) as { default: FastifyPluginAsync<Record<string, unknown>> };
+const { default: fastifyCookie } = (await import('@fastify/cookie' as string)) as { default: FastifyPluginAsync<Record<string, unknown>> };
 
 const SECRET = 'migrate secret';
 const HOUR = 3_600_000;
