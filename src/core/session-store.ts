@@ -16,9 +16,18 @@ import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { type SaveCall, saveChange, saveNew, touchSession } from './save-request.js';
 import { openHandle, type SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
-import type { PurgeOptions, ReportOptions, SessionStats, SessionStoreEvents, StoreReport, UserSession } from './store-types.js';
+import type {
+  DestroyByUserOptions,
+  ListByUserOptions,
+  PurgeOptions,
+  ReportOptions,
+  SessionStats,
+  SessionStoreEvents,
+  StoreReport,
+  UserSession,
+} from './store-types.js';
 import { assertSessionId, hashSessionId, publicHandle } from './session-id.js';
-import { allSessions, countSessions, destroyUserSessions, listUserSessions, sessionStats } from './storage-queries.js';
+import { allSessions, countSessions, destroyUserSessionByHandle, destroyUserSessions, listUserSessions, sessionStats } from './storage-queries.js';
 import { destroySession, loadSession, operationMessage, publishConnection, purgeExpired, reportOn } from './store-calls.js';
 import { type SaveMessage, TRACING } from './tracing.js';
 
@@ -32,6 +41,9 @@ export {
   type SessionStats,
   type SessionStoreEvents,
   type UserSession,
+  type SessionClient,
+  type ListByUserOptions,
+  type DestroyByUserOptions,
 } from './store-types.js';
 
 /** The options the core runs on, and the backend it runs on. */
@@ -68,7 +80,13 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const autopurge = (this.#autopurge = options.autopurge === undefined ? undefined : new Autopurge(options.autopurge, () => this.#purgeInBackground()));
     this.#link = new BackendLink({
       opener: backend,
-      needs: (createIfMissing): StorageNeeds => ({ locking: options.locking, userId: options.userIdPath !== undefined, createIfMissing }),
+      needs: (createIfMissing): StorageNeeds => ({
+        locking: options.locking,
+        userId: options.userIdPath !== undefined,
+        createIfMissing,
+        createdAt: options.absoluteTimeoutMs !== undefined,
+        client: options.recordClient,
+      }),
       createIfMissing: options.createTable,
       maxSize: options.maxSize,
       events: {
@@ -127,11 +145,24 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     return state !== undefined && state.key !== undefined && state.sid === sid ? state.key : this.#key(sid);
   }
 
-  /** When a session saved now expires: the call's own expiry, else the format's, else `ttl` from now. */
-  #expiry(session: object, now: number, options: SaveOptions | undefined): number {
+  /**
+   * When a session saved now expires: the call's own expiry, else the format's, else `ttl` from now; never past
+   * its creation (`createdAt`, as its state knows it) plus the absolute timeout.
+   */
+  #expiry(session: object, now: number, options: SaveOptions | undefined, createdAt: number | undefined): number {
     const given = options?.expiresAt;
     const at = given instanceof Date ? given.getTime() : (given ?? this.#format.expiresAt(session, now));
-    return at !== undefined && Number.isFinite(at) ? at : now + this.options.ttlSeconds * 1000;
+    const idle = at !== undefined && Number.isFinite(at) ? at : now + this.options.ttlSeconds * 1000;
+    const absolute = this.options.absoluteTimeoutMs;
+    return absolute === undefined || createdAt === undefined ? idle : Math.min(idle, createdAt + absolute);
+  }
+
+  /** The client to record with a session this save creates (`recordClient`), as stored. */
+  #client(options: SaveOptions | undefined): string | undefined {
+    const client = options?.client;
+    if (!this.options.recordClient || client === undefined) return undefined;
+    const text = (value: unknown): string | undefined => (typeof value === 'string' && value.length > 0 ? value.slice(0, 512) : undefined);
+    return JSON.stringify({ userAgent: text(client.userAgent), ip: text(client.ip) });
   }
 
   /**
@@ -148,7 +179,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_CORRUPT_ROW`, `ERR_DATABASE`
    */
   async load(sid: string): Promise<LoadedSession | null> {
-    return loadSession(this.#opener, this.#link, sid, this.#key(sid));
+    return loadSession(this.#opener, this.#link, sid, this.#key(sid), this.options.absoluteTimeoutMs);
   }
 
   /**
@@ -190,8 +221,9 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       );
     }
     const now = Date.now();
-    const call = this.#saveCall(sid, key, now, this.#expiry(session, now, options));
-    return state === undefined || loadedState === undefined ? saveNew(call, session) : saveChange(call, session, state, loadedState);
+    // A session stored now for the first time is created now (a whole write over a stored one keeps its creation).
+    const call = this.#saveCall(sid, key, now, this.#expiry(session, now, options, state === undefined ? now : state.createdAt));
+    return state === undefined || loadedState === undefined ? saveNew(call, session, this.#client(options)) : saveChange(call, session, state, loadedState);
   }
 
   /**
@@ -202,7 +234,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const state = loadedState === undefined ? undefined : fieldsOf(loadedState);
     const key = this.#keyOf(sid, state);
     const now = Date.now();
-    return touchSession(this.#saveCall(sid, key, now, this.#expiry(session, now, options)), state);
+    return touchSession(this.#saveCall(sid, key, now, this.#expiry(session, now, options, state?.createdAt)), state);
   }
 
   /** What a save or touch of this request needs, with its message when someone subscribes to the `save` channel. */
@@ -226,18 +258,43 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
 
   /**
    * Logs a user out everywhere: deletes every session whose `userIdKey` holds
-   * `userId`. Concurrent saves of those sessions will not bring them back.
-   * Resolves to the number of sessions deleted.
+   * `userId`, but the one whose id is `except` ("log out my other devices").
+   * Concurrent saves of those sessions will not bring them back. Resolves to
+   * the number of sessions deleted.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_OPTION` without `userIdKey`; `ERR_INVALID_SESSION_ID` for a malformed `except`
    */
-  async destroyByUser(userId: string | number): Promise<number> {
+  async destroyByUser(userId: string | number, options: DestroyByUserOptions = {}): Promise<number> {
     this.#assertUserIdColumn();
-    return this.#call("destroying the user's sessions", (storage) => destroyUserSessions(storage, String(userId)));
+    const exceptKey = options.except === undefined ? undefined : this.#key(options.except);
+    return this.#call("destroying the user's sessions", (storage) => destroyUserSessions(storage, String(userId), exceptKey));
   }
 
-  /** The live sessions of a user (rows that cannot be read as a session are skipped). */
-  async listByUser(userId: string | number): Promise<UserSession[]> {
+  /**
+   * Logs one session of a user out: the one whose public `handle` (from
+   * {@link listByUser}) is given, found among that user's sessions only.
+   * Concurrent saves of it will not bring it back. Resolves to `true` when it
+   * was there to delete.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_OPTION` without `userIdKey`
+   */
+  async destroyByHandle(userId: string | number, handle: string): Promise<boolean> {
     this.#assertUserIdColumn();
-    return this.#call("listing the user's sessions", (storage) => listUserSessions(storage, String(userId)));
+    if (typeof handle !== 'string' || handle.length === 0) return false;
+    const key = await this.#call("destroying one of the user's sessions", (storage) => destroyUserSessionByHandle(storage, String(userId), handle));
+    return key !== undefined;
+  }
+
+  /**
+   * The live sessions of a user, oldest first, each with its public handle, creation and last-seen times, expiry,
+   * data and (with `recordClient`) client; `current` marks the one whose id is `options.current`. Rows that cannot
+   * be read as a session are skipped.
+   */
+  async listByUser(userId: string | number, options: ListByUserOptions = {}): Promise<UserSession[]> {
+    this.#assertUserIdColumn();
+    const currentKey = options.current === undefined ? undefined : this.#key(options.current);
+    const absoluteTimeoutMs = this.options.absoluteTimeoutMs;
+    return this.#call("listing the user's sessions", (storage) => listUserSessions(storage, String(userId), { currentKey, absoluteTimeoutMs }));
   }
 
   /** Every live session. Rows that cannot be read as a session are skipped. */

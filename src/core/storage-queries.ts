@@ -4,9 +4,10 @@
  * sessions from `listByUser`, counts from `all`, no expired sessions where
  * the storage drops them itself.
  */
-import { type ReadyBackend, sessionOfStored, type StoredData } from './backend.js';
+import { type ReadyBackend, sessionOfStored, type StoredData, type StoredUserSession } from './backend.js';
 import type { JsonObject } from './json.js';
-import type { SessionStats, UserSession } from './store-types.js';
+import { publicHandle } from './session-id.js';
+import type { SessionClient, SessionStats, UserSession } from './store-types.js';
 
 /** Each stored session that can be read as one (a corrupt row must not hide the others). */
 export function readable<T extends StoredData, R>(rows: readonly T[], read: (row: T, session: JsonObject) => R): R[] {
@@ -21,17 +22,67 @@ export function readable<T extends StoredData, R>(rows: readonly T[], read: (row
   return sessions;
 }
 
-/** Deletes every session of a user; resolves to how many. */
-export async function destroyUserSessions(storage: ReadyBackend, userId: string): Promise<number> {
-  if (storage.destroyByUser !== undefined) return storage.destroyByUser(userId);
-  const sessions = await storage.listByUser(userId, Date.now());
+/** Deletes every session of a user but the one stored under `exceptKey`; resolves to how many. */
+export async function destroyUserSessions(storage: ReadyBackend, userId: string, exceptKey: string | undefined): Promise<number> {
+  if (storage.destroyByUser !== undefined) return storage.destroyByUser(userId, exceptKey);
+  const sessions = (await storage.listByUser(userId, Date.now())).filter(({ key }) => key !== exceptKey);
   for (const { key } of sessions) await storage.destroy(key);
   return sessions.length;
 }
 
-/** The live sessions of a user that can be read as sessions. */
-export async function listUserSessions(storage: ReadyBackend, userId: string): Promise<UserSession[]> {
-  return readable(await storage.listByUser(userId, Date.now()), (row, session) => ({ session, expiresAt: new Date(row.expiresAt) }));
+/**
+ * Deletes the session of `userId` whose public handle is `handle`; resolves to whether there was one. The handle
+ * is looked for among the user's own sessions only, so one user can never name another's.
+ */
+export async function destroyUserSessionByHandle(storage: ReadyBackend, userId: string, handle: string): Promise<string | undefined> {
+  const found = (await storage.listByUser(userId, Date.now())).find(({ key }) => publicHandle(key) === handle);
+  if (found === undefined) return undefined;
+  if (storage.destroyOfUser !== undefined) return (await storage.destroyOfUser(found.key, userId)) ? found.key : undefined;
+  await storage.destroy(found.key);
+  return found.key;
+}
+
+/** The client as recorded, or `undefined` for none or one that cannot be read (a hand-made row). */
+function clientOf(text: string | undefined): SessionClient | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { userAgent, ip } = value as Record<string, unknown>;
+    return { userAgent: typeof userAgent === 'string' ? userAgent : undefined, ip: typeof ip === 'string' ? ip : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a listing of a user's sessions needs besides the user. */
+export interface UserListing {
+  /** The stored key of the requesting session, if any. */
+  readonly currentKey: string | undefined;
+  /** `absoluteTimeout` in ms: sessions created longer ago than this are not listed. */
+  readonly absoluteTimeoutMs: number | undefined;
+}
+
+/** True when a session created at `createdAt` has outlived the absolute timeout at `now`. */
+export function outlived(createdAt: number | undefined, absoluteTimeoutMs: number | undefined, now: number): boolean {
+  return absoluteTimeoutMs !== undefined && createdAt !== undefined && createdAt + absoluteTimeoutMs <= now;
+}
+
+/** The live sessions of a user that can be read as sessions, oldest first. */
+export async function listUserSessions(storage: ReadyBackend, userId: string, { currentKey, absoluteTimeoutMs }: UserListing): Promise<UserSession[]> {
+  const now = Date.now();
+  const rows = (await storage.listByUser(userId, now))
+    .filter((row) => !outlived(row.createdAt, absoluteTimeoutMs, now))
+    .sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0));
+  return readable(rows, (row: StoredUserSession, session) => ({
+    handle: publicHandle(row.key),
+    session,
+    expiresAt: new Date(row.expiresAt),
+    createdAt: row.createdAt === undefined ? undefined : new Date(row.createdAt),
+    lastSeenAt: row.lastSeenAt === undefined ? undefined : new Date(row.lastSeenAt),
+    current: row.key === currentKey,
+    client: clientOf(row.client),
+  }));
 }
 
 /** Every live session that can be read as one. */

@@ -3,12 +3,48 @@ import type { SessionStoreError } from '../errors.js';
 import type { JsonObject } from './json.js';
 import type { LockingMode } from './options.js';
 
+/** What was recorded of the client that created a session (`recordClient`): personal data. */
+export interface SessionClient {
+  /** Its `User-Agent` header. */
+  readonly userAgent?: string | undefined;
+  /** Its IP address, as the framework reports it (behind a proxy: the framework's trust-proxy setting decides). */
+  readonly ip?: string | undefined;
+}
+
 /** A session of one user, from `store.listByUser`. */
 export interface UserSession {
+  /**
+   * The session's public handle: stable for its life, derived from its stored key (never the id in the cookie,
+   * nor the key), so it can be shown to the user and handed back to `store.destroyByHandle`.
+   */
+  readonly handle: string;
   /** The session data. */
   readonly session: JsonObject;
   /** When it expires. */
   readonly expiresAt: Date;
+  /** When it was created; `undefined` where the storage does not keep it (a table without `created_at`). */
+  readonly createdAt: Date | undefined;
+  /**
+   * When a request last wrote it: a change of its data, or a move of its expiry (at most every `touchAfter`, so
+   * read-only requests stay write-free and this lags by up to that much); `undefined` where not kept.
+   */
+  readonly lastSeenAt: Date | undefined;
+  /** True for the session whose id was given as `current`. */
+  readonly current: boolean;
+  /** The client recorded at its creation (`recordClient`), else `undefined`. */
+  readonly client: SessionClient | undefined;
+}
+
+/** Options of `store.listByUser`. */
+export interface ListByUserOptions {
+  /** The id of the session making the request: its entry says `current: true`. */
+  current?: string | undefined;
+}
+
+/** Options of `store.destroyByUser`. */
+export interface DestroyByUserOptions {
+  /** The id of a session to spare ("log out my other devices"). */
+  except?: string | undefined;
 }
 
 /** Events of the store (never `error`, so an unlistened store cannot crash the process). */

@@ -10,7 +10,7 @@ import type { SessionStoreOptions } from '../../options.js';
 import type { SessionStore } from '../../store.js';
 
 /** The store's methods every adapter exposes as its own. */
-export const STORE_METHODS = ['createTable', 'ready', 'close', 'purge', 'stats', 'destroyByUser', 'listByUser', 'lockingMode'] as const;
+export const STORE_METHODS = ['createTable', 'ready', 'close', 'purge', 'stats', 'destroyByUser', 'destroyByHandle', 'listByUser', 'lockingMode'] as const;
 
 /** {@link STORE_METHODS}, typed as the store has them. */
 export type StoreMethods = Pick<SessionStore, (typeof STORE_METHODS)[number]>;

@@ -58,8 +58,8 @@ const SCAN_COUNT = 500;
 /** The oldest Redis with every command the store sends (ZADD GT). */
 const MINIMUM_VERSION = [6, 2] as const;
 
-/** The fields a load reads. */
-const READ_FIELDS = ['data', 'v', 'e'] as const;
+/** The fields a load reads: `data, v, e`, and when the session was created (`absoluteTimeout`). */
+const READ_FIELDS = ['data', 'v', 'e', 'c'] as const;
 
 /** `<table>` or `<schema>.<table>`: the prefix of every key of the store. */
 export function keyPrefix(table: TableName): string {
@@ -174,24 +174,19 @@ export class RedisSessions implements ReadyBackend {
     if (this.#indexed && userId !== null) await this.#index(userId, key, expiresAt);
   }
 
-  /** The session's fields (data, v, e, and u when asked for); `null` when it does not exist. */
-  async #read(key: string, fields: readonly string[]): Promise<StoredState | null> {
-    const sessionKey = this.#sessionKey(key);
-    const reply = arrayOf(await this.#link.send(sessionKey, ['HMGET', sessionKey, ...fields]));
-    if ((reply[0] ?? null) === null && (reply[1] ?? null) === null) return null;
-    return stateOf(reply, 0);
-  }
-
   async load(key: string, now: number): Promise<StoredSession | null> {
-    const stored = await this.#read(key, READ_FIELDS);
-    if (stored === null) return null;
-    const { text, version, expiresAt } = stored;
-    return expiresAt <= now ? null : { text, version, expiresAt };
+    const sessionKey = this.#sessionKey(key);
+    const reply = arrayOf(await this.#link.send(sessionKey, ['HMGET', sessionKey, ...READ_FIELDS]));
+    if ((reply[0] ?? null) === null && (reply[1] ?? null) === null) return null;
+    const { text, version, expiresAt } = stateOf(reply.slice(0, 3), 0);
+    if (expiresAt <= now) return null;
+    const created = reply[3];
+    return created === null || created === undefined ? { text, version, expiresAt } : { text, version, expiresAt, createdAt: integerOf(created) };
   }
 
-  async upsert({ key, expiresAt, text, userId }: DocumentWrite): Promise<void> {
+  async upsert({ key, now, expiresAt, text, userId, client }: DocumentWrite): Promise<void> {
     if (typeof userId === 'string') await this.#indexFor(userId, key, expiresAt);
-    await this.#run(UPSERT, this.#sessionKey(key), [text, at(expiresAt), ...userArgs(userId), String(randomInt(1, 2 ** 31))]);
+    await this.#run(UPSERT, this.#sessionKey(key), [text, at(expiresAt), ...userArgs(userId), String(randomInt(1, 2 ** 31)), at(now), client ?? '']);
   }
 
   /**
@@ -301,6 +296,7 @@ export class RedisSessions implements ReadyBackend {
           merged.text,
           at(expiresAt),
           ...userArgs(merged.userId),
+          at(now),
         ]),
       );
       if (written === 1) return true;
@@ -340,20 +336,36 @@ export class RedisSessions implements ReadyBackend {
    * another user's now). A save based on a load from before is a
    * compare-and-set on a missing key: it writes nothing.
    */
-  async destroyByUser(userId: string): Promise<number> {
-    const keys = await this.#indexedKeys(userId, Date.now());
-    const deleted = await Promise.all(keys.map(async (key) => integerOf(await this.#run(DESTROY_IF_USER, this.#sessionKey(key), [userId]))));
-    return deleted.reduce((sum, count) => sum + count, 0);
+  async destroyByUser(userId: string, exceptKey?: string): Promise<number> {
+    const keys = (await this.#indexedKeys(userId, Date.now())).filter((key) => key !== exceptKey);
+    const deleted = await Promise.all(keys.map((key) => this.destroyOfUser(key, userId)));
+    return deleted.filter(Boolean).length;
+  }
+
+  async destroyOfUser(key: string, userId: string): Promise<boolean> {
+    return integerOf(await this.#run(DESTROY_IF_USER, this.#sessionKey(key), [userId])) === 1;
   }
 
   async listByUser(userId: string, now: number): Promise<StoredUserSession[]> {
     const keys = await this.#indexedKeys(userId, now);
-    const replies = await Promise.all(keys.map((key) => this.#link.send(this.#sessionKey(key), ['HMGET', this.#sessionKey(key), 'data', 'v', 'e', 'u'])));
+    const replies = await Promise.all(
+      keys.map((key) => this.#link.send(this.#sessionKey(key), ['HMGET', this.#sessionKey(key), 'data', 'v', 'e', 'u', 'c', 's', 'cl'])),
+    );
     const sessions: StoredUserSession[] = [];
     replies.forEach((reply, index) => {
-      const stored = stateOf(arrayOf(reply), 0);
+      const fields = arrayOf(reply);
+      const stored = stateOf(fields.slice(0, 4), 0);
       if (stored.userId === userId && stored.expiresAt > now && (stored.text !== null || stored.version !== null)) {
-        sessions.push({ key: keys[index] as string, text: stored.text, version: stored.version, expiresAt: stored.expiresAt });
+        const [created, seen, client] = fields.slice(4).map((value) => textOf(value) ?? undefined);
+        sessions.push({
+          key: keys[index] as string,
+          text: stored.text,
+          version: stored.version,
+          expiresAt: stored.expiresAt,
+          createdAt: created === undefined ? undefined : integerOf(created),
+          lastSeenAt: seen === undefined ? undefined : integerOf(seen),
+          client,
+        });
       }
     });
     return sessions;
