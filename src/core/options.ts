@@ -196,7 +196,6 @@ export const STORE_OPTION_TABLE = {
     summary: 'lifetime in seconds of a session whose framework sets no expiry (express-session: no `cookie.maxAge`)',
   }),
   absoluteTimeout: rule<number | undefined, 'absoluteTimeoutMs'>({
-    aliases: ['absolute_timeout'],
     as: 'absoluteTimeoutMs',
     parse: seconds(),
     fallback: undefined,
@@ -256,7 +255,6 @@ export const STORE_OPTION_TABLE = {
     summary: 'session key (or dotted path such as `\'passport.user\'`) holding the user id: adds an indexed `user_id` column for "log out everywhere"',
   }),
   recordClient: rule({
-    aliases: ['record_client'],
     parse: parseBoolean,
     fallback: false,
     defaultText: '`false`',
