@@ -195,6 +195,124 @@ for (const backend of backends) {
         }
       });
 
+      test('maxSessionsPerUser: 10 parallel logins with a limit of 3 leave exactly the 3 most recent, 7 evicted', async () => {
+        const limited = open({ maxSessionsPerUser: 3 });
+        try {
+          for (let round = 0; round < 3; round++) {
+            const user = newSid('u');
+            const evicted: string[] = [];
+            const onEvicted = ({ handle, userId }: { handle: string; userId: string | undefined }): void => {
+              assert.equal(userId, user);
+              evicted.push(handle);
+            };
+            limited.on('evicted', onEvicted);
+            const sids = Array.from({ length: 10 }, () => newSid('login'));
+            // Half log in on a new session, half on an anonymous one they had (the user id is set by a change).
+            for (const sid of sids.slice(5)) await limited.save(sid, { visits: 1 });
+            await Promise.all(
+              sids.map(async (sid, index) => {
+                await delay(random() * 10);
+                if (index < 5) return limited.save(sid, { user, index });
+                const loaded = await limited.load(sid);
+                assert.ok(loaded);
+                return limited.save(sid, { ...loaded.session, user, index }, loaded.state);
+              }),
+            );
+            limited.off('evicted', onEvicted);
+            const left = await limited.listByUser(user);
+            assert.equal(left.length, 3, `round ${round}: ${left.length} left`);
+            assert.equal(evicted.length, 7);
+            assert.equal(new Set([...evicted, ...left.map(({ handle }) => handle)]).size, 10, 'each session evicted once or kept');
+            const alive = (await Promise.all(sids.map((sid) => limited.load(sid)))).filter((loaded) => loaded !== null);
+            assert.equal(alive.length, 3);
+          }
+        } finally {
+          await limited.close();
+        }
+      });
+
+      test('maxSessionsPerUser: a login past the limit logs out the least recently used session; other saves evict nothing', async () => {
+        const limited = open({ maxSessionsPerUser: 2 });
+        try {
+          const user = newSid('u');
+          const [first, second, third] = [newSid('first'), newSid('second'), newSid('third')];
+          await limited.save(first, { user });
+          await delay(20);
+          await limited.save(second, { user });
+          await delay(20);
+          // The first is used again: now the second is the least recently used.
+          const used = await limited.load(first);
+          assert.ok(used);
+          await limited.save(first, { ...used.session, clicks: 1 }, used.state);
+          await delay(20);
+          await limited.save(third, { user });
+          assert.equal(await limited.load(second), null, 'the least recently used went');
+          assert.ok(await limited.load(first));
+          assert.ok(await limited.load(third));
+          // A save that leaves the user as it was is no login: nothing is evicted, even over the limit.
+          await store.save(newSid('fourth'), { user });
+          const loaded = await limited.load(first);
+          assert.ok(loaded);
+          await limited.save(first, { ...loaded.session, clicks: 2 }, loaded.state);
+          assert.equal((await limited.listByUser(user)).length, 3);
+        } finally {
+          await limited.close();
+        }
+      });
+
+      test('rotate: a new id with the same data, changes committed before it included; the old id dead at once', async () => {
+        const user = newSid('u');
+        const sid = newSid('before-login');
+        const rotated = newSid('after-login');
+        await store.save(sid, { cart: ['apple'], user });
+        const [created] = await store.listByUser(user);
+        const mine = await store.load(sid);
+        const other = await store.load(sid);
+        const stale = await store.load(sid);
+        assert.ok(mine && other && stale);
+        await store.save(sid, { ...other.session, theme: 'dark' }, other.state);
+        // The request logging in: its own change saved, then the id rotated.
+        const state = await store.save(sid, { ...mine.session, step: 'login' }, mine.state);
+        const moved = await store.rotate(sid, rotated, state);
+        assert.ok(moved);
+        assert.equal(await store.load(sid), null, 'the old id is dead');
+        assert.deepStrictEqual((await store.load(rotated))?.session, { cart: ['apple'], user, theme: 'dark', step: 'login' });
+        // A request still holding the old id saves afterwards: nothing written, anywhere.
+        await store.save(sid, { ...stale.session, late: true }, stale.state);
+        assert.equal(await store.load(sid), null);
+        assert.equal((await store.load(rotated))?.session['late'], undefined);
+        // The rotating request saves on under the new id with the state it got.
+        await store.save(rotated, { ...mine.session, step: 'done', theme: 'dark' }, moved);
+        const [listed] = await store.listByUser(user);
+        assert.deepStrictEqual(listed?.session, { cart: ['apple'], user, theme: 'dark', step: 'done' });
+        assert.notEqual(listed?.handle, created?.handle);
+        assert.equal(listed?.createdAt?.getTime(), created?.createdAt?.getTime(), 'the session keeps its creation time');
+        assert.equal(await store.rotate(sid, newSid('nothing'), stale.state), null, 'nothing to rotate under a dead id');
+        await assert.rejects(store.rotate(rotated, rotated), isStoreError('ERR_INVALID_SESSION_ID'));
+      });
+
+      test('rotate racing saves of the session: every save is either in the rotated session or wrote nothing', async () => {
+        for (let round = 0; round < 3; round++) {
+          const sid = newSid('racing');
+          const next = newSid('rotated');
+          await store.save(sid, { n: 0 });
+          const loads = await Promise.all(Array.from({ length: 8 }, () => store.load(sid)));
+          const saves = loads.map(async (loaded, index) => {
+            assert.ok(loaded);
+            await delay(random() * 10);
+            const after = await store.save(sid, { ...loaded.session, [`k${index}`]: index }, loaded.state);
+            // A save that found the session gone hands back the state it was given: it wrote nothing.
+            return after !== loaded.state;
+          });
+          const [moved, ...written] = await Promise.all([delay(random() * 8).then(() => store.rotate(sid, next)), ...saves]);
+          assert.ok(moved);
+          assert.equal(await store.load(sid), null);
+          const session = (await store.load(next))?.session;
+          assert.ok(session);
+          written.forEach((wrote, index) => assert.equal(session[`k${index}`] === index, wrote, `save ${index} ${wrote ? 'wrote' : 'found it gone'}`));
+        }
+      });
+
       test('absoluteTimeout applies to sessions stored before it was set, by their creation time', async () => {
         const user = newSid('u');
         const sid = newSid('older');
@@ -211,6 +329,62 @@ for (const backend of backends) {
       });
     });
   }
+
+  describe(`${backend.name}: lifecycle events`, () => {
+    const table = 'ssn_user_sessions_events';
+    before(() => dropTable(backend, table));
+    after(() => dropTable(backend, table));
+
+    test('created, destroyed (logout, by handle, by user), rotated, evicted and expired, each with its handle and user', async () => {
+      const store = new SessionStore({ url: backend.url, table, userIdKey: 'user', createTable: true, autopurge: false, maxSessionsPerUser: 2 });
+      const events: [string, unknown][] = [];
+      for (const name of ['created', 'destroyed', 'rotated', 'evicted', 'expired'] as const) store.on(name, (event: unknown) => events.push([name, event]));
+      try {
+        await store.save('ev-a', { user: 'eve' });
+        await store.save('ev-anon', { visits: 1 });
+        const [a] = await store.listByUser('eve');
+        assert.ok(a);
+        assert.deepStrictEqual(events, [
+          ['created', { handle: a.handle, userId: 'eve' }],
+          ['created', { handle: events[1]?.[1] && (events[1][1] as { handle: string }).handle, userId: undefined }],
+        ]);
+        events.length = 0;
+        const moved = await store.rotate('ev-a', 'ev-a2');
+        assert.ok(moved);
+        const [a2] = await store.listByUser('eve');
+        assert.deepStrictEqual(events, [['rotated', { handle: a2?.handle, previous: a.handle, userId: 'eve' }]]);
+        events.length = 0;
+        await store.save('ev-b', { user: 'eve' });
+        await delay(20);
+        await store.save('ev-c', { user: 'eve' });
+        const evicted = events.filter(([name]) => name === 'evicted');
+        assert.deepStrictEqual(evicted, [['evicted', { handle: a2?.handle, userId: 'eve' }]]);
+        events.length = 0;
+        const [b, c] = await store.listByUser('eve');
+        assert.ok(b && c);
+        await store.destroyByHandle('eve', b.handle);
+        await store.destroyByUser('eve');
+        await store.destroy('ev-anon');
+        assert.deepStrictEqual(events, [
+          ['destroyed', { handle: b.handle, userId: 'eve', reason: 'handle' }],
+          ['destroyed', { handle: c.handle, userId: 'eve', reason: 'user' }],
+          ['destroyed', { handle: events[2]?.[1] && (events[2][1] as { handle: string }).handle, userId: undefined, reason: 'destroy' }],
+        ]);
+        events.length = 0;
+        if (backend.sql) {
+          const ttlStore = new SessionStore({ url: backend.url, table, ttl: 0.05, autopurge: false });
+          await ttlStore.save('ev-short-1', {});
+          await ttlStore.save('ev-short-2', {});
+          await ttlStore.close();
+          await delay(100);
+          assert.equal(await store.purge(), 2);
+          assert.deepStrictEqual(events, [['expired', { count: 2 }]]);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+  });
 
   if (backend.sql)
     describe(`${backend.name}: tables without what an option needs`, () => {
@@ -245,6 +419,11 @@ for (const backend of backends) {
 
 test('bad options are refused by name', () => {
   assert.throws(() => new SessionStore({ url: 'sqlite::memory:', absoluteTimeout: -1 }), isStoreError('ERR_INVALID_OPTION', 'absoluteTimeout'));
+  assert.throws(() => new SessionStore({ url: 'sqlite::memory:', maxSessionsPerUser: 3 }), isStoreError('ERR_INVALID_OPTION', 'needs userIdKey'));
+  assert.throws(
+    () => new SessionStore({ url: 'sqlite::memory:', userIdKey: 'u', maxSessionsPerUser: 1.5 }),
+    isStoreError('ERR_INVALID_OPTION', 'maxSessionsPerUser'),
+  );
   assert.throws(
     () => new SessionStore({ url: 'sqlite::memory:', recordClient: 'yes' as unknown as boolean }),
     isStoreError('ERR_INVALID_OPTION', 'recordClient'),

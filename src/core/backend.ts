@@ -136,6 +136,13 @@ export interface ExpiryMove {
   readonly movedBefore: number;
 }
 
+/** A session's move to another key ({@link ReadyBackend.rename}). */
+export interface KeyMove {
+  readonly fromKey: string;
+  readonly toKey: string;
+  readonly now: number;
+}
+
 /** One run of removing expired sessions. */
 export interface PurgeRun {
   /** Sessions that expired before this instant are removed. */
@@ -223,6 +230,14 @@ export interface ReadyBackend {
    * @default each session {@link listByUser} finds, destroyed
    */
   destroyByUser?(userId: string, exceptKey?: string): Promise<number>;
+  /**
+   * Moves the live session stored under `fromKey` to `toKey` (a key nothing is stored under), with its data,
+   * expiry, user and creation time, including every write committed to it before; once it resolves, nothing is
+   * stored under `fromKey` and a write to it finds the session gone. Resolves to `false` when there was no live
+   * session under `fromKey`.
+   * @default a load, a whole write under `toKey`, a destroy of `fromKey` (a change committed in between is lost)
+   */
+  rename?(move: KeyMove): Promise<boolean>;
   /**
    * Deletes the session stored under `key` only if it belongs to `userId`; resolves to whether it did.
    * @default {@link destroy}, once {@link listByUser} has found it among the user's

@@ -113,6 +113,15 @@ export interface StoreOptions {
    */
   userIdKey?: string;
   /**
+   * Most sessions one user may have (`userIdKey` must be set). When a session
+   * becomes a user's (its `userIdKey` is set, at a login) and the user then
+   * has more, the least recently used are destroyed, with an `evicted` event:
+   * a new login logs the oldest device out. Concurrent logins agree on which
+   * go, so the user is left with exactly this many.
+   * @default undefined (no limit)
+   */
+  maxSessionsPerUser?: number;
+  /**
    * Keep the client an adapter reports when a session is created (its
    * `User-Agent` and IP address), listed by `listByUser` as `client`. Personal
    * data: say so in your privacy notice; it goes with its session (destroy,
@@ -254,6 +263,12 @@ export const STORE_OPTION_TABLE = {
     defaultText: 'none',
     summary: 'session key (or dotted path such as `\'passport.user\'`) holding the user id: adds an indexed `user_id` column for "log out everywhere"',
   }),
+  maxSessionsPerUser: rule<number | undefined>({
+    parse: (v, n) => parseNumber(v, n, { integer: true }),
+    fallback: undefined,
+    defaultText: 'none',
+    summary: "most sessions one user may have (`userIdKey`): a login past it destroys the user's least recently used",
+  }),
   recordClient: rule({
     parse: parseBoolean,
     fallback: false,
@@ -275,6 +290,9 @@ export interface ResolvedStoreOptions extends Omit<ResolvedTable<typeof STORE_OP
  */
 export function resolveStoreOptions(options: Readonly<Record<string, unknown>>, spelledAs?: ReadonlyMap<string, string>): ResolvedStoreOptions {
   const { autopurgeSetting, autopurgeProbability, ...rest } = resolveTable(STORE_OPTION_TABLE, options, spelledAs);
+  if (rest.maxSessionsPerUser !== undefined && rest.userIdPath === undefined) {
+    throw invalidOption(spelledAs?.get('maxSessionsPerUser') ?? 'maxSessionsPerUser', 'needs userIdKey: the sessions of a user are found by it');
+  }
   const autopurge =
     autopurgeSetting === undefined
       ? undefined

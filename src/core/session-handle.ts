@@ -13,6 +13,7 @@ export interface HandleStore {
   touch(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState | undefined>;
   destroy(sid: string): Promise<void>;
   create(sid: string): SessionHandle;
+  rotate(sid: string, newSid: string, state?: LoadedState): Promise<LoadedState | null>;
 }
 
 let makeHandle: (store: HandleStore, id: string, data: JsonObject, state: LoadedState | undefined) => SessionHandle;
@@ -90,6 +91,31 @@ export class SessionHandle {
   async destroy(): Promise<void> {
     this.#destroyed = true;
     await this.#store.destroy(this.#id);
+  }
+
+  /**
+   * Moves this session to `newId` keeping its data: this request's changes
+   * are committed first, then the stored session (with every change other
+   * requests committed to it) goes under the new id, and the old id is dead
+   * (a request still using it finds no session). The way to log a user in:
+   * the id known before the login is worth nothing after it, and nothing the
+   * session held is lost. Resolves to the handle to go on with; a new, empty
+   * one when the session was destroyed meanwhile. `session` is the live
+   * object the request changed (by default {@link data}).
+   */
+  async rotate(newId: string, session: object = this.data): Promise<SessionHandle> {
+    if (this.#destroyed) return this.#store.create(newId);
+    if (this.#state === undefined) {
+      // Nothing stored yet: the session simply starts under the new id.
+      this.#destroyed = true;
+      const next = this.#store.create(newId);
+      Object.assign(next.data, this.data === session ? this.data : session);
+      return next;
+    }
+    await this.commit(session);
+    const state = await this.#store.rotate(this.#id, newId, this.#state);
+    this.#destroyed = true;
+    return state === null ? this.#store.create(newId) : makeHandle(this.#store, newId, this.data, state);
   }
 
   /**

@@ -10,8 +10,8 @@ import { SessionStoreError, toStoreError } from '../errors.js';
 import { Autopurge } from './autopurge.js';
 import type { BackendOpener, ReadyBackend, StorageNeeds } from './backend.js';
 import { BackendLink } from './backend-link.js';
-import { JsonWalk, type JsonObject } from './json.js';
-import { fieldsOf, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
+import { JsonWalk, parseStoredSession, type JsonObject, type JsonValue } from './json.js';
+import { fieldsOf, sealed, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { type SaveCall, saveChange, saveNew, touchSession } from './save-request.js';
 import { openHandle, type SessionHandle } from './session-handle.js';
@@ -27,7 +27,17 @@ import type {
   UserSession,
 } from './store-types.js';
 import { assertSessionId, hashSessionId, publicHandle } from './session-id.js';
-import { allSessions, countSessions, destroyUserSessionByHandle, destroyUserSessions, listUserSessions, sessionStats } from './storage-queries.js';
+import {
+  allSessions,
+  countSessions,
+  destroyUserSessionByHandle,
+  destroyUserSessions,
+  evictBeyond,
+  listUserSessions,
+  renameSession,
+  sessionStats,
+} from './storage-queries.js';
+import { userIdOf } from './user-id.js';
 import { destroySession, loadSession, operationMessage, publishConnection, purgeExpired, reportOn } from './store-calls.js';
 import { type SaveMessage, TRACING } from './tracing.js';
 
@@ -44,6 +54,10 @@ export {
   type SessionClient,
   type ListByUserOptions,
   type DestroyByUserOptions,
+  type SessionEvent,
+  type DestroyedEvent,
+  type RotatedEvent,
+  type ExpiredEvent,
 } from './store-types.js';
 
 /** The options the core runs on, and the backend it runs on. */
@@ -223,7 +237,63 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const now = Date.now();
     // A session stored now for the first time is created now (a whole write over a stored one keeps its creation).
     const call = this.#saveCall(sid, key, now, this.#expiry(session, now, options, state === undefined ? now : state.createdAt));
-    return state === undefined || loadedState === undefined ? saveNew(call, session, this.#client(options)) : saveChange(call, session, state, loadedState);
+    const saved =
+      state === undefined || loadedState === undefined
+        ? await saveNew(call, session, this.#client(options))
+        : await saveChange(call, session, state, loadedState);
+    await this.#afterSave(key, session, state);
+    return saved;
+  }
+
+  /**
+   * What a save sets off: the `created` event for a new session, and when the session has become a user's (its
+   * user id differs from the one the request loaded), the `maxSessionsPerUser` limit.
+   */
+  async #afterSave(key: string, session: object, state: StateFields | undefined): Promise<void> {
+    const path = this.options.userIdPath;
+    const limit = this.options.maxSessionsPerUser;
+    const tellCreated = state === undefined && this.listenerCount('created') > 0;
+    if (!tellCreated && (limit === undefined || path === undefined)) return;
+    const userId = path === undefined ? null : userIdOf(session as JsonValue, path);
+    if (tellCreated) this.emit('created', { handle: publicHandle(key), userId: userId ?? undefined });
+    if (limit === undefined || path === undefined || userId === null) return;
+    if (state !== undefined && userIdOf(state.view ?? parseStoredSession(state.viewText), path) === userId) return;
+    const absoluteTimeoutMs = this.options.absoluteTimeoutMs;
+    const evicted = await this.#call("limiting the user's sessions", (storage) => evictBeyond(storage, userId, limit, absoluteTimeoutMs));
+    for (const evictedKey of evicted) this.emit('evicted', { handle: publicHandle(evictedKey), userId });
+  }
+
+  /**
+   * Moves a session to a new id with its data, as it is stored (every change committed to it before, this
+   * request's included once saved): the way to log a user in without a session fixation, keeping what the
+   * session held. The old id is dead once this resolves: a request still using it finds no session, and its save
+   * writes nothing. Resolves to the state to save the session under `newSid` with (`state`'s, moved; a fresh load
+   * without it), or `null` when there was no live session under `sid`.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID` for either id; `ERR_DATABASE`
+   */
+  async rotate(sid: string, newSid: string, loadedState?: LoadedState): Promise<LoadedState | null> {
+    const state = loadedState === undefined ? undefined : fieldsOf(loadedState);
+    const fromKey = this.#keyOf(sid, state);
+    const toKey = this.#key(newSid);
+    if (toKey === fromKey) throw new SessionStoreError('ERR_INVALID_SESSION_ID', 'a session is rotated to a new id, not to the one it has');
+    const path = this.options.userIdPath;
+    const moved = await this.#call('rotating the session id', (storage) => renameSession(storage, fromKey, toKey, path));
+    if (!moved) return null;
+    let next: LoadedState;
+    if (state === undefined) {
+      const loaded = await this.load(newSid);
+      if (loaded === null) return null;
+      next = loaded.state;
+    } else {
+      next = sealed({ ...state, sid: newSid, key: toKey });
+    }
+    if (this.listenerCount('rotated') > 0) {
+      const fields = fieldsOf(next);
+      const userId = path === undefined ? null : userIdOf(fields.view ?? parseStoredSession(fields.viewText), path);
+      this.emit('rotated', { handle: publicHandle(toKey), previous: publicHandle(fromKey), userId: userId ?? undefined });
+    }
+    return next;
   }
 
   /**
@@ -247,7 +317,9 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
 
   /** Deletes a session. Concurrent saves of it will not bring it back. */
   async destroy(sid: string): Promise<void> {
-    return destroySession(this.#opener, this.#link, this.#key(sid));
+    const key = this.#key(sid);
+    await destroySession(this.#opener, this.#link, key);
+    if (this.listenerCount('destroyed') > 0) this.emit('destroyed', { handle: publicHandle(key), userId: undefined, reason: 'destroy' });
   }
 
   #assertUserIdColumn(): void {
@@ -267,7 +339,14 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   async destroyByUser(userId: string | number, options: DestroyByUserOptions = {}): Promise<number> {
     this.#assertUserIdColumn();
     const exceptKey = options.except === undefined ? undefined : this.#key(options.except);
-    return this.#call("destroying the user's sessions", (storage) => destroyUserSessions(storage, String(userId), exceptKey));
+    const user = String(userId);
+    return this.#call("destroying the user's sessions", async (storage) => {
+      // Listened to: the sessions are named as listed just before they go.
+      const listed = this.listenerCount('destroyed') > 0 ? (await storage.listByUser(user, Date.now())).filter(({ key }) => key !== exceptKey) : [];
+      const destroyed = await destroyUserSessions(storage, user, exceptKey);
+      for (const { key } of listed) this.emit('destroyed', { handle: publicHandle(key), userId: user, reason: 'user' });
+      return destroyed;
+    });
   }
 
   /**
@@ -282,7 +361,9 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     this.#assertUserIdColumn();
     if (typeof handle !== 'string' || handle.length === 0) return false;
     const key = await this.#call("destroying one of the user's sessions", (storage) => destroyUserSessionByHandle(storage, String(userId), handle));
-    return key !== undefined;
+    if (key === undefined) return false;
+    this.emit('destroyed', { handle, userId: String(userId), reason: 'handle' });
+    return true;
   }
 
   /**
@@ -324,7 +405,10 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       return Promise.reject(new SessionStoreError('ERR_INVALID_OPTION', `option "batchSize" must be a positive integer, got ${JSON.stringify(batchSize)}`));
     }
-    const running = purgeExpired(this.#opener, this.#link, batchSize, options.onProgress);
+    const running = purgeExpired(this.#opener, this.#link, batchSize, options.onProgress).then((removed) => {
+      if (removed > 0) this.emit('expired', { count: removed });
+      return removed;
+    });
     this.#purging = running.finally(() => {
       this.#purging = undefined;
     });

@@ -8,6 +8,7 @@ import { type ReadyBackend, sessionOfStored, type StoredData, type StoredUserSes
 import type { JsonObject } from './json.js';
 import { publicHandle } from './session-id.js';
 import type { SessionClient, SessionStats, UserSession } from './store-types.js';
+import { userIdOf } from './user-id.js';
 
 /** Each stored session that can be read as one (a corrupt row must not hide the others). */
 export function readable<T extends StoredData, R>(rows: readonly T[], read: (row: T, session: JsonObject) => R): R[] {
@@ -99,4 +100,44 @@ export async function countSessions(storage: ReadyBackend): Promise<number> {
 export async function sessionStats(storage: ReadyBackend): Promise<SessionStats> {
   if (storage.stats !== undefined) return storage.stats(Date.now());
   return { live: await countSessions(storage), expired: 0 };
+}
+
+/** The order a user's sessions are kept in under `maxSessionsPerUser`: the most recently used first, ties by creation, then key. */
+function recentFirst(a: StoredUserSession, b: StoredUserSession): number {
+  const used = (b.lastSeenAt ?? b.createdAt ?? 0) - (a.lastSeenAt ?? a.createdAt ?? 0);
+  if (used !== 0) return used;
+  const created = (b.createdAt ?? 0) - (a.createdAt ?? 0);
+  if (created !== 0) return created;
+  return a.key < b.key ? 1 : a.key > b.key ? -1 : 0;
+}
+
+/**
+ * Destroys the least recently used sessions of a user beyond `limit`; resolves to the keys destroyed. Every caller
+ * ranks the sessions it finds by the same total order, so concurrent logins each destroy the oldest of what they
+ * see, and the last to look leaves exactly the `limit` most recent: no lock is needed.
+ */
+export async function evictBeyond(storage: ReadyBackend, userId: string, limit: number, absoluteTimeoutMs: number | undefined): Promise<string[]> {
+  const now = Date.now();
+  const sessions = (await storage.listByUser(userId, now)).filter((row) => !outlived(row.createdAt, absoluteTimeoutMs, now));
+  if (sessions.length <= limit) return [];
+  const evicted: string[] = [];
+  for (const { key } of sessions.sort(recentFirst).slice(limit)) {
+    if (storage.destroyOfUser === undefined) await storage.destroy(key);
+    else if (!(await storage.destroyOfUser(key, userId))) continue;
+    evicted.push(key);
+  }
+  return evicted;
+}
+
+/** Moves a live session to another key; `false` when there was none (see {@link ReadyBackend.rename}). */
+export async function renameSession(storage: ReadyBackend, fromKey: string, toKey: string, userIdPath: readonly string[] | undefined): Promise<boolean> {
+  const now = Date.now();
+  if (storage.rename !== undefined) return storage.rename({ fromKey, toKey, now });
+  const stored = await storage.load(fromKey, now);
+  if (stored === null) return false;
+  const session = sessionOfStored(stored);
+  const userId = userIdPath === undefined ? undefined : userIdOf(session, userIdPath);
+  await storage.upsert({ key: toKey, now, expiresAt: stored.expiresAt, text: JSON.stringify(session), userId });
+  await storage.destroy(fromKey);
+  return true;
 }

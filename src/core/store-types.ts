@@ -47,7 +47,37 @@ export interface DestroyByUserOptions {
   except?: string | undefined;
 }
 
-/** Events of the store (never `error`, so an unlistened store cannot crash the process). */
+/** A session named by a lifecycle event. */
+export interface SessionEvent {
+  /** Its public handle, as `listByUser` gives it (never its id, nor its stored key). */
+  readonly handle: string;
+  /** The user it belongs (or belonged) to, where the store knows it (`userIdKey`); else `undefined`. */
+  readonly userId: string | undefined;
+}
+
+/** A session destroyed, and by what. */
+export interface DestroyedEvent extends SessionEvent {
+  /** `destroy`: `store.destroy` (a logout, a regenerate); `handle`: `destroyByHandle`; `user`: `destroyByUser`. */
+  readonly reason: 'destroy' | 'handle' | 'user';
+}
+
+/** A session moved to a new id ({@link SessionEvent.handle} is the new one's). */
+export interface RotatedEvent extends SessionEvent {
+  /** The handle it had under its old id. */
+  readonly previous: string;
+}
+
+/** Expired sessions a purge removed. */
+export interface ExpiredEvent {
+  /** How many (a purge removes them in batches, by the storage's count: one event per purge). */
+  readonly count: number;
+}
+
+/**
+ * Events of the store (never `error`, so an unlistened store cannot crash the process). The lifecycle events
+ * (`created`, `destroyed`, `expired`, `evicted`, `rotated`) are emitted once what they tell is stored; a listener
+ * must not throw (its error would reject the call that emitted it).
+ */
 export interface SessionStoreEvents {
   /** The database answers again after a `disconnect`. */
   connect: [];
@@ -57,10 +87,30 @@ export interface SessionStoreEvents {
   purge: [removed: number];
   /** A background purge failed; the next one will try again. */
   purgeError: [error: SessionStoreError];
+  /** A session was stored for the first time. */
+  created: [event: SessionEvent];
+  /** A session was destroyed (as listed just before, for `destroyByUser`). */
+  destroyed: [event: DestroyedEvent];
+  /** A purge removed expired sessions (Redis expires them itself: never there). */
+  expired: [event: ExpiredEvent];
+  /** A session was destroyed because its user had more than `maxSessionsPerUser` (the least recently used go). */
+  evicted: [event: SessionEvent];
+  /** A session moved to a new id, its data kept (`rotate`). */
+  rotated: [event: RotatedEvent];
 }
 
 /** The names of {@link SessionStoreEvents}, for adapters that pass them on. */
-export const SESSION_STORE_EVENTS = ['connect', 'disconnect', 'purge', 'purgeError'] as const satisfies readonly (keyof SessionStoreEvents)[];
+export const SESSION_STORE_EVENTS = [
+  'connect',
+  'disconnect',
+  'purge',
+  'purgeError',
+  'created',
+  'destroyed',
+  'expired',
+  'evicted',
+  'rotated',
+] as const satisfies readonly (keyof SessionStoreEvents)[];
 
 /** Options of `store.purge`. */
 export interface PurgeOptions {

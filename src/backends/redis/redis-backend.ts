@@ -29,6 +29,7 @@ import type {
   ConnectionFailure,
   DocumentWrite,
   ExpiryMove,
+  KeyMove,
   LockedMerge,
   MergedDocument,
   ReadyBackend,
@@ -47,7 +48,20 @@ import type { TableName } from '../connection-settings.js';
 import type { TargetDescription } from '../driver.js';
 import type { RedisLink, RedisNode } from './redis-client.js';
 import { describeRedisFailure, isOfflineError, isRedisConnectionError, isReply, RedisLockBusyError } from './redis-errors.js';
-import { ALL_SCRIPTS, COMPARE_AND_SET, DESTROY_IF_USER, EXTEND_EXPIRY, INDEX_USER, LOCK, UNLOCK, UPSERT, WRITE_LOCKED, type RedisScript } from './scripts.js';
+import {
+  ALL_SCRIPTS,
+  COMPARE_AND_SET,
+  COPY_SESSION,
+  DESTROY_IF_USER,
+  DESTROY_IF_VERSION,
+  EXTEND_EXPIRY,
+  INDEX_USER,
+  LOCK,
+  UNLOCK,
+  UPSERT,
+  WRITE_LOCKED,
+  type RedisScript,
+} from './scripts.js';
 
 /** How long a `pessimistic` lock holds if its holder dies before releasing it. */
 const LOCK_LEASE_MS = 5000;
@@ -57,6 +71,11 @@ const LOCK_WAIT_MS = 2 * LOCK_LEASE_MS;
 const SCAN_COUNT = 500;
 /** The oldest Redis with every command the store sends (ZADD GT). */
 const MINIMUM_VERSION = [6, 2] as const;
+
+/** How many times a rotation copies a session that keeps being written meanwhile before it gives up. */
+const ROTATE_ATTEMPTS = 16;
+/** The fields of a session a rotation carries to its new key (not a `pessimistic` writer's lock). */
+const SESSION_FIELDS = ['data', 'v', 'e', 'u', 'c', 's', 'cl'] as const;
 
 /** The fields a load reads: `data, v, e`, and when the session was created (`absoluteTimeout`). */
 const READ_FIELDS = ['data', 'v', 'e', 'c'] as const;
@@ -340,6 +359,38 @@ export class RedisSessions implements ReadyBackend {
     const keys = (await this.#indexedKeys(userId, Date.now())).filter((key) => key !== exceptKey);
     const deleted = await Promise.all(keys.map((key) => this.destroyOfUser(key, userId)));
     return deleted.filter(Boolean).length;
+  }
+
+  /**
+   * The two keys are in different slots of a cluster, so no one command moves a session: it is copied (its user
+   * indexed first, as every write does), then the old key deleted only if no write moved it on since; a write that
+   * did is copied again. A save of the old id after the delete finds it gone.
+   */
+  async rename({ fromKey, toKey, now }: KeyMove): Promise<boolean> {
+    const from = this.#sessionKey(fromKey);
+    const to = this.#sessionKey(toKey);
+    for (let attempt = 0; attempt < ROTATE_ATTEMPTS; attempt++) {
+      const values = arrayOf(await this.#link.send(from, ['HMGET', from, ...SESSION_FIELDS])).map((value) => textOf(value));
+      const [data, version, expiry, user] = values;
+      if ((data === null && version === null) || (expiry !== null && expiry !== undefined && integerOf(expiry) <= now)) return false;
+      const expiresAt = expiry === null || expiry === undefined ? Number.MAX_SAFE_INTEGER : integerOf(expiry);
+      if (this.#indexed && typeof user === 'string') await this.#index(user, toKey, expiresAt);
+      const fields = SESSION_FIELDS.flatMap((field, index) => {
+        const value = values[index];
+        return value === null || value === undefined ? [] : [field, value];
+      });
+      await this.#run(COPY_SESSION, to, [at(expiresAt), ...fields]);
+      const deleted = integerOf(await this.#run(DESTROY_IF_VERSION, from, [version ?? '']));
+      if (deleted === 1) return true;
+      if (deleted === -1) {
+        // Destroyed meanwhile: so is the copy.
+        await this.#link.send(to, ['DEL', to]);
+        return false;
+      }
+      await backoff(attempt);
+    }
+    await this.#link.send(to, ['DEL', to]);
+    throw new SessionStoreError('ERR_DATABASE', `the session kept changing while it was rotated (${ROTATE_ATTEMPTS} attempts); it stays under its old id`);
   }
 
   async destroyOfUser(key: string, userId: string): Promise<boolean> {

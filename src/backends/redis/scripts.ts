@@ -205,5 +205,41 @@ if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 return 1`,
 );
 
+/**
+ * Writes a copy of a session under a new key (a rotation's first step: the old key is in another slot). ARGV:
+ * expiry, then the fields and their values. Replaces whatever a previous attempt of the same rotation wrote there.
+ */
+export const COPY_SESSION = script(
+  'copy-session',
+  `redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1`,
+);
+
+/**
+ * Deletes a session only if its version is still the one copied (a rotation's last step). ARGV: version. Replies 1
+ * when deleted, -1 when the session is gone, 0 when a write moved it on since (copy it again).
+ */
+export const DESTROY_IF_VERSION = script(
+  'destroy-if-version',
+  `local v = redis.call('HGET', KEYS[1], 'v')
+if v == false and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if (v or '') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`,
+);
+
 /** Every script, loaded on each master when the store is prepared. */
-export const ALL_SCRIPTS: readonly RedisScript[] = [COMPARE_AND_SET, UPSERT, EXTEND_EXPIRY, LOCK, WRITE_LOCKED, UNLOCK, DESTROY_IF_USER, INDEX_USER];
+export const ALL_SCRIPTS: readonly RedisScript[] = [
+  COMPARE_AND_SET,
+  UPSERT,
+  EXTEND_EXPIRY,
+  LOCK,
+  WRITE_LOCKED,
+  UNLOCK,
+  DESTROY_IF_USER,
+  INDEX_USER,
+  COPY_SESSION,
+  DESTROY_IF_VERSION,
+];

@@ -9,6 +9,7 @@ import type {
   DeltaWrite,
   DocumentWrite,
   ExpiryMove,
+  KeyMove,
   LockedMerge,
   PurgeRun,
   ReadyBackend,
@@ -103,6 +104,7 @@ export class SqlTable implements ReadyBackend {
     readonly destroyByUser: CompiledSql;
     readonly destroyByUserExcept: CompiledSql;
     readonly destroyOfUser: CompiledSql;
+    readonly rename: CompiledSql;
     readonly listByUser: CompiledSql;
     readonly all: CompiledSql;
     readonly count: CompiledSql;
@@ -183,6 +185,8 @@ export class SqlTable implements ReadyBackend {
       destroyByUser: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')}`),
       destroyByUserExcept: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')} AND id <> ${slot('key')}`),
       destroyOfUser: compiled(sql`DELETE FROM ${t} WHERE id = ${slot('key')} AND user_id = ${slot('userId')}`),
+      // One statement: a save of the old id waiting for the row finds it under another id once this commits.
+      rename: compiled(sql`UPDATE ${t} SET id = ${slot('toKey')} WHERE id = ${slot('fromKey')} AND ${live}`),
       listByUser: compiled(sql`SELECT id, ${sessionColumns}, ${lifeColumns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
       all: compiled(sql`SELECT ${dataColumns} FROM ${t} WHERE ${live}`),
       count: compiled(sql`SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`),
@@ -385,6 +389,10 @@ export class SqlTable implements ReadyBackend {
     return exceptKey === undefined
       ? execute(this.#driver, this.#statements.destroyByUser, { userId })
       : execute(this.#driver, this.#statements.destroyByUserExcept, { userId, key: exceptKey });
+  }
+
+  async rename({ fromKey, toKey, now }: KeyMove): Promise<boolean> {
+    return (await execute(this.#driver, this.#statements.rename, { fromKey, toKey, now: this.#at(now) })) > 0;
   }
 
   async destroyOfUser(key: string, userId: string): Promise<boolean> {
