@@ -199,13 +199,13 @@ export function serializeCookie(cookie: ResolvedCookie, value: string, { secure,
 }
 
 /** Appends a `Set-Cookie` to a response, copying the response when its headers are immutable (one from `fetch()`, say). */
-export function appendSetCookie(response: Response, setCookie: string): Response {
+export function appendSetCookie(response: Response, setCookie: string, header = 'Set-Cookie'): Response {
   try {
-    response.headers.append('Set-Cookie', setCookie);
+    response.headers.append(header, setCookie);
     return response;
   } catch {
     const copy = new Response(response.body, response);
-    copy.headers.append('Set-Cookie', setCookie);
+    copy.headers.append(header, setCookie);
     return copy;
   }
 }
