@@ -142,9 +142,17 @@ for (const framework of harnesses) {
     describe(`${framework.name} on ${backend.name}: a user's sessions`, () => {
       const table = `ssn_fw_${tableTag}_users`;
 
-      test(`listed with ${framework.rotates ? 'the client that created them' : "no client (the framework's session package gives the store no request)"}; revoked by handle, logged out`, async () => {
+      test(`listed with ${framework.rotates ? 'the client that created them' : "no client (the framework's session package gives the store no request)"}; revoked by handle, logged out; the least recently used logged out past maxSessionsPerUser`, async () => {
         await dropTable(backend, table);
-        const app = await framework.start({ url: backend.url, table, createTable: true, autopurge: false, userIdKey: 'user', recordClient: true });
+        const app = await framework.start({
+          url: backend.url,
+          table,
+          createTable: true,
+          autopurge: false,
+          userIdKey: 'user',
+          recordClient: true,
+          maxSessionsPerUser: 2,
+        });
         const store = new SessionStore({ url: backend.url, table, userIdKey: 'user', autopurge: false });
         try {
           const phone = new Client(app.base);
@@ -168,6 +176,14 @@ for (const framework of harnesses) {
           assert.equal(await rows(table).read(hashSessionId(String(phoneId))), undefined);
           assert.deepStrictEqual((await phone.request('GET', '/keys'))['keys'], [], 'the revoked device is logged out');
           assert.deepStrictEqual((await laptop.request('GET', '/keys'))['keys'], ['k_mine'], 'the other stays');
+          // maxSessionsPerUser: 2. Two more logins: the laptop, used least recently, is logged out.
+          await delay(20);
+          for (const device of [new Client(app.base), new Client(app.base)]) {
+            await device.request('POST', '/start');
+            await device.request('POST', '/login');
+          }
+          assert.equal((await store.listByUser('ann')).length, 2);
+          assert.deepStrictEqual((await laptop.request('GET', '/keys'))['keys'], [], 'the least recently used device is logged out');
         } finally {
           await store.close();
           await app.close();
