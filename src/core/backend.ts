@@ -235,7 +235,7 @@ export interface ReadyBackend {
    * expiry, user and creation time, including every write committed to it before; once it resolves, nothing is
    * stored under `fromKey` and a write to it finds the session gone. Resolves to `false` when there was no live
    * session under `fromKey`.
-   * @default a load, a whole write under `toKey`, a destroy of `fromKey` (a change committed in between is lost)
+   * @default a load, a whole write under `toKey`, a destroy of `fromKey` (a change committed in between is lost, and the creation time starts again)
    */
   rename?(move: KeyMove): Promise<boolean>;
   /**
