@@ -159,28 +159,33 @@ for (const backend of backends) {
       });
 
       test('absoluteTimeout: a session in constant use ends that long after its creation, is never returned, and purge removes it', async () => {
-        const bounded = open({ absoluteTimeout: 0.8, ttl: 3600, touchAfter: 0 });
+        // Wide margins: the loop below must stay well inside the timeout on a loaded machine.
+        const timeoutMs = 2000;
+        const bounded = open({ absoluteTimeout: timeoutMs / 1000, ttl: 3600, touchAfter: 0 });
         try {
           const user = newSid('u');
           const sid = newSid('absolute');
           const created = Date.now();
           await bounded.save(sid, { user, n: 0 });
+          // The store's clock read at the save lies between these two.
+          const savedBy = Date.now();
           const first = await bounded.load(sid);
           assert.ok(first);
-          assert.ok(first.state.expiresAt <= created + 800 + 50, 'the expiry is never set past the absolute timeout');
+          assert.ok(first.state.expiresAt <= savedBy + timeoutMs, 'the expiry is never set past the absolute timeout');
           // In use all along: changes and reads, each moving the idle expiry an hour on.
           let n = 0;
-          while (Date.now() - created < 500) {
+          while (Date.now() - created < 1000) {
             const loaded = await bounded.load(sid);
             assert.ok(loaded, 'alive before the absolute timeout');
             await bounded.save(sid, { ...loaded.session, n: ++n }, loaded.state);
             await bounded.touch(sid, loaded.session, loaded.state);
-            assert.ok(loaded.state.expiresAt <= created + 800 + 50);
-            await delay(50);
+            assert.ok(loaded.state.expiresAt <= savedBy + timeoutMs);
+            await delay(100);
           }
           const late = await bounded.load(sid);
           assert.ok(late);
-          await delay(created + 900 - Date.now());
+          assert.ok(((await bounded.load(sid))?.state.expiresAt ?? 0) <= savedBy + timeoutMs, 'saves and touches kept it capped');
+          await delay(savedBy + timeoutMs + 100 - Date.now());
           assert.equal(await bounded.load(sid), null, 'past the absolute timeout');
           assert.deepStrictEqual(await bounded.listByUser(user), []);
           // A request loaded before the timeout saves after it: nothing comes back.
