@@ -314,7 +314,9 @@ for (const backend of backends) {
           assert.equal(await store.load(sid), null);
           const session = (await store.load(next))?.session;
           assert.ok(session);
-          written.forEach((wrote, index) => assert.equal(session[`k${index}`] === index, wrote, `save ${index} ${wrote ? 'wrote' : 'found it gone'}`));
+          for (const [index, wrote] of written.entries()) {
+            assert.equal(session[`k${index}`] === index, wrote, `save ${index} ${wrote ? 'wrote' : 'found it gone'}`);
+          }
         }
       });
 
