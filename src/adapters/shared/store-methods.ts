@@ -28,9 +28,19 @@ export function delegateStoreMethods(adapter: { prototype: { readonly store: Ses
   }
 }
 
-/** Passes the store's events (`connect`, `disconnect`, `purge`, `purgeError`) on to the adapter. */
-export function forwardStoreEvents(store: SessionStore, adapter: Pick<EventEmitter, 'emit'>): void {
-  for (const name of SESSION_STORE_EVENTS) store.on(name, (...args: unknown[]) => adapter.emit(name, ...args));
+/**
+ * Passes the store's events (`connect`, `disconnect`, `purge`, `purgeError`, and the lifecycle events) on to the
+ * adapter: each once the adapter has a listener for it, since the store does work for some only when listened to
+ * (`destroyed` on `destroyByUser` lists the sessions first).
+ */
+export function forwardStoreEvents(store: SessionStore, adapter: Pick<EventEmitter, 'emit' | 'on'>): void {
+  const forwarded = new Set<string | symbol>();
+  adapter.on('newListener', (name: string | symbol) => {
+    if (forwarded.has(name) || !(SESSION_STORE_EVENTS as readonly (string | symbol)[]).includes(name)) return;
+    forwarded.add(name);
+    const event = name as (typeof SESSION_STORE_EVENTS)[number];
+    store.on(event, (...args: unknown[]) => adapter.emit(event, ...args));
+  });
 }
 
 /**
