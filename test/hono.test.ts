@@ -302,27 +302,6 @@ for (const backend of backends) {
       }
     });
 
-    test('header: the session id in x-session-id, both ways, no cookie', async () => {
-      const byHeader = new HonoSessionStore({ url: backend.url, table, autopurge: false, secret: 'hono secret', header: 'x-session-id' });
-      const app = new Hono().use(byHeader.middleware);
-      app.post('/count', (c) => {
-        c.var.session.set('n', Number(c.var.session.get('n') ?? 0) + 1);
-        return c.json({ n: c.var.session.get('n') });
-      });
-      const headerServer = await listen(createServer(getRequestListener(app.fetch, { overrideGlobalObjects: false })));
-      try {
-        const first = await fetch(`${headerServer.base}/count`, { method: 'POST' });
-        assert.deepStrictEqual(first.headers.getSetCookie(), []);
-        const id = first.headers.get('x-session-id') ?? '';
-        assert.ok(id.startsWith('s:'), id);
-        const second = await fetch(`${headerServer.base}/count`, { method: 'POST', headers: { 'x-session-id': id } });
-        assert.deepStrictEqual(await second.json(), { n: 2 });
-      } finally {
-        await headerServer.close();
-        await byHeader.close();
-      }
-    });
-
     test('a tampered cookie names no session', async () => {
       const cookie = cookieOf(await send('/cart/yuzu'));
       const tampered = cookie.slice(0, -2) + (cookie.endsWith('AA') ? 'BB' : 'AA');

@@ -74,7 +74,7 @@ export class HonoSessionStore<Data extends object = SessionData, FlashData exten
     await next();
     // A session regenerated or destroyed stays the same object: what the handlers left is what is committed.
     const setCookie = await this.commit(c.get('session'));
-    if (setCookie !== undefined) c.header(this.responseHeader, setCookie, { append: true });
+    if (setCookie !== undefined) c.header('Set-Cookie', setCookie, { append: true });
   };
 }
 

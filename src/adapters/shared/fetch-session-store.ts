@@ -54,27 +54,6 @@ export interface FetchSessionStoreOptions extends SessionStoreOptions {
    * @default 24 bytes of node:crypto randomness, base64url
    */
   genid?: () => string;
-  /**
-   * Carry the session id in this header instead of a cookie (`'x-session-id'`, say), for APIs and mobile clients:
-   * the id, signed as the cookie's value is, is read from the request's header, and sent in the response's header
-   * of that name whenever the cookie would be set (with an empty value where the cookie would be cleared). No
-   * cookie is read or set then; `cookie`'s attributes are not used.
-   * @default undefined (the cookie)
-   */
-  header?: string;
-}
-
-/** What a header's name may be (RFC 9110's token), and the headers that are not the session's to take. */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const RESERVED_HEADERS = ['cookie', 'set-cookie', 'authorization', 'host', 'content-type', 'content-length'];
-
-/** The `header` option, checked. */
-function resolveHeader(header: unknown): string | undefined {
-  if (header === undefined) return undefined;
-  if (typeof header !== 'string' || !HEADER_NAME.test(header) || RESERVED_HEADERS.includes(header.toLowerCase())) {
-    throw invalidOption('header', `must be the name of a header of the application's own, such as "x-session-id", got ${JSON.stringify(header)}`);
-  }
-  return header.toLowerCase();
 }
 
 /**
@@ -94,8 +73,6 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   readonly #cookie: ResolvedCookie;
   readonly #secrets: readonly string[];
   readonly #rolling: boolean;
-  /** The header the id travels in instead of the cookie, lower case; `undefined`: the cookie. */
-  readonly #header: string | undefined;
 
   /**
    * @param options Where and how to store sessions (at least `url`), the
@@ -105,8 +82,7 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   constructor(options: FetchSessionStoreOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw invalidOption('options', 'must be an object with at least "url" and "secret"');
-    const { secret, cookie, rolling = false, saveUninitialized = false, genid, header, ...storeOptions } = options;
-    this.#header = resolveHeader(header);
+    const { secret, cookie, rolling = false, saveUninitialized = false, genid, ...storeOptions } = options;
     this.#secrets = resolveSecrets(secret);
     this.#cookie = resolveCookie(cookie);
     assertKeeperOptions({ rolling, saveUninitialized, genid });
@@ -119,11 +95,6 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   /** The session cookie's name. */
   get cookieName(): string {
     return this.#cookie.name;
-  }
-
-  /** The response header {@link commit} sends the session id in: `Set-Cookie`, or the `header` option's. */
-  get responseHeader(): string {
-    return this.#header ?? 'Set-Cookie';
   }
 
   /**
@@ -147,14 +118,7 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
         header = (source as Headers).get('cookie');
       }
     }
-    let values: string[];
-    if (this.#header === undefined) values = header === null ? [] : cookieValues(header, this.#cookie.name);
-    else {
-      // The id's own header, never the cookie: a string source is that header's value.
-      const given =
-        typeof source === 'string' ? source : source === null || source === undefined ? null : ('url' in source ? source.headers : source).get(this.#header);
-      values = given === null || given.trim() === '' ? [] : [given.trim()];
-    }
+    const values = header === null ? [] : cookieValues(header, this.#cookie.name);
     let signed: { id: string; secretIndex: number } | undefined;
     for (const value of values) {
       signed = unsignSessionId(value, this.#secrets);
@@ -183,10 +147,7 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
     if (state === undefined || state.keeper !== this.#keeper) throw new TypeError('smart-session-store/fetch: commit() takes a session this store opened');
     const outcome = await this.#keeper.commit(state.handle, state.handle.data, cookieExpiry(this.#cookie.maxAge, this.#cookie.expires));
     const secure = this.#cookie.secure === 'auto' ? state.https : this.#cookie.secure;
-    const decided = cookieAfterCommit(outcome, state, { rolling: this.#rolling, replaced: state.replaced });
-    if (this.#header !== undefined)
-      return decided === 'set' ? signSessionId(state.handle.id, this.#secrets[0] as string) : decided === 'clear' ? '' : undefined;
-    switch (decided) {
+    switch (cookieAfterCommit(outcome, state, { rolling: this.#rolling, replaced: state.replaced })) {
       case 'set':
         return serializeCookie(this.#cookie, signSessionId(state.handle.id, this.#secrets[0] as string), { secure, expired: false });
       case 'clear':
@@ -217,9 +178,8 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
   async commit<D extends object, F extends object>(session: FetchSession<D, F>, target?: Headers | Response): Promise<string | undefined | void | Response> {
     const setCookie = await this.#commit(session);
     if (target === undefined) return setCookie;
-    const name = this.responseHeader;
-    if ('status' in target && 'headers' in target) return setCookie === undefined ? target : appendSetCookie(target, setCookie, name);
-    if (setCookie !== undefined) target.append(name, setCookie);
+    if ('status' in target && 'headers' in target) return setCookie === undefined ? target : appendSetCookie(target, setCookie);
+    if (setCookie !== undefined) target.append('Set-Cookie', setCookie);
   }
 
   /**

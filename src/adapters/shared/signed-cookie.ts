@@ -199,13 +199,13 @@ export function serializeCookie(cookie: ResolvedCookie, value: string, { secure,
 }
 
 /** Appends a `Set-Cookie` to a response, copying the response when its headers are immutable (one from `fetch()`, say). */
-export function appendSetCookie(response: Response, setCookie: string, header = 'Set-Cookie'): Response {
+export function appendSetCookie(response: Response, setCookie: string): Response {
   try {
-    response.headers.append(header, setCookie);
+    response.headers.append('Set-Cookie', setCookie);
     return response;
   } catch {
     const copy = new Response(response.body, response);
-    copy.headers.append(header, setCookie);
+    copy.headers.append('Set-Cookie', setCookie);
     return copy;
   }
 }
