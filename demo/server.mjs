@@ -11,12 +11,16 @@
 //                merged into the latest stored session.
 //   /memory/...  express-session's MemoryStore: each request writes its whole
 //                session back, so overlapping requests overwrite each other.
+// And "your sessions":
+//   /devices/... the demo user's sessions (browser, created, last seen) with a
+//                revoke button, kept by this package's own express middleware.
 
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import session from 'express-session';
-import { SmartSessionStore } from 'smart-session-store/express';
+import { randomBytes } from 'node:crypto';
+import { rotateSession, session as smartSession, SmartSessionStore } from 'smart-session-store/express';
 
 const INDEX_HTML = fileURLToPath(new URL('./index.html', import.meta.url));
 const DEFAULT_URL = 'sqlite:./demo-sessions.db';
@@ -85,15 +89,89 @@ function sessionRouter(prefix, store) {
   return router;
 }
 
+/** The one user of the "your sessions" part of the demo. */
+const DEMO_USER = 'demo';
+const DEVICE_LIFETIME_MS = 30 * 60 * 1000;
+
 /**
- * Builds the demo app. The caller owns the returned store and should
+ * "Your sessions": the sessions of the demo user, with their browser and times, and a revoke button. Sessions are
+ * kept by this package's own express middleware (it rotates the id at sign-in and records the client), in a table
+ * of their own with a user index.
+ */
+function devicesRouter(store) {
+  const router = express.Router();
+  router.use(
+    smartSession({
+      store,
+      secret: SESSION_OPTIONS.secret,
+      name: 'demo.devices.sid',
+      cookie: { path: '/devices', maxAge: DEVICE_LIFETIME_MS, httpOnly: true, sameSite: 'lax' },
+    }),
+  );
+  const signedIn = (req) => req.session.user === DEMO_USER;
+
+  // Signs in as the demo user: the session moves to a new id (rotation), its data kept.
+  router.post('/login', async (req, res) => {
+    await rotateSession(req);
+    req.session.user = DEMO_USER;
+    res.json({ ok: true });
+  });
+
+  // Another device signs in (simulated: a session made here, with a made-up browser).
+  router.post('/simulate', async (_req, res) => {
+    const expires = new Date(Date.now() + DEVICE_LIFETIME_MS);
+    const cookie = { originalMaxAge: DEVICE_LIFETIME_MS, expires: expires.toISOString(), httpOnly: true, path: '/devices' };
+    await store.store.save(randomBytes(24).toString('base64url'), { cookie, user: DEMO_USER }, undefined, {
+      client: { userAgent: 'Phone Browser (simulated)', ip: '192.0.2.10' },
+    });
+    res.json({ ok: true });
+  });
+
+  router.post('/logout', (req, res, next) => {
+    req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
+  });
+
+  // The demo user's sessions, this browser's marked.
+  router.get('/list', async (req, res) => {
+    res.set('Cache-Control', 'no-store');
+    if (!signedIn(req)) return res.json({ signedIn: false, sessions: [] });
+    const sessions = await store.listByUser(DEMO_USER, { current: req.sessionID });
+    res.json({
+      signedIn: true,
+      sessions: sessions.map(({ handle, createdAt, lastSeenAt, current, client }) => ({
+        handle,
+        createdAt,
+        lastSeenAt,
+        current,
+        userAgent: client?.userAgent ?? null,
+        ip: client?.ip ?? null,
+      })),
+    });
+  });
+
+  // Revokes one of the demo user's sessions: only a signed-in demo user may, and only among the demo user's.
+  router.post('/revoke/:handle', async (req, res) => {
+    if (!signedIn(req)) return res.status(403).json({ error: 'sign in first' });
+    res.json({ revoked: await store.destroyByHandle(DEMO_USER, req.params.handle) });
+  });
+  return router;
+}
+
+/**
+ * Builds the demo app. The caller owns the returned stores and should
  * `await store.close()` when done.
  *
  * @param {{ url?: string }} [options] Where SmartSessionStore keeps its sessions.
- * @returns {Promise<{ app: import('express').Express, store: SmartSessionStore }>}
+ * @returns {Promise<{ app: import('express').Express, store: { close(): Promise<void> } }>} `store.close()` closes both stores.
  */
 export async function createDemoApp({ url = process.env.SESSION_DB_URL ?? DEFAULT_URL } = {}) {
-  const store = new SmartSessionStore({ url, createTable: true });
+  const smart = new SmartSessionStore({ url, createTable: true });
+  const devices = new SmartSessionStore({ url, table: 'demo_devices', createTable: true, userIdKey: 'user', recordClient: true });
+  const store = {
+    async close() {
+      await Promise.all([smart.close(), devices.close()]);
+    },
+  };
   const app = express();
   app.disable('x-powered-by');
 
@@ -109,7 +187,8 @@ export async function createDemoApp({ url = process.env.SESSION_DB_URL ?? DEFAUL
     res.type('image/svg+xml').send(FAVICON_SVG);
   });
 
-  app.use('/smart', sessionRouter('smart', store));
+  app.use('/smart', sessionRouter('smart', smart));
+  app.use('/devices', devicesRouter(devices));
   app.use('/memory', sessionRouter('memory', new session.MemoryStore()));
 
   app.use((req, res) => {

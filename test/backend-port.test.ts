@@ -108,6 +108,41 @@ for (const backend of backends) {
       }
     });
 
+    test("a user's sessions through the port's defaults: revoke by handle, all but one, rotate (a copy), the per-user limit", async () => {
+      const store = narrowStore(backend.dialect, { url: backend.url, table, maxSessionsPerUser: 3 }, 'optimistic');
+      try {
+        for (const sid of ['u1', 'u2', 'u3']) await store.save(sid, { user: 'uma', sid });
+        const listed = await store.listByUser('uma', { current: 'u1' });
+        assert.deepStrictEqual(listed.map(({ session, current }) => [session['sid'], current]).sort(), [
+          ['u1', true],
+          ['u2', false],
+          ['u3', false],
+        ]);
+        const u2 = listed.find(({ session }) => session['sid'] === 'u2');
+        assert.ok(u2);
+        assert.equal(await store.destroyByHandle('uma', u2.handle), true);
+        assert.equal(await store.load('u2'), null);
+        const before = await store.load('u1');
+        assert.ok(before);
+        const moved = await store.rotate('u1', 'u1-rotated', before.state);
+        assert.ok(moved);
+        assert.equal(await store.load('u1'), null);
+        assert.deepStrictEqual((await store.load('u1-rotated'))?.session, { user: 'uma', sid: 'u1' });
+        await store.save('u1-rotated', { ...before.session, more: 1 }, moved);
+        assert.equal((await store.load('u1-rotated'))?.session['more'], 1);
+        assert.equal(await store.destroyByUser('uma', { except: 'u1-rotated' }), 1);
+        assert.deepStrictEqual(
+          (await store.listByUser('uma')).map(({ session }) => session['sid']),
+          ['u1'],
+        );
+        for (const sid of ['l1', 'l2', 'l3', 'l4', 'l5']) await store.save(sid, { user: 'lee' });
+        assert.equal((await store.listByUser('lee')).length, 3);
+      } finally {
+        await store.clear();
+        await store.close();
+      }
+    });
+
     test('pessimistic needs a lock the storage does not have: refused, saying why', async () => {
       const store = narrowStore(backend.dialect, { url: backend.url, table }, 'pessimistic');
       try {

@@ -373,6 +373,22 @@ for (const backend of backends) {
       assert.ok(['atomic', 'optimistic', 'pessimistic'].includes(await withCookie.lockingMode()));
     });
 
+    test("the store's events reach the adapter's listeners: created and destroyed, named by the session's public handle", async () => {
+      const sessions = sessionsWith();
+      const events: [string, unknown][] = [];
+      sessions.on('created', (event) => events.push(['created', event]));
+      sessions.on('destroyed', (event) => events.push(['destroyed', event]));
+      const { session, setCookie } = await roundTrip(sessions, null, (s) => void s.set('n', 1));
+      await roundTrip(sessions, pairOf(setCookie), (s) => s.destroy());
+      const handle = (events[0]?.[1] as { handle?: string } | undefined)?.handle;
+      assert.match(handle ?? '', /^[\w-]{22}$/);
+      assert.ok(!session.id.includes(handle as string));
+      assert.deepStrictEqual(events, [
+        ['created', { handle, userId: undefined }],
+        ['destroyed', { handle, userId: undefined, reason: 'destroy' }],
+      ]);
+    });
+
     test('commit onto Headers, onto a Response, onto an immutable Response (a copy)', async () => {
       const sessions = sessionsWith();
       const first = await sessions.open(null);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { hashSessionId } from '../src/index.js';
+import { hashSessionId, SessionStore } from '../src/index.js';
 import { backendsForThisFile, delay, dropTable, LOCKING_MODES } from './support/backends.js';
 import type { FrameworkHarness } from './support/frameworks/harness.js';
 import { Client } from './support/http.js';
@@ -85,6 +85,41 @@ for (const framework of harnesses) {
           assert.equal(renewed?.data?.['k_before'], undefined);
         });
 
+        test(`rotate${framework.rotates ? '' : " (not in this framework's own session package)"}: a new id with the data, the writes answered before it included; the old id dead at once`, {
+          skip: !framework.rotates,
+        }, async () => {
+          const client = new Client(app.base);
+          const { id: oldId } = await client.request('POST', '/start');
+          for (const key of ['a', 'b', 'c']) await client.request('POST', `/set/${key}`);
+          const oldCookie = client.cookie;
+          const stale = new Client(app.base);
+          stale.cookie = oldCookie;
+          // Writes of the same session in flight while it rotates: each lands before the move, or finds the id dead.
+          const racing = Array.from({ length: 5 }, (_, i) => stale.request('POST', `/set/racing${i}`));
+          const { id: newId } = await client.request('POST', '/rotate');
+          await Promise.all(racing);
+          assert.notEqual(newId, oldId);
+          const { id: seen, keys } = await client.request('GET', '/keys');
+          assert.equal(seen, newId, 'the response set the new cookie');
+          assert.deepStrictEqual(
+            (keys as string[]).filter((key) => !key.startsWith('k_racing')),
+            ['k_a', 'k_b', 'k_c'],
+          );
+          assert.equal(await rows(table).read(hashSessionId(String(oldId))), undefined, 'the old id is dead');
+          await Promise.all(
+            Array.from({ length: 3 }, (_, i) => {
+              const late = new Client(app.base);
+              late.cookie = oldCookie;
+              return late.request('POST', `/set/late${i}`);
+            }),
+          );
+          assert.equal(await rows(table).read(hashSessionId(String(oldId))), undefined, 'late writes of the old id bring nothing back');
+          const rotated = await rows(table).read(hashSessionId(String(newId)));
+          assert.equal(rotated?.data?.['user'], 'ann');
+          assert.equal(rotated?.data?.['started'], true);
+          for (let i = 0; i < 3; i++) assert.equal(rotated?.data?.[`k_late${i}`], undefined);
+        });
+
         test('a logout racing writes of the same session stays logged out', async () => {
           const client = new Client(app.base);
           const { id } = await client.request('POST', '/start');
@@ -103,6 +138,59 @@ for (const framework of harnesses) {
         });
       });
     }
+
+    describe(`${framework.name} on ${backend.name}: a user's sessions`, () => {
+      const table = `ssn_fw_${tableTag}_users`;
+
+      test(`listed with ${framework.rotates ? 'the client that created them' : "no client (the framework's session package gives the store no request)"}; revoked by handle, logged out; the least recently used logged out past maxSessionsPerUser`, async () => {
+        await dropTable(backend, table);
+        const app = await framework.start({
+          url: backend.url,
+          table,
+          createTable: true,
+          autopurge: false,
+          userIdKey: 'user',
+          recordClient: true,
+          maxSessionsPerUser: 2,
+        });
+        const store = new SessionStore({ url: backend.url, table, userIdKey: 'user', autopurge: false });
+        try {
+          const phone = new Client(app.base);
+          const laptop = new Client(app.base);
+          await phone.request('POST', '/start');
+          const { id: phoneId } = await phone.request('POST', '/login');
+          await laptop.request('POST', '/start');
+          const { id: laptopId } = await laptop.request('POST', '/login');
+          for (const device of [phone, laptop]) await device.request('POST', '/set/mine');
+          const sessions = await store.listByUser('ann', { current: String(laptopId) });
+          assert.equal(sessions.length, 2);
+          for (const listed of sessions) {
+            if (framework.rotates) {
+              assert.equal(typeof listed.client?.userAgent, 'string', 'the user agent is recorded');
+              if (listed.client?.ip !== undefined) assert.match(listed.client.ip, /127\.0\.0\.1|::1/);
+            } else assert.equal(listed.client, undefined);
+          }
+          const other = sessions.find(({ current }) => !current);
+          assert.ok(other);
+          assert.equal(await store.destroyByHandle('ann', other.handle), true);
+          assert.equal(await rows(table).read(hashSessionId(String(phoneId))), undefined);
+          assert.deepStrictEqual((await phone.request('GET', '/keys'))['keys'], [], 'the revoked device is logged out');
+          assert.deepStrictEqual((await laptop.request('GET', '/keys'))['keys'], ['k_mine'], 'the other stays');
+          // maxSessionsPerUser: 2. Two more logins: the laptop, used least recently, is logged out.
+          await delay(20);
+          for (const device of [new Client(app.base), new Client(app.base)]) {
+            await device.request('POST', '/start');
+            await device.request('POST', '/login');
+          }
+          assert.equal((await store.listByUser('ann')).length, 2);
+          assert.deepStrictEqual((await laptop.request('GET', '/keys'))['keys'], [], 'the least recently used device is logged out');
+        } finally {
+          await store.close();
+          await app.close();
+          await dropTable(backend, table);
+        }
+      });
+    });
 
     describe(`${framework.name} on ${backend.name}: what a request costs`, () => {
       const table = `ssn_fw_${tableTag}_cost`;

@@ -35,7 +35,7 @@ import type { SessionStoreOptions } from '../options.js';
 import { SessionStore } from '../store.js';
 import { type Callback, cookieSessionFormat, settle } from './shared/cookie-session.js';
 import { assertCookieName, assertCookieOptions, type SessionCookieOptions } from './shared/express-cookie.js';
-import { SessionLayer, type SessionRequest } from './shared/express-session-layer.js';
+import { ExpressSession, SessionLayer, type SessionRequest } from './shared/express-session-layer.js';
 import { LoadLedger } from './shared/load-ledger.js';
 import { optionalPeer } from './shared/optional-peer.js';
 import { assertKeeperOptions } from './shared/session-keeper.js';
@@ -202,7 +202,7 @@ export class SmartSessionStore extends StoreBase {
   }
 }
 
-// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
+// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, destroyByHandle, listByUser, lockingMode.
 delegateStoreMethods(SmartSessionStore);
 export interface SmartSessionStore extends StoreMethods {}
 
@@ -345,6 +345,29 @@ export function session(options: SessionOptions): SessionMiddleware {
     header: idHeader,
   });
   return Object.assign(layer.middleware as unknown as RequestHandler, { store: smartStore });
+}
+
+/**
+ * Moves `req.session` to a new id keeping its data: `req.session.rotate()`
+ * of the {@link session} middleware, as a promise and typed (express-session's
+ * own types have no such method). Call it at login: this request's changes
+ * are saved, then the stored session, with every change other requests
+ * committed to it, goes under the new id, whose cookie the response sends;
+ * the old id is dead at once.
+ *
+ * @throws {SessionStoreError} `ERR_INVALID_OPTION` when `req.session` is not one of this middleware's (express-session's cannot rotate); the store's errors.
+ */
+export function rotateSession(req: Request): Promise<void> {
+  const current: unknown = (req as { session?: unknown }).session;
+  if (!(current instanceof ExpressSession)) {
+    return Promise.reject(
+      invalidOption(
+        'req.session',
+        "is not a session of smart-session-store/express's session() middleware: only those rotate (express-session's regenerate starts empty)",
+      ),
+    );
+  }
+  return new Promise((resolve, reject) => current.rotate((error) => (error === undefined || error === null ? resolve() : reject(error))));
 }
 
 export default SmartSessionStore;

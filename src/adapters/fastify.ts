@@ -200,7 +200,7 @@ export class SmartSessionStore extends EventEmitter {
   }
 }
 
-// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
+// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, destroyByHandle, listByUser, lockingMode.
 delegateStoreMethods(SmartSessionStore);
 export interface SmartSessionStore extends StoreMethods {}
 
@@ -314,6 +314,15 @@ export interface FastifySessionObject extends Session {
   regenerate(callback: (error?: unknown) => void): void;
   regenerate(keys: string[], callback: (error?: unknown) => void): void;
   regenerate(keys?: string[]): Promise<void>;
+  /**
+   * Moves the session to a new id keeping its data (call it at login): this
+   * request's changes are saved, then the stored session, with every change
+   * other requests committed to it, goes under the new id, whose cookie the
+   * reply sends; the old id is dead at once. `request.session` is the moved
+   * session. The plugin's sessions only (@fastify/session has no rotation).
+   */
+  rotate(callback: (error?: unknown) => void): void;
+  rotate(): Promise<void>;
   /** Changes this session's cookie options. */
   options(options: Partial<FastifySessionCookieOptions>): void;
   /** Deletes the session at once; `request.session` becomes `null`. */

@@ -45,6 +45,7 @@ export type { SessionStoreErrorCode } from '../errors.js';
 export { KOA_SESSION_FORMAT };
 export type {
   KoaApplication,
+  KoaCommitOptions,
   KoaContext,
   KoaCookieOptions,
   KoaExternalKey,
@@ -147,7 +148,7 @@ function contextOf(options: KoaStoreCallOptions | undefined): object | undefined
   return typeof ctx === 'object' && ctx !== null ? ctx : undefined;
 }
 
-// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
+// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, destroyByHandle, listByUser, lockingMode.
 delegateStoreMethods(SmartSessionStore);
 export interface SmartSessionStore extends StoreMethods {}
 

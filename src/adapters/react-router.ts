@@ -62,6 +62,7 @@ import {
   SessionKeeper,
   type CookieState,
 } from './shared/session-keeper.js';
+import { requestClient } from './shared/session-client.js';
 import { appendSetCookie, cookieValues } from './shared/signed-cookie.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './shared/store-methods.js';
 import { warnUntiedSession } from './shared/untied.js';
@@ -283,6 +284,34 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
     return successor;
   };
 
+  /**
+   * Gives the session a new id and keeps its data (call it at login, so an id
+   * known before is worth nothing after, while the cart and the rest stay):
+   * this request's changes are saved, then the stored session, with every
+   * change other requests committed to it, moves to the new id. The old id is
+   * dead at once. Pass the router `context` and it holds the new session from
+   * now on; the middleware commits the new session either way, and
+   * `commitSession` of the old one gives a clearing cookie.
+   */
+  readonly rotateSession = async (
+    session: Session<Data, FlashData>,
+    context?: { set(context: RouterContext<Session<Data, FlashData>>, value: Session<Data, FlashData>): void },
+  ): Promise<Session<Data, FlashData>> => {
+    const state = this.#sessions.get(session);
+    if (state === undefined) throw new TypeError('smart-session-store/react-router: rotateSession() takes a session this storage gave out');
+    const live = session.data as Record<string, unknown>;
+    const handle = await this.#keeper.rotate(state.handle, live);
+    // React Router's session holds a copy of the data: the new one starts from what the request has.
+    const data = handle.data as Record<string, unknown>;
+    for (const key of Object.keys(data)) if (!Object.hasOwn(live, key)) delete data[key];
+    Object.assign(data, live);
+    state.destroyed = true;
+    const successor = this.#track(handle, { hadCookie: state.hadCookie, renew: true, replaces: true });
+    state.successor = successor;
+    context?.set(this.context, successor);
+    return successor;
+  };
+
   /** The newest session of a request: the one a chain of `regenerateSession` ends with. */
   #latest(session: Session<Data, FlashData>): { session: Session<Data, FlashData>; state: SessionState | undefined } {
     let current = session;
@@ -329,7 +358,11 @@ export class SmartSessionStorage<Data = SessionData, FlashData = Data> extends E
   readonly middleware: MiddlewareFunction<Response> = async ({ request, context }, next) => {
     if (this.#loaded.has(context)) return next();
     this.#loaded.set(context, true);
-    context.set(this.context, await this.getSession(request.headers.get('Cookie')));
+    const session = await this.getSession(request.headers.get('Cookie'));
+    const handle = this.#sessions.get(session)?.handle;
+    // The Fetch API has no client address: the user agent only.
+    if (handle !== undefined) handle.client = requestClient(this.store, request.headers, () => undefined);
+    context.set(this.context, session);
     const response = await next();
     const setCookie = await this.#commitForResponse(context.get(this.context));
     if (setCookie === undefined || setsCookie(response, this.cookie.name)) return response;
@@ -342,7 +375,7 @@ function setsCookie(response: Response, name: string): boolean {
   return response.headers.getSetCookie().some((setCookie) => setCookie.startsWith(`${name}=`));
 }
 
-// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
+// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, destroyByHandle, listByUser, lockingMode.
 delegateStoreMethods(SmartSessionStorage);
 // biome-ignore lint/correctness/noUnusedVariables: merged with the class, it must repeat the class's type parameters
 export interface SmartSessionStorage<Data = SessionData, FlashData = Data> extends StoreMethods {}

@@ -41,11 +41,22 @@ export interface StoredSession extends StoredData {
    * ({@link DeltaWrite.token}).
    */
   readonly token?: unknown;
+  /**
+   * When the session was first stored, epoch milliseconds: read where the storage keeps it and the store asks for it
+   * ({@link StorageNeeds.createdAt}); `undefined` where unknown.
+   */
+  readonly createdAt?: number | undefined;
 }
 
-/** A session of a user, with its stored key. */
+/** A session of a user, with its stored key and what the storage knows of its life. */
 export interface StoredUserSession extends StoredSession {
   readonly key: string;
+  /** When the session was first stored, epoch milliseconds, where the storage keeps it. */
+  readonly createdAt?: number | undefined;
+  /** When a write of its data or expiry last moved it (at most every `touchAfter`), epoch milliseconds, where kept. */
+  readonly lastSeenAt?: number | undefined;
+  /** The client recorded at its creation ({@link DocumentWrite.client}), as stored; `undefined` where none. */
+  readonly client?: string | undefined;
 }
 
 /** A new value for the user-id index; `undefined` leaves it as it is. */
@@ -66,6 +77,11 @@ export interface WriteContext {
 /** A whole document to store. */
 export interface DocumentWrite extends WriteContext {
   readonly text: string;
+  /**
+   * What the application recorded of the client at the session's creation (JSON text of `{ userAgent, ip }`),
+   * kept beside the session and listed by {@link ReadyBackend.listByUser}; `undefined`: none, or keep what is stored.
+   */
+  readonly client?: string | undefined;
 }
 
 /** A delta to merge into the latest stored session, by a backend that can do so in one step. */
@@ -120,6 +136,13 @@ export interface ExpiryMove {
   readonly movedBefore: number;
 }
 
+/** A session's move to another key ({@link ReadyBackend.rename}). */
+export interface KeyMove {
+  readonly fromKey: string;
+  readonly toKey: string;
+  readonly now: number;
+}
+
 /** One run of removing expired sessions. */
 export interface PurgeRun {
   /** Sessions that expired before this instant are removed. */
@@ -141,6 +164,10 @@ export interface StorageNeeds {
   readonly userId: boolean;
   /** Create the storage (a table) when it is missing. */
   readonly createIfMissing: boolean;
+  /** Loads must say when each session was created ({@link StoredSession.createdAt}: `absoluteTimeout`). @default false */
+  readonly createdAt?: boolean | undefined;
+  /** Whole writes may carry the client ({@link DocumentWrite.client}: `recordClient`). @default false */
+  readonly client?: boolean | undefined;
 }
 
 /** What limits the size of a stored session below the store's `maxSize`. */
@@ -207,10 +234,23 @@ export interface ReadyBackend {
    */
   updateLocked?(write: LockedMerge): Promise<boolean>;
   /**
-   * Deletes every session of a user; resolves to how many.
+   * Deletes every session of a user but the one stored under `exceptKey` (when given); resolves to how many.
    * @default each session {@link listByUser} finds, destroyed
    */
-  destroyByUser?(userId: string): Promise<number>;
+  destroyByUser?(userId: string, exceptKey?: string): Promise<number>;
+  /**
+   * Moves the live session stored under `fromKey` to `toKey` (a key nothing is stored under), with its data,
+   * expiry, user and creation time, including every write committed to it before; once it resolves, nothing is
+   * stored under `fromKey` and a write to it finds the session gone. Resolves to `false` when there was no live
+   * session under `fromKey`.
+   * @default a load, a whole write under `toKey`, a destroy of `fromKey` (a change committed in between is lost, and the creation time starts again)
+   */
+  rename?(move: KeyMove): Promise<boolean>;
+  /**
+   * Deletes the session stored under `key` only if it belongs to `userId`; resolves to whether it did.
+   * @default {@link destroy}, once {@link listByUser} has found it among the user's
+   */
+  destroyOfUser?(key: string, userId: string): Promise<boolean>;
   /**
    * Number of live sessions.
    * @default the length of {@link all}

@@ -5,6 +5,7 @@
  */
 import type { StoredSession } from './backend.js';
 import { cloneJson, parseStoredSession, type JsonObject } from './json.js';
+import type { SessionClient } from './store-types.js';
 
 /** Only the store makes a {@link LoadedState}: the brand no other value has. */
 declare const madeByTheStore: unique symbol;
@@ -48,6 +49,8 @@ export interface StateFields {
   readonly key?: string | undefined;
   /** The backend's note of what it stored as this request knows it (`StoredSession.token`), opaque to the core. */
   readonly token?: unknown;
+  /** When the session was created, epoch ms, where known (`absoluteTimeout` caps every expiry written after it). */
+  readonly createdAt?: number | undefined;
 }
 
 /** The fields of a state the store made. */
@@ -75,18 +78,26 @@ export interface SaveOptions {
    * @default what the adapter's session format says, else `ttl` seconds from now
    */
   expiresAt?: number | Date | undefined;
+  /**
+   * The client making the request (its user agent and IP address): kept when this save creates the session and
+   * the store's `recordClient` option is on, else ignored. Adapters fill it in.
+   */
+  client?: SessionClient | undefined;
 }
 
 /** The session a load found, with its state: the base a save diffs against. */
 export function loadedFrom(row: StoredSession, sid: string, key: string): LoadedSession {
-  const { version, expiresAt, token } = row;
+  const { version, expiresAt, token, createdAt } = row;
   const text = row.text as string;
   if (row.decode === undefined) {
     const session = parseStoredSession(text);
     // Copied before the application can change the session: a copy of the parsed tree costs a fraction of parsing
     // the text again at save time.
     const view = cloneJson(session);
-    return { session, state: sealed({ viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key, token }) };
+    return {
+      session,
+      state: sealed({ viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key, token, createdAt }),
+    };
   }
   const session = row.decode();
   const view = cloneJson(session);
@@ -108,6 +119,7 @@ export function loadedFrom(row: StoredSession, sid: string, key: string): Loaded
     sid,
     key,
     token,
+    createdAt,
   };
   return { session, state: sealed(state) };
 }
@@ -120,6 +132,7 @@ export function savedState({
   expiresAt,
   sid,
   key,
+  createdAt,
 }: {
   view: JsonObject;
   viewLength: number;
@@ -127,6 +140,7 @@ export function savedState({
   expiresAt: number;
   sid: string;
   key: string;
+  createdAt: number | undefined;
 }): LoadedState {
   // The view's text is written out only if a later call needs it (the merge wrote it already when the view was its base).
   let viewText: string | undefined = saved.viewIsBase ? saved.baseText : undefined;
@@ -143,5 +157,6 @@ export function savedState({
     sid,
     key,
     token: saved.token,
+    createdAt,
   });
 }

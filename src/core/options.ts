@@ -57,6 +57,15 @@ export interface StoreOptions {
    */
   ttl?: number;
   /**
+   * Longest life of a session in seconds, counted from its creation however
+   * active it is (OWASP's absolute timeout, beside the idle one that `ttl` and
+   * the cookie's `maxAge` set): an older session is never returned, its
+   * expiry is never moved past it, and a purge removes it. Needs a
+   * `created_at` column (the store's own tables have one).
+   * @default undefined (no absolute timeout)
+   */
+  absoluteTimeout?: number;
+  /**
    * A request that changed nothing moves the stored expiry only when it would
    * move by more than this many seconds, so read-only traffic writes nothing.
    * `0` writes the expiry on every request.
@@ -103,6 +112,24 @@ export interface StoreOptions {
    * @default undefined (no user-id column)
    */
   userIdKey?: string;
+  /**
+   * Most sessions one user may have (`userIdKey` must be set). When a session
+   * becomes a user's (its `userIdKey` is set, at a login) and the user then
+   * has more, the least recently used are destroyed, with an `evicted` event:
+   * a new login logs the oldest device out. Concurrent logins agree on which
+   * go, so the user is left with exactly this many.
+   * @default undefined (no limit)
+   */
+  maxSessionsPerUser?: number;
+  /**
+   * Keep the client an adapter reports when a session is created (its
+   * `User-Agent` and IP address), listed by `listByUser` as `client`. Personal
+   * data: say so in your privacy notice; it goes with its session (destroy,
+   * expiry, purge). Needs a `client` column (`createTable` adds one when
+   * this is on; else `ALTER TABLE sessions ADD COLUMN client TEXT`).
+   * @default false
+   */
+  recordClient?: boolean;
 }
 
 /** Autopurge after validation. */
@@ -177,6 +204,13 @@ export const STORE_OPTION_TABLE = {
     defaultText: '`1800`',
     summary: 'lifetime in seconds of a session whose framework sets no expiry (express-session: no `cookie.maxAge`)',
   }),
+  absoluteTimeout: rule<number | undefined, 'absoluteTimeoutMs'>({
+    as: 'absoluteTimeoutMs',
+    parse: seconds(),
+    fallback: undefined,
+    defaultText: 'none',
+    summary: 'longest life of a session in seconds from its creation, however active: older sessions are never returned',
+  }),
   touchAfter: rule({
     aliases: ['touch_after'],
     as: 'touchAfterMs',
@@ -229,6 +263,18 @@ export const STORE_OPTION_TABLE = {
     defaultText: 'none',
     summary: 'session key (or dotted path such as `\'passport.user\'`) holding the user id: adds an indexed `user_id` column for "log out everywhere"',
   }),
+  maxSessionsPerUser: rule<number | undefined>({
+    parse: (v, n) => parseNumber(v, n, { integer: true }),
+    fallback: undefined,
+    defaultText: 'none',
+    summary: "most sessions one user may have (`userIdKey`): a login past it destroys the user's least recently used",
+  }),
+  recordClient: rule({
+    parse: parseBoolean,
+    fallback: false,
+    defaultText: '`false`',
+    summary: "keep the client's user agent and IP address given at a session's creation, for `listByUser` (personal data)",
+  }),
 } as const satisfies OptionTable<StoreOptions>;
 
 /** The store's options after validation, with every default filled in. */
@@ -244,6 +290,9 @@ export interface ResolvedStoreOptions extends Omit<ResolvedTable<typeof STORE_OP
  */
 export function resolveStoreOptions(options: Readonly<Record<string, unknown>>, spelledAs?: ReadonlyMap<string, string>): ResolvedStoreOptions {
   const { autopurgeSetting, autopurgeProbability, ...rest } = resolveTable(STORE_OPTION_TABLE, options, spelledAs);
+  if (rest.maxSessionsPerUser !== undefined && rest.userIdPath === undefined) {
+    throw invalidOption(spelledAs?.get('maxSessionsPerUser') ?? 'maxSessionsPerUser', 'needs userIdKey: the sessions of a user are found by it');
+  }
   const autopurge =
     autopurgeSetting === undefined
       ? undefined

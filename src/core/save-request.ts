@@ -28,16 +28,16 @@ export interface SaveCall {
 }
 
 /** Stores a session that is not stored yet, whole. */
-export function saveNew({ link, settings, sid, key, now, expiresAt, message }: SaveCall, session: object): Promise<LoadedState> {
+export function saveNew({ link, settings, sid, key, now, expiresAt, message }: SaveCall, session: object, client?: string): Promise<LoadedState> {
   const current = serialise(session, settings.maxSize);
   const run = () =>
     link.call(
       'saving the session',
       async ({ storage, sizeLimit, limitedBy }) => {
         checkSize(current.text, sizeLimit, limitedBy);
-        await storage.upsert({ key, now, expiresAt, text: current.text, userId: userIdToWrite(current.data, settings) });
+        await storage.upsert({ key, now, expiresAt, text: current.text, userId: userIdToWrite(current.data, settings), client });
         if (message !== undefined) Object.assign(message, { locking: storage.locking, outcome: 'created', bytes: current.text.length });
-        return sealed({ viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key });
+        return sealed({ viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key, createdAt: now });
       },
       message,
     );
@@ -65,7 +65,7 @@ export function saveChange(call: SaveCall, session: object, state: StateFields, 
         const saved = await saveDelta(prepared, { key, now, expiresAt, delta, encoded, state, view }, settings, message);
         if (message !== undefined)
           Object.assign(message, saved === null ? { outcome: 'gone' } : { outcome: 'data', bytes: encoded.length, folded: saved.folded === true });
-        return saved === null ? loadedState : savedState({ view, viewLength, saved, expiresAt, sid, key });
+        return saved === null ? loadedState : savedState({ view, viewLength, saved, expiresAt, sid, key, createdAt: state.createdAt });
       },
       message,
     );

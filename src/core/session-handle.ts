@@ -6,6 +6,7 @@
  */
 import type { JsonObject } from './json.js';
 import type { LoadedState, SaveOptions } from './loaded-state.js';
+import type { SessionClient } from './store-types.js';
 
 /** What a handle asks of the store that made it (the store's own methods; an interface, so this file needs not import the store). */
 export interface HandleStore {
@@ -13,6 +14,7 @@ export interface HandleStore {
   touch(sid: string, session: object, state?: LoadedState, options?: SaveOptions): Promise<LoadedState | undefined>;
   destroy(sid: string): Promise<void>;
   create(sid: string): SessionHandle;
+  rotate(sid: string, newSid: string, state?: LoadedState): Promise<LoadedState | null>;
 }
 
 let makeHandle: (store: HandleStore, id: string, data: JsonObject, state: LoadedState | undefined) => SessionHandle;
@@ -34,6 +36,12 @@ export class SessionHandle {
    * change it in place, then {@link commit} it.
    */
   readonly data: JsonObject;
+  /**
+   * The client making the request (its user agent and IP address): kept with the session when this handle first
+   * stores it, if the store's `recordClient` option is on. Session layers set it; a regenerated or rotated
+   * session's handle carries it on.
+   */
+  client: SessionClient | undefined;
 
   /** Adapters get handles from the store ({@link openHandle}). */
   private constructor(store: HandleStore, id: string, data: JsonObject, state: LoadedState | undefined) {
@@ -77,7 +85,8 @@ export class SessionHandle {
    */
   async commit(session: object = this.data, options?: SaveOptions): Promise<void> {
     if (this.#destroyed) return;
-    this.#state = await this.#store.save(this.#id, session, this.#state, options);
+    const client = this.#state === undefined ? this.client : undefined;
+    this.#state = await this.#store.save(this.#id, session, this.#state, client === undefined ? options : { ...options, client });
   }
 
   /** Moves the stored expiry only, when it would move by more than `touchAfter`. Never creates a session. */
@@ -93,11 +102,47 @@ export class SessionHandle {
   }
 
   /**
+   * Moves this session to `newId` keeping its data: this request's changes
+   * are committed first, then the stored session (with every change other
+   * requests committed to it) goes under the new id, and the old id is dead
+   * (a request still using it finds no session). The way to log a user in:
+   * the id known before the login is worth nothing after it, and nothing the
+   * session held is lost. Resolves to the handle to go on with; a new, empty
+   * one when the session was destroyed meanwhile. `session` is the live
+   * object the request changed (by default {@link data}); the new handle's
+   * {@link data} holds what this one's does.
+   */
+  async rotate(newId: string, session: object = this.data): Promise<SessionHandle> {
+    if (this.#destroyed) return this.#successor(newId);
+    if (this.#state === undefined) {
+      // Nothing stored yet: the session simply starts under the new id.
+      this.#destroyed = true;
+      const next = this.#successor(newId);
+      Object.assign(next.data, this.data);
+      return next;
+    }
+    await this.commit(session);
+    const state = await this.#store.rotate(this.#id, newId, this.#state);
+    this.#destroyed = true;
+    if (state === null) return this.#successor(newId);
+    const next = makeHandle(this.#store, newId, this.data, state);
+    next.client = this.client;
+    return next;
+  }
+
+  /** A new, empty session under `newId` in this one's place, for the same client. */
+  #successor(newId: string): SessionHandle {
+    const next = this.#store.create(newId);
+    next.client = this.client;
+    return next;
+  }
+
+  /**
    * Destroys this session and gives a new, empty one under `newId` (after a
    * login, so a session id known before it is worth nothing after).
    */
   async regenerate(newId: string): Promise<SessionHandle> {
     await this.destroy();
-    return this.#store.create(newId);
+    return this.#successor(newId);
   }
 }

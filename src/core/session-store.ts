@@ -10,15 +10,34 @@ import { SessionStoreError, toStoreError } from '../errors.js';
 import { Autopurge } from './autopurge.js';
 import type { BackendOpener, ReadyBackend, StorageNeeds } from './backend.js';
 import { BackendLink } from './backend-link.js';
-import { JsonWalk, parseStoredSession, type JsonObject } from './json.js';
-import { fieldsOf, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
+import { JsonWalk, parseStoredSession, type JsonObject, type JsonValue } from './json.js';
+import { fieldsOf, sealed, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { type SaveCall, saveChange, saveNew, touchSession } from './save-request.js';
 import { openHandle, type SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
-import type { PurgeOptions, ReportOptions, SessionStats, SessionStoreEvents, StoreReport, UserSession } from './store-types.js';
+import type {
+  DestroyByUserOptions,
+  ListByUserOptions,
+  PurgeOptions,
+  ReportOptions,
+  SessionStats,
+  SessionStoreEvents,
+  StoreReport,
+  UserSession,
+} from './store-types.js';
 import { assertSessionId, hashSessionId, publicHandle } from './session-id.js';
-import { allSessions, countSessions, destroyUserSessions, listUserSessions, sessionStats } from './storage-queries.js';
+import {
+  allSessions,
+  countSessions,
+  destroyUserSessionByHandle,
+  destroyUserSessions,
+  evictBeyond,
+  listUserSessions,
+  renameSession,
+  sessionStats,
+} from './storage-queries.js';
+import { userIdOf } from './user-id.js';
 import { destroySession, loadSession, operationMessage, publishConnection, purgeExpired, reportOn } from './store-calls.js';
 import { insertSession, ReadThrough, type SessionSource } from './session-source.js';
 import { type SaveMessage, TRACING } from './tracing.js';
@@ -33,6 +52,13 @@ export {
   type SessionStats,
   type SessionStoreEvents,
   type UserSession,
+  type SessionClient,
+  type ListByUserOptions,
+  type DestroyByUserOptions,
+  type SessionEvent,
+  type DestroyedEvent,
+  type RotatedEvent,
+  type ExpiredEvent,
 } from './store-types.js';
 
 /** The options the core runs on, and the backend it runs on. */
@@ -73,7 +99,13 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const autopurge = (this.#autopurge = options.autopurge === undefined ? undefined : new Autopurge(options.autopurge, () => this.#purgeInBackground()));
     this.#link = new BackendLink({
       opener: backend,
-      needs: (createIfMissing): StorageNeeds => ({ locking: options.locking, userId: options.userIdPath !== undefined, createIfMissing }),
+      needs: (createIfMissing): StorageNeeds => ({
+        locking: options.locking,
+        userId: options.userIdPath !== undefined,
+        createIfMissing,
+        createdAt: options.absoluteTimeoutMs !== undefined,
+        client: options.recordClient,
+      }),
       createIfMissing: options.createTable,
       maxSize: options.maxSize,
       events: {
@@ -132,11 +164,24 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     return state !== undefined && state.key !== undefined && state.sid === sid ? state.key : this.#key(sid);
   }
 
-  /** When a session saved now expires: the call's own expiry, else the format's, else `ttl` from now. */
-  #expiry(session: object, now: number, options: SaveOptions | undefined): number {
+  /**
+   * When a session saved now expires: the call's own expiry, else the format's, else `ttl` from now; never past
+   * its creation (`createdAt`, as its state knows it) plus the absolute timeout.
+   */
+  #expiry(session: object, now: number, options: SaveOptions | undefined, createdAt: number | undefined): number {
     const given = options?.expiresAt;
     const at = given instanceof Date ? given.getTime() : (given ?? this.#format.expiresAt(session, now));
-    return at !== undefined && Number.isFinite(at) ? at : now + this.options.ttlSeconds * 1000;
+    const idle = at !== undefined && Number.isFinite(at) ? at : now + this.options.ttlSeconds * 1000;
+    const absolute = this.options.absoluteTimeoutMs;
+    return absolute === undefined || createdAt === undefined ? idle : Math.min(idle, createdAt + absolute);
+  }
+
+  /** The client to record with a session this save creates (`recordClient`), as stored. */
+  #client(options: SaveOptions | undefined): string | undefined {
+    const client = options?.client;
+    if (!this.options.recordClient || client === undefined) return undefined;
+    const text = (value: unknown): string | undefined => (typeof value === 'string' && value.length > 0 ? value.slice(0, 512) : undefined);
+    return JSON.stringify({ userAgent: text(client.userAgent), ip: text(client.ip) });
   }
 
   /**
@@ -156,13 +201,13 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    */
   async load(sid: string): Promise<LoadedSession | null> {
     const key = this.#key(sid);
-    const loaded = await loadSession(this.#opener, this.#link, sid, key);
+    const loaded = await loadSession(this.#opener, this.#link, sid, key, this.options.absoluteTimeoutMs);
     if (loaded !== null || this.#readThrough === undefined) return loaded;
     const copied = await this.#readThrough.copy(sid, {
       insert: (found) => insertSession(this.#link, this.options, key, parseStoredSession(found.text), found.expiresAt),
       destroy: () => destroySession(this.#opener, this.#link, key),
     });
-    return copied ? loadSession(this.#opener, this.#link, sid, key) : null;
+    return copied ? loadSession(this.#opener, this.#link, sid, key, this.options.absoluteTimeoutMs) : null;
   }
 
   /**
@@ -218,8 +263,65 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
       );
     }
     const now = Date.now();
-    const call = this.#saveCall(sid, key, now, this.#expiry(session, now, options));
-    return state === undefined || loadedState === undefined ? saveNew(call, session) : saveChange(call, session, state, loadedState);
+    // A session stored now for the first time is created now (a whole write over a stored one keeps its creation).
+    const call = this.#saveCall(sid, key, now, this.#expiry(session, now, options, state === undefined ? now : state.createdAt));
+    const saved =
+      state === undefined || loadedState === undefined
+        ? await saveNew(call, session, this.#client(options))
+        : await saveChange(call, session, state, loadedState);
+    await this.#afterSave(key, session, state);
+    return saved;
+  }
+
+  /**
+   * What a save sets off: the `created` event for a new session, and when the session has become a user's (its
+   * user id differs from the one the request loaded), the `maxSessionsPerUser` limit.
+   */
+  async #afterSave(key: string, session: object, state: StateFields | undefined): Promise<void> {
+    const path = this.options.userIdPath;
+    const limit = this.options.maxSessionsPerUser;
+    const tellCreated = state === undefined && this.listenerCount('created') > 0;
+    if (!tellCreated && (limit === undefined || path === undefined)) return;
+    const userId = path === undefined ? null : userIdOf(session as JsonValue, path);
+    if (tellCreated) this.emit('created', { handle: publicHandle(key), userId: userId ?? undefined });
+    if (limit === undefined || path === undefined || userId === null) return;
+    if (state !== undefined && userIdOf(state.view ?? parseStoredSession(state.viewText), path) === userId) return;
+    const absoluteTimeoutMs = this.options.absoluteTimeoutMs;
+    const evicted = await this.#call("limiting the user's sessions", (storage) => evictBeyond(storage, userId, limit, absoluteTimeoutMs));
+    for (const evictedKey of evicted) this.emit('evicted', { handle: publicHandle(evictedKey), userId });
+  }
+
+  /**
+   * Moves a session to a new id with its data, as it is stored (every change committed to it before, this
+   * request's included once saved): the way to log a user in without a session fixation, keeping what the
+   * session held. The old id is dead once this resolves: a request still using it finds no session, and its save
+   * writes nothing. Resolves to the state to save the session under `newSid` with (`state`'s, moved; a fresh load
+   * without it), or `null` when there was no live session under `sid`.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID` for either id; `ERR_DATABASE`
+   */
+  async rotate(sid: string, newSid: string, loadedState?: LoadedState): Promise<LoadedState | null> {
+    const state = loadedState === undefined ? undefined : fieldsOf(loadedState);
+    const fromKey = this.#keyOf(sid, state);
+    const toKey = this.#key(newSid);
+    if (toKey === fromKey) throw new SessionStoreError('ERR_INVALID_SESSION_ID', 'a session is rotated to a new id, not to the one it has');
+    const path = this.options.userIdPath;
+    const moved = await this.#call('rotating the session id', (storage) => renameSession(storage, fromKey, toKey, path));
+    if (!moved) return null;
+    let next: LoadedState;
+    if (state === undefined) {
+      const loaded = await this.load(newSid);
+      if (loaded === null) return null;
+      next = loaded.state;
+    } else {
+      next = sealed({ ...state, sid: newSid, key: toKey });
+    }
+    if (this.listenerCount('rotated') > 0) {
+      const fields = fieldsOf(next);
+      const userId = path === undefined ? null : userIdOf(fields.view ?? parseStoredSession(fields.viewText), path);
+      this.emit('rotated', { handle: publicHandle(toKey), previous: publicHandle(fromKey), userId: userId ?? undefined });
+    }
+    return next;
   }
 
   /**
@@ -230,7 +332,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const state = loadedState === undefined ? undefined : fieldsOf(loadedState);
     const key = this.#keyOf(sid, state);
     const now = Date.now();
-    return touchSession(this.#saveCall(sid, key, now, this.#expiry(session, now, options)), state);
+    return touchSession(this.#saveCall(sid, key, now, this.#expiry(session, now, options, state?.createdAt)), state);
   }
 
   /** What a save or touch of this request needs, with its message when someone subscribes to the `save` channel. */
@@ -246,7 +348,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const key = this.#key(sid);
     // From the store being migrated from first: a copy racing this destroy then sees it gone and drops itself.
     await this.#readThrough?.remove(sid);
-    return destroySession(this.#opener, this.#link, key);
+    await destroySession(this.#opener, this.#link, key);
+    if (this.listenerCount('destroyed') > 0) this.emit('destroyed', { handle: publicHandle(key), userId: undefined, reason: 'destroy' });
   }
 
   #assertUserIdColumn(): void {
@@ -257,20 +360,54 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
 
   /**
    * Logs a user out everywhere: deletes every session whose `userIdKey` holds
-   * `userId`. Concurrent saves of those sessions will not bring them back.
-   * Resolves to the number of sessions deleted.
+   * `userId`, but the one whose id is `except` ("log out my other devices").
+   * Concurrent saves of those sessions will not bring them back. Resolves to
+   * the number of sessions deleted.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_OPTION` without `userIdKey`; `ERR_INVALID_SESSION_ID` for a malformed `except`
    */
-  async destroyByUser(userId: string | number): Promise<number> {
+  async destroyByUser(userId: string | number, options: DestroyByUserOptions = {}): Promise<number> {
     this.#assertUserIdColumn();
     // From the store being migrated from first, as destroy does.
     if (this.options.userIdPath !== undefined) await this.#readThrough?.removeByUser(this.options.userIdPath, String(userId));
-    return this.#call("destroying the user's sessions", (storage) => destroyUserSessions(storage, String(userId)));
+    const exceptKey = options.except === undefined ? undefined : this.#key(options.except);
+    const user = String(userId);
+    return this.#call("destroying the user's sessions", async (storage) => {
+      // Listened to: the sessions are named as listed just before they go.
+      const listed = this.listenerCount('destroyed') > 0 ? (await storage.listByUser(user, Date.now())).filter(({ key }) => key !== exceptKey) : [];
+      const destroyed = await destroyUserSessions(storage, user, exceptKey);
+      for (const { key } of listed) this.emit('destroyed', { handle: publicHandle(key), userId: user, reason: 'user' });
+      return destroyed;
+    });
   }
 
-  /** The live sessions of a user (rows that cannot be read as a session are skipped). */
-  async listByUser(userId: string | number): Promise<UserSession[]> {
+  /**
+   * Logs one session of a user out: the one whose public `handle` (from
+   * {@link listByUser}) is given, found among that user's sessions only.
+   * Concurrent saves of it will not bring it back. Resolves to `true` when it
+   * was there to delete.
+   *
+   * @throws {SessionStoreError} `ERR_INVALID_OPTION` without `userIdKey`
+   */
+  async destroyByHandle(userId: string | number, handle: string): Promise<boolean> {
     this.#assertUserIdColumn();
-    return this.#call("listing the user's sessions", (storage) => listUserSessions(storage, String(userId)));
+    if (typeof handle !== 'string' || handle.length === 0) return false;
+    const key = await this.#call("destroying one of the user's sessions", (storage) => destroyUserSessionByHandle(storage, String(userId), handle));
+    if (key === undefined) return false;
+    this.emit('destroyed', { handle, userId: String(userId), reason: 'handle' });
+    return true;
+  }
+
+  /**
+   * The live sessions of a user, oldest first, each with its public handle, creation and last-seen times, expiry,
+   * data and (with `recordClient`) client; `current` marks the one whose id is `options.current`. Rows that cannot
+   * be read as a session are skipped.
+   */
+  async listByUser(userId: string | number, options: ListByUserOptions = {}): Promise<UserSession[]> {
+    this.#assertUserIdColumn();
+    const currentKey = options.current === undefined ? undefined : this.#key(options.current);
+    const absoluteTimeoutMs = this.options.absoluteTimeoutMs;
+    return this.#call("listing the user's sessions", (storage) => listUserSessions(storage, String(userId), { currentKey, absoluteTimeoutMs }));
   }
 
   /** Every live session. Rows that cannot be read as a session are skipped. */
@@ -300,7 +437,10 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     if (!Number.isInteger(batchSize) || batchSize <= 0) {
       return Promise.reject(new SessionStoreError('ERR_INVALID_OPTION', `option "batchSize" must be a positive integer, got ${JSON.stringify(batchSize)}`));
     }
-    const running = purgeExpired(this.#opener, this.#link, batchSize, options.onProgress);
+    const running = purgeExpired(this.#opener, this.#link, batchSize, options.onProgress).then((removed) => {
+      if (removed > 0) this.emit('expired', { count: removed });
+      return removed;
+    });
     this.#purging = running.finally(() => {
       this.#purging = undefined;
     });

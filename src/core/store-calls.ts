@@ -7,6 +7,7 @@ import type { BackendOpener } from './backend.js';
 import type { BackendLink } from './backend-link.js';
 import { type LoadedSession, loadedFrom } from './loaded-state.js';
 import { publicHandle } from './session-id.js';
+import { outlived } from './storage-queries.js';
 import type { SessionStats, StoreReport } from './store-types.js';
 import {
   CONNECTION_CHANNEL,
@@ -31,8 +32,17 @@ export function publishConnection(opener: BackendOpener, state: 'up' | 'down', e
   }
 }
 
-/** Reads the live session stored under `key` (`sid`'s); `null` when there is none or it has expired. */
-export function loadSession(opener: BackendOpener, link: BackendLink, sid: string, key: string): Promise<LoadedSession | null> {
+/**
+ * Reads the live session stored under `key` (`sid`'s); `null` when there is none, it has expired, or it has outlived
+ * the absolute timeout (`absoluteTimeoutMs`).
+ */
+export function loadSession(
+  opener: BackendOpener,
+  link: BackendLink,
+  sid: string,
+  key: string,
+  absoluteTimeoutMs: number | undefined,
+): Promise<LoadedSession | null> {
   const message: LoadMessage | undefined = TRACING.load.hasSubscribers
     ? { ...operationMessage(opener, link), handle: publicHandle(key), outcome: undefined, bytes: 0 }
     : undefined;
@@ -40,7 +50,9 @@ export function loadSession(opener: BackendOpener, link: BackendLink, sid: strin
     link.call(
       'loading the session',
       async ({ storage }) => {
-        const row = await storage.load(key, Date.now());
+        const now = Date.now();
+        const found = await storage.load(key, now);
+        const row = found === null || outlived(found.createdAt, absoluteTimeoutMs, now) ? null : found;
         if (message !== undefined) {
           message.locking = storage.locking;
           message.outcome = row === null ? 'missing' : 'found';

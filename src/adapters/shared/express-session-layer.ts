@@ -17,6 +17,7 @@
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { isJsonObject, type JsonObject } from '../../core/json.js';
 import type { SessionHandle } from '../../core/session-handle.js';
+import { requestClient } from './session-client.js';
 import { SessionStoreError } from '../../errors.js';
 import type { SessionStore } from '../../store.js';
 import { type Callback, settle } from './cookie-session.js';
@@ -165,10 +166,18 @@ export class RequestSessions {
   }
 
   #install(session: ExpressSession): ExpressSession {
-    this.current = ExpressSession.handleOf(session);
+    const handle = ExpressSession.handleOf(session);
+    const req = this.req;
+    handle.client ??= requestClient(this.layer.store, req.headers, () => (req as { ip?: unknown }).ip ?? req.socket?.remoteAddress);
+    this.current = handle;
     this.req.sessionID = session.id;
     this.req.session = session;
     return session;
+  }
+
+  /** The session `rotate` moved to `handle`, as `req.session`: the same data and cookie under the new id. */
+  rotated(session: ExpressSession, handle: SessionHandle): ExpressSession {
+    return this.#install(new ExpressSession(this, handle, session as unknown as JsonObject, session.cookie));
   }
 
   /** Commits a session of this request through its handle, noting whether anything was written. */
@@ -338,6 +347,25 @@ export class ExpressSession {
   destroy(callback?: Callback): this {
     delete this.req.session;
     settle(this.#handle.destroy(), callback);
+    return this;
+  }
+
+  /**
+   * Gives the session a new id and keeps its data (call it at login, so an id
+   * known before is worth nothing after, while the rest stays): this
+   * request's changes are saved, then the stored session, with every change
+   * other requests committed to it, moves to the new id, whose cookie the
+   * response sends. The old id is dead at once: requests still carrying it
+   * find no session and save nothing. `req.session` is the moved session.
+   */
+  rotate(callback?: Callback): this {
+    const request = this.#request;
+    settle(
+      this.#handle.rotate(request.layer.settings.genid(request.req), this).then((handle) => {
+        request.rotated(this, handle);
+      }),
+      callback,
+    );
     return this;
   }
 

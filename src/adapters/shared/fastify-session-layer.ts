@@ -14,6 +14,7 @@
  */
 import { isForbiddenKey, isJsonObject } from '../../core/json.js';
 import type { SessionHandle } from '../../core/session-handle.js';
+import { requestClient } from './session-client.js';
 import { SessionStoreError } from '../../errors.js';
 import type { SessionStore } from '../../store.js';
 import { type Callback, settle } from './cookie-session.js';
@@ -115,6 +116,7 @@ export class FastifySession {
     this.#layer = layer;
     this.#request = request;
     this.#handle = handle;
+    handle.client ??= requestClient(layer.settings.store, request.raw?.headers, () => (request as { ip?: unknown }).ip);
     this.#encrypted = layer.settings.signer.sign(handle.id);
     const stored = handle.isNew ? undefined : handle.data['cookie'];
     if (stored !== undefined && stored !== null && !isJsonObject(stored))
@@ -225,6 +227,30 @@ export class FastifySession {
       for (const key of keys ?? []) session.set(key, (this as Record<string, unknown>)[key]);
       this.#request.session = session;
     }, done);
+  }
+
+  /**
+   * Gives the session a new id and keeps its data (call it at login, so an id
+   * known before is worth nothing after, while the rest stays): this
+   * request's changes are saved, then the stored session, with every change
+   * other requests committed to it, moves to the new id, whose cookie the
+   * reply sends. The old id is dead at once: requests still carrying it find
+   * no session and save nothing. `request.session` is the moved session.
+   */
+  rotate(callback: Callback): void;
+  rotate(): Promise<void>;
+  rotate(callback?: Callback): Promise<void> | undefined {
+    return this.#run(async () => {
+      const next = await this.#handle.rotate(this.#layer.newId(this.#request), this);
+      const session = new FastifySession(this.#layer, this.#request, next, this.#cookieOptions, isHttps(this.#request));
+      // The handle holds what was loaded: the moved session carries what this request has, saved just now.
+      const moved = session as unknown as Record<string, unknown>;
+      for (const key of dataKeys(session)) delete moved[key];
+      for (const key of dataKeys(this)) moved[key] = (this as Record<string, unknown>)[key];
+      session.cookie = this.cookie;
+      FastifySession.markSaved(session);
+      this.#request.session = session;
+    }, callback);
   }
 
   /** Deletes the session at once (concurrent requests cannot bring it back); `request.session` becomes `null`. */

@@ -20,6 +20,7 @@ import {
   type ResolvedCookie,
   type SessionCookieOptions,
 } from './signed-cookie.js';
+import { requestClient } from './session-client.js';
 import { assertKeeperOptions, cookieAfterCommit, cookieExpiry, FETCH_SESSION_FORMAT, isSessionId, SessionKeeper } from './session-keeper.js';
 import { delegateStoreMethods, forwardStoreEvents, type StoreMethods } from './store-methods.js';
 
@@ -147,6 +148,9 @@ export class FetchSessionStore<Data extends object = SessionData, FlashData exte
       signed = undefined;
     }
     const handle = await this.#keeper.load(signed?.id);
+    // The Fetch API has no client address: the user agent only.
+    if (typeof source === 'object' && source !== null)
+      handle.client = requestClient(this.#keeper.store, 'url' in source ? source.headers : source, () => undefined);
     const loaded = signed !== undefined && handle.id === signed.id;
     return openFetchSession<Data, FlashData>({
       handle,
@@ -243,7 +247,7 @@ function withHeaders(response: Response, answer: readonly ResponseHeader[]): Res
   }
 }
 
-// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, listByUser, lockingMode.
+// The store's own methods: createTable, ready, close, purge, stats, destroyByUser, destroyByHandle, listByUser, lockingMode.
 delegateStoreMethods(FetchSessionStore);
 // biome-ignore lint/correctness/noUnusedVariables: merged with the class, it must repeat the class's type parameters
 export interface FetchSessionStore<Data extends object = SessionData, FlashData extends object = Data> extends StoreMethods {}

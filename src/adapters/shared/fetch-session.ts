@@ -155,6 +155,20 @@ export class FetchSession<Data extends object = SessionData, FlashData extends o
   }
 
   /**
+   * Gives the session a new id and keeps its data (call it at login, so an id
+   * known before is worth nothing after, while the cart and the rest stay):
+   * this request's changes are saved, then the stored session, with every
+   * change other requests committed to it, moves to the new id, whose cookie
+   * the commit sends. The old id is dead at once: requests still carrying it
+   * find no session and save nothing.
+   */
+  async rotate(): Promise<void> {
+    const state = this.#state;
+    state.handle = await state.keeper.rotate(state.handle, state.handle.data);
+    state.renew = true;
+  }
+
+  /**
    * Deletes the session at once (logout); concurrent requests cannot bring
    * it back. The commit clears the cookie, unless the request then sets
    * something (a flash "logged out", say): that starts a new session under a

@@ -20,6 +20,7 @@ import { assertSessionId } from '../../core/session-id.js';
 import type { SessionStore } from '../../store.js';
 import { commitKoaSession } from './koa-session-format.js';
 import { ObjectSlot } from './object-slot.js';
+import { requestClient } from './session-client.js';
 import { isSessionId } from './session-keeper.js';
 import { invalidOption, resolveIdHeader, signSessionId, unsignSessionId } from './signed-cookie.js';
 
@@ -247,6 +248,13 @@ function cookieOptions(opts: KoaSessionRequestOptions, overrides: KoaCookieOptio
   return Object.assign(attributes, overrides);
 }
 
+/** What a commit is asked to do besides writing the change: `save` forces a save, `regenerate` a new id (the data written whole), `rotate` a new id (the stored session moved). */
+export interface KoaCommitOptions {
+  save?: boolean;
+  regenerate?: boolean;
+  rotate?: boolean;
+}
+
 /** A callback of `save()` and `regenerate()`, as koa-session takes it. */
 export type KoaSessionCallback = (error?: unknown) => void;
 
@@ -348,15 +356,29 @@ export class KoaSession {
     return this.commit({ regenerate: true }, callback as KoaSessionCallback);
   }
 
+  /**
+   * Gives the session a new id and keeps its data, with every change other
+   * requests committed to it (`regenerate` writes this request's copy whole
+   * under the new id): this request's changes are saved, then the stored
+   * session moves to the new id, whose cookie is set. The old id is dead at
+   * once: requests still carrying it find no session and save nothing. Call
+   * it at login.
+   */
+  rotate(): Promise<void>;
+  rotate(callback: KoaSessionCallback): undefined;
+  rotate(callback?: KoaSessionCallback): Promise<void> | undefined {
+    return this.commit({ rotate: true }, callback as KoaSessionCallback);
+  }
+
   /** Commits the session now: with `autoCommit: false`, the application's way to do it. */
   manuallyCommit(): Promise<void> {
     return this.#context.commit({});
   }
 
   /** Commits the session: `save` forces a save, `regenerate` a new id. */
-  commit(options?: { save?: boolean; regenerate?: boolean }): Promise<void>;
-  commit(options: { save?: boolean; regenerate?: boolean } | KoaSessionCallback | undefined, callback: KoaSessionCallback): undefined;
-  commit(options?: { save?: boolean; regenerate?: boolean } | KoaSessionCallback, callback?: KoaSessionCallback): Promise<void> | undefined {
+  commit(options?: KoaCommitOptions): Promise<void>;
+  commit(options: KoaCommitOptions | KoaSessionCallback | undefined, callback: KoaSessionCallback): undefined;
+  commit(options?: KoaCommitOptions | KoaSessionCallback, callback?: KoaSessionCallback): Promise<void> | undefined {
     const [given, done] = typeof options === 'function' ? [{}, options] : [options ?? {}, callback];
     const committing = this.#context.commit(given);
     if (done === undefined) return committing;
@@ -479,7 +501,7 @@ export class ContextSession {
    * unawaited `save()`) does not crash the process: the end of the request
    * commits again and throws into Koa's error handling.
    */
-  commit(options: { save?: boolean; regenerate?: boolean }): Promise<void> {
+  commit(options: KoaCommitOptions): Promise<void> {
     const committing = this.#pending.then(() => this.#commit(options));
     this.#pending = committing.then(noop, noop);
     return committing;
@@ -498,13 +520,13 @@ export class ContextSession {
     return renew && expiry !== undefined && typeof maxAge === 'number' && maxAge > 0 && expiry - Date.now() < maxAge / 2;
   }
 
-  async #commit({ save = false, regenerate = false }: { save?: boolean; regenerate?: boolean }, session = this.session): Promise<void> {
+  async #commit({ save = false, regenerate = false, rotate = false }: KoaCommitOptions, session = this.session): Promise<void> {
     if (session === undefined) {
       // Not read: nothing changed. Only `rolling` keeps a stored session alive (its expiry touched), as koa-session
       // saves it then; a due `renew` commits it below, so that its stored `_expire` follows.
       const handle = this.#handle;
       if (handle === undefined || handle.isDestroyed) return;
-      if (this.#renewDue()) return this.#commit({ save, regenerate }, this.get() as KoaSession);
+      if (this.#renewDue() || rotate) return this.#commit({ save, regenerate, rotate }, this.get() as KoaSession);
       if (!this.opts.rolling) return;
       const lifetime = this.#lifetime();
       await handle.touch(handle.data, { expiresAt: lifetime === 'session' ? undefined : Date.now() + lifetime });
@@ -520,7 +542,7 @@ export class ContextSession {
       this.#id = undefined;
       this.id();
     }
-    const force = save || regenerate || requiresSave(session);
+    const force = save || regenerate || rotate || requiresSave(session);
     let data = session.toJSON();
     // A new session that holds nothing is not stored, and gets no cookie.
     if (!force && this.#handle === undefined && Object.keys(data).length === 0) return;
@@ -532,8 +554,17 @@ export class ContextSession {
     const renewDue = this.#renewDue();
     if (lifetime === 'session') data['_session'] = true;
     else Object.assign(data, { _expire: Date.now() + lifetime, _maxAge: lifetime });
-    this.#handle ??= this.layer.store.create(this.id());
+    if (this.#handle === undefined) {
+      const created = (this.#handle = this.layer.store.create(this.id()));
+      const ctx = this.ctx as { headers?: unknown; ip?: unknown };
+      created.client = requestClient(this.layer.store, ctx.headers, () => ctx.ip);
+    }
     const outcome = await commitKoaSession(this.#handle, data);
+    if (rotate) {
+      // Saved under the old id just now: the stored session (other requests' changes with it) moves to a new one.
+      this.#id = undefined;
+      this.#handle = await this.#handle.rotate(this.id(), data);
+    }
     if (force || outcome !== 'unchanged' || this.opts.rolling || renewDue) this.#sendKey();
   }
 

@@ -87,8 +87,8 @@ export function cookieExpiry(maxAge: number | null | undefined, expires: Date | 
 export interface CookieState {
   /** The request carried a cookie of the session's name (valid or not). */
   readonly hadCookie: boolean;
-  /** The cookie verified with an older secret: send it again, signed with the first. */
-  readonly renew: boolean;
+  /** The cookie verified with an older secret, or the session was rotated to a new id: send it (again), signed with the first secret. */
+  renew: boolean;
   /** A clearing cookie was already sent for this session. */
   cleared: boolean;
 }
@@ -159,6 +159,14 @@ export class SessionKeeper {
     const id = this.newId();
     if (handle.isNew && !handle.isDestroyed) return this.store.create(id);
     return handle.regenerate(id);
+  }
+
+  /**
+   * Moves the session to a fresh id keeping its data (`live`, this request's change, is committed first): see
+   * `SessionHandle.rotate`. The old id is dead once this resolves.
+   */
+  rotate(handle: SessionHandle, live: object): Promise<SessionHandle> {
+    return handle.rotate(this.newId(), live);
   }
 
   /**

@@ -10,7 +10,7 @@ import type { SessionStoreOptions } from '../../options.js';
 import type { SessionStore } from '../../store.js';
 
 /** The store's methods every adapter exposes as its own. */
-export const STORE_METHODS = ['createTable', 'ready', 'close', 'purge', 'stats', 'destroyByUser', 'listByUser', 'lockingMode'] as const;
+export const STORE_METHODS = ['createTable', 'ready', 'close', 'purge', 'stats', 'destroyByUser', 'destroyByHandle', 'listByUser', 'lockingMode'] as const;
 
 /** {@link STORE_METHODS}, typed as the store has them. */
 export type StoreMethods = Pick<SessionStore, (typeof STORE_METHODS)[number]>;
@@ -28,9 +28,19 @@ export function delegateStoreMethods(adapter: { prototype: { readonly store: Ses
   }
 }
 
-/** Passes the store's events (`connect`, `disconnect`, `purge`, `purgeError`) on to the adapter. */
-export function forwardStoreEvents(store: SessionStore, adapter: Pick<EventEmitter, 'emit'>): void {
-  for (const name of SESSION_STORE_EVENTS) store.on(name, (...args: unknown[]) => adapter.emit(name, ...args));
+/**
+ * Passes the store's events (`connect`, `disconnect`, `purge`, `purgeError`, and the lifecycle events) on to the
+ * adapter: each once the adapter has a listener for it, since the store does work for some only when listened to
+ * (`destroyed` on `destroyByUser` lists the sessions first).
+ */
+export function forwardStoreEvents(store: SessionStore, adapter: Pick<EventEmitter, 'emit' | 'on'>): void {
+  const forwarded = new Set<string | symbol>();
+  adapter.on('newListener', (name: string | symbol) => {
+    if (forwarded.has(name) || !(SESSION_STORE_EVENTS as readonly (string | symbol)[]).includes(name)) return;
+    forwarded.add(name);
+    const event = name as (typeof SESSION_STORE_EVENTS)[number];
+    store.on(event, (...args: unknown[]) => adapter.emit(event, ...args));
+  });
 }
 
 /**

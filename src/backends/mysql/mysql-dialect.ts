@@ -47,6 +47,14 @@ export const mysqlDialect: SqlDialect = {
   concat: (a, b) => sql`CONCAT(${a}, ${b})`,
   charLength: (text) => sql`CHAR_LENGTH(${text})`,
 
+  // A TIMESTAMP is kept in UTC and UNIX_TIMESTAMP reads it back whatever the session's time zone.
+  instantMs: (column, type) =>
+    type === 'timestamp' || type === 'datetime'
+      ? sql`ROUND(UNIX_TIMESTAMP(${column}) * 1000)`
+      : ['int', 'bigint', 'decimal'].includes(type)
+        ? column
+        : undefined,
+
   async tableSize(runner, table) {
     // InnoDB's figures are estimates, refreshed by ANALYZE TABLE and in the background.
     const rows = await runner.query(
@@ -80,6 +88,7 @@ export const mysqlDialect: SqlDialect = {
             : undefined
           : { bytes: perStatement, limitedBy: `the server's max_allowed_packet (${packet} bytes; raise it to store more)` },
       columns: new Set(types.keys()),
+      columnTypes: types,
       hasLockVersion: ['int', 'bigint', 'smallint', 'mediumint', 'tinyint'].includes(types.get('lock_version') ?? ''),
       hasChanges: isTextType(types.get('changes')),
       // InnoDB keeps a table's rows in the order of its primary key.
@@ -104,7 +113,7 @@ export const mysqlDialect: SqlDialect = {
       changes LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
       expires_at BIGINT NOT NULL,
       created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
-      updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),${options.lockVersion ? '\n      lock_version INT NOT NULL DEFAULT 0,' : ''}${options.userId ? '\n      user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,' : ''}
+      updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),${options.lockVersion ? '\n      lock_version INT NOT NULL DEFAULT 0,' : ''}${options.userId ? '\n      user_id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,' : ''}${options.client ? '\n      client TEXT CHARACTER SET utf8mb4 NULL,' : ''}
       PRIMARY KEY (id),
       KEY ${quoteMysql(`${table.name}_expires_at_idx`)} (expires_at)${options.userId ? `,\n      KEY ${quoteMysql(`${table.name}_user_id_idx`)} (user_id)` : ''}
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,

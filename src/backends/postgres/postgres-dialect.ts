@@ -52,6 +52,8 @@ export const postgresDialect: SqlDialect = {
     toMs: (column) => sql`(date_part('epoch', ${column}) * 1000)`,
   },
 
+  instantMs: (column, type) => (type.startsWith('timestamp') ? sql`(date_part('epoch', ${column}) * 1000)` : INTEGER_TYPES.includes(type) ? column : undefined),
+
   async inspect(runner, table) {
     const rows = await runner.query(
       `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2`,
@@ -61,6 +63,7 @@ export const postgresDialect: SqlDialect = {
     const types = new Map(rows.map((row) => [String(row['column_name']).toLowerCase(), String(row['data_type'])]));
     return {
       columns: new Set(types.keys()),
+      columnTypes: types,
       hasLockVersion: INTEGER_TYPES.includes(types.get('lock_version') ?? ''),
       hasChanges: isTextType(types.get('changes')),
       dataType: types.get('data') ?? 'jsonb',
@@ -90,7 +93,7 @@ export const postgresDialect: SqlDialect = {
       changes text,
       expires_at timestamptz NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now(),
-      updated_at timestamptz NOT NULL DEFAULT now()${options.lockVersion ? ',\n      lock_version integer NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id text' : ''}
+      updated_at timestamptz NOT NULL DEFAULT now()${options.lockVersion ? ',\n      lock_version integer NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id text' : ''}${options.client ? ',\n      client text' : ''}
     )`,
       [],
     );

@@ -29,6 +29,7 @@ import type {
   ConnectionFailure,
   DocumentWrite,
   ExpiryMove,
+  KeyMove,
   LockedMerge,
   MergedDocument,
   ReadyBackend,
@@ -50,7 +51,9 @@ import { describeRedisFailure, isOfflineError, isRedisConnectionError, isReply, 
 import {
   ALL_SCRIPTS,
   COMPARE_AND_SET,
+  COPY_SESSION,
   DESTROY_IF_USER,
+  DESTROY_IF_VERSION,
   EXTEND_EXPIRY,
   INDEX_USER,
   INSERT_IF_ABSENT,
@@ -70,8 +73,13 @@ const SCAN_COUNT = 500;
 /** The oldest Redis with every command the store sends (ZADD GT). */
 const MINIMUM_VERSION = [6, 2] as const;
 
-/** The fields a load reads. */
-const READ_FIELDS = ['data', 'v', 'e'] as const;
+/** How many times a rotation copies a session that keeps being written meanwhile before it gives up. */
+const ROTATE_ATTEMPTS = 16;
+/** The fields of a session a rotation carries to its new key (not a `pessimistic` writer's lock). */
+const SESSION_FIELDS = ['data', 'v', 'e', 'u', 'c', 's', 'cl'] as const;
+
+/** The fields a load reads: `data, v, e`, and when the session was created (`absoluteTimeout`). */
+const READ_FIELDS = ['data', 'v', 'e', 'c'] as const;
 
 /** `<table>` or `<schema>.<table>`: the prefix of every key of the store. */
 export function keyPrefix(table: TableName): string {
@@ -186,24 +194,19 @@ export class RedisSessions implements ReadyBackend {
     if (this.#indexed && userId !== null) await this.#index(userId, key, expiresAt);
   }
 
-  /** The session's fields (data, v, e, and u when asked for); `null` when it does not exist. */
-  async #read(key: string, fields: readonly string[]): Promise<StoredState | null> {
-    const sessionKey = this.#sessionKey(key);
-    const reply = arrayOf(await this.#link.send(sessionKey, ['HMGET', sessionKey, ...fields]));
-    if ((reply[0] ?? null) === null && (reply[1] ?? null) === null) return null;
-    return stateOf(reply, 0);
-  }
-
   async load(key: string, now: number): Promise<StoredSession | null> {
-    const stored = await this.#read(key, READ_FIELDS);
-    if (stored === null) return null;
-    const { text, version, expiresAt } = stored;
-    return expiresAt <= now ? null : { text, version, expiresAt };
+    const sessionKey = this.#sessionKey(key);
+    const reply = arrayOf(await this.#link.send(sessionKey, ['HMGET', sessionKey, ...READ_FIELDS]));
+    if ((reply[0] ?? null) === null && (reply[1] ?? null) === null) return null;
+    const { text, version, expiresAt } = stateOf(reply.slice(0, 3), 0);
+    if (expiresAt <= now) return null;
+    const created = reply[3];
+    return created === null || created === undefined ? { text, version, expiresAt } : { text, version, expiresAt, createdAt: integerOf(created) };
   }
 
-  async upsert({ key, expiresAt, text, userId }: DocumentWrite): Promise<void> {
+  async upsert({ key, now, expiresAt, text, userId, client }: DocumentWrite): Promise<void> {
     if (typeof userId === 'string') await this.#indexFor(userId, key, expiresAt);
-    await this.#run(UPSERT, this.#sessionKey(key), [text, at(expiresAt), ...userArgs(userId), String(randomInt(1, 2 ** 31))]);
+    await this.#run(UPSERT, this.#sessionKey(key), [text, at(expiresAt), ...userArgs(userId), String(randomInt(1, 2 ** 31)), at(now), client ?? '']);
   }
 
   async insertIfAbsent({ key, now, expiresAt, text, userId }: DocumentWrite): Promise<boolean> {
@@ -325,6 +328,7 @@ export class RedisSessions implements ReadyBackend {
           merged.text,
           at(expiresAt),
           ...userArgs(merged.userId),
+          at(now),
         ]),
       );
       if (written === 1) return true;
@@ -364,20 +368,68 @@ export class RedisSessions implements ReadyBackend {
    * another user's now). A save based on a load from before is a
    * compare-and-set on a missing key: it writes nothing.
    */
-  async destroyByUser(userId: string): Promise<number> {
-    const keys = await this.#indexedKeys(userId, Date.now());
-    const deleted = await Promise.all(keys.map(async (key) => integerOf(await this.#run(DESTROY_IF_USER, this.#sessionKey(key), [userId]))));
-    return deleted.reduce((sum, count) => sum + count, 0);
+  async destroyByUser(userId: string, exceptKey?: string): Promise<number> {
+    const keys = (await this.#indexedKeys(userId, Date.now())).filter((key) => key !== exceptKey);
+    const deleted = await Promise.all(keys.map((key) => this.destroyOfUser(key, userId)));
+    return deleted.filter(Boolean).length;
+  }
+
+  /**
+   * The two keys are in different slots of a cluster, so no one command moves a session: it is copied (its user
+   * indexed first, as every write does), then the old key deleted only if no write moved it on since; a write that
+   * did is copied again. A save of the old id after the delete finds it gone.
+   */
+  async rename({ fromKey, toKey, now }: KeyMove): Promise<boolean> {
+    const from = this.#sessionKey(fromKey);
+    const to = this.#sessionKey(toKey);
+    for (let attempt = 0; attempt < ROTATE_ATTEMPTS; attempt++) {
+      const values = arrayOf(await this.#link.send(from, ['HMGET', from, ...SESSION_FIELDS])).map((value) => textOf(value));
+      const [data, version, expiry, user] = values;
+      if ((data === null && version === null) || (expiry !== null && expiry !== undefined && integerOf(expiry) <= now)) return false;
+      const expiresAt = expiry === null || expiry === undefined ? Number.MAX_SAFE_INTEGER : integerOf(expiry);
+      if (this.#indexed && typeof user === 'string') await this.#index(user, toKey, expiresAt);
+      const fields = SESSION_FIELDS.flatMap((field, index) => {
+        const value = values[index];
+        return value === null || value === undefined ? [] : [field, value];
+      });
+      await this.#run(COPY_SESSION, to, [at(expiresAt), ...fields]);
+      const deleted = integerOf(await this.#run(DESTROY_IF_VERSION, from, [version ?? '']));
+      if (deleted === 1) return true;
+      if (deleted === -1) {
+        // Destroyed meanwhile: so is the copy.
+        await this.#link.send(to, ['DEL', to]);
+        return false;
+      }
+      await backoff(attempt);
+    }
+    await this.#link.send(to, ['DEL', to]);
+    throw new SessionStoreError('ERR_DATABASE', `the session kept changing while it was rotated (${ROTATE_ATTEMPTS} attempts); it stays under its old id`);
+  }
+
+  async destroyOfUser(key: string, userId: string): Promise<boolean> {
+    return integerOf(await this.#run(DESTROY_IF_USER, this.#sessionKey(key), [userId])) === 1;
   }
 
   async listByUser(userId: string, now: number): Promise<StoredUserSession[]> {
     const keys = await this.#indexedKeys(userId, now);
-    const replies = await Promise.all(keys.map((key) => this.#link.send(this.#sessionKey(key), ['HMGET', this.#sessionKey(key), 'data', 'v', 'e', 'u'])));
+    const replies = await Promise.all(
+      keys.map((key) => this.#link.send(this.#sessionKey(key), ['HMGET', this.#sessionKey(key), 'data', 'v', 'e', 'u', 'c', 's', 'cl'])),
+    );
     const sessions: StoredUserSession[] = [];
     replies.forEach((reply, index) => {
-      const stored = stateOf(arrayOf(reply), 0);
+      const fields = arrayOf(reply);
+      const stored = stateOf(fields.slice(0, 4), 0);
       if (stored.userId === userId && stored.expiresAt > now && (stored.text !== null || stored.version !== null)) {
-        sessions.push({ key: keys[index] as string, text: stored.text, version: stored.version, expiresAt: stored.expiresAt });
+        const [created, seen, client] = fields.slice(4).map((value) => textOf(value) ?? undefined);
+        sessions.push({
+          key: keys[index] as string,
+          text: stored.text,
+          version: stored.version,
+          expiresAt: stored.expiresAt,
+          createdAt: created === undefined ? undefined : integerOf(created),
+          lastSeenAt: seen === undefined ? undefined : integerOf(seen),
+          client,
+        });
       }
     });
     return sessions;

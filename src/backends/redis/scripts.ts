@@ -13,6 +13,9 @@
  * | `v`    | the version, an integer that every write of the data moves on |
  * | `e`    | the expiry, epoch ms by the application's clock; the key's own TTL (`PEXPIREAT`) is the same instant |
  * | `u`    | the user id (`userIdKey`), only when the store keeps a user index |
+ * | `c`    | when the session was first stored, epoch ms by the application's clock |
+ * | `s`    | when a write of its data or expiry last moved it (at most every `touchAfter`), epoch ms |
+ * | `cl`   | the client recorded at its creation (`recordClient`), JSON text |
  * | `lk`, `lt` | a `pessimistic` writer's lock: its token, and the server time (ms) it lapses at |
  *
  * A session whose `e` is at or before the caller's `now` counts as gone,
@@ -92,7 +95,7 @@ if ARGV[8] == '1' then
   local user = (ARGV[4] == '1' and ARGV[5]) or (ARGV[4] == '' and cur[3])
   if user and user ~= ARGV[7] then return {2, user} end
 end
-redis.call('HSET', KEYS[1], 'data', ARGV[2], 'e', ARGV[3], 'v', ARGV[9])
+redis.call('HSET', KEYS[1], 'data', ARGV[2], 'e', ARGV[3], 'v', ARGV[9], 's', ARGV[6])
 ${writeUser(4)}
 if cur[4] then redis.call('HDEL', KEYS[1], 'lk', 'lt') end
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
@@ -101,18 +104,20 @@ return 1`,
 
 /**
  * Stores a whole session, replacing any. ARGV: data, expiry, user op, user
- * id, first version. A replaced session's version moves on (a save based on
- * what was there fails its check); a new one starts at a random version, so
- * a save based on an earlier session of the same id cannot match it.
+ * id, first version, now, the client ('' for none). A replaced session's
+ * version moves on (a save based on what was there fails its check) and its
+ * creation time stays; a new one starts at a random version, so a save based
+ * on an earlier session of the same id cannot match it.
  */
 export const UPSERT = script(
   'upsert',
   `if redis.call('HEXISTS', KEYS[1], 'v') == 1 then
-  redis.call('HSET', KEYS[1], 'data', ARGV[1], 'e', ARGV[2])
+  redis.call('HSET', KEYS[1], 'data', ARGV[1], 'e', ARGV[2], 's', ARGV[6])
   redis.call('HINCRBY', KEYS[1], 'v', 1)
 else
-  redis.call('HSET', KEYS[1], 'data', ARGV[1], 'e', ARGV[2], 'v', ARGV[5])
+  redis.call('HSET', KEYS[1], 'data', ARGV[1], 'e', ARGV[2], 'v', ARGV[5], 'c', ARGV[6], 's', ARGV[6])
 end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'cl', ARGV[7]) end
 ${writeUser(3)}
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1`,
@@ -130,7 +135,8 @@ export const INSERT_IF_ABSENT = script(
 local exists = cur[1] ~= false or cur[2] ~= false
 if exists and not (cur[3] and tonumber(cur[3]) <= tonumber(ARGV[3])) then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'data', ARGV[1], 'e', ARGV[2], 'v', ARGV[6])
+-- Created and last seen now: the copy starts its absolute timeout here, as the old store kept no creation time.
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'e', ARGV[2], 'v', ARGV[6], 'c', ARGV[3], 's', ARGV[3])
 ${writeUser(4)}
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1`,
@@ -148,7 +154,7 @@ export const EXTEND_EXPIRY = script(
   `${readLive(['data', 'v', 'e', 'u'], 'ARGV[3]', '0')}
 if cur[3] and tonumber(cur[3]) >= tonumber(ARGV[2]) then return 0 end
 if ARGV[5] == '1' and cur[4] and cur[4] ~= ARGV[4] then return {cur[4]} end
-redis.call('HSET', KEYS[1], 'e', ARGV[1])
+redis.call('HSET', KEYS[1], 'e', ARGV[1], 's', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1`,
 );
@@ -170,7 +176,7 @@ return {1, cur[1], cur[2], cur[3], cur[4]}`,
 
 /**
  * Writes a merge made under the lock and releases it. ARGV: token, the
- * version locked ('' for none), data, expiry, user op, user id. Replies 1
+ * version locked ('' for none), data, expiry, user op, user id, now. Replies 1
  * when written, -1 when the session is gone (destroyed meanwhile), 0 when
  * the lock was lost or the version moved on past it (run the merge again).
  */
@@ -181,7 +187,7 @@ if cur[2] == false and cur[3] == false then return -1 end
 if cur[1] ~= ARGV[1] then return 0 end
 redis.call('HDEL', KEYS[1], 'lk', 'lt')
 if (cur[2] or '') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'data', ARGV[3], 'e', ARGV[4])
+redis.call('HSET', KEYS[1], 'data', ARGV[3], 'e', ARGV[4], 's', ARGV[7])
 ${writeUser(5)}
 if cur[2] then redis.call('HINCRBY', KEYS[1], 'v', 1) else redis.call('HSET', KEYS[1], 'v', '1') end
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
@@ -218,6 +224,31 @@ if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 return 1`,
 );
 
+/**
+ * Writes a copy of a session under a new key (a rotation's first step: the old key is in another slot). ARGV:
+ * expiry, then the fields and their values. Replaces whatever a previous attempt of the same rotation wrote there.
+ */
+export const COPY_SESSION = script(
+  'copy-session',
+  `redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1`,
+);
+
+/**
+ * Deletes a session only if its version is still the one copied (a rotation's last step). ARGV: version. Replies 1
+ * when deleted, -1 when the session is gone, 0 when a write moved it on since (copy it again).
+ */
+export const DESTROY_IF_VERSION = script(
+  'destroy-if-version',
+  `local v = redis.call('HGET', KEYS[1], 'v')
+if v == false and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if (v or '') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`,
+);
+
 /** Every script, loaded on each master when the store is prepared. */
 export const ALL_SCRIPTS: readonly RedisScript[] = [
   COMPARE_AND_SET,
@@ -229,4 +260,6 @@ export const ALL_SCRIPTS: readonly RedisScript[] = [
   UNLOCK,
   DESTROY_IF_USER,
   INDEX_USER,
+  COPY_SESSION,
+  DESTROY_IF_VERSION,
 ];

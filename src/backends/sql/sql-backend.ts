@@ -8,6 +8,7 @@ import type { ConnectionFailure, ReadyBackend, SessionBackend, StorageNeeds } fr
 import type { TableName } from '../connection-settings.js';
 import type { SqlDialect, SqlDriver } from './sql-dialect.js';
 import { SqlTable } from './sql-table.js';
+import { raw } from './statement.js';
 import type { CreateTableOptions } from './table-shape.js';
 
 /** Columns every sessions table must have (besides an expiry column). */
@@ -39,7 +40,7 @@ export class SqlSessionBackend implements SessionBackend {
   }
 
   #createOptions(needs: StorageNeeds): CreateTableOptions {
-    return { lockVersion: needs.locking === 'optimistic', userId: needs.userId };
+    return { lockVersion: needs.locking === 'optimistic', userId: needs.userId, client: needs.client === true };
   }
 
   async create(needs: StorageNeeds): Promise<void> {
@@ -72,6 +73,16 @@ export class SqlSessionBackend implements SessionBackend {
     if (needs.userId && !info.columns.has('user_id')) {
       throw new SessionStoreError('ERR_SCHEMA', `userIdKey needs a user_id column: ALTER TABLE ${name} ADD COLUMN user_id VARCHAR(255), then index it`);
     }
+    const createdType = info.columnTypes?.get('created_at');
+    if (needs.createdAt === true && (createdType === undefined || this.#dialect.instantMs(raw('created_at'), createdType) === undefined)) {
+      throw new SessionStoreError(
+        'ERR_SCHEMA',
+        `absoluteTimeout needs a created_at column (a timestamp, or epoch milliseconds) filled in when a row is inserted: table ${name} has ${createdType === undefined ? 'none' : `one of type ${createdType}`}`,
+      );
+    }
+    if (needs.client === true && !info.columns.has('client')) {
+      throw new SessionStoreError('ERR_SCHEMA', `recordClient needs a client column: ALTER TABLE ${name} ADD COLUMN client TEXT`);
+    }
     const locking = needs.locking ?? (info.hasLockVersion ? 'optimistic' : 'atomic');
     if (locking === 'optimistic' && !info.hasLockVersion) {
       throw new SessionStoreError(
@@ -79,7 +90,15 @@ export class SqlSessionBackend implements SessionBackend {
         `locking "optimistic" needs an integer lock_version column: ALTER TABLE ${name} ADD COLUMN lock_version INTEGER NOT NULL DEFAULT 0`,
       );
     }
-    return new SqlTable({ dialect: this.#dialect, driver: this.#driver, table: this.#table, info, expiry: info.expiry, locking });
+    return new SqlTable({
+      dialect: this.#dialect,
+      driver: this.#driver,
+      table: this.#table,
+      info,
+      expiry: info.expiry,
+      locking,
+      readCreatedAt: needs.createdAt === true,
+    });
   }
 
   ping(): Promise<void> {

@@ -178,6 +178,11 @@ export interface SqlDialect extends Placeholders {
     fromMs(value: Sql, zoned: boolean): Sql;
     toMs(column: Sql, zoned: boolean): Sql;
   };
+  /**
+   * A column of the given declared type that holds an instant (`created_at`, `updated_at`), as epoch milliseconds;
+   * `undefined` for a type the store does not read as one.
+   */
+  instantMs(column: Sql, type: string): Sql | undefined;
   /** `a` and `b` joined as text. */
   concat(a: Sql, b: Sql): Sql;
   /** The length of a text in characters (as `substr` counts them). */

@@ -9,6 +9,7 @@ import type {
   DeltaWrite,
   DocumentWrite,
   ExpiryMove,
+  KeyMove,
   LockedMerge,
   PurgeRun,
   ReadyBackend,
@@ -40,6 +41,8 @@ export interface SqlTableSetup {
   readonly info: TableInfo;
   readonly expiry: ExpiryColumn;
   readonly locking: LockingMode;
+  /** Loads read `created_at` (`absoluteTimeout`; the table was checked to have it). */
+  readonly readCreatedAt?: boolean | undefined;
 }
 
 /**
@@ -89,6 +92,8 @@ export class SqlTable implements ReadyBackend {
   readonly #lockName: string;
   readonly #tableName: TableName;
   readonly #hasUserId: boolean;
+  /** The table has a `client` column (`recordClient`). */
+  readonly #hasClient: boolean;
   /** The quoted column the table keeps its rows in order of, where a purge can walk it. */
   readonly #storageOrder: Sql | undefined;
   readonly #statements: {
@@ -97,6 +102,9 @@ export class SqlTable implements ReadyBackend {
     readonly extendExpiry: CompiledSql;
     readonly destroy: CompiledSql;
     readonly destroyByUser: CompiledSql;
+    readonly destroyByUserExcept: CompiledSql;
+    readonly destroyOfUser: CompiledSql;
+    readonly rename: CompiledSql;
     readonly listByUser: CompiledSql;
     readonly all: CompiledSql;
     readonly count: CompiledSql;
@@ -113,7 +121,7 @@ export class SqlTable implements ReadyBackend {
   /** The stored pending changes, without their padding. */
   readonly #storedChanges: Sql;
 
-  constructor({ dialect, driver, table, info, expiry, locking }: SqlTableSetup) {
+  constructor({ dialect, driver, table, info, expiry, locking, readCreatedAt = false }: SqlTableSetup) {
     this.locking = locking;
     this.capacity = info.dataCapacity;
     this.#dialect = dialect;
@@ -130,37 +138,56 @@ export class SqlTable implements ReadyBackend {
     this.#storageOrder = info.storageOrder === undefined ? undefined : raw(info.storageOrder);
     this.#tableName = table;
     this.#hasUserId = info.columns.has('user_id');
+    this.#hasClient = info.columns.has('client');
     const t = (this.#table = raw(table.schema === undefined ? dialect.quote(table.name) : `${dialect.quote(table.schema)}.${dialect.quote(table.name)}`));
     const expires = (this.#expires = raw(dialect.quote(expiry.name)));
     // Instants cross the wire as epoch-ms numbers both ways; a timestamp column converts them in SQL.
     const stamp = isTimestampUnit(expiry.unit) ? dialect.timestampExpiry : undefined;
     if (isTimestampUnit(expiry.unit) && stamp === undefined) throw new Error(`this database has no timestamp expiry column (${expiry.name})`);
     const zoned = expiry.unit === 'timestamptz';
-    const instant = (this.#instant = stamp === undefined ? (value) => sql`${value}` : (value) => stamp.fromMs(sql`${value}`, zoned));
+    const at = (this.#instant = stamp === undefined ? (value) => sql`${value}` : (value) => stamp.fromMs(sql`${value}`, zoned));
     const expiresRead = stamp === undefined ? expires : stamp.toMs(expires, zoned);
     this.#touchUpdatedAt = info.columns.has('updated_at') && dialect.updatedAtNow !== undefined ? raw(`, updated_at = ${dialect.updatedAtNow}`) : EMPTY;
     // No lock_version column: none is read (a column fewer for the driver to describe on every load).
     const dataColumns = sql`${this.#data.read} AS data${raw(this.#hasChanges ? ', changes' : '')}`;
-    const columns = sql`${dataColumns}, ${expiresRead} AS expires_at${raw(info.hasLockVersion ? ', lock_version' : '')}`;
-    const live = sql`${expires} > ${instant(slot('now'))}`;
+    // created_at and updated_at as epoch ms, where the table has them in a type the dialect reads.
+    const instant = (name: string): Sql | undefined => {
+      const type = info.columnTypes?.get(name);
+      return type === undefined ? undefined : dialect.instantMs(raw(dialect.quote(name)), type);
+    };
+    const createdRead = instant('created_at');
+    const seenRead = instant('updated_at');
+    const created = readCreatedAt && createdRead !== undefined ? sql`, ${createdRead} AS created_ms` : EMPTY;
+    const sessionColumns = sql`${dataColumns}, ${expiresRead} AS expires_at${raw(info.hasLockVersion ? ', lock_version' : '')}`;
+    const columns = sql`${sessionColumns}${created}`;
+    // What a list of a user's sessions says of each besides its data: when it was created and last seen, its client.
+    const lifeColumns = join(
+      [sql`${createdRead ?? raw('NULL')} AS created_ms`, sql`${seenRead ?? raw('NULL')} AS seen_ms`, this.#hasClient ? raw('client') : raw('NULL AS client')],
+      ', ',
+    );
+    const live = sql`${expires} > ${at(slot('now'))}`;
     const compiled = (fragment: Sql): CompiledSql => compile(fragment, dialect);
     // One fixed statement for every delta: the database appends a few bytes and never parses the session.
     const bump = raw(info.hasLockVersion ? ', lock_version = lock_version + 1' : '');
     const appended = dialect.concat(sql`COALESCE(${storedChanges}, ${slot('marker')})`, sql`${slot('entry')}`);
     const append = (setUser: Sql, padded: boolean): CompiledSql =>
       compiled(
-        sql`UPDATE ${t} SET changes = ${padded && this.#padding !== undefined ? this.#padding.pad(appended, sql`${slot('padUnit')}`) : appended}, ${expires} = ${instant(slot('expiresAt'))}${this.#touchUpdatedAt}${setUser}${bump}
+        sql`UPDATE ${t} SET changes = ${padded && this.#padding !== undefined ? this.#padding.pad(appended, sql`${slot('padUnit')}`) : appended}, ${expires} = ${at(slot('expiresAt'))}${this.#touchUpdatedAt}${setUser}${bump}
           WHERE id = ${slot('key')} AND ${live}`,
       );
     this.#statements = {
       load: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}`),
       lockRow: compiled(sql`SELECT ${columns} FROM ${t} WHERE id = ${slot('key')} AND ${live}${raw(dialect.lockRowClause)}`),
       extendExpiry: compiled(
-        sql`UPDATE ${t} SET ${expires} = ${instant(slot('expiresAt'))} WHERE id = ${slot('key')} AND ${live} AND ${expires} < ${instant(slot('movedBefore'))}`,
+        sql`UPDATE ${t} SET ${expires} = ${at(slot('expiresAt'))}${this.#touchUpdatedAt} WHERE id = ${slot('key')} AND ${live} AND ${expires} < ${at(slot('movedBefore'))}`,
       ),
       destroy: compiled(sql`DELETE FROM ${t} WHERE id = ${slot('key')}`),
       destroyByUser: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')}`),
-      listByUser: compiled(sql`SELECT id, ${columns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
+      destroyByUserExcept: compiled(sql`DELETE FROM ${t} WHERE user_id = ${slot('userId')} AND id <> ${slot('key')}`),
+      destroyOfUser: compiled(sql`DELETE FROM ${t} WHERE id = ${slot('key')} AND user_id = ${slot('userId')}`),
+      // One statement: a save of the old id waiting for the row finds it under another id once this commits.
+      rename: compiled(sql`UPDATE ${t} SET id = ${slot('toKey')} WHERE id = ${slot('fromKey')} AND ${live}`),
+      listByUser: compiled(sql`SELECT id, ${sessionColumns}, ${lifeColumns} FROM ${t} WHERE user_id = ${slot('userId')} AND ${live}`),
       all: compiled(sql`SELECT ${dataColumns} FROM ${t} WHERE ${live}`),
       count: compiled(sql`SELECT COUNT(*) AS n FROM ${t} WHERE ${live}`),
       clear: compiled(sql`DELETE FROM ${t}`),
@@ -181,7 +208,13 @@ export class SqlTable implements ReadyBackend {
     const version = row['lock_version'];
     const data = this.#stored(row);
     const expiresAt = expiryFromDatabase(row['expires_at'], this.#unit);
-    return { ...data, expiresAt, version: version === null || version === undefined ? null : Number(version) };
+    const created = row['created_ms'];
+    return {
+      ...data,
+      expiresAt,
+      version: version === null || version === undefined ? null : Number(version),
+      ...(created === undefined || created === null ? {} : { createdAt: Math.round(Number(created)) }),
+    };
   }
 
   /**
@@ -229,7 +262,7 @@ export class SqlTable implements ReadyBackend {
     return row === undefined ? null : this.#row(row);
   }
 
-  async upsert({ key, expiresAt, text, userId }: DocumentWrite): Promise<void> {
+  async upsert({ key, expiresAt, text, userId, client }: DocumentWrite): Promise<void> {
     const dialect = this.#dialect;
     const inserted: [string, Sql][] = [
       ['id', sql`${key}`],
@@ -237,6 +270,7 @@ export class SqlTable implements ReadyBackend {
       [this.#expiryName, this.#instant(this.#at(expiresAt))],
     ];
     if (userId !== undefined) inserted.push(['user_id', sql`${userId}`]);
+    if (client !== undefined && this.#hasClient) inserted.push(['client', sql`${client}`]);
     const names = raw(inserted.map(([name]) => dialect.quote(name)).join(', '));
     const updated = inserted.slice(1).map(([name]) => name);
     const bump = this.#hasVersion ? raw(`, lock_version = ${dialect.existing('lock_version')} + 1`) : EMPTY;
@@ -368,12 +402,31 @@ export class SqlTable implements ReadyBackend {
     await execute(this.#driver, this.#statements.destroy, { key });
   }
 
-  destroyByUser(userId: string): Promise<number> {
-    return execute(this.#driver, this.#statements.destroyByUser, { userId });
+  destroyByUser(userId: string, exceptKey?: string): Promise<number> {
+    return exceptKey === undefined
+      ? execute(this.#driver, this.#statements.destroyByUser, { userId })
+      : execute(this.#driver, this.#statements.destroyByUserExcept, { userId, key: exceptKey });
+  }
+
+  async rename({ fromKey, toKey, now }: KeyMove): Promise<boolean> {
+    return (await execute(this.#driver, this.#statements.rename, { fromKey, toKey, now: this.#at(now) })) > 0;
+  }
+
+  async destroyOfUser(key: string, userId: string): Promise<boolean> {
+    return (await execute(this.#driver, this.#statements.destroyOfUser, { key, userId })) > 0;
   }
 
   async listByUser(userId: string, now: number): Promise<StoredUserSession[]> {
-    return (await run(this.#driver, this.#statements.listByUser, { userId, now: this.#at(now) })).map((row) => ({ ...this.#row(row), key: String(row['id']) }));
+    return (await run(this.#driver, this.#statements.listByUser, { userId, now: this.#at(now) })).map((row) => {
+      const seen = row['seen_ms'];
+      const client = row['client'];
+      return {
+        ...this.#row(row),
+        key: String(row['id']),
+        lastSeenAt: seen === null || seen === undefined ? undefined : Math.round(Number(seen)),
+        client: client === null || client === undefined ? undefined : Buffer.isBuffer(client) ? client.toString('utf8') : String(client),
+      };
+    });
   }
 
   async all(now: number): Promise<StoredData[]> {

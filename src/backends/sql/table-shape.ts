@@ -21,6 +21,8 @@ export interface ExpiryColumn {
 export interface TableInfo {
   /** Column names, lower case. */
   readonly columns: ReadonlySet<string>;
+  /** Declared type of each column, by its lower-case name, lower case (for `created_at` and `updated_at`). */
+  readonly columnTypes?: ReadonlyMap<string, string> | undefined;
   /** The table has an integer `lock_version` column (optimistic locking becomes the default). */
   readonly hasLockVersion: boolean;
   /**
@@ -52,6 +54,8 @@ export interface CreateTableOptions {
   readonly lockVersion: boolean;
   /** Add an indexed `user_id` column (`userIdKey`). */
   readonly userId: boolean;
+  /** Add a `client` column (`recordClient`). */
+  readonly client?: boolean | undefined;
 }
 
 /** True for a column type that holds the pending changes: text of any length the database calls text. */

@@ -60,6 +60,9 @@ export const sqliteDialect: SqlDialect = {
   // had none to spare, and its requests queued).
   purgePacing: { budgetMs: 5, pauseShare: 3 },
 
+  // The store's own tables keep instants as epoch milliseconds.
+  instantMs: (column, type) => (type.includes('int') ? column : undefined),
+
   async tableSize(runner, table) {
     // dbstat is a compile-time option of SQLite (on in better-sqlite3's build); without it, nothing to say.
     const schema = table.schema ?? 'main';
@@ -93,6 +96,7 @@ export const sqliteDialect: SqlDialect = {
     return {
       storageOrder: withoutRowid === false ? 'rowid' : withoutRowid && idIsKey ? 'id' : undefined,
       columns: new Set(types.keys()),
+      columnTypes: types,
       hasLockVersion: (types.get('lock_version') ?? '').includes('int'),
       hasChanges: isTextType(types.get('changes')),
       dataType: types.get('data') ?? 'text',
@@ -114,7 +118,7 @@ export const sqliteDialect: SqlDialect = {
       changes TEXT,
       expires_at INTEGER NOT NULL,
       created_at INTEGER NOT NULL DEFAULT (${NOW_MS}),
-      updated_at INTEGER NOT NULL DEFAULT (${NOW_MS})${options.lockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id TEXT' : ''}
+      updated_at INTEGER NOT NULL DEFAULT (${NOW_MS})${options.lockVersion ? ',\n      lock_version INTEGER NOT NULL DEFAULT 0' : ''}${options.userId ? ',\n      user_id TEXT' : ''}${options.client ? ',\n      client TEXT' : ''}
     )`,
       [],
     );

@@ -5,6 +5,7 @@ import type { FrameworkHarness } from './harness.js';
 
 export const harness: FrameworkHarness = {
   name: 'express-middleware',
+  rotates: true,
   start(options) {
     const sessions = session({ ...options, secret: 'test secret', cookie: { maxAge: 3_600_000 } });
     return startExpress(sessions, () => sessions.store.close());

@@ -2,7 +2,7 @@
 import express from 'express';
 import session from 'express-session';
 import { createServer } from 'node:http';
-import { SmartSessionStore } from '../../../src/adapters/express.js';
+import { rotateSession, SmartSessionStore } from '../../../src/adapters/express.js';
 import { listen } from '../http.js';
 import { handlerDelay, keysOf, type FrameworkHarness } from './harness.js';
 
@@ -39,6 +39,16 @@ export async function startExpress(sessions: express.RequestHandler, closeStore:
       res.json({ id: req.sessionID });
     });
   });
+  app.post('/rotate', async (req, res, next) => {
+    // Our middleware's sessions rotate; express-session's are refused (ERR_INVALID_OPTION).
+    try {
+      await rotateSession(req);
+    } catch (error) {
+      return next(error);
+    }
+    req.session['user'] = 'ann';
+    res.json({ id: req.sessionID });
+  });
   app.post('/logout', (req, res, next) => {
     req.session.destroy((error) => (error ? next(error) : res.json({ ok: true })));
   });
@@ -57,6 +67,7 @@ export async function startExpress(sessions: express.RequestHandler, closeStore:
 
 export const harness: FrameworkHarness = {
   name: 'express',
+  rotates: false,
   start(options) {
     const store = new SmartSessionStore(options);
     const sessions = session({ secret: 'test secret', resave: false, saveUninitialized: false, store, cookie: { maxAge: 3_600_000 } });

@@ -5,6 +5,7 @@ import type { FrameworkHarness } from './harness.js';
 
 export const harness: FrameworkHarness = {
   name: 'fastify-session',
+  rotates: false,
   start: (options) =>
     startFastify((app) =>
       // secure: false, as the tests speak plain HTTP (@fastify/session's default would send no cookie at all).

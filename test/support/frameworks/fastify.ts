@@ -31,6 +31,14 @@ export async function startFastify(register: (app: FastifyInstance) => PromiseLi
     request.session.set('user', 'ann');
     return { id: request.session.sessionId };
   });
+  app.post('/rotate', async (request, reply) => {
+    // Our layer's request.session.rotate(); @fastify/session has none.
+    const session = request.session as unknown as { rotate?: () => Promise<void> };
+    if (typeof session.rotate !== 'function') return reply.code(501).send({ error: 'no rotate' });
+    await session.rotate();
+    request.session.set('user', 'ann');
+    return { id: request.session.sessionId };
+  });
   app.post('/logout', async (request) => {
     await request.session.destroy();
     return { ok: true };
@@ -48,6 +56,7 @@ export async function startFastify(register: (app: FastifyInstance) => PromiseLi
 
 export const harness: FrameworkHarness = {
   name: 'fastify',
+  rotates: true,
   start: (options) =>
     startFastify((app) =>
       // secure: false, as the tests speak plain HTTP (the default, true, would send no cookie at all).

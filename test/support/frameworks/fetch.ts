@@ -89,6 +89,11 @@ async function route(request: Request, session: FetchSession): Promise<Response>
     session.set('user', 'ann');
     return Response.json({ id: session.id });
   }
+  if (post && pathname === '/rotate') {
+    await session.rotate();
+    session.set('user', 'ann');
+    return Response.json({ id: session.id });
+  }
   if (post && pathname === '/logout') {
     await session.destroy();
     return Response.json({ ok: true });
@@ -99,6 +104,7 @@ async function route(request: Request, session: FetchSession): Promise<Response>
 
 export const harness: FrameworkHarness = {
   name: 'fetch',
+  rotates: true,
   async start(options) {
     const sessions = new FetchSessionStore({ ...options, secret: 'test secret', cookie: { maxAge: 3600 } });
     const server = await listen(createServer(fetchListener(sessions.withSession(route))));

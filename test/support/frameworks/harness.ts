@@ -11,6 +11,8 @@
  * - `POST /set/:key`: waits 0 to 20 ms at random, sets `k_<key>` to `<key>`; answers `{ ok: true }`
  * - `GET /keys`: answers `{ id, keys }`, the session's `k_` keys, sorted
  * - `POST /login`: regenerates the session (a new id, nothing of the old one), sets `user`; answers `{ id }`
+ * - `POST /rotate`: moves the session to a new id keeping its data (`rotate`), sets `user`; answers `{ id }`;
+ *   only where the session layer has rotation ({@link FrameworkHarness.rotates})
  * - `POST /logout`: destroys the session; answers `{ ok: true }`
  * - `GET /read`: reads the session and changes nothing; answers `{ started }`
  */
@@ -21,6 +23,8 @@ import type { RunningServer } from '../http.js';
 export interface FrameworkHarness {
   /** The framework, as `FRAMEWORK=` names it: `express`, `fastify`, ... */
   readonly name: string;
+  /** The session layer can rotate a session's id keeping its data (ours; not the frameworks' own session packages). */
+  readonly rotates: boolean;
   /** Starts the app; its store is made from `options` (the table exists) and closed with the app. */
   start(options: SessionStoreOptions): Promise<RunningServer>;
 }

@@ -8,6 +8,7 @@ import { handlerDelay, keysOf, type FrameworkHarness } from './harness.js';
 
 export const harness: FrameworkHarness = {
   name: 'hono',
+  rotates: true,
   async start(options) {
     const sessions = new HonoSessionStore({ ...options, secret: 'test secret', cookie: { maxAge: 3600 } });
     const app = new Hono<SessionEnv>();
@@ -26,6 +27,12 @@ export const harness: FrameworkHarness = {
     app.post('/login', async (c) => {
       const session = c.get('session');
       await session.regenerate();
+      session.set('user', 'ann');
+      return c.json({ id: session.id });
+    });
+    app.post('/rotate', async (c) => {
+      const session = c.get('session');
+      await session.rotate();
       session.set('user', 'ann');
       return c.json({ id: session.id });
     });

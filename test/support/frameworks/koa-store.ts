@@ -14,6 +14,7 @@ function sessionIdOf(ctx: Koa.Context): string {
 
 export const harness: FrameworkHarness = {
   name: 'koa-store',
+  rotates: false,
   async start(options) {
     const store = new SmartSessionStore(options);
     const app = new Koa();

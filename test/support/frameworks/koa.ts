@@ -7,6 +7,7 @@ import { type FrameworkHarness, handlerDelay, keysOf } from './harness.js';
 
 export const harness: FrameworkHarness = {
   name: 'koa',
+  rotates: true,
   async start(options) {
     const app = new Koa();
     app.keys = ['a test secret'];
@@ -28,6 +29,10 @@ export const harness: FrameworkHarness = {
         // koa-session's regenerate keeps the data: start from nothing of the old session.
         ctx['session'] = { user: 'ann' };
         await session().regenerate();
+        ctx.body = { id: session().externalKey };
+      } else if (ctx.method === 'POST' && ctx.path === '/rotate') {
+        await session().rotate();
+        session()['user'] = 'ann';
         ctx.body = { id: session().externalKey };
       } else if (ctx.method === 'POST' && ctx.path === '/logout') {
         ctx['session'] = null;

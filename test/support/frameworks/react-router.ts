@@ -82,6 +82,13 @@ export function suiteRoutes(storage: SmartSessionStorage): Record<string, RouteM
         return Response.json({ id: session.id });
       },
     },
+    rotate: {
+      action: async ({ context }) => {
+        const session = await storage.rotateSession(context.get(storage.context), context);
+        session.set('user', 'ann');
+        return Response.json({ id: session.id });
+      },
+    },
     logout: {
       action: async ({ context }) => {
         await storage.destroySession(context.get(storage.context));
@@ -96,6 +103,7 @@ export function suiteRoutes(storage: SmartSessionStorage): Record<string, RouteM
 
 export const harness: FrameworkHarness = {
   name: 'react-router',
+  rotates: true,
   async start(options) {
     const storage = createSmartSessionStorage({ ...options, cookie: { name: '__session', secrets: ['test secret'], maxAge: 3600 } });
     const build = serverBuild({ middleware: [storage.middleware], default: () => null }, suiteRoutes(storage));
