@@ -250,5 +250,45 @@ if (missing !== undefined) {
         }
       });
     }
+
+    test('your sessions: two browsers sign in, one revokes the other, which is signed out at once', { timeout: 120_000 }, async () => {
+      assert.ok(browser, 'the browser did not start');
+      // Two contexts: two browsers with cookies of their own, so two sessions of the demo user.
+      const laptop = await browser.newContext({ viewport: { width: 1280, height: 900 }, userAgent: 'Laptop Browser (test)' });
+      const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, userAgent: 'Phone Browser (test)' });
+      try {
+        const [onLaptop, onPhone] = [await laptop.newPage(), await phone.newPage()];
+        const watched = [watchProblems(onLaptop), watchProblems(onPhone)];
+        const state = (page: Page) => text(page, '#devices-state');
+        const until = (page: Page, expression: string) => page.waitForFunction(expression, undefined, { timeout: ROUND_TIMEOUT_MS });
+        for (const page of [onLaptop, onPhone]) {
+          await page.goto(`${base}/`, { waitUntil: 'load' });
+          await until(page, "document.querySelector('#devices-state').textContent === 'Not signed in.'");
+          await page.click('#signin');
+          await until(page, "document.querySelector('#devices-state').textContent.startsWith('Signed in')");
+        }
+        // The laptop reloads its list: both sessions, its own marked, the phone's with a revoke button and its browser.
+        await onLaptop.reload({ waitUntil: 'load' });
+        await until(onLaptop, "document.querySelectorAll('#device-rows tr').length === 2");
+        assert.equal(await state(onLaptop), 'Signed in as the demo user: 2 sessions.');
+        assert.equal(await onLaptop.locator('#device-rows .tag').count(), 1, 'one row is this browser');
+        const phoneRow = onLaptop.locator('#device-rows tr', { hasText: 'Phone Browser (test)' });
+        assert.equal(await phoneRow.count(), 1, "the phone's session shows its browser");
+        await phoneRow.locator('button.revoke').click();
+        await until(onLaptop, "document.querySelectorAll('#device-rows tr').length === 1");
+        assert.equal(await state(onLaptop), 'Signed in as the demo user: 1 session.');
+        // The phone is signed out at once: its next request finds no session.
+        await onPhone.reload({ waitUntil: 'load' });
+        await until(onPhone, "document.querySelector('#devices-state').textContent === 'Not signed in.'");
+        assert.equal(await onPhone.locator('#signin').isVisible(), true);
+        // And the laptop is still signed in.
+        await onLaptop.reload({ waitUntil: 'load' });
+        await until(onLaptop, "document.querySelector('#devices-state').textContent.startsWith('Signed in')");
+        assert.deepEqual(watched.flat(), [], 'console errors, page errors or failed requests');
+      } finally {
+        await laptop.close();
+        await phone.close();
+      }
+    });
   });
 }
