@@ -10,6 +10,7 @@
  * cluster engines down, as a newcomer's machine has it.
  */
 import { readdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { after, test } from 'node:test';
 import { SessionStore, SessionStoreError, type JsonObject, type LockingMode, type SessionStoreOptions } from '../../src/index.js';
 import { EXPRESS_SESSION_FORMAT } from '../../src/adapters/express.js';
@@ -71,6 +72,14 @@ export interface BackendConnector {
   readonly order: number;
   /** Connects, or throws when the backend is not reachable. */
   connect(): Promise<Backend>;
+  /**
+   * The test files it runs in (file names), when not every one: a setup that
+   * adds nothing to most files but their time (a failover pair runs the
+   * shared store and framework suites and its own). Naming it in `DATABASE=`
+   * runs it in every file.
+   * @default every file
+   */
+  readonly onlyIn?: readonly string[];
 }
 
 const connectorsDirectory = new URL('./connectors/', import.meta.url);
@@ -84,9 +93,12 @@ const CONNECTORS: readonly BackendConnector[] = (
   .flat()
   .sort((left, right) => left.order - right.order);
 
+/** The test file this process runs (`node --test` gives each file a process of its own). */
+const THIS_FILE = basename(process.argv[1] ?? '');
+
 function selectedConnectors(): BackendConnector[] {
   const wanted = process.env['DATABASE'];
-  if (wanted === undefined || wanted.trim() === '') return [...CONNECTORS];
+  if (wanted === undefined || wanted.trim() === '') return CONNECTORS.filter(({ onlyIn }) => onlyIn === undefined || onlyIn.includes(THIS_FILE));
   return wanted.split(',').map((given) => {
     const name = given.trim().toLowerCase();
     const connector = CONNECTORS.find((known) => known.name === name || known.aliases.includes(name));

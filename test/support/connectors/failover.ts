@@ -177,7 +177,13 @@ async function connectRedisSentinel(): Promise<Backend> {
   return connectRedis('redis-sentinel', REDIS_SENTINEL_URL, false, { raw, counted: async () => countedRedis(await sentinelMasterUrl(), false) });
 }
 
+/**
+ * Where the failover setups run unless named in `DATABASE=`: the shared suites (the store's and the frameworks')
+ * and their own; every other file would only repeat, on a second server pair, what it checks on the first.
+ */
+const FAILOVER_SUITES = ['store.test.ts', 'frameworks.test.ts', 'failover.test.ts', 'user-sessions.test.ts'];
+
 export const connectors: readonly BackendConnector[] = [
-  { name: 'postgres-failover', aliases: ['postgres-replica'], order: 22, connect: connectPostgresFailover },
-  { name: 'redis-sentinel', aliases: ['sentinel'], order: 23, connect: connectRedisSentinel },
+  { name: 'postgres-failover', aliases: ['postgres-replica'], order: 22, connect: connectPostgresFailover, onlyIn: FAILOVER_SUITES },
+  { name: 'redis-sentinel', aliases: ['sentinel'], order: 23, connect: connectRedisSentinel, onlyIn: FAILOVER_SUITES },
 ];
