@@ -59,6 +59,22 @@ async function startApp(
     await request.session.reload();
     return { saved: data(request)['saved'] ?? null, id: request.session.sessionId };
   });
+  app.post('/modified', async (request) => {
+    // Reading a key, even changing inside it, is no top-level change (as @fastify/session's isModified says); replacing one is.
+    const start = data(request)['profile'] === undefined;
+    if (start) data(request)['profile'] = { tags: ['a'] };
+    else {
+      const before = request.session.isModified();
+      const profile = data(request)['profile'] as { tags: string[] };
+      profile.tags.push('b');
+      const afterRead = request.session.isModified();
+      data(request)['profile'] = profile;
+      const afterSameValue = request.session.isModified();
+      data(request)['profile'] = { tags: [...profile.tags, 'c'] };
+      return { before, afterRead, afterSameValue, afterReplace: request.session.isModified() };
+    }
+    return { started: true };
+  });
   app.post('/options', async (request) => {
     data(request)['x'] = 1;
     request.session.options({ maxAge: 60_000, sameSite: 'strict', priority: 'high' });
@@ -237,6 +253,15 @@ for (const backend of backends) {
       const { id } = await client.request('POST', '/start');
       assert.deepStrictEqual(await client.request('POST', '/save-reload'), { saved: 1, id });
       assert.equal((await row(id))?.data?.['saved'], 1);
+    });
+
+    test('isModified(): reading a key or changing inside it is no top-level change, replacing it is; all of it is saved', async () => {
+      const { base } = await open();
+      const client = new Client(base);
+      const { id } = await client.request('POST', '/start');
+      await client.request('POST', '/modified');
+      assert.deepStrictEqual(await client.request('POST', '/modified'), { before: false, afterRead: false, afterSameValue: false, afterReplace: true });
+      assert.deepStrictEqual((await row(id))?.data?.['profile'], { tags: ['a', 'b', 'c'] });
     });
 
     test('secret rotation: a cookie an older secret signed keeps its session and is re-signed with the first secret', async () => {

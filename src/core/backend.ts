@@ -23,8 +23,10 @@ export interface StoredData {
    * Where the stored text is not the whole session (the storage keeps more,
    * such as changes still to apply to it): builds the session, throwing
    * `ERR_CORRUPT_ROW` when it cannot be read. Absent: the session is `text`.
+   * `parse` reads a stored document (the core may give back a parse it kept:
+   * the result is shared, and must not be changed).
    */
-  readonly decode?: (() => JsonObject) | undefined;
+  readonly decode?: ((parse: (text: string | null) => JsonObject) => JsonObject) | undefined;
   /** With `decode`: an upper bound of the length of the session's JSON text. */
   readonly decodedLength?: number | undefined;
 }
@@ -348,5 +350,5 @@ export interface BackendOpener {
  * @throws {SessionStoreError} `ERR_CORRUPT_ROW` when it cannot be read.
  */
 export function sessionOfStored(row: StoredData): JsonObject {
-  return row.decode === undefined ? parseStoredSession(row.text) : row.decode();
+  return row.decode === undefined ? parseStoredSession(row.text) : row.decode(parseStoredSession);
 }

@@ -8,6 +8,7 @@
  * keeps what other requests changed at other paths.
  */
 import { isForbiddenKey, isJsonObject, jsonEqual, JsonWalk, type JsonObject, type JsonValue } from './json.js';
+import { isUntouched } from './live-session.js';
 
 /**
  * Change to a plain object: keys to set (each with its own patch) and keys to
@@ -82,7 +83,9 @@ export function computeDelta(loaded: JsonObject, current: JsonObject): SessionDe
  * validates only what changed: whatever still equals the stored JSON was
  * valid when it was stored. Same result as
  * `computeDelta(loaded, toJsonValue(live))`, and the same errors for values
- * that cannot be stored. Root keys in `skip` are left out on both sides.
+ * that cannot be stored. Root keys in `skip` are left out on both sides, and
+ * so are keys, at any depth, that the request never read nor wrote
+ * (`./live-session.ts`): they are the loaded values themselves.
  *
  * @throws {SessionStoreError} `ERR_VALUE_NOT_STORABLE` or `ERR_FORBIDDEN_KEY`, naming the path.
  */
@@ -94,7 +97,7 @@ export function diffLive(loaded: JsonObject, live: object, skip: ReadonlySet<str
     const unset: string[] = [];
     let leftOut: Set<string> | undefined;
     for (const key of Object.keys(now)) {
-      if (skipped.has(key)) continue;
+      if (skipped.has(key) || isUntouched(now, key)) continue;
       walk.path.push(key);
       const known = Object.hasOwn(before, key);
       // A key the stored session has was checked when it was stored.

@@ -5,6 +5,7 @@
  */
 import type { StoredSession } from './backend.js';
 import { cloneJson, parseStoredSession, type JsonObject } from './json.js';
+import { liveOver } from './live-session.js';
 import type { SessionClient } from './store-types.js';
 
 /** Only the store makes a {@link LoadedState}: the brand no other value has. */
@@ -85,22 +86,37 @@ export interface SaveOptions {
   client?: SessionClient | undefined;
 }
 
-/** The session a load found, with its state: the base a save diffs against. */
-export function loadedFrom(row: StoredSession, sid: string, key: string): LoadedSession {
+/**
+ * The session a load found, with its state: the base a save diffs against.
+ * `copy`: how the application's session is made from the stored one, which
+ * stays the base. `'whole'` copies it at once (a framework's own session
+ * layer gets plain data and may keep references into it); `'onRead'` gives a
+ * live object that copies each top-level object the first time it is read
+ * (`./live-session.ts`), so a request pays for the keys it touches.
+ * `parse` reads the stored text (`./parsed-sessions.ts` gives back a parse it
+ * kept: the view is shared, and never changed).
+ */
+export function loadedFrom(
+  row: StoredSession,
+  sid: string,
+  key: string,
+  copy: 'whole' | 'onRead' = 'whole',
+  parse: (text: string | null) => JsonObject = parseStoredSession,
+): LoadedSession {
   const { version, expiresAt, token, createdAt } = row;
   const text = row.text as string;
   if (row.decode === undefined) {
-    const session = parseStoredSession(text);
+    const view = parse(text);
     // Copied before the application can change the session: a copy of the parsed tree costs a fraction of parsing
     // the text again at save time.
-    const view = cloneJson(session);
+    const session = copy === 'whole' ? cloneJson(view) : liveOver(view);
     return {
       session,
       state: sealed({ viewText: text, view, viewLength: text.length, baseText: text, viewIsBase: true, version, expiresAt, sid, key, token, createdAt }),
     };
   }
-  const session = row.decode();
-  const view = cloneJson(session);
+  const view = row.decode(parse);
+  const session = copy === 'whole' ? cloneJson(view) : liveOver(view);
   // The stored text is not the session: the session's text is written out only if a later call needs it.
   let viewText: string | undefined;
   const whole = (): string => (viewText ??= JSON.stringify(view));

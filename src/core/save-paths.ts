@@ -43,6 +43,8 @@ export interface SavedBase {
   readonly version: number | null;
   /** True when the stored document is the view. */
   readonly viewIsBase: boolean;
+  /** The stored document at `version`, parsed, when it is not the view but the save made it (a merge): never changed. */
+  readonly document?: JsonObject | undefined;
   /** The backend's note for the next save. */
   readonly token: unknown;
   /** Changes kept apart were folded into the stored document. */
@@ -92,9 +94,10 @@ function documentOf(merged: JsonObject, { sizeLimit, limitedBy }: SizeLimit, set
   return { text, userId: userIdToWrite(merged, settings) };
 }
 
-/** The delta merged into a stored session, as the text to write. */
-function mergedInto(stored: StoredData, delta: SessionDelta, limit: SizeLimit, settings: SaveSettings): MergedDocument {
-  return documentOf(applyDelta(sessionOfStored(stored), delta), limit, settings);
+/** The delta merged into a stored session: the text to write, and the session it is. */
+function mergedInto(stored: StoredData, delta: SessionDelta, limit: SizeLimit, settings: SaveSettings): { written: MergedDocument; document: JsonObject } {
+  const document = applyDelta(sessionOfStored(stored), delta);
+  return { written: documentOf(document, limit, settings), document };
 }
 
 /** Writes a delta in the locking mode in force; `null` when the session is gone (destroyed or expired). */
@@ -143,9 +146,11 @@ async function swapLoop(prepared: Prepared, save: DeltaSave, settings: SaveSetti
       mergesIntoView = false;
       if (version === null) break;
     }
-    const merged = mergesIntoView ? documentOf(view, prepared, settings) : mergedInto(base, delta, prepared, settings);
-    const outcome = await storage.compareAndSwap({ key, now: Date.now(), expiresAt, version, ...merged });
-    if (outcome === true) return { baseText: merged.text, version: version + 1, viewIsBase: mergesIntoView, token: undefined };
+    const { written, document } = mergesIntoView
+      ? { written: documentOf(view, prepared, settings), document: undefined }
+      : mergedInto(base, delta, prepared, settings);
+    const outcome = await storage.compareAndSwap({ key, now: Date.now(), expiresAt, version, ...written });
+    if (outcome === true) return { baseText: written.text, version: version + 1, viewIsBase: mergesIntoView, document, token: undefined };
     // Someone saved in between: merge again into what is stored now.
     if (count !== undefined) count.conflicts++;
     mergesIntoView = false;
@@ -163,18 +168,19 @@ async function swapLoop(prepared: Prepared, save: DeltaSave, settings: SaveSetti
 /** Locks the session, merges the delta into what is stored, writes. */
 async function mergeLocked(prepared: Prepared, save: DeltaSave, settings: SaveSettings): Promise<SavedBase | null> {
   const { key, now, expiresAt, delta } = save;
-  let mergedText = '';
+  let merged: { written: MergedDocument; document: JsonObject } | undefined;
   const written = await (prepared.storage.updateLocked as NonNullable<ReadyBackend['updateLocked']>)({
     key,
     now,
     expiresAt,
     merge: (row) => {
-      const merged = mergedInto(row, delta, prepared, settings);
-      mergedText = merged.text;
-      return merged;
+      merged = mergedInto(row, delta, prepared, settings);
+      return merged.written;
     },
   });
-  return written ? { baseText: mergedText, version: null, viewIsBase: false, token: undefined } : null;
+  return written && merged !== undefined
+    ? { baseText: merged.written.text, version: null, viewIsBase: false, document: merged.document, token: undefined }
+    : null;
 }
 
 /**

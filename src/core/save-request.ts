@@ -9,6 +9,7 @@ import { deltaToJson } from './delta.js';
 import { parseStoredSession } from './json.js';
 import { type LoadedState, type StateFields, savedState, sealed } from './loaded-state.js';
 import type { ResolvedStoreOptions } from './options.js';
+import type { ParsedSessions } from './parsed-sessions.js';
 import { changeOf, saveDelta, touchStored, userIdToWrite } from './save-paths.js';
 import type { SessionFormat } from './session-format.js';
 import { checkSize, serialise, viewAfter } from './size-limit.js';
@@ -25,10 +26,12 @@ export interface SaveCall {
   readonly expiresAt: number;
   /** Set when someone subscribes to the `save` channel. */
   readonly message: SaveMessage | undefined;
+  /** The store's parsed sessions: a save that knows the text it stored, and its parse, leaves them for the next load. */
+  readonly parsed?: ParsedSessions | undefined;
 }
 
 /** Stores a session that is not stored yet, whole. */
-export function saveNew({ link, settings, sid, key, now, expiresAt, message }: SaveCall, session: object, client?: string): Promise<LoadedState> {
+export function saveNew({ link, settings, sid, key, now, expiresAt, message, parsed }: SaveCall, session: object, client?: string): Promise<LoadedState> {
   const current = serialise(session, settings.maxSize);
   const run = () =>
     link.call(
@@ -36,6 +39,7 @@ export function saveNew({ link, settings, sid, key, now, expiresAt, message }: S
       async ({ storage, sizeLimit, limitedBy }) => {
         checkSize(current.text, sizeLimit, limitedBy);
         await storage.upsert({ key, now, expiresAt, text: current.text, userId: userIdToWrite(current.data, settings), client });
+        parsed?.remember(key, current.text, current.data);
         if (message !== undefined) Object.assign(message, { locking: storage.locking, outcome: 'created', bytes: current.text.length });
         return sealed({ viewText: current.text, view: current.data, baseText: current.text, version: null, expiresAt, sid, key, createdAt: now });
       },
@@ -46,7 +50,7 @@ export function saveNew({ link, settings, sid, key, now, expiresAt, message }: S
 
 /** Writes what the request changed since `state`: the delta, else only the expiry, else nothing. */
 export function saveChange(call: SaveCall, session: object, state: StateFields, loadedState: LoadedState): Promise<LoadedState> {
-  const { link, format, settings, sid, key, now, expiresAt, message } = call;
+  const { link, format, settings, sid, key, now, expiresAt, message, parsed } = call;
   // Only what changed is converted and validated, before any statement: the rest was stored JSON already.
   const loaded = state.view ?? parseStoredSession(state.viewText);
   const delta = changeOf(format, loaded, session);
@@ -65,6 +69,10 @@ export function saveChange(call: SaveCall, session: object, state: StateFields, 
         const saved = await saveDelta(prepared, { key, now, expiresAt, delta, encoded, state, view }, settings, message);
         if (message !== undefined)
           Object.assign(message, saved === null ? { outcome: 'gone' } : { outcome: 'data', bytes: encoded.length, folded: saved.folded === true });
+        // Stored whole, the document is the view this request now has, or the merge it made: the next load of that
+        // text parses nothing.
+        const document = saved?.viewIsBase === true ? view : saved?.document;
+        if (saved != null && saved.baseText !== '' && document !== undefined) parsed?.remember(key, saved.baseText, document);
         return saved === null ? loadedState : savedState({ view, viewLength, saved, expiresAt, sid, key, createdAt: state.createdAt });
       },
       message,

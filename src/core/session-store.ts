@@ -14,6 +14,7 @@ import { JsonWalk, parseStoredSession, type JsonObject, type JsonValue } from '.
 import { fieldsOf, sealed, type LoadedSession, type LoadedState, type SaveOptions, type StateFields } from './loaded-state.js';
 import type { LockingMode, ResolvedStoreOptions } from './options.js';
 import { type SaveCall, saveChange, saveNew, touchSession } from './save-request.js';
+import { ParsedSessions } from './parsed-sessions.js';
 import { openHandle, type SessionHandle } from './session-handle.js';
 import { PLAIN_FORMAT, type SessionFormat } from './session-format.js';
 import type {
@@ -88,6 +89,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
   #purging: Promise<number> | undefined;
   readonly #autopurge: Autopurge | undefined;
   readonly #readThrough: ReadThrough | undefined;
+  /** Sessions as last parsed: a load of an unchanged text parses nothing. */
+  readonly #parsed = new ParsedSessions();
 
   /** @internal Users construct `SessionStore`. */
   constructor({ options, backend, format = PLAIN_FORMAT, source }: CoreSetup) {
@@ -200,14 +203,20 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    * @throws {SessionStoreError} `ERR_INVALID_SESSION_ID`, `ERR_CORRUPT_ROW`, `ERR_DATABASE`
    */
   async load(sid: string): Promise<LoadedSession | null> {
+    return this.#load(sid, 'whole');
+  }
+
+  async #load(sid: string, copy: 'whole' | 'onRead'): Promise<LoadedSession | null> {
     const key = this.#key(sid);
-    const loaded = await loadSession(this.#opener, this.#link, sid, key, this.options.absoluteTimeoutMs);
+    const absoluteTimeoutMs = this.options.absoluteTimeoutMs;
+    const parse = (text: string | null): JsonObject => this.#parsed.parse(key, text);
+    const loaded = await loadSession(this.#opener, this.#link, sid, key, absoluteTimeoutMs, copy, parse);
     if (loaded !== null || this.#readThrough === undefined) return loaded;
     const copied = await this.#readThrough.copy(sid, {
       insert: (found) => insertSession(this.#link, this.options, key, parseStoredSession(found.text), found.expiresAt),
       destroy: () => destroySession(this.#opener, this.#link, key),
     });
-    return copied ? loadSession(this.#opener, this.#link, sid, key, this.options.absoluteTimeoutMs) : null;
+    return copied ? loadSession(this.#opener, this.#link, sid, key, absoluteTimeoutMs, copy, parse) : null;
   }
 
   /**
@@ -230,7 +239,8 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
    * when there is no live session with that id.
    */
   async open(sid: string): Promise<SessionHandle | null> {
-    const loaded = await this.load(sid);
+    // The handle's data copies each top-level object on first read: a request pays for the keys it touches.
+    const loaded = await this.#load(sid, 'onRead');
     return loaded === null ? null : openHandle(this, sid, loaded.session, loaded.state);
   }
 
@@ -307,6 +317,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     if (toKey === fromKey) throw new SessionStoreError('ERR_INVALID_SESSION_ID', 'a session is rotated to a new id, not to the one it has');
     const path = this.options.userIdPath;
     const moved = await this.#call('rotating the session id', (storage) => renameSession(storage, fromKey, toKey, path));
+    this.#parsed.forget(fromKey);
     if (!moved) return null;
     let next: LoadedState;
     if (state === undefined) {
@@ -340,7 +351,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     const message: SaveMessage | undefined = TRACING.save.hasSubscribers
       ? { ...operationMessage(this.#opener, this.#link), handle: publicHandle(key), outcome: undefined, bytes: 0, folded: false }
       : undefined;
-    return { link: this.#link, format: this.#format, settings: this.options, sid, key, now, expiresAt, message };
+    return { link: this.#link, format: this.#format, settings: this.options, sid, key, now, expiresAt, message, parsed: this.#parsed };
   }
 
   /** Deletes a session (from the source too, with `migrateFrom`). Concurrent saves of it will not bring it back. */
@@ -349,6 +360,7 @@ export class SessionStoreCore extends EventEmitter<SessionStoreEvents> {
     // From the store being migrated from first: a copy racing this destroy then sees it gone and drops itself.
     await this.#readThrough?.remove(sid);
     await destroySession(this.#opener, this.#link, key);
+    this.#parsed.forget(key);
     if (this.listenerCount('destroyed') > 0) this.emit('destroyed', { handle: publicHandle(key), userId: undefined, reason: 'destroy' });
   }
 

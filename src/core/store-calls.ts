@@ -6,6 +6,7 @@
 import type { BackendOpener } from './backend.js';
 import type { BackendLink } from './backend-link.js';
 import { type LoadedSession, loadedFrom } from './loaded-state.js';
+import type { JsonObject } from './json.js';
 import { publicHandle } from './session-id.js';
 import { outlived } from './storage-queries.js';
 import type { SessionStats, StoreReport } from './store-types.js';
@@ -34,7 +35,8 @@ export function publishConnection(opener: BackendOpener, state: 'up' | 'down', e
 
 /**
  * Reads the live session stored under `key` (`sid`'s); `null` when there is none, it has expired, or it has outlived
- * the absolute timeout (`absoluteTimeoutMs`).
+ * the absolute timeout (`absoluteTimeoutMs`). `copy`: how the application's session is made, `parse`: how the stored
+ * text is read (`loadedFrom`).
  */
 export function loadSession(
   opener: BackendOpener,
@@ -42,6 +44,8 @@ export function loadSession(
   sid: string,
   key: string,
   absoluteTimeoutMs: number | undefined,
+  copy: 'whole' | 'onRead' = 'whole',
+  parse?: (text: string | null) => JsonObject,
 ): Promise<LoadedSession | null> {
   const message: LoadMessage | undefined = TRACING.load.hasSubscribers
     ? { ...operationMessage(opener, link), handle: publicHandle(key), outcome: undefined, bytes: 0 }
@@ -58,7 +62,7 @@ export function loadSession(
           message.outcome = row === null ? 'missing' : 'found';
           message.bytes = row?.text?.length ?? 0;
         }
-        return row === null ? null : loadedFrom(row, sid, key);
+        return row === null ? null : loadedFrom(row, sid, key, copy, parse);
       },
       message,
     );

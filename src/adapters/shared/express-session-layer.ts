@@ -16,6 +16,7 @@
  */
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { isJsonObject, type JsonObject } from '../../core/json.js';
+import { carryKey, plainView } from '../../core/live-session.js';
 import type { SessionHandle } from '../../core/session-handle.js';
 import { requestClient } from './session-client.js';
 import { SessionStoreError } from '../../errors.js';
@@ -296,8 +297,14 @@ export class ExpressSession {
     this.cookie = cookie;
     if (data !== undefined) {
       // Stored keys that are the session's own methods or properties (`save`, `id`) are left out, as express-session does.
-      for (const key of Object.keys(data)) if (!(key in this)) this[key] = data[key];
+      // A key not read yet stays so: it is copied when the application first reads it.
+      for (const key of Object.keys(data)) if (!(key in this)) carryKey(this, data, key);
     }
+  }
+
+  /** What `console.log` and `util.inspect` show: the data and the cookie, keys not read yet as stored (nothing is copied). */
+  [Symbol.for('nodejs.util.inspect.custom')](): Record<string, unknown> {
+    return plainView(this);
   }
 
   /** @internal The handle a session commits through. */

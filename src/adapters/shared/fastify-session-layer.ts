@@ -13,6 +13,7 @@
  * decided after the commit, as @fastify/session decides it.
  */
 import { isForbiddenKey, isJsonObject } from '../../core/json.js';
+import { carryKey, identityOf, plainView } from '../../core/live-session.js';
 import type { SessionHandle } from '../../core/session-handle.js';
 import { requestClient } from './session-client.js';
 import { SessionStoreError } from '../../errors.js';
@@ -138,7 +139,8 @@ export class FastifySession {
     this.cookie = new FastifySessionCookie(restored, https);
     const data = handle.data;
     for (const key of Object.keys(data)) {
-      if (key !== 'cookie' && key !== 'sessionId' && key !== 'encryptedSessionId') (this as Record<string, unknown>)[key] = data[key];
+      // A key not read yet stays so: it is copied when the application first reads it.
+      if (key !== 'cookie' && key !== 'sessionId' && key !== 'encryptedSessionId') carryKey(this, data, key);
     }
     this.#baseline = this.#snapshot();
   }
@@ -171,8 +173,14 @@ export class FastifySession {
 
   #snapshot(): Map<string, unknown> {
     const values = new Map<string, unknown>();
-    for (const key of dataKeys(this)) values.set(key, (this as Record<string, unknown>)[key]);
+    // Reading a key is not replacing it: a key not read yet, and the copy its first read makes, are one value here.
+    for (const key of dataKeys(this)) values.set(key, identityOf(this, key));
     return values;
+  }
+
+  /** What `console.log` and `util.inspect` show: the data and the cookie, keys not read yet as stored (nothing is copied). */
+  [Symbol.for('nodejs.util.inspect.custom')](): Record<string, unknown> {
+    return plainView(this);
   }
 
   /** The session id. */
@@ -300,7 +308,7 @@ export class FastifySession {
     const keys = dataKeys(this);
     if (keys.length !== this.#baseline.size) return true;
     for (const key of keys) {
-      if (!this.#baseline.has(key) || !Object.is(this.#baseline.get(key), (this as Record<string, unknown>)[key])) return true;
+      if (!this.#baseline.has(key) || !Object.is(this.#baseline.get(key), identityOf(this, key))) return true;
     }
     return false;
   }

@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { SessionHandle } from '../../core/session-handle.js';
+import { carryKey, isUntouched, plainView } from '../../core/live-session.js';
 import { assertSessionId } from '../../core/session-id.js';
 import type { SessionStore } from '../../store.js';
 import { commitKoaSession } from './koa-session-format.js';
@@ -283,9 +284,15 @@ export class KoaSession {
       return;
     }
     for (const key in data) {
-      const value = (data as Record<string, unknown>)[key];
       // A loaded session's bookkeeping was read when it was loaded (its lifetime into the request's options).
       if (loaded && (key === '_maxAge' || key === '_session' || key === '_expire')) continue;
+      // A loaded key not read yet stays so (it is copied when the application first reads it), unless the session
+      // has a property of that name (`maxAge`, `length`): then it goes through it, as any other value.
+      if (loaded && !(key in this)) {
+        carryKey(this, data, key);
+        continue;
+      }
+      const value = (data as Record<string, unknown>)[key];
       // Given by `ctx.session = { ... }`: as koa-session takes it, `_maxAge` and `_session` set the lifetime; `maxAge` calls the setter.
       if (key === '_maxAge') context.opts.maxAge = value as number;
       else if (key === '_session') context.opts.maxAge = 'session';
@@ -303,6 +310,11 @@ export class KoaSession {
     const data: Record<string, unknown> = {};
     for (const key of Object.keys(this)) {
       if (key === 'isNew' || key.startsWith('_')) continue;
+      // A key not read yet is no function, and stays unread: a save then knows it unchanged without looking at it.
+      if (isUntouched(this, key)) {
+        carryKey(data, this, key);
+        continue;
+      }
       const value = this[key];
       if (typeof value !== 'function') data[key] = value;
     }
@@ -310,7 +322,8 @@ export class KoaSession {
   }
 
   [inspect.custom](): Record<string, unknown> {
-    return this.toJSON();
+    // Keys not read yet are shown as stored, without copying them (a save then still knows them untouched).
+    return plainView(this.toJSON());
   }
 
   /** How many keys the session holds. */

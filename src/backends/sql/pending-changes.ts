@@ -69,12 +69,12 @@ export function applyChanges(session: JsonObject, changes: string): JsonObject {
 }
 
 /**
- * A stored session as the application sees it: the document with its pending
- * changes applied.
+ * A stored session as the application sees it: the document (read by
+ * `parse`, whose result is left as it is) with its pending changes applied.
  *
  * @throws {SessionStoreError} `ERR_CORRUPT_ROW` when either cannot be read.
  */
-export function storedSession(text: string | null, changes: string | null): JsonObject {
-  const document = parseStoredSession(text);
+export function storedSession(text: string | null, changes: string | null, parse: (text: string | null) => JsonObject = parseStoredSession): JsonObject {
+  const document = parse(text);
   return changes === null ? document : applyChanges(document, changes);
 }

@@ -231,7 +231,7 @@ export class SqlTable implements ReadyBackend {
       text,
       // Applying a change never makes the document longer than the change's own text.
       decodedLength: documentLength + changes.length,
-      decode: () => storedSession(text, changes),
+      decode: (parse) => storedSession(text, changes, parse),
       token: { changes, documentLength },
     };
   }
