@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import expressSession from 'express-session';
@@ -86,6 +87,9 @@ function routes(app: express.Express): express.Express {
   app.post('/set/:key', (req, res) => {
     req.session[req.params['key'] as string] = req.body?.value ?? true;
     res.json({ id: req.sessionID });
+  });
+  app.get('/inspect', (req, res) => {
+    res.type('text').send(inspect(req.session, { depth: 6 }));
   });
   app.post('/map', (req, res) => {
     req.session['prefs'] = new Map([['theme', 'dark']]);
@@ -378,6 +382,19 @@ for (const backend of backends) {
       // The genuine cookie still works, and so does one among others.
       const genuine = await call(base, '/read', { cookie: `other=1; connect.sid=garbage; ${cookie}` });
       assert.equal((genuine.body as { data: { user: string } }).data.user, 'ann');
+    });
+
+    test('console.log(req.session) shows the stored values, not getters, and reading them changes nothing', async () => {
+      const base = await start();
+      const first = await call(base, '/set/profile', { method: 'POST', json: { value: { user: { name: 'Ann', tags: ['a'] } } } });
+      const shown = await call(base, '/inspect', { cookie: first.cookie });
+      assert.match(String(shown.body), /name: 'Ann'/);
+      assert.match(String(shown.body), /tags: \[ 'a' \]/);
+      assert.doesNotMatch(String(shown.body), /Getter|Setter/);
+      assert.deepStrictEqual(shown.setCookies, []);
+      const read = (await call(base, '/read', { cookie: first.cookie })).body as { id: string; data: unknown };
+      assert.equal(read.id, idOf(first.cookie));
+      assert.deepStrictEqual(read.data, { profile: { user: { name: 'Ann', tags: ['a'] } } });
     });
 
     test('a value the store refuses reaches the error handler before anything is sent: no cookie, nothing stored', async () => {

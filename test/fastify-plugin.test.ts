@@ -7,6 +7,7 @@
  * @fastify/session with the store and the plugin without logging anyone out.
  */
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { type SmartSessionOptions, SmartSessionStore, smartSession, withFastifySession } from '../src/adapters/fastify.js';
@@ -59,6 +60,7 @@ async function startApp(
     await request.session.reload();
     return { saved: data(request)['saved'] ?? null, id: request.session.sessionId };
   });
+  app.get('/inspect', async (request) => ({ shown: inspect(request.session, { depth: 6 }) }));
   app.post('/modified', async (request) => {
     // Reading a key, even changing inside it, is no top-level change (as @fastify/session's isModified says); replacing one is.
     const start = data(request)['profile'] === undefined;
@@ -253,6 +255,17 @@ for (const backend of backends) {
       const { id } = await client.request('POST', '/start');
       assert.deepStrictEqual(await client.request('POST', '/save-reload'), { saved: 1, id });
       assert.equal((await row(id))?.data?.['saved'], 1);
+    });
+
+    test('console.log(request.session) shows the stored values, not getters, and leaves isModified() false', async () => {
+      const { base } = await open();
+      const client = new Client(base);
+      await client.request('POST', '/start');
+      await client.request('POST', '/modified');
+      const shown = await call(base, 'GET', '/inspect', client.cookie);
+      assert.match(String(shown.body['shown']), /tags: \[ 'a' \]/);
+      assert.doesNotMatch(String(shown.body['shown']), /Getter|Setter/);
+      assert.deepStrictEqual(await client.request('POST', '/modified'), { before: false, afterRead: false, afterSameValue: false, afterReplace: true });
     });
 
     test('isModified(): reading a key or changing inside it is no top-level change, replacing it is; all of it is saved', async () => {
