@@ -14,12 +14,17 @@ import type { CreateTableOptions, TableInfo } from './table-shape.js';
 /** A row as the driver returns it. */
 export type Row = Record<string, unknown>;
 
-/** Runs statements, on the pool or on one connection. */
+/**
+ * Runs statements, on the pool or on one connection. `name`, given for the
+ * statements of a table's fixed set (`statement.ts`'s `named`), comes from
+ * the text: a driver that keeps statements prepared on a connection may send
+ * the statement under it (PostgreSQL); the others ignore it.
+ */
 export interface SqlRunner {
   /** The rows a statement returns. */
-  query(text: string, values: readonly unknown[]): Promise<Row[]>;
+  query(text: string, values: readonly unknown[], name?: string): Promise<Row[]>;
   /** The number of rows a statement changed. */
-  execute(text: string, values: readonly unknown[]): Promise<number>;
+  execute(text: string, values: readonly unknown[], name?: string): Promise<number>;
 }
 
 /** A database's connections, as the shared layer uses them. */

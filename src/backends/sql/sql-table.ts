@@ -30,7 +30,7 @@ import type { LockingMode } from '../../core/options.js';
 import type { TableName } from '../connection-settings.js';
 import { DEFAULT_PURGE_PACING, deleteInBatches, expiredRowBatches, purgeLockName } from './purge.js';
 import type { ChangesPadding, DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
-import { compile, EMPTY, join, raw, shared, slot, sql, type CompiledSql, type Sql } from './statement.js';
+import { compile, EMPTY, join, named, raw, shared, slot, sql, type CompiledSql, type NamedSql, type Sql } from './statement.js';
 import { expiryFromDatabase, expiryToDatabase, isTimestampUnit, type ExpiryColumn, type ExpiryUnit, type TableInfo } from './table-shape.js';
 
 /** A sessions table and everything known about it. */
@@ -59,13 +59,13 @@ interface PendingNote {
 /** A delta saved where nothing is noted for the next save. */
 const SAVED: SavedDelta = {};
 
-/** A compiled statement run with its named values. */
-function run(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Record<string, unknown>>): Promise<Row[]> {
-  return runner.query(statement.text, statement.bind(values));
+/** A statement of the fixed set run with its named values, under its name (which the driver may use or not). */
+function run(runner: SqlRunner, statement: NamedSql, values?: Readonly<Record<string, unknown>>): Promise<Row[]> {
+  return runner.query(statement.text, statement.bind(values), statement.name);
 }
 
-function execute(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Record<string, unknown>>): Promise<number> {
-  return runner.execute(statement.text, statement.bind(values));
+function execute(runner: SqlRunner, statement: NamedSql, values?: Readonly<Record<string, unknown>>): Promise<number> {
+  return runner.execute(statement.text, statement.bind(values), statement.name);
 }
 
 /** The session operations on one inspected table. */
@@ -97,24 +97,24 @@ export class SqlTable implements ReadyBackend {
   /** The quoted column the table keeps its rows in order of, where a purge can walk it. */
   readonly #storageOrder: Sql | undefined;
   readonly #statements: {
-    readonly load: CompiledSql;
-    readonly lockRow: CompiledSql;
-    readonly extendExpiry: CompiledSql;
-    readonly destroy: CompiledSql;
-    readonly destroyByUser: CompiledSql;
-    readonly destroyByUserExcept: CompiledSql;
-    readonly destroyOfUser: CompiledSql;
-    readonly rename: CompiledSql;
-    readonly listByUser: CompiledSql;
-    readonly all: CompiledSql;
-    readonly count: CompiledSql;
-    readonly clear: CompiledSql;
-    readonly stats: CompiledSql;
+    readonly load: NamedSql;
+    readonly lockRow: NamedSql;
+    readonly extendExpiry: NamedSql;
+    readonly destroy: NamedSql;
+    readonly destroyByUser: NamedSql;
+    readonly destroyByUserExcept: NamedSql;
+    readonly destroyOfUser: NamedSql;
+    readonly rename: NamedSql;
+    readonly listByUser: NamedSql;
+    readonly all: NamedSql;
+    readonly count: NamedSql;
+    readonly clear: NamedSql;
+    readonly stats: NamedSql;
     /** Appends a delta to the pending changes; with the user-id column set, or left as it is; padded where the dialect pads them. */
-    readonly append: CompiledSql;
-    readonly appendWithUser: CompiledSql;
-    readonly appendPadded: CompiledSql;
-    readonly appendPaddedWithUser: CompiledSql;
+    readonly append: NamedSql;
+    readonly appendWithUser: NamedSql;
+    readonly appendPadded: NamedSql;
+    readonly appendPaddedWithUser: NamedSql;
   };
   /** How the dialect pads pending changes, if it does. */
   readonly #padding: ChangesPadding | undefined;
@@ -166,11 +166,12 @@ export class SqlTable implements ReadyBackend {
       ', ',
     );
     const live = sql`${expires} > ${at(slot('now'))}`;
-    const compiled = (fragment: Sql): CompiledSql => compile(fragment, dialect);
+    // The fixed set: compiled, and named from its text, once per table.
+    const compiled = (fragment: Sql): NamedSql => named(compile(fragment, dialect));
     // One fixed statement for every delta: the database appends a few bytes and never parses the session.
     const bump = raw(info.hasLockVersion ? ', lock_version = lock_version + 1' : '');
     const appended = dialect.concat(sql`COALESCE(${storedChanges}, ${slot('marker')})`, sql`${slot('entry')}`);
-    const append = (setUser: Sql, padded: boolean): CompiledSql =>
+    const append = (setUser: Sql, padded: boolean): NamedSql =>
       compiled(
         sql`UPDATE ${t} SET changes = ${padded && this.#padding !== undefined ? this.#padding.pad(appended, sql`${slot('padUnit')}`) : appended}, ${expires} = ${at(slot('expiresAt'))}${this.#touchUpdatedAt}${setUser}${bump}
           WHERE id = ${slot('key')} AND ${live}`,
