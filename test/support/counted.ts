@@ -20,10 +20,11 @@ export async function countedSqlConnection(name: 'postgres' | 'mysql' | 'sqlite'
   if (name === 'postgres') {
     const pool = new pg.Pool({ connectionString: url, max: 4 });
     pool.on('error', () => undefined);
+    // A statement goes as its text and values, or as pg's query object when the store names it ({ name, text, values }).
     const wrap = memo((client: pg.PoolClient) => ({
-      query: (text: string, values?: unknown[]) => {
-        statements.push(text);
-        return client.query(text, values);
+      query: (statement: string | pg.QueryConfig, values?: unknown[]) => {
+        statements.push(typeof statement === 'string' ? statement : statement.text);
+        return client.query(statement, values);
       },
       release: (error?: boolean | Error) => client.release(error),
       on: (event: 'error', listener: (error: Error) => void) => client.on(event, listener),
@@ -33,9 +34,9 @@ export async function countedSqlConnection(name: 'postgres' | 'mysql' | 'sqlite'
         get totalCount() {
           return pool.totalCount;
         },
-        query: (text: string, values?: unknown[]) => {
-          statements.push(text);
-          return pool.query(text, values);
+        query: (statement: string | pg.QueryConfig, values?: unknown[]) => {
+          statements.push(typeof statement === 'string' ? statement : statement.text);
+          return pool.query(statement, values);
         },
         connect: async () => wrap(await pool.connect()),
         end: () => pool.end(),
