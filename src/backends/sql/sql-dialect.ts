@@ -8,7 +8,7 @@
 import type { ConnectionFailure } from '../../core/backend.js';
 import type { SessionDelta } from '../../core/delta.js';
 import type { TableName } from '../connection-settings.js';
-import type { Placeholders, Sql } from './statement.js';
+import type { Placeholders, Slot, Sql } from './statement.js';
 import type { CreateTableOptions, TableInfo } from './table-shape.js';
 
 /** A row as the driver returns it. */
@@ -52,8 +52,8 @@ export interface DataColumn {
   readonly read: Sql;
   /** The row value of {@link read} as text, `null` for NULL. */
   text(value: unknown): string | null;
-  /** A JSON text as the column takes it. */
-  write(text: string): Sql;
+  /** A JSON text as the column takes it: the text, or the slot of a statement compiled once that it is bound to. */
+  write(text: string | Slot): Sql;
   /**
    * The column with `delta` merged into it, in one expression; `null` when
    * this delta cannot be written that way (the shared layer then merges under
