@@ -33,6 +33,7 @@ export type { SessionHandle } from './core/session-handle.js';
 export type { SessionStoreCore } from './core/session-store.js';
 export type { SharedConnectionOptions } from './backends/connection-options.js';
 export type { NoBackendOptions } from './backends/backend-descriptor.js';
+export type { PostgresOptions } from './backends/postgres/postgres-options.js';
 export type { SqliteOptions } from './backends/sqlite/sqlite-options.js';
 export type { MysqlOptions } from './backends/mysql/mysql-options.js';
 export type { RedisOptions } from './backends/redis/redis-options.js';

@@ -105,7 +105,11 @@ export function smartOptions(options) {
     (checkpointsSetting === '0' || checkpointsSetting === '1') && String(options.url).startsWith('sqlite:')
       ? { backgroundCheckpoints: checkpointsSetting === '1' }
       : {};
-  return { ...options, poolSize: POOL_SIZE, ...autopurgeOption, ...sqliteExtra };
+  // BENCH_PG_PREPARED_STATEMENTS=0 measures PostgreSQL with every statement unnamed (named by default), =1 named.
+  const preparedSetting = process.env.BENCH_PG_PREPARED_STATEMENTS;
+  const postgresExtra =
+    (preparedSetting === '0' || preparedSetting === '1') && /^postgres(ql)?:/.test(String(options.url)) ? { preparedStatements: preparedSetting === '1' } : {};
+  return { ...options, poolSize: POOL_SIZE, ...autopurgeOption, ...sqliteExtra, ...postgresExtra };
 }
 
 const callback = (fn) => new Promise((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value))));

@@ -14,17 +14,34 @@ function memo<K extends object, V>(make: (key: K) => V): (key: K) => V {
   };
 }
 
+/**
+ * What the server answers a named statement it refuses for its name, before
+ * running anything (PgBouncer in transaction mode, until the store switches
+ * to unnamed statements): 26000 does not exist, 42P05 already exists.
+ */
+const REFUSED_FOR_ITS_NAME: ReadonlySet<unknown> = new Set(['26000', '42P05']);
+
 /** A real driver connection of a SQL backend whose statements are written down as they go by. */
 export async function countedSqlConnection(name: 'postgres' | 'mysql' | 'sqlite', url: string): Promise<CountedConnection> {
   const statements: string[] = [];
   if (name === 'postgres') {
     const pool = new pg.Pool({ connectionString: url, max: 4 });
     pool.on('error', () => undefined);
+    // A statement goes as its text and values, or as pg's query object when the store names it ({ name, text, values }).
+    // One refused for its name ran nothing and is not counted: the store runs it again, unnamed, and that one is.
+    const count = <Result>(statement: string | pg.QueryConfig, run: () => Promise<Result>): Promise<Result> => {
+      const text = typeof statement === 'string' ? statement : statement.text;
+      statements.push(text);
+      return run().catch((error: unknown) => {
+        if (typeof statement !== 'string' && REFUSED_FOR_ITS_NAME.has((error as { code?: unknown }).code)) {
+          const at = statements.lastIndexOf(text);
+          if (at >= 0) statements.splice(at, 1);
+        }
+        throw error;
+      });
+    };
     const wrap = memo((client: pg.PoolClient) => ({
-      query: (text: string, values?: unknown[]) => {
-        statements.push(text);
-        return client.query(text, values);
-      },
+      query: (statement: string | pg.QueryConfig, values?: unknown[]) => count(statement, () => client.query(statement, values)),
       release: (error?: boolean | Error) => client.release(error),
       on: (event: 'error', listener: (error: Error) => void) => client.on(event, listener),
     }));
@@ -33,10 +50,7 @@ export async function countedSqlConnection(name: 'postgres' | 'mysql' | 'sqlite'
         get totalCount() {
           return pool.totalCount;
         },
-        query: (text: string, values?: unknown[]) => {
-          statements.push(text);
-          return pool.query(text, values);
-        },
+        query: (statement: string | pg.QueryConfig, values?: unknown[]) => count(statement, () => pool.query(statement, values)),
         connect: async () => wrap(await pool.connect()),
         end: () => pool.end(),
         on: (event: 'error', listener: (error: Error) => void) => pool.on(event, listener),

@@ -2,12 +2,14 @@
 import type { BackendDescriptor } from '../backend-descriptor.js';
 import { invalidOption } from '../../core/option-table.js';
 import { postgresHostList } from './postgres-hosts.js';
+import { POSTGRES_OPTIONS, type PostgresOptions, type PostgresSettings } from './postgres-options.js';
 
-export const postgres: BackendDescriptor = {
+export const postgres: BackendDescriptor<PostgresOptions, PostgresSettings> = {
   name: 'postgres',
   storage: 'sessions table',
   aliases: ['postgresql', 'pg'],
   schemes: ['postgres', 'postgresql'],
+  options: POSTGRES_OPTIONS,
   fromUrl(url) {
     let hosts: ReturnType<typeof postgresHostList>['hosts'];
     try {

@@ -12,9 +12,16 @@ export interface PgQueryResultLike {
   rowCount: number | null;
 }
 
-/** The part of a `pg` client the store uses. */
+/** A named statement as `pg` takes it: prepared under `name` on the connection the first time, then only bound. */
+export interface PgNamedQuery {
+  readonly name: string;
+  readonly text: string;
+  readonly values: unknown[];
+}
+
+/** The part of a `pg` client the store uses: a statement's text and values, or a {@link PgNamedQuery}. */
 export interface PgQueryable {
-  query(text: string, values?: unknown[]): Promise<PgQueryResultLike>;
+  query(statement: string | PgNamedQuery, values?: unknown[]): Promise<PgQueryResultLike>;
 }
 
 /** A client checked out of a `pg` pool. */

@@ -1,6 +1,12 @@
 /**
  * PostgreSQL connections over `pg`: a structural subset of its Pool, so the
  * library has no hard dependency on the driver.
+ *
+ * The statements of a table's fixed set arrive with a name drawn from their
+ * text (`sql/statement.ts`); they go as named statements, which the server
+ * parses and plans once per connection, until one fails for its name (a
+ * pooler that keeps no named statements per client): from then on this
+ * store sends every statement unnamed, as it sends the others all along.
  */
 import type { ConnectionFailure } from '../../core/backend.js';
 import {
@@ -14,12 +20,13 @@ import {
   type TargetDescription,
 } from '../driver.js';
 import type { ConnectionSettings } from '../connection-settings.js';
+import type { PostgresSettings } from './postgres-options.js';
 import { isReadOnlyError, NoWritableHostError, PostgresHosts, postgresHostList } from './postgres-hosts.js';
 import { ConnectionLender, Serial } from '../sql/pool.js';
 import type { Row, SqlDriver, SqlRunner } from '../sql/sql-dialect.js';
 import type { PgPoolClientLike, PgPoolLike, PgQueryable, PgQueryResultLike } from './pg-shapes.js';
 
-export type { PgPoolClientLike, PgPoolLike, PgQueryable, PgQueryResultLike } from './pg-shapes.js';
+export type { PgNamedQuery, PgPoolClientLike, PgPoolLike, PgQueryable, PgQueryResultLike } from './pg-shapes.js';
 
 interface PgModule {
   Pool: new (config: Record<string, unknown>) => PgPoolLike;
@@ -52,6 +59,35 @@ function isPostgresFailoverError(error: unknown): boolean {
   return isPostgresConnectionError(error) || isReadOnlyError(error) || error instanceof NoWritableHostError;
 }
 
+/**
+ * What a named statement fails with, before any of it ran, where the server
+ * connection does not hold what `pg` believes this client prepared on it.
+ * Behind PgBouncer in transaction mode (1.18 passes Parse and Bind through
+ * to whichever server connection the client has at the moment):
+ * 26000 (invalid_sql_statement_name, `prepared statement "sss_..." does not
+ * exist`: prepared on another server connection) and 42P05
+ * (duplicate_prepared_statement, `... already exists`: another client
+ * prepared it on this one).
+ */
+const NAMED_STATEMENT_SQLSTATES: ReadonlySet<string> = new Set(['26000', '42P05']);
+
+/**
+ * True when a statement sent named failed for being named, before anything
+ * ran: the codes above, and 0A000 `cached plan must not change result type`
+ * (the table was altered under statements prepared before, which then fail
+ * on every connection that holds them; an unnamed statement is planned anew).
+ */
+function isNamedStatementFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && NAMED_STATEMENT_SQLSTATES.has(code)) return true;
+  return code === '0A000' && error instanceof Error && /cached plan must not change result type/i.test(error.message);
+}
+
+/** One statement on a `pg` pool or client: under `name` when given (prepared the first time on each connection). */
+function ask(on: PgQueryable, text: string, values: readonly unknown[], name: string | undefined): Promise<PgQueryResultLike> {
+  return name === undefined ? on.query(text, values as unknown[]) : on.query({ name, text, values: values as unknown[] });
+}
+
 /** Errors that pg raises while opening a connection, as opposed to losing one. */
 function isOpeningError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -80,16 +116,32 @@ function connectionFailureReason(error: unknown): ConnectionFailureReason | unde
 function clientAsPool(client: PgQueryable): PgPoolLike {
   const serial = new Serial();
   return {
-    query: (text, values) => serial.run(() => client.query(text, values)),
+    query: (statement, values) => serial.run(() => client.query(statement, values)),
     connect: async () => {
       const unlock = await serial.lock();
-      return { query: (text, values) => client.query(text, values), release: () => unlock() };
+      return { query: (statement, values) => client.query(statement, values), release: () => unlock() };
     },
     end: async () => undefined,
     on: () => undefined,
   };
 }
 
+/**
+ * The runner of a transaction (BEGIN ... COMMIT on one pooled client): every
+ * statement unnamed, whatever name it comes with. A named statement that
+ * fails for its name aborts the transaction around it (`current transaction
+ * is aborted`), so it could not simply run again unnamed: the whole
+ * transaction would have to, after a ROLLBACK, `work` included, whose
+ * JavaScript side (the merge computed from the locked row, a purge batch's
+ * count) would run twice. And behind a transaction-mode pooler the server
+ * connection a transaction holds is one `pg` knows nothing of, so named
+ * statements there would fail at random for as long as the store had not
+ * found out (a transaction may well be its first statement to fail). Unnamed,
+ * nothing in a transaction fails for a name, on any pooler, before or after
+ * the switch; little is lost, as the statements in transactions (the row
+ * lock of pessimistic saves, purge batches, the merge fallback) are few and
+ * mostly built per call.
+ */
 function runnerOf(client: PgQueryable): SqlRunner {
   return {
     query: async (text, values) => (await client.query(text, values as unknown[])).rows,
@@ -114,9 +166,15 @@ export class PostgresDriver implements SqlDriver {
   readonly #direct: boolean;
   readonly connectionAttempts: number;
   readonly #where: TargetDescription | undefined;
+  /**
+   * Statements of the fixed set go named: until one fails for its name, and
+   * from then on never again (`preparedStatements: false`: never). Per store,
+   * also on a pool handed over: the application's other statements are its own.
+   */
+  #named: boolean;
 
   /** Opens a pool of the store's own, or adopts the application's pool or client. */
-  static async open(settings: ConnectionSettings): Promise<PostgresDriver> {
+  static async open(settings: ConnectionSettings & PostgresSettings): Promise<PostgresDriver> {
     const { target } = settings;
     if ('connection' in target) {
       const given = target.connection as PgPoolLike;
@@ -151,9 +209,14 @@ export class PostgresDriver implements SqlDriver {
     return new PostgresDriver(createPool({ ...target.parameters }), settings, true);
   }
 
-  /** `hosts`, when given, is `pool` itself: the pools of several hosts, of which it tells a connection's failure. */
-  constructor(pool: PgPoolLike, settings: ConnectionSettings, ownsPool: boolean, hosts?: PostgresHosts) {
+  /**
+   * `hosts`, when given, is `pool` itself: the pools of several hosts, of which it tells a connection's failure.
+   * Named statements need nothing of them: `pg` keeps what it prepared per client, so the connections of a host
+   * found after a failover prepare each statement anew the first time they run it.
+   */
+  constructor(pool: PgPoolLike, settings: ConnectionSettings & PostgresSettings, ownsPool: boolean, hosts?: PostgresHosts) {
     this.#pool = pool;
+    this.#named = settings.preparedStatements;
     this.#ownsPool = ownsPool;
     // Several hosts: every statement takes a checked connection of the writable one.
     this.#direct = ownsPool && hosts === undefined && settings.connectionCheckMs > 0;
@@ -180,11 +243,11 @@ export class PostgresDriver implements SqlDriver {
     );
   }
 
-  /** One statement on a live client. */
-  async #query(text: string, values: readonly unknown[]): Promise<PgQueryResultLike> {
-    if (!this.#direct) return this.#lender.use((client) => client.query(text, values as unknown[]));
+  /** One statement on a live client, named when `name` is given. */
+  async #send(text: string, values: readonly unknown[], name: string | undefined): Promise<PgQueryResultLike> {
+    if (!this.#direct) return this.#lender.use((client) => ask(client, text, values, name));
     try {
-      return await this.#pool.query(text, values as unknown[]);
+      return await ask(this.#pool, text, values, name);
     } catch (error) {
       // pg's pool.query opens a connection when none is idle: a failure to open one means the database is unreachable.
       if (isOpeningError(error)) markConnectFailure(error);
@@ -192,12 +255,31 @@ export class PostgresDriver implements SqlDriver {
     }
   }
 
-  async query(text: string, values: readonly unknown[]): Promise<Row[]> {
-    return (await this.#query(text, values)).rows;
+  /**
+   * One statement: named when it has a name and the store still sends names.
+   * One that fails for its name (nothing of it ran: the error comes from
+   * Parse or Bind, before Execute) switches the store to unnamed statements
+   * for good and runs again, unnamed, as one statement outside a transaction
+   * can: no error reaches the caller, and nothing is logged. Statements in
+   * flight meanwhile do the same; the others go unnamed from now on.
+   */
+  async #query(text: string, values: readonly unknown[], name: string | undefined): Promise<PgQueryResultLike> {
+    if (name === undefined || !this.#named) return this.#send(text, values, undefined);
+    try {
+      return await this.#send(text, values, name);
+    } catch (error) {
+      if (!isNamedStatementFailure(error)) throw error;
+      this.#named = false;
+      return this.#send(text, values, undefined);
+    }
   }
 
-  async execute(text: string, values: readonly unknown[]): Promise<number> {
-    return (await this.#query(text, values)).rowCount ?? 0;
+  async query(text: string, values: readonly unknown[], name?: string): Promise<Row[]> {
+    return (await this.#query(text, values, name)).rows;
+  }
+
+  async execute(text: string, values: readonly unknown[], name?: string): Promise<number> {
+    return (await this.#query(text, values, name)).rowCount ?? 0;
   }
 
   transaction<T>(work: (transaction: SqlRunner) => Promise<T>): Promise<T> {
@@ -218,7 +300,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async ping(): Promise<void> {
-    await this.#query('SELECT 1', []);
+    await this.#send('SELECT 1', [], undefined);
   }
 
   isConnectionError(error: unknown): boolean {

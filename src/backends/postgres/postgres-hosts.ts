@@ -13,7 +13,7 @@
  * the URL gives, so a promoted standby is found once it accepts writes.
  */
 import { splitHostList } from '../driver.js';
-import type { PgPoolClientLike, PgPoolLike, PgQueryResultLike } from './pg-shapes.js';
+import type { PgNamedQuery, PgPoolClientLike, PgPoolLike, PgQueryResultLike } from './pg-shapes.js';
 
 /** The values of libpq's `target_session_attrs` the store can work with: it writes. */
 export const WRITABLE_SESSION_ATTRS = ['any', 'read-write', 'primary'] as const;
@@ -199,11 +199,11 @@ export class PostgresHosts implements PgPoolLike {
   }
 
   /** One statement on a connection of the writable host. */
-  async query(text: string, values?: unknown[]): Promise<PgQueryResultLike> {
+  async query(statement: string | PgNamedQuery, values?: unknown[]): Promise<PgQueryResultLike> {
     const client = await this.connect();
     let broken: Error | undefined;
     try {
-      return await client.query(text, values);
+      return await client.query(statement, values);
     } catch (error) {
       if (this.#isConnectionError(error)) broken = error instanceof Error ? error : new Error(String(error));
       throw error;

@@ -8,18 +8,23 @@
 import type { ConnectionFailure } from '../../core/backend.js';
 import type { SessionDelta } from '../../core/delta.js';
 import type { TableName } from '../connection-settings.js';
-import type { Placeholders, Sql } from './statement.js';
+import type { Placeholders, Slot, Sql } from './statement.js';
 import type { CreateTableOptions, TableInfo } from './table-shape.js';
 
 /** A row as the driver returns it. */
 export type Row = Record<string, unknown>;
 
-/** Runs statements, on the pool or on one connection. */
+/**
+ * Runs statements, on the pool or on one connection. `name`, given for the
+ * statements of a table's fixed set (`statement.ts`'s `named`), comes from
+ * the text: a driver that keeps statements prepared on a connection may send
+ * the statement under it (PostgreSQL); the others ignore it.
+ */
 export interface SqlRunner {
   /** The rows a statement returns. */
-  query(text: string, values: readonly unknown[]): Promise<Row[]>;
+  query(text: string, values: readonly unknown[], name?: string): Promise<Row[]>;
   /** The number of rows a statement changed. */
-  execute(text: string, values: readonly unknown[]): Promise<number>;
+  execute(text: string, values: readonly unknown[], name?: string): Promise<number>;
 }
 
 /** A database's connections, as the shared layer uses them. */
@@ -47,8 +52,8 @@ export interface DataColumn {
   readonly read: Sql;
   /** The row value of {@link read} as text, `null` for NULL. */
   text(value: unknown): string | null;
-  /** A JSON text as the column takes it. */
-  write(text: string): Sql;
+  /** A JSON text as the column takes it: the text, or the slot of a statement compiled once that it is bound to. */
+  write(text: string | Slot): Sql;
   /**
    * The column with `delta` merged into it, in one expression; `null` when
    * this delta cannot be written that way (the shared layer then merges under

@@ -30,7 +30,7 @@ import type { LockingMode } from '../../core/options.js';
 import type { TableName } from '../connection-settings.js';
 import { DEFAULT_PURGE_PACING, deleteInBatches, expiredRowBatches, purgeLockName } from './purge.js';
 import type { ChangesPadding, DataColumn, PurgeTarget, Row, SqlDialect, SqlDriver, SqlRunner } from './sql-dialect.js';
-import { compile, EMPTY, join, raw, shared, slot, sql, type CompiledSql, type Sql } from './statement.js';
+import { compile, EMPTY, join, named, raw, shared, Slot, slot, sql, type CompiledSql, type NamedSql, type Sql } from './statement.js';
 import { expiryFromDatabase, expiryToDatabase, isTimestampUnit, type ExpiryColumn, type ExpiryUnit, type TableInfo } from './table-shape.js';
 
 /** A sessions table and everything known about it. */
@@ -59,13 +59,13 @@ interface PendingNote {
 /** A delta saved where nothing is noted for the next save. */
 const SAVED: SavedDelta = {};
 
-/** A compiled statement run with its named values. */
-function run(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Record<string, unknown>>): Promise<Row[]> {
-  return runner.query(statement.text, statement.bind(values));
+/** A statement of the fixed set run with its named values, under its name (which the driver may use or not). */
+function run(runner: SqlRunner, statement: NamedSql, values?: Readonly<Record<string, unknown>>): Promise<Row[]> {
+  return runner.query(statement.text, statement.bind(values), statement.name);
 }
 
-function execute(runner: SqlRunner, statement: CompiledSql, values?: Readonly<Record<string, unknown>>): Promise<number> {
-  return runner.execute(statement.text, statement.bind(values));
+function execute(runner: SqlRunner, statement: NamedSql, values?: Readonly<Record<string, unknown>>): Promise<number> {
+  return runner.execute(statement.text, statement.bind(values), statement.name);
 }
 
 /** The session operations on one inspected table. */
@@ -97,25 +97,32 @@ export class SqlTable implements ReadyBackend {
   /** The quoted column the table keeps its rows in order of, where a purge can walk it. */
   readonly #storageOrder: Sql | undefined;
   readonly #statements: {
-    readonly load: CompiledSql;
-    readonly lockRow: CompiledSql;
-    readonly extendExpiry: CompiledSql;
-    readonly destroy: CompiledSql;
-    readonly destroyByUser: CompiledSql;
-    readonly destroyByUserExcept: CompiledSql;
-    readonly destroyOfUser: CompiledSql;
-    readonly rename: CompiledSql;
-    readonly listByUser: CompiledSql;
-    readonly all: CompiledSql;
-    readonly count: CompiledSql;
-    readonly clear: CompiledSql;
-    readonly stats: CompiledSql;
+    readonly load: NamedSql;
+    readonly lockRow: NamedSql;
+    readonly extendExpiry: NamedSql;
+    readonly destroy: NamedSql;
+    readonly destroyByUser: NamedSql;
+    readonly destroyByUserExcept: NamedSql;
+    readonly destroyOfUser: NamedSql;
+    readonly rename: NamedSql;
+    readonly listByUser: NamedSql;
+    readonly all: NamedSql;
+    readonly count: NamedSql;
+    readonly clear: NamedSql;
+    readonly stats: NamedSql;
     /** Appends a delta to the pending changes; with the user-id column set, or left as it is; padded where the dialect pads them. */
-    readonly append: CompiledSql;
-    readonly appendWithUser: CompiledSql;
-    readonly appendPadded: CompiledSql;
-    readonly appendPaddedWithUser: CompiledSql;
+    readonly append: NamedSql;
+    readonly appendWithUser: NamedSql;
+    readonly appendPadded: NamedSql;
+    readonly appendPaddedWithUser: NamedSql;
   };
+  /**
+   * Statements of the fixed set whose shape depends on the call (a user id
+   * or a client written or not): the whole write of a session, the
+   * compare-and-swap. At most six, each compiled and named the first time
+   * it is needed.
+   */
+  readonly #variants = new Map<string, NamedSql>();
   /** How the dialect pads pending changes, if it does. */
   readonly #padding: ChangesPadding | undefined;
   /** The stored pending changes, without their padding. */
@@ -166,11 +173,12 @@ export class SqlTable implements ReadyBackend {
       ', ',
     );
     const live = sql`${expires} > ${at(slot('now'))}`;
-    const compiled = (fragment: Sql): CompiledSql => compile(fragment, dialect);
+    // The fixed set: compiled, and named from its text, once per table.
+    const compiled = (fragment: Sql): NamedSql => named(compile(fragment, dialect));
     // One fixed statement for every delta: the database appends a few bytes and never parses the session.
     const bump = raw(info.hasLockVersion ? ', lock_version = lock_version + 1' : '');
     const appended = dialect.concat(sql`COALESCE(${storedChanges}, ${slot('marker')})`, sql`${slot('entry')}`);
-    const append = (setUser: Sql, padded: boolean): CompiledSql =>
+    const append = (setUser: Sql, padded: boolean): NamedSql =>
       compiled(
         sql`UPDATE ${t} SET changes = ${padded && this.#padding !== undefined ? this.#padding.pad(appended, sql`${slot('padUnit')}`) : appended}, ${expires} = ${at(slot('expiresAt'))}${this.#touchUpdatedAt}${setUser}${bump}
           WHERE id = ${slot('key')} AND ${live}`,
@@ -240,11 +248,23 @@ export class SqlTable implements ReadyBackend {
     return compile(fragment, this.#dialect);
   }
 
-  /** `data = ..., <expiry> = ..., updated_at, user_id, lock_version` for an UPDATE. */
-  #assignments(data: Sql, expiresAt: number, userId: UserIdWrite, bumpVersion: boolean): Sql {
+  /** The variant `key` of a statement of the fixed set, built, compiled and named the first time. */
+  #variant(key: string, build: () => Sql): NamedSql {
+    let statement = this.#variants.get(key);
+    if (statement === undefined) this.#variants.set(key, (statement = named(this.#compile(build()))));
+    return statement;
+  }
+
+  /**
+   * `data = ..., <expiry> = ..., updated_at, user_id, lock_version` for an
+   * UPDATE; the expiry (epoch ms) and the user id are values, or slots of a
+   * statement compiled once.
+   */
+  #assignments(data: Sql, expiresAt: number | Slot, userId: UserIdWrite | Slot, bumpVersion: boolean): Sql {
     const setUser = userId === undefined ? EMPTY : sql`, user_id = ${userId}`;
     const bump = bumpVersion ? raw(', lock_version = lock_version + 1') : EMPTY;
-    return sql`data = ${data}, ${this.#expires} = ${this.#instant(this.#at(expiresAt))}${this.#touchUpdatedAt}${setUser}${bump}${this.#clearChanges}`;
+    const expiry = this.#instant(expiresAt instanceof Slot ? expiresAt : this.#at(expiresAt));
+    return sql`data = ${data}, ${this.#expires} = ${expiry}${this.#touchUpdatedAt}${setUser}${bump}${this.#clearChanges}`;
   }
 
   /** The pending changes of a row, without padding; `null` when there are none. */
@@ -263,21 +283,24 @@ export class SqlTable implements ReadyBackend {
   }
 
   async upsert({ key, expiresAt, text, userId, client }: DocumentWrite): Promise<void> {
-    const dialect = this.#dialect;
-    const inserted: [string, Sql][] = [
-      ['id', sql`${key}`],
-      ['data', this.#data.write(text)],
-      [this.#expiryName, this.#instant(this.#at(expiresAt))],
-    ];
-    if (userId !== undefined) inserted.push(['user_id', sql`${userId}`]);
-    if (client !== undefined && this.#hasClient) inserted.push(['client', sql`${client}`]);
-    const names = raw(inserted.map(([name]) => dialect.quote(name)).join(', '));
-    const updated = inserted.slice(1).map(([name]) => name);
-    const bump = this.#hasVersion ? raw(`, lock_version = ${dialect.existing('lock_version')} + 1`) : EMPTY;
-    const statement = sql`INSERT INTO ${this.#table}${raw(dialect.insertAlias)} (${names}) VALUES (${join(inserted.map(([, value]) => value))})
+    const withUser = userId !== undefined;
+    const withClient = client !== undefined && this.#hasClient;
+    const statement = this.#variant(`upsert${withUser ? ' user' : ''}${withClient ? ' client' : ''}`, () => {
+      const dialect = this.#dialect;
+      const inserted: [string, Sql][] = [
+        ['id', sql`${slot('key')}`],
+        ['data', this.#data.write(slot('text'))],
+        [this.#expiryName, this.#instant(slot('expiresAt'))],
+      ];
+      if (withUser) inserted.push(['user_id', sql`${slot('userId')}`]);
+      if (withClient) inserted.push(['client', sql`${slot('client')}`]);
+      const names = raw(inserted.map(([name]) => dialect.quote(name)).join(', '));
+      const updated = inserted.slice(1).map(([name]) => name);
+      const bump = this.#hasVersion ? raw(`, lock_version = ${dialect.existing('lock_version')} + 1`) : EMPTY;
+      return sql`INSERT INTO ${this.#table}${raw(dialect.insertAlias)} (${names}) VALUES (${join(inserted.map(([, value]) => value))})
       ${raw(dialect.upsertClause(updated))}${this.#touchUpdatedAt}${bump}${this.#clearChanges}`;
-    const compiled = this.#compile(statement);
-    await this.#driver.execute(compiled.text, compiled.bind());
+    });
+    await execute(this.#driver, statement, { key, text, expiresAt: this.#at(expiresAt), userId, client });
   }
 
   async insertIfAbsent({ key, now, expiresAt, text, userId }: DocumentWrite): Promise<boolean> {
@@ -374,11 +397,13 @@ export class SqlTable implements ReadyBackend {
   }
 
   async compareAndSwap({ key, now, expiresAt, text, version, userId }: VersionedWrite): Promise<boolean> {
-    const statement = this.#compile(
-      sql`UPDATE ${this.#table} SET ${this.#assignments(this.#data.write(text), expiresAt, userId, true)}
-        WHERE id = ${key} AND lock_version = ${version} AND ${this.#expires} > ${this.#instant(this.#at(now))}`,
+    const statement = this.#variant(
+      userId === undefined ? 'swap' : 'swap user',
+      () =>
+        sql`UPDATE ${this.#table} SET ${this.#assignments(this.#data.write(slot('text')), slot('expiresAt'), userId === undefined ? undefined : slot('userId'), true)}
+        WHERE id = ${slot('key')} AND lock_version = ${slot('version')} AND ${this.#expires} > ${this.#instant(slot('now'))}`,
     );
-    return (await this.#driver.execute(statement.text, statement.bind())) > 0;
+    return (await execute(this.#driver, statement, { key, now: this.#at(now), expiresAt: this.#at(expiresAt), text, version, userId })) > 0;
   }
 
   async updateLocked({ key, now, expiresAt, merge }: LockedMerge): Promise<boolean> {

@@ -12,8 +12,11 @@
  *
  * A `slot` is a named parameter bound at run time, so a statement fixed at
  * start-up is compiled once; any other interpolated value is a parameter
- * bound where it is written.
+ * bound where it is written. A statement of that fixed set can also carry a
+ * name drawn from its text ({@link named}), for drivers that keep statements
+ * prepared on a connection.
  */
+import { createHash } from 'node:crypto';
 
 /** A named parameter, bound when the compiled statement runs. */
 export class Slot {
@@ -133,4 +136,37 @@ export function compile(fragment: Sql, { placeholder, numbered }: Placeholders):
       });
     },
   };
+}
+
+/** A compiled statement of a table's fixed set, with the name a driver may prepare it under. */
+export interface NamedSql extends CompiledSql {
+  /** {@link statementName} of its text. */
+  readonly name: string;
+}
+
+/** What every statement name starts with: the store's, among the application's own prepared statements. */
+export const STATEMENT_NAME_PREFIX = 'sss_';
+
+/**
+ * The name a statement is prepared under on the server: `sss_` and 22
+ * characters of the SHA-1 of its text (base64url, 132 bits). The name comes
+ * from the text alone, never from a counter: behind a pooler that hands
+ * server connections from client to client (PgBouncer), a statement some
+ * other process prepared under this name on the connection we are handed is
+ * this very text, and any other text (another table, another shape of one)
+ * has another name. 26 characters: well under PostgreSQL's 63.
+ */
+export function statementName(text: string): string {
+  return STATEMENT_NAME_PREFIX + createHash('sha1').update(text).digest('base64url').slice(0, 22);
+}
+
+/**
+ * The compiled statement with its name, hashed here, once: call it where a
+ * statement of the fixed set is compiled (at start-up, or the first time a
+ * variant is needed), never per call, and never for a statement built with
+ * its values in the text of each call (those have no bounded set of texts
+ * and stay unnamed).
+ */
+export function named(statement: CompiledSql): NamedSql {
+  return { text: statement.text, bind: statement.bind, name: statementName(statement.text) };
 }
