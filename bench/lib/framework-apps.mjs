@@ -45,7 +45,7 @@ import { SmartSessionStore as SmartKoaStore, smartSession as smartKoaSession } f
 import { makeProfile } from './app.mjs';
 import { countRedisClient, counts } from './counters.mjs';
 import { drivers } from './drivers.mjs';
-import { FRAMEWORK_TABLES, PEER_OF, POOL_SIZE, REDIS_PREFIX, smartOptions } from './stores.mjs';
+import { createPgSimpleTable, FRAMEWORK_TABLES, PEER_OF, POOL_SIZE, REDIS_PREFIX, smartOptions } from './stores.mjs';
 
 export const FRAMEWORK_COOKIE = 'bench.sid';
 const SECRET = 'smart-session-store benchmark secret, 32 characters or more';
@@ -117,6 +117,7 @@ async function openPeer(ctx, backend, tag) {
       const PGStore = connectPgSimple(expressSession);
       const pool = new drivers.bench.pg.Pool({ connectionString: urls.postgres, max: POOL_SIZE });
       pool.on('error', () => undefined);
+      await createPgSimpleTable(pool, FRAMEWORK_TABLES.postgres);
       const store = new PGStore({ pool, tableName: FRAMEWORK_TABLES.postgres, createTableIfMissing: true, pruneSessionInterval: false });
       await callback((cb) => store.get('bench-warm-up', cb)); // creates the table
       return {

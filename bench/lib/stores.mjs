@@ -57,6 +57,19 @@ export const STORE_DEFS = [
 ];
 
 /** The peer each smart backend is compared with in the throughput section. */
+/**
+ * connect-pg-simple's table (its table.sql), made here when missing: its own
+ * SQL names the key "session_pkey" and the index "IDX_session_expire" whatever
+ * the table, so it cannot be made while another connect-pg-simple table
+ * (another program's, a test's) sits in the database. Same columns, own names.
+ */
+export async function createPgSimpleTable(pool, table) {
+  await pool.query(`CREATE TABLE IF NOT EXISTS "${table}" (
+    "sid" varchar NOT NULL COLLATE "default", "sess" json NOT NULL, "expire" timestamp(6) NOT NULL,
+    CONSTRAINT "${table}_pkey" PRIMARY KEY ("sid") NOT DEFERRABLE INITIALLY IMMEDIATE)`);
+  await pool.query(`CREATE INDEX IF NOT EXISTS "${table}_expire" ON "${table}" ("expire")`);
+}
+
 export const PEER_OF = { postgres: 'connect-pg-simple', mysql: 'express-mysql-session', sqlite: 'better-sqlite3-session-store', redis: 'connect-redis' };
 
 export function storeDef(id) {
@@ -131,6 +144,7 @@ export async function openStore(ctx, def) {
       const PGStore = connectPgSimple(session);
       const pool = new drivers.bench.pg.Pool({ connectionString: urls.postgres, max: POOL_SIZE });
       pool.on('error', () => undefined);
+      await createPgSimpleTable(pool, 'bench_pgsimple');
       const store = new PGStore({ pool, tableName: 'bench_pgsimple', createTableIfMissing: true, pruneSessionInterval: false });
       await callback((cb) => store.get('bench-warm-up', cb)); // creates the table
       return {

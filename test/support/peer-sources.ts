@@ -95,7 +95,12 @@ function connectPgSimpleSource(): PeerSource {
       await pool.query(`INSERT INTO ${table} (sid, sess, expire) VALUES ('bad-array', '[1,2]', $1), ('bad-string', '"x"', $1)`, [expire]);
       return 2;
     },
-    close: () => pool.end(),
+    async close() {
+      // connect-pg-simple names its key "session_pkey" whatever the table: left behind, it stops any other
+      // connect-pg-simple table being created in this database (the benchmark's, say).
+      await pool.query(`DROP TABLE IF EXISTS ${table}`);
+      await pool.end();
+    },
   };
 }
 
