@@ -33,9 +33,10 @@ export class SessionHandle {
   #destroyed = false;
   /**
    * The session as loaded (`{}` for a new one): the request may read and
-   * change it in place, at any depth, then {@link commit} it. Each object in
-   * it is copied from the stored session the first time it is read, so a
-   * request pays for what it reads, and a commit leaves out what it never read.
+   * change it in place, at any depth, then {@link commit} it. From 4 KB of
+   * JSON up, each object in it is copied from the stored session the first
+   * time it is read, so a request pays for what it reads, and a commit leaves
+   * out what it never read.
    */
   readonly data: JsonObject;
   /**
