@@ -200,6 +200,24 @@ for (const backend of backends) {
         assert.deepEqual(after['prefs'], { lang: 'it' });
       });
 
+      test('an object moved under another key takes its keys not read yet with it, and is saved whole there', async () => {
+        const { sid, handle } = await opened({
+          ...bigSession(),
+          a: { inner: { v: 1 }, only: { a: true } },
+          b: { inner: { v: 2 }, list: [1] },
+        });
+        handle.data['a'] = handle.data['b'] as JsonObject;
+        const swapped = { ...(handle.data['prefs'] as JsonObject) };
+        handle.data['prefs'] = handle.data['user'] as JsonObject;
+        handle.data['user'] = swapped;
+        await handle.commit();
+        const after = await stored(sid);
+        assert.deepEqual(after['a'], { inner: { v: 2 }, list: [1] });
+        assert.deepEqual(after['b'], { inner: { v: 2 }, list: [1] });
+        assert.deepEqual(after['prefs'], bigSession()['user']);
+        assert.deepEqual(after['user'], bigSession()['prefs']);
+      });
+
       test('util.inspect shows the values, not getters, and copies nothing (an inspected key is still left out of the save)', async () => {
         const { sid, handle } = await opened({ profile: bigSession() });
         const shown = inspect(handle.data, { depth: 4 });

@@ -8,7 +8,7 @@
  * keeps what other requests changed at other paths.
  */
 import { isForbiddenKey, isJsonObject, jsonEqual, JsonWalk, type JsonObject, type JsonValue } from './json.js';
-import { isUntouched } from './live-session.js';
+import { isUnreadCopyOf } from './live-session.js';
 
 /**
  * Change to a plain object: keys to set (each with its own patch) and keys to
@@ -97,7 +97,8 @@ export function diffLive(loaded: JsonObject, live: object, skip: ReadonlySet<str
     const unset: string[] = [];
     let leftOut: Set<string> | undefined;
     for (const key of Object.keys(now)) {
-      if (skipped.has(key) || isUntouched(now, key)) continue;
+      // A key not read yet that stands for this very stored value is unchanged: nothing to look at.
+      if (skipped.has(key) || isUnreadCopyOf(now, key, before[key])) continue;
       walk.path.push(key);
       const known = Object.hasOwn(before, key);
       // A key the stored session has was checked when it was stored.

@@ -74,9 +74,20 @@ function pendingGetter(target: object, key: string): object | undefined {
   return get !== undefined && pendingGetters.has(get) ? get : undefined;
 }
 
-/** True while `target`'s `key` was neither read nor written since it was loaded: it is unchanged. */
+/** True while `target`'s `key` was neither read nor written since it was loaded. */
 export function isUntouched(target: object, key: string): boolean {
   return pendingGetter(target, key) !== undefined;
+}
+
+/**
+ * True while `target`'s `key` was neither read nor written, and stands for
+ * `stored` itself: then it is unchanged from it. Not only untouched: a key
+ * not read yet moves with its parent, and `session.a = session.b` puts b's
+ * unread keys under `a`, where they differ from what `a` held.
+ */
+export function isUnreadCopyOf(target: object, key: string, stored: JsonValue | undefined): boolean {
+  const get = pendingGetter(target, key);
+  return get !== undefined && pendingGetters.get(get) === stored;
 }
 
 /**
